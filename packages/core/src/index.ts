@@ -1,0 +1,5 @@
+export * from './base64url.js'
+export * from './credential.js'
+export * from './errors.js'
+export * from './refresh-token.js'
+export * from './token-response.js'

@@ -1,0 +1,314 @@
+import { encodeCredential, MAX_REFRESH_TOKEN_TTL_SECONDS, OAuthError } from '@evergreen/core'
+import { Hono, type Context } from 'hono'
+import { hashPassword } from '../accounts/passwords.js'
+import { auditEvent } from '../audit.js'
+import { hashSecret, secretMatches } from '../crypto/hash.js'
+import type { Deps } from '../deps.js'
+import { errorResponse, noStoreJson } from '../http/errors.js'
+import { readJsonObject } from '../http/form.js'
+import type { RateLimit } from '../http/rate-limit.js'
+import { requesterOf } from '../http/requester.js'
+import { issueSession } from '../sessions/issue.js'
+import { InvalidCursorError } from '../store/cursor.js'
+import { StoreConflictError, type ClientPatch, type ClientRecord, type TokenEndpointAuthMethod } from '../store/types.js'
+import {
+  bad, email, limitParam, onlyFields, optionalBoolean, optionalSeconds, optionalString, optionalStringList,
+  redirectUri, requiredString,
+} from './validate.js'
+import { clientView, keyView, sessionView, userView } from './views.js'
+
+const AUTH_METHODS: readonly TokenEndpointAuthMethod[] = ['none', 'client_secret_basic', 'client_secret_post']
+const CLIENT_GRANTS = [
+  'authorization_code',
+  'refresh_token',
+  'client_credentials',
+  'urn:ietf:params:oauth:grant-type:device_code',
+  'urn:ietf:params:oauth:grant-type:token-exchange',
+] as const
+const CLIENT_FIELDS = [
+  'name', 'redirect_uris', 'grant_types', 'token_endpoint_auth_method', 'allowed_scopes', 'access_token_ttl',
+  'refresh_token_ttl', 'refresh_token_ttl_max', 'session_max_lifetime', 'first_party',
+] as const
+const TEN_YEARS = 315_360_000
+
+/**
+ * The operator API under `/admin/v1/`, authenticated by `Authorization: Bearer <admin key>`.
+ * Lists return `{ items, next_cursor }`; errors are OAuth error JSON like everywhere else.
+ */
+export function adminRouter(deps: Deps, failedAuthLimit: RateLimit): Hono {
+  const app = new Hono()
+  const body = (c: Context) => readJsonObject(c.req.raw, deps.settings.maxBodyBytes)
+  const who = (c: Context) => requesterOf(c, deps.settings.trustProxy)
+
+  app.onError((err) => {
+    if (err instanceof StoreConflictError) return errorResponse(new OAuthError('invalid_request', err.message, { status: 409 }))
+    if (err instanceof InvalidCursorError) return errorResponse(bad('cursor is not valid'))
+    return errorResponse(err, deps.logger)
+  })
+
+  app.use('*', async function adminAuth(c, next) {
+    const header = c.req.header('authorization') ?? ''
+    const m = /^Bearer\s+(\S+)$/i.exec(header)
+    if (!m || !secretMatches(m[1]!, deps.adminKeyHash)) {
+      // Only failures count against the budget, so a busy provisioning system is never throttled.
+      await failedAuthLimit(who(c).ip ?? 'unknown')
+      throw new OAuthError('invalid_token', 'admin key missing or wrong', {
+        status: 401,
+        headers: { 'www-authenticate': 'Bearer realm="evergreen-admin"' },
+      })
+    }
+    await next()
+    c.header('cache-control', 'no-store')
+  })
+
+  // ---- users
+  app.post('/users', async (c) => {
+    const b = await body(c)
+    onlyFields(b, ['email', 'password', 'name'])
+    const address = email(requiredString(b, 'email', 254))
+    const password = optionalString(b, 'password', 1024)
+    if (password !== undefined && password.length < 8) throw bad('password must be at least 8 characters')
+    const user = {
+      id: deps.random.id('usr'),
+      email: address,
+      name: optionalString(b, 'name', 200) ?? null,
+      password_hash: password === undefined ? null : await hashPassword(password),
+      created_at: deps.now(),
+      disabled_at: null,
+    }
+    await deps.store.createUser(user, auditEvent(deps, 'user.created', { user_id: user.id, ...who(c) }))
+    return c.json(userView(user), 201)
+  })
+  app.get('/users', async (c) => {
+    const page = await deps.store.listUsers({ limit: limitParam(c.req.query('limit')), cursor: c.req.query('cursor') })
+    return c.json({ items: page.items.map(userView), next_cursor: page.next_cursor })
+  })
+  app.get('/users/:id', async (c) => {
+    const user = await findUser(deps, c.req.param('id'))
+    return c.json(userView(user))
+  })
+  app.post('/users/:id/disable', async (c) => {
+    const user = await findUser(deps, c.req.param('id'))
+    await deps.store.disableUser(user.id, deps.now(), auditEvent(deps, 'user.disabled', { user_id: user.id, ...who(c) }))
+    return c.json(userView((await deps.store.getUser(user.id))!))
+  })
+
+  // ---- clients
+  app.post('/clients', async (c) => {
+    const b = await body(c)
+    onlyFields(b, ['client_id', ...CLIENT_FIELDS])
+    const fields = clientFields(b, true)
+    const method = fields.token_endpoint_auth_method ?? 'client_secret_basic'
+    const secret = method === 'none' ? undefined : deps.random.secret('egs')
+    const now = deps.now()
+    const client: ClientRecord = {
+      client_id: optionalString(b, 'client_id', 128) ?? deps.random.id('cli'),
+      name: fields.name!,
+      secret_hash: secret === undefined ? null : hashSecret(secret),
+      redirect_uris: fields.redirect_uris ?? [],
+      grant_types: fields.grant_types ?? ['refresh_token'],
+      token_endpoint_auth_method: method,
+      allowed_scopes: fields.allowed_scopes ?? [],
+      access_token_ttl: fields.access_token_ttl ?? null,
+      refresh_token_ttl: fields.refresh_token_ttl ?? null,
+      refresh_token_ttl_max: fields.refresh_token_ttl_max ?? null,
+      session_max_lifetime: fields.session_max_lifetime ?? null,
+      first_party: fields.first_party ?? false,
+      created_at: now,
+      updated_at: now,
+    }
+    checkClient(client)
+    await deps.store.createClient(client, auditEvent(deps, 'client.created', { client_id: client.client_id, ...who(c) }))
+    // The secret is shown here once; only its hash is kept.
+    return noStoreJson({ ...clientView(client), ...(secret ? { client_secret: secret } : {}) }, 201)
+  })
+  app.get('/clients', async (c) => {
+    const page = await deps.store.listClients({ limit: limitParam(c.req.query('limit')), cursor: c.req.query('cursor') })
+    return c.json({ items: page.items.map(clientView), next_cursor: page.next_cursor })
+  })
+  app.get('/clients/:id', async (c) => c.json(clientView(await findClient(deps, c.req.param('id')))))
+  app.patch('/clients/:id', async (c) => {
+    const existing = await findClient(deps, c.req.param('id'))
+    const b = await body(c)
+    onlyFields(b, CLIENT_FIELDS)
+    const patch: ClientPatch = { ...clientFields(b, false), updated_at: deps.now() }
+    if (patch.token_endpoint_auth_method && patch.token_endpoint_auth_method !== existing.token_endpoint_auth_method) {
+      throw bad('token_endpoint_auth_method cannot change; create a new client')
+    }
+    checkClient({ ...existing, ...patch })
+    const updated = await deps.store.updateClient(existing.client_id, patch, auditEvent(deps, 'client.updated', {
+      client_id: existing.client_id,
+      ...who(c),
+      data: { fields: Object.keys(b) },
+    }))
+    if (!updated) throw notFound('client')
+    return c.json(clientView(updated))
+  })
+  app.delete('/clients/:id', async (c) => {
+    const id = c.req.param('id')
+    const deleted = await deps.store.deleteClient(id, deps.now(), auditEvent(deps, 'client.deleted', { client_id: id, ...who(c) }))
+    if (!deleted) throw notFound('client')
+    return c.body(null, 204)
+  })
+
+  // ---- operator sessions (seed: 90-day operator sessions minted by a provisioning system)
+  app.post('/tokens', async (c) => {
+    const b = await body(c)
+    onlyFields(b, ['user', 'client_id', 'scope', 'audience', 'refresh_token_ttl', 'name'])
+    const user = await findUser(deps, requiredString(b, 'user', 254))
+    if (user.disabled_at !== null) throw bad('user is disabled')
+    const client = await findClient(deps, requiredString(b, 'client_id', 128))
+    if (!client.grant_types.includes('refresh_token')) throw bad('client does not allow the refresh_token grant')
+    const ttl = b.refresh_token_ttl
+    if (ttl !== undefined && (typeof ttl !== 'number' || !Number.isSafeInteger(ttl) || ttl <= 0)) {
+      throw bad('refresh_token_ttl must be a positive whole number of seconds')
+    }
+    const scope = optionalString(b, 'scope', 2048) ?? client.allowed_scopes.join(' ')
+    const issued = await issueSession(deps, {
+      user,
+      client,
+      kind: 'operator',
+      scope,
+      audience: optionalString(b, 'audience', 512) ?? null,
+      requestedTtl: ttl as number | undefined,
+      name: optionalString(b, 'name', 200) ?? null,
+      requester: who(c),
+    })
+    const credential = encodeCredential({
+      v: 1,
+      iss: deps.settings.issuer,
+      client_id: client.client_id,
+      refresh_token: issued.refreshToken,
+      exp: issued.session.idle_expires_at,
+    })
+    return noStoreJson({ ...issued.response, session_id: issued.session.id, credential }, 201)
+  })
+
+  // ---- sessions
+  app.get('/sessions', async (c) => {
+    const userParam = c.req.query('user')
+    const user = userParam === undefined ? undefined : await findUser(deps, userParam)
+    const active = c.req.query('active')
+    if (active !== undefined && active !== 'true' && active !== 'false') throw bad('active must be true or false')
+    const page = await deps.store.listSessions({
+      limit: limitParam(c.req.query('limit')),
+      cursor: c.req.query('cursor'),
+      user_id: user?.id,
+      client_id: c.req.query('client_id'),
+      active_at: active === 'true' ? deps.now() : undefined,
+    })
+    const now = deps.now()
+    return c.json({ items: page.items.map((s) => sessionView(s, now)), next_cursor: page.next_cursor })
+  })
+  app.get('/sessions/:id', async (c) => {
+    const session = await deps.store.getSession(c.req.param('id'))
+    if (!session) throw notFound('session')
+    return c.json(sessionView(session, deps.now()))
+  })
+  app.delete('/sessions/:id', async (c) => {
+    const session = await deps.store.getSession(c.req.param('id'))
+    if (!session) throw notFound('session')
+    const revoked = await deps.store.revokeSession(session.id, deps.now(), 'revoked_by_admin', auditEvent(deps, 'session.revoked', {
+      session_id: session.id,
+      user_id: session.user_id,
+      client_id: session.client_id,
+      ...who(c),
+      data: { reason: 'revoked_by_admin' },
+    }))
+    return c.json({ revoked })
+  })
+
+  // ---- audit
+  app.get('/audit', async (c) => {
+    const userParam = c.req.query('user')
+    const user = userParam === undefined ? undefined : await findUser(deps, userParam)
+    const page = await deps.store.listAudit({
+      limit: limitParam(c.req.query('limit')),
+      cursor: c.req.query('cursor'),
+      session_id: c.req.query('session'),
+      user_id: user?.id,
+      type: c.req.query('type'),
+    })
+    return c.json(page)
+  })
+
+  // ---- keys
+  app.get('/keys', async (c) => {
+    await deps.keys.reload()
+    const now = deps.now()
+    return c.json({ items: deps.keys.list().map((k) => keyView(k, now)), next_cursor: null })
+  })
+  app.post('/keys/rotate', async (c) => {
+    const b = c.req.header('content-type') ? await body(c) : {}
+    onlyFields(b, ['activate_after', 'alg'])
+    const activateAfter = b.activate_after === undefined ? 600 : b.activate_after
+    if (typeof activateAfter !== 'number' || !Number.isSafeInteger(activateAfter) || activateAfter < 0 || activateAfter > 86_400) {
+      throw bad('activate_after must be a whole number of seconds from 0 to 86400')
+    }
+    const alg = b.alg
+    if (alg !== undefined && alg !== 'ES256' && alg !== 'RS256') throw bad('alg must be ES256 or RS256')
+    const key = await deps.keys.rotate({ activateAfter, ...(alg ? { alg } : {}) })
+    await deps.store.appendAudit(auditEvent(deps, 'key.rotated', { ...who(c), data: { kid: key.kid, alg: key.alg, activates_at: key.activates_at } }))
+    return c.json(keyView(key, deps.now()), 201)
+  })
+
+  return app
+}
+
+function clientFields(b: Record<string, unknown>, creating: boolean): Partial<ClientRecord> {
+  const out: Partial<ClientRecord> = {}
+  const name = creating ? requiredString(b, 'name', 200) : optionalString(b, 'name', 200)
+  if (name !== undefined) out.name = name
+  const uris = optionalStringList(b, 'redirect_uris')
+  if (uris !== undefined) out.redirect_uris = uris.map(redirectUri)
+  const grants = optionalStringList(b, 'grant_types', CLIENT_GRANTS)
+  if (grants !== undefined) out.grant_types = grants
+  const method = b.token_endpoint_auth_method
+  if (method !== undefined) {
+    if (!AUTH_METHODS.includes(method as TokenEndpointAuthMethod)) throw bad(`token_endpoint_auth_method must be one of ${AUTH_METHODS.join(', ')}`)
+    out.token_endpoint_auth_method = method as TokenEndpointAuthMethod
+  }
+  const scopes = optionalStringList(b, 'allowed_scopes')
+  if (scopes !== undefined) out.allowed_scopes = scopes
+  for (const [field, max] of [
+    ['access_token_ttl', 86_400],
+    ['refresh_token_ttl', MAX_REFRESH_TOKEN_TTL_SECONDS],
+    ['refresh_token_ttl_max', MAX_REFRESH_TOKEN_TTL_SECONDS],
+    ['session_max_lifetime', TEN_YEARS],
+  ] as const) {
+    const v = optionalSeconds(b, field, max)
+    if (v !== undefined) out[field] = v
+  }
+  const firstParty = optionalBoolean(b, 'first_party')
+  if (firstParty !== undefined) out.first_party = firstParty
+  return out
+}
+
+function checkClient(c: ClientRecord): void {
+  if (c.grant_types.length === 0) throw bad('grant_types must not be empty')
+  if (c.grant_types.includes('authorization_code') && c.redirect_uris.length === 0) {
+    throw bad('authorization_code clients need at least one redirect_uri')
+  }
+  if (c.grant_types.includes('client_credentials') && c.token_endpoint_auth_method === 'none') {
+    throw bad('public clients cannot use client_credentials')
+  }
+  if (c.refresh_token_ttl !== null && c.refresh_token_ttl_max !== null && c.refresh_token_ttl > c.refresh_token_ttl_max) {
+    throw bad('refresh_token_ttl must not exceed refresh_token_ttl_max')
+  }
+}
+
+async function findUser(deps: Deps, idOrEmail: string) {
+  const user = idOrEmail.includes('@') ? await deps.store.getUserByEmail(idOrEmail) : await deps.store.getUser(idOrEmail)
+  if (!user) throw notFound('user')
+  return user
+}
+
+async function findClient(deps: Deps, clientId: string) {
+  const client = await deps.store.getClient(clientId)
+  if (!client) throw notFound('client')
+  return client
+}
+
+function notFound(what: string): OAuthError {
+  return new OAuthError('invalid_request', `${what} not found`, { status: 404 })
+}

@@ -1,0 +1,31 @@
+import type { ClientRecord, SessionRecord, SigningKeyRecord, UserRecord } from '../store/types.js'
+
+// What the admin API shows of each record: never a hash of a password, secret or token.
+
+export function userView(u: UserRecord) {
+  return { id: u.id, email: u.email, name: u.name, has_password: u.password_hash !== null, created_at: u.created_at, disabled_at: u.disabled_at }
+}
+
+export function clientView(c: ClientRecord) {
+  const { secret_hash: _omit, ...rest } = c
+  return rest
+}
+
+export function sessionView(s: SessionRecord, now: number) {
+  const active = s.revoked_at === null && s.idle_expires_at > now && (s.absolute_expires_at === null || s.absolute_expires_at > now)
+  return { ...s, active }
+}
+
+export function keyView(k: SigningKeyRecord, now: number) {
+  const status =
+    k.activates_at > now ? 'published' : k.retired_at !== null && k.retired_at <= now ? 'retired' : 'active'
+  return {
+    kid: k.kid,
+    alg: k.alg,
+    status,
+    created_at: k.created_at,
+    activates_at: k.activates_at,
+    retired_at: k.retired_at,
+    expires_at: k.expires_at,
+  }
+}

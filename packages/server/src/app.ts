@@ -1,0 +1,62 @@
+import { OAuthError } from '@evergreen/core'
+import { Hono, type Context } from 'hono'
+import { adminRouter } from './admin/router.js'
+import type { Deps } from './deps.js'
+import { serverMetadata } from './endpoints/discovery.js'
+import { livez, readyz } from './endpoints/health.js'
+import { introspectionEndpoint } from './endpoints/introspection.js'
+import { revocationEndpoint } from './endpoints/revocation.js'
+import { tokenEndpoint } from './endpoints/token.js'
+import { errorResponse } from './http/errors.js'
+import { createRateLimit } from './http/rate-limit.js'
+
+/**
+ * The whole service as one Web-standard handler: `createApp(deps).fetch(request)`. The Node entry
+ * (node/serve.ts) only adapts sockets to it.
+ */
+export function createApp(deps: Deps): Hono {
+  const app = new Hono()
+  const oauthLimit = createRateLimit(deps.settings.rateLimitToken, 'oauth')
+  const adminLimit = createRateLimit(deps.settings.rateLimitAdmin, 'admin-auth')
+
+  app.use('*', async function observe(c, next) {
+    const started = performance.now()
+    await next()
+    c.header('x-content-type-options', 'nosniff')
+    const seconds = (performance.now() - started) / 1000
+    const labels = { route: c.req.routePath, method: c.req.method, status: String(c.res.status) }
+    deps.metrics.requests.inc(labels)
+    deps.metrics.duration.observe(labels, seconds)
+    // Path only: query strings can carry codes and state. Bodies and headers are never logged.
+    deps.logger.info({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(seconds * 1e4) / 10 }, 'request')
+  })
+
+  app.get('/livez', livez)
+  app.get('/readyz', readyz(deps))
+  app.get('/healthz', readyz(deps))
+  app.get('/metrics', async (c) => {
+    c.header('content-type', deps.metrics.registry.contentType)
+    return c.body(await deps.metrics.registry.metrics())
+  })
+
+  const metadata = (c: Context) => c.json(serverMetadata(deps), 200, { 'cache-control': 'public, max-age=300' })
+  app.get('/.well-known/openid-configuration', metadata)
+  app.get('/.well-known/oauth-authorization-server', metadata)
+  // Short cache: a rotated key is published `activate_after` (default 600 s) before it signs.
+  app.get('/.well-known/jwks.json', (c) => c.json(deps.keys.jwks(), 200, { 'cache-control': 'public, max-age=300' }))
+
+  app.post('/oauth/token', tokenEndpoint(deps, oauthLimit))
+  app.post('/oauth/revoke', revocationEndpoint(deps, oauthLimit))
+  app.post('/oauth/introspect', introspectionEndpoint(deps, oauthLimit))
+  for (const path of ['/oauth/token', '/oauth/revoke', '/oauth/introspect']) {
+    app.on(['GET', 'PUT', 'PATCH', 'DELETE'], path, () =>
+      errorResponse(new OAuthError('invalid_request', 'use POST', { status: 405, headers: { allow: 'POST' } })),
+    )
+  }
+
+  app.route('/admin/v1', adminRouter(deps, adminLimit))
+
+  app.notFound(() => errorResponse(new OAuthError('invalid_request', 'no such endpoint', { status: 404 })))
+  app.onError((err) => errorResponse(err, deps.logger))
+  return app
+}

@@ -1,0 +1,23 @@
+import type { Logger } from 'pino'
+import type { Random } from './crypto/random.js'
+import type { Keyring } from './keys/keyring.js'
+import type { Metrics } from './observability/metrics.js'
+import type { Settings } from './settings.js'
+import type { Store } from './store/types.js'
+
+/**
+ * Everything the request handlers need, passed in once so tests control the clock, the
+ * randomness and the store. No handler reads Date.now(), crypto.random* or process.env.
+ */
+export interface Deps {
+  /** Epoch seconds. */
+  now(): number
+  random: Random
+  store: Store
+  keys: Keyring
+  settings: Settings
+  logger: Logger
+  metrics: Metrics
+  /** SHA-256 hex of the admin key in force. */
+  adminKeyHash: string
+}

@@ -1,0 +1,35 @@
+import type { Deps } from '../deps.js'
+import { GRANTS } from '../grants/registry.js'
+
+/**
+ * Authorization-server metadata (RFC 8414), served at both well-known paths. It lists only what
+ * exists: the grants from the registry, the auth methods the token endpoint implements, and the
+ * algorithms of the keys we sign with.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc8414#section-2
+ */
+export function serverMetadata(deps: Pick<Deps, 'settings' | 'keys'>): Record<string, unknown> {
+  const iss = deps.settings.issuer
+  const algs = [...new Set(deps.keys.list().map((k) => k.alg))]
+  const authMethods = ['client_secret_basic', 'client_secret_post', 'none']
+  return {
+    issuer: iss,
+    token_endpoint: `${iss}/oauth/token`,
+    revocation_endpoint: `${iss}/oauth/revoke`,
+    introspection_endpoint: `${iss}/oauth/introspect`,
+    jwks_uri: `${iss}/.well-known/jwks.json`,
+    grant_types_supported: [...GRANTS.keys()],
+    response_types_supported: [],
+    token_endpoint_auth_methods_supported: authMethods,
+    revocation_endpoint_auth_methods_supported: authMethods,
+    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+    scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
+    access_token_signing_alg_values_supported: algs,
+    id_token_signing_alg_values_supported: algs,
+    subject_types_supported: ['public'],
+    claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id', 'scope', 'sid'],
+    // Evergreen extensions, namespaced so generic clients ignore them.
+    evergreen_refresh_token_header: 'Evergreen-Refresh-Token',
+    evergreen_refresh_token_ttl_max: 7_776_000,
+  }
+}

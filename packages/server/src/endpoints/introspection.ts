@@ -1,0 +1,74 @@
+import { isWellFormedRefreshToken, OAuthError } from '@evergreen/core'
+import type { Context } from 'hono'
+import { hashSecret } from '../crypto/hash.js'
+import type { Deps } from '../deps.js'
+import { authenticateClient, presentedClient } from '../http/client-auth.js'
+import { errorResponse, noStoreJson } from '../http/errors.js'
+import { readForm } from '../http/form.js'
+import type { RateLimit } from '../http/rate-limit.js'
+import { requesterOf } from '../http/requester.js'
+import type { SessionRecord } from '../store/types.js'
+
+const INACTIVE = { active: false } as const
+
+/**
+ * RFC 7662 introspection for resource servers. Callers authenticate as a confidential client
+ * (a public client's id proves nothing). Access tokens are verified from local keys and their
+ * session is read, so a revocation shows at once rather than when the JWT expires.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7662#section-2
+ */
+export function introspectionEndpoint(deps: Deps, rateLimit: RateLimit) {
+  return async function introspectionEndpoint(c: Context): Promise<Response> {
+    try {
+      const requester = requesterOf(c, deps.settings.trustProxy)
+      await rateLimit(requester.ip ?? 'unknown')
+      const form = await readForm(c.req.raw, deps.settings.maxBodyBytes)
+      const presented = presentedClient(c.req.raw, form)
+      if (presented.method === 'none') {
+        throw new OAuthError('invalid_client', 'introspection requires client authentication', { status: 401 })
+      }
+      await authenticateClient(deps.store, presented)
+      const token = form.get('token')
+      if (token === undefined) throw new OAuthError('invalid_request', 'token is required')
+      return noStoreJson(await introspect(deps, token))
+    } catch (err) {
+      return errorResponse(err, deps.logger)
+    }
+  }
+}
+
+async function introspect(deps: Deps, token: string): Promise<Record<string, unknown>> {
+  const now = deps.now()
+  if (isWellFormedRefreshToken(token)) {
+    const view = await deps.store.findRefreshToken(hashSecret(token))
+    if (!view || view.token.spent_at !== null || view.token.expires_at <= now || !sessionActive(view.session, now)) return INACTIVE
+    return {
+      active: true,
+      token_type: 'refresh_token',
+      scope: view.session.scope,
+      client_id: view.session.client_id,
+      sub: view.session.user_id ?? view.session.client_id,
+      iss: deps.settings.issuer,
+      iat: view.token.created_at,
+      exp: view.token.expires_at,
+      sid: view.session.id,
+    }
+  }
+  let payload: Record<string, unknown>
+  try {
+    payload = (await deps.keys.verify(token, { issuer: deps.settings.issuer, typ: 'at+jwt' })).payload
+  } catch {
+    return INACTIVE
+  }
+  if (typeof payload.sid === 'string') {
+    const session = await deps.store.getSession(payload.sid)
+    if (!session || !sessionActive(session, now)) return INACTIVE
+  }
+  const { iss, sub, aud, exp, iat, jti, client_id, scope, sid } = payload
+  return { active: true, token_type: 'Bearer', iss, sub, aud, exp, iat, jti, client_id, scope, sid }
+}
+
+function sessionActive(session: SessionRecord, now: number): boolean {
+  return session.revoked_at === null && (session.absolute_expires_at === null || session.absolute_expires_at > now)
+}

@@ -1,0 +1,78 @@
+import { OAuthError } from '@evergreen/core'
+
+/**
+ * Reads an `application/x-www-form-urlencoded` body as the OAuth endpoints require
+ * (RFC 6749 §3.2): wrong content type, a repeated parameter or an oversized body is
+ * `invalid_request`, never a 500.
+ */
+export async function readForm(req: Request, maxBytes: number): Promise<Map<string, string>> {
+  const type = (req.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase()
+  if (type !== 'application/x-www-form-urlencoded') {
+    throw new OAuthError('invalid_request', 'body must be application/x-www-form-urlencoded')
+  }
+  const text = await readText(req, maxBytes)
+  const params = new Map<string, string>()
+  for (const [k, v] of new URLSearchParams(text)) {
+    // RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once."
+    if (params.has(k)) throw new OAuthError('invalid_request', `parameter ${k} is repeated`)
+    // Empty values are treated as omitted (RFC 6749 §3.1).
+    if (v !== '') params.set(k, v)
+  }
+  return params
+}
+
+/** Reads a JSON object body for the admin API, with the same guarantees. */
+export async function readJsonObject(req: Request, maxBytes: number): Promise<Record<string, unknown>> {
+  const type = (req.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase()
+  if (type !== 'application/json') throw new OAuthError('invalid_request', 'body must be application/json')
+  const text = await readText(req, maxBytes)
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    throw new OAuthError('invalid_request', 'body is not valid JSON')
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new OAuthError('invalid_request', 'body must be a JSON object')
+  }
+  return value as Record<string, unknown>
+}
+
+async function readText(req: Request, maxBytes: number): Promise<string> {
+  const declared = Number(req.headers.get('content-length') ?? '0')
+  if (declared > maxBytes) throw tooLarge(maxBytes)
+  if (!req.body) return ''
+  const reader = req.body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > maxBytes) {
+      await reader.cancel()
+      throw tooLarge(maxBytes)
+    }
+    chunks.push(value)
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(concat(chunks, size))
+  } catch {
+    throw new OAuthError('invalid_request', 'body is not valid UTF-8')
+  }
+}
+
+function concat(chunks: Uint8Array[], size: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!
+  const out = new Uint8Array(size)
+  let offset = 0
+  for (const c of chunks) {
+    out.set(c, offset)
+    offset += c.byteLength
+  }
+  return out
+}
+
+function tooLarge(maxBytes: number): OAuthError {
+  return new OAuthError('invalid_request', `body exceeds ${maxBytes} bytes`, { status: 413 })
+}

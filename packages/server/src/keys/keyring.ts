@@ -1,0 +1,154 @@
+import { generateKeyPairSync, createHash } from 'node:crypto'
+import { createLocalJWKSet, jwtVerify, type JWK, type JWTPayload, type JWTVerifyResult } from 'jose'
+import { deriveKey, open, seal } from '../crypto/aead.js'
+import type { SigningKeyRecord, Store } from '../store/types.js'
+import { createJwtSigner, type JwtSigner } from './signer.js'
+
+/** Public JWKS as served at `jwks_uri` (RFC 7517). */
+export interface Jwks {
+  keys: JWK[]
+}
+
+export interface Keyring {
+  /** The key to sign with now: the newest key whose activation has passed. */
+  signer(): { kid: string; signAccessToken: JwtSigner; signIdToken: JwtSigner }
+  /** Every key a verifier may meet: active, not yet active (published early), and retired-but-unexpired. */
+  jwks(): Jwks
+  /** Verifies a token signed by this service from the local keys, never by fetching our own URL. */
+  verify(token: string, options: { issuer: string; audience?: string; typ?: string }): Promise<JWTVerifyResult>
+  /** Re-reads keys from the store (another node may have rotated). */
+  reload(): Promise<void>
+  /**
+   * Adds a key that starts signing after `activateAfter` seconds, so every node and every cached
+   * JWKS has it first, and schedules the current key to stop signing then and leave the JWKS
+   * once its last access token has expired.
+   */
+  rotate(options: { activateAfter: number; alg?: 'ES256' | 'RS256' }): Promise<SigningKeyRecord>
+  list(): SigningKeyRecord[]
+}
+
+export interface KeyringOptions {
+  store: Store
+  secret: string
+  now(): number
+  alg: 'ES256' | 'RS256'
+  /** The longest access-token lifetime any client may have: how long a retired key stays published. */
+  maxAccessTokenTtl: number
+}
+
+export class KeyDecryptionError extends Error {
+  readonly code = 'KEY_DECRYPTION_FAILED'
+  constructor(kid: string) {
+    super(`signing key ${kid} cannot be decrypted: EVERGREEN_SECRET differs from the one that created it`)
+    this.name = 'KeyDecryptionError'
+  }
+}
+
+interface LoadedKey {
+  record: SigningKeyRecord
+  signAccessToken: JwtSigner
+  signIdToken: JwtSigner
+}
+
+/** Creates the keyring, generating a first key when the store has none. */
+export async function createKeyring(options: KeyringOptions): Promise<Keyring> {
+  const box = deriveKey(options.secret, 'evergreen/signing-keys/v1')
+  let loaded: LoadedKey[] = []
+  let jwks: Jwks = { keys: [] }
+  let jwkSet = createLocalJWKSet(jwks)
+
+  const load = async () => {
+    const now = options.now()
+    const records = (await options.store.listSigningKeys()).filter((k) => k.expires_at === null || k.expires_at > now)
+    const next: LoadedKey[] = []
+    for (const record of records) {
+      const known = loaded.find((k) => k.record.kid === record.kid)
+      if (known) {
+        next.push({ ...known, record })
+        continue
+      }
+      const pem = open(box, record.private_sealed, record.kid)
+      if (pem === undefined) throw new KeyDecryptionError(record.kid)
+      next.push({
+        record,
+        signAccessToken: createJwtSigner(record.kid, record.alg, pem, 'at+jwt'),
+        signIdToken: createJwtSigner(record.kid, record.alg, pem, 'JWT'),
+      })
+    }
+    loaded = next
+    jwks = { keys: loaded.map((k) => ({ ...(k.record.public_jwk as JWK), kid: k.record.kid, alg: k.record.alg, use: 'sig' })) }
+    jwkSet = createLocalJWKSet(jwks)
+  }
+
+  const generate = async (alg: 'ES256' | 'RS256', activatesAt: number): Promise<SigningKeyRecord> => {
+    const pair =
+      alg === 'ES256'
+        ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+        : generateKeyPairSync('rsa', { modulusLength: 2048 })
+    const publicJwk = pair.publicKey.export({ format: 'jwk' }) as Record<string, unknown>
+    // RFC 7638 thumbprint as kid: stable, derived from the key, reveals nothing.
+    const members =
+      alg === 'ES256'
+        ? { crv: publicJwk.crv, kty: publicJwk.kty, x: publicJwk.x, y: publicJwk.y }
+        : { e: publicJwk.e, kty: publicJwk.kty, n: publicJwk.n }
+    const kid = createHash('sha256').update(JSON.stringify(members)).digest('base64url')
+    const pem = pair.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
+    const record: SigningKeyRecord = {
+      kid,
+      alg,
+      public_jwk: publicJwk,
+      private_sealed: seal(box, pem, kid),
+      created_at: options.now(),
+      activates_at: activatesAt,
+      retired_at: null,
+      expires_at: null,
+    }
+    await options.store.insertSigningKey(record)
+    return record
+  }
+
+  await load()
+  if (loaded.length === 0) {
+    await generate(options.alg, options.now())
+    await load()
+  }
+
+  const current = (): LoadedKey => {
+    const now = options.now()
+    let best: LoadedKey | undefined
+    for (const k of loaded) {
+      if (k.record.activates_at > now) continue
+      if (k.record.retired_at !== null && k.record.retired_at <= now) continue
+      if (!best || k.record.activates_at > best.record.activates_at) best = k
+    }
+    // Every key retired but none active cannot happen through rotate(); fall back to the newest
+    // rather than refuse service.
+    return best ?? loaded[loaded.length - 1]!
+  }
+
+  return {
+    signer() {
+      const k = current()
+      return { kid: k.record.kid, signAccessToken: k.signAccessToken, signIdToken: k.signIdToken }
+    },
+    jwks: () => jwks,
+    async verify(token, opts) {
+      return jwtVerify(token, jwkSet, {
+        issuer: opts.issuer,
+        ...(opts.audience !== undefined ? { audience: opts.audience } : {}),
+        ...(opts.typ !== undefined ? { typ: opts.typ } : {}),
+        algorithms: ['ES256', 'RS256'],
+        currentDate: new Date(options.now() * 1000),
+      }) as Promise<JWTVerifyResult<JWTPayload>>
+    },
+    reload: load,
+    async rotate({ activateAfter, alg }) {
+      const activatesAt = options.now() + activateAfter
+      const record = await generate(alg ?? options.alg, activatesAt)
+      await options.store.retireSigningKeysExcept(record.kid, activatesAt, activatesAt + options.maxAccessTokenTtl + 60)
+      await load()
+      return loaded.find((k) => k.record.kid === record.kid)!.record
+    },
+    list: () => loaded.map((k) => k.record),
+  }
+}

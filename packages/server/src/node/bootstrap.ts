@@ -1,0 +1,106 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import type { Logger } from 'pino'
+import { createApp } from '../app.js'
+import { deriveKey, open, seal } from '../crypto/aead.js'
+import { hashSecret } from '../crypto/hash.js'
+import { createRandom, type Random } from '../crypto/random.js'
+import type { Deps } from '../deps.js'
+import { createKeyring } from '../keys/keyring.js'
+import { createLogger } from '../observability/logger.js'
+import { createMetrics } from '../observability/metrics.js'
+import type { Settings } from '../settings.js'
+import { PostgresStore } from '../store/postgres.js'
+import { SqliteStore } from '../store/sqlite.js'
+import type { Store } from '../store/types.js'
+import type { Hono } from 'hono'
+
+export interface Service {
+  deps: Deps
+  app: Hono
+  /** Set only on the start that generated the admin key: shown once, never logged. */
+  generatedAdminKey: string | undefined
+  close(): Promise<void>
+}
+
+export interface ServiceOverrides {
+  store?: Store
+  now?: () => number
+  random?: Random
+  logger?: Logger
+}
+
+/** Opens the store the settings name: PostgreSQL for a postgres:// URL, else SQLite in the data dir. */
+export function openStore(settings: Settings): Store {
+  if (settings.databaseUrl) return new PostgresStore({ connectionString: settings.databaseUrl, max: settings.databasePoolSize })
+  return new SqliteStore(join(resolve(settings.dataDir), 'evergreen.db'))
+}
+
+/**
+ * Boots the service: store and migrations, the secret, the admin key, the signing keys. Everything
+ * that can be wrong about a deployment fails here, at start, with a message that says what to fix.
+ */
+export async function createService(settings: Settings, overrides: ServiceOverrides = {}): Promise<Service> {
+  const now = overrides.now ?? (() => Math.floor(Date.now() / 1000))
+  const random = overrides.random ?? createRandom()
+  const logger = overrides.logger ?? createLogger(settings.logLevel)
+  const store = overrides.store ?? openStore(settings)
+  try {
+    await store.migrate()
+    const secret = settings.secret ?? localSecret(settings, random)
+    await checkSecret(store, secret)
+    const admin = await adminKey(store, settings, random)
+    const keys = await createKeyring({ store, secret, now, alg: settings.signingAlg, maxAccessTokenTtl: 86_400 })
+    const deps: Deps = { now, random, store, keys, settings, logger, metrics: createMetrics({ defaultMetrics: !overrides.store }), adminKeyHash: admin.hash }
+    return { deps, app: createApp(deps), generatedAdminKey: admin.generated, close: () => store.close() }
+  } catch (err) {
+    await store.close().catch(() => {})
+    throw err
+  }
+}
+
+/** SQLite only: a secret generated on first start, kept beside the database with mode 0600. */
+function localSecret(settings: Settings, random: Random): string {
+  const dir = resolve(settings.dataDir)
+  const file = join(dir, 'secret')
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim()
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  const secret = random.secret('egk')
+  writeFileSync(file, secret + '\n', { mode: 0o600, flag: 'wx' })
+  return secret
+}
+
+/** Refuses to start with a secret other than the one the signing keys were sealed under. */
+async function checkSecret(store: Store, secret: string): Promise<void> {
+  const key = deriveKey(secret, 'evergreen/secret-check/v1')
+  const stored = await store.putMetaIfAbsent('secret_check', seal(key, 'evergreen', 'secret_check'))
+  if (open(key, stored, 'secret_check') !== 'evergreen') {
+    throw new StartupError('EVERGREEN_SECRET does not match the secret this database was created with')
+  }
+}
+
+/**
+ * The admin key: EVERGREEN_ADMIN_KEY when set; otherwise the hash stored on first start, when a
+ * key was generated, printed once by the caller and saved to `<data dir>/admin-key` (0600) so
+ * `evergreen admin` on the same machine finds it.
+ */
+async function adminKey(store: Store, settings: Settings, random: Random): Promise<{ hash: string; generated?: string }> {
+  if (settings.adminKey) return { hash: hashSecret(settings.adminKey) }
+  const candidate = random.secret('ega')
+  const stored = await store.putMetaIfAbsent('admin_key_hash', hashSecret(candidate))
+  if (stored !== hashSecret(candidate)) return { hash: stored }
+  const dir = resolve(settings.dataDir)
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  const file = join(dir, 'admin-key')
+  writeFileSync(file, candidate + '\n', { mode: 0o600 })
+  chmodSync(file, 0o600)
+  return { hash: stored, generated: candidate }
+}
+
+export class StartupError extends Error {
+  readonly code = 'STARTUP_FAILED'
+  constructor(message: string) {
+    super(message)
+    this.name = 'StartupError'
+  }
+}

@@ -1,0 +1,40 @@
+import { serve, type ServerType } from '@hono/node-server'
+import type { AddressInfo } from 'node:net'
+import type { Settings } from '../settings.js'
+import { createService, type Service, type ServiceOverrides } from './bootstrap.js'
+
+export interface RunningServer {
+  service: Service
+  /** The base URL actually listening (the port is real even when 0 was asked). */
+  url: string
+  /** Stops accepting connections, lets in-flight requests finish, then closes the store. */
+  stop(): Promise<void>
+}
+
+/** Starts the HTTP server on the settings' host and port. */
+export async function startServer(settings: Settings, overrides: ServiceOverrides = {}): Promise<RunningServer> {
+  const service = await createService(settings, overrides)
+  const server: ServerType = await new Promise((resolveListening, reject) => {
+    const s = serve({ fetch: service.app.fetch, port: settings.port, hostname: settings.host }, () => resolveListening(s))
+    s.once('error', reject)
+  })
+  // Slow clients must not pin sockets forever; keep-alive stays on for load balancers.
+  if ('requestTimeout' in server) server.requestTimeout = 30_000
+  if ('headersTimeout' in server) server.headersTimeout = 10_000
+  const address = server.address() as AddressInfo
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  let stopping: Promise<void> | undefined
+  return {
+    service,
+    url: `http://${host}:${address.port}`,
+    stop: () =>
+      (stopping ??= (async () => {
+        await new Promise<void>((done) => {
+          server.close(() => done())
+          // close() waits for in-flight requests; idle keep-alive sockets would hold it forever.
+          if ('closeIdleConnections' in server) server.closeIdleConnections()
+        })
+        await service.close()
+      })()),
+  }
+}

@@ -1,0 +1,103 @@
+import type { TokenResponse } from '@evergreen/core'
+import { auditEvent, type Requester } from '../audit.js'
+import { hashSecret } from '../crypto/hash.js'
+import type { Deps } from '../deps.js'
+import type { ClientRecord, SessionKind, SessionRecord, UserRecord } from '../store/types.js'
+import { signAccessToken } from './access-token.js'
+import { absoluteExpiry, accessTokenTtl, resolveRefreshTtl } from './lifetimes.js'
+
+export interface NewSession {
+  user: UserRecord
+  client: ClientRecord
+  kind: SessionKind
+  scope: string
+  audience?: string | null
+  /** Raw `refresh_token_ttl` from the request, validated and capped here. */
+  requestedTtl?: string | number | undefined
+  name?: string | null
+  parentId?: string | null
+  requester: Requester
+}
+
+export interface IssuedSession {
+  session: SessionRecord
+  refreshToken: string
+  response: TokenResponse
+}
+
+/**
+ * Starts a session: one row for the session, one for its first refresh token (hash only), one
+ * audit event, in one transaction; then signs the first access token.
+ */
+export async function issueSession(deps: Deps, input: NewSession): Promise<IssuedSession> {
+  const now = deps.now()
+  const refreshTtl = resolveRefreshTtl(input.requestedTtl, input.client, deps.settings)
+  const absolute = absoluteExpiry(now, input.client)
+  const idle = absolute === null ? now + refreshTtl : Math.min(now + refreshTtl, absolute)
+  const session: SessionRecord = {
+    id: deps.random.id('ses'),
+    user_id: input.user.id,
+    client_id: input.client.client_id,
+    kind: input.kind,
+    scope: input.scope,
+    audience: input.audience ?? null,
+    created_at: now,
+    last_refreshed_at: null,
+    idle_expires_at: idle,
+    absolute_expires_at: absolute,
+    refresh_ttl: refreshTtl,
+    generation: 0,
+    revoked_at: null,
+    revoked_reason: null,
+    parent_id: input.parentId ?? null,
+    name: input.name ?? null,
+    user_agent: input.requester.user_agent,
+    ip: input.requester.ip,
+  }
+  const refreshToken = deps.random.refreshToken()
+  await deps.store.createSession(
+    session,
+    {
+      hash: hashSecret(refreshToken),
+      session_id: session.id,
+      generation: 0,
+      created_at: now,
+      expires_at: idle,
+      spent_at: null,
+      successor_sealed: null,
+      spent_ip: null,
+      spent_user_agent: null,
+    },
+    auditEvent(deps, 'session.created', {
+      session_id: session.id,
+      user_id: session.user_id,
+      client_id: session.client_id,
+      ...input.requester,
+      data: { kind: session.kind, refresh_ttl: refreshTtl, scope: session.scope, parent_id: session.parent_id },
+    }),
+  )
+  const ttl = accessTokenTtl(now, input.client, deps.settings, absolute)
+  const accessToken = signAccessToken(
+    deps,
+    {
+      sub: input.user.id,
+      client_id: input.client.client_id,
+      scope: session.scope,
+      audience: session.audience,
+      sid: session.id,
+    },
+    ttl,
+  )
+  return {
+    session,
+    refreshToken,
+    response: {
+      access_token: accessToken,
+      token_type: 'Bearer',
+      expires_in: ttl,
+      refresh_token: refreshToken,
+      refresh_token_expires_in: idle - now,
+      scope: session.scope,
+    },
+  }
+}

@@ -1,0 +1,232 @@
+import { isWellFormedRefreshToken, OAuthError, type RefreshFailureReason, type TokenResponse } from '@evergreen/core'
+import { auditEvent, type Requester } from '../audit.js'
+import { hashSecret } from '../crypto/hash.js'
+import type { Deps } from '../deps.js'
+import type { ClientRecord, RefreshTokenView } from '../store/types.js'
+import { signAccessToken } from './access-token.js'
+import { accessTokenTtl, slideIdleExpiry } from './lifetimes.js'
+import { openSuccessor, sealSuccessor } from './successor-seal.js'
+
+export interface RefreshRequest {
+  refreshToken: string
+  /** The client that presented the token, already authenticated. */
+  clientId: string
+  /** Optional narrower scope (RFC 6749 §6). */
+  scope?: string | undefined
+  requester: Requester
+}
+
+/** The hot-path read, done by the grant before client authentication so both share one query. */
+export interface RefreshTokenLookup {
+  /** null when the token fails its format or checksum: no query is made for garbage. */
+  hash: string | null
+  view: RefreshTokenView | undefined
+}
+
+/** Looks a presented refresh token up: token, session and client in one read. */
+export async function lookupRefreshToken(deps: Pick<Deps, 'store'>, token: string): Promise<RefreshTokenLookup> {
+  if (!isWellFormedRefreshToken(token)) return { hash: null, view: undefined }
+  const hash = hashSecret(token)
+  return { hash, view: await deps.store.findRefreshToken(hash) }
+}
+
+export interface RefreshResult {
+  response: TokenResponse
+  sessionId: string
+  outcome: 'rotated' | 'grace_replay'
+}
+
+/**
+ * Refresh-token rotation, the heart of the service (DESIGN.md "Refresh rotation"):
+ *
+ * 1. a fresh token is spent and a successor issued, atomically (one read, one transaction);
+ * 2. a spent token presented again within the grace window returns the *same* successor;
+ * 3. a spent token presented after the window revokes the session as stolen;
+ * 4. across nodes, the compare-and-set on "spent" lets exactly one caller win; a loser re-reads
+ *    and takes the grace path, so parallel callers all get the winner's successor.
+ *
+ * @throws OAuthError invalid_grant with a stable `reason`, or invalid_scope
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
+ */
+export async function rotateRefreshToken(deps: Deps, req: RefreshRequest, lookup: RefreshTokenLookup): Promise<RefreshResult> {
+  const { hash } = lookup
+  if (hash === null) throw refused('malformed', 'refresh token is malformed')
+  let view = lookup.view
+
+  // Two tries: the second only runs after losing the compare-and-set to a concurrent rotation.
+  for (let attempt = 0; attempt < 2; attempt++) {
+    if (!view) throw refused('not_found', 'refresh token is not recognised')
+    const { token, session, client } = view
+    const now = deps.now()
+
+    if (session.client_id !== req.clientId) {
+      // Not revoked: a confused client is not a thief, and revoking would let anyone holding a
+      // client id kill other people's sessions.
+      throw await failed(deps, view, req, 'client_mismatch', 'refresh token was issued to another client')
+    }
+    if (session.revoked_at !== null) throw await failed(deps, view, req, 'revoked', 'session has been revoked')
+    if (session.absolute_expires_at !== null && session.absolute_expires_at <= now) {
+      throw await failed(deps, view, req, 'expired_absolute', 'session reached its maximum lifetime')
+    }
+
+    const scope = narrowScope(session.scope, req.scope)
+
+    if (token.spent_at !== null) {
+      const grace = deps.settings.refreshGraceSeconds
+      if (grace > 0 && now - token.spent_at <= grace && token.successor_sealed !== null) {
+        const successor = openSuccessor(req.refreshToken, token.hash, token.successor_sealed)
+        if (successor !== undefined) return graceReplay(deps, view, successor, scope, req)
+      }
+      await reuseDetected(deps, view, req)
+      throw refused('reused', 'refresh token was already used; the session has been revoked')
+    }
+    if (token.expires_at <= now) throw await failed(deps, view, req, 'expired_idle', 'refresh token expired')
+
+    const successor = deps.random.refreshToken()
+    const successorHash = hashSecret(successor)
+    const idle = slideIdleExpiry(now, session)
+    const rotated = await deps.store.rotateRefreshToken({
+      spent_hash: token.hash,
+      spent_at: now,
+      spent_ip: req.requester.ip,
+      spent_user_agent: req.requester.user_agent,
+      successor_sealed: sealSuccessor(req.refreshToken, token.hash, successor),
+      successor: {
+        hash: successorHash,
+        session_id: session.id,
+        generation: session.generation + 1,
+        created_at: now,
+        expires_at: idle,
+        spent_at: null,
+        successor_sealed: null,
+        spent_ip: null,
+        spent_user_agent: null,
+      },
+      session_id: session.id,
+      expected_generation: session.generation,
+      idle_expires_at: idle,
+      audit: auditEvent(deps, 'refresh.succeeded', {
+        session_id: session.id,
+        user_id: session.user_id,
+        client_id: session.client_id,
+        ...req.requester,
+        data: { generation: session.generation + 1 },
+      }),
+    })
+    if (rotated) {
+      return {
+        sessionId: session.id,
+        outcome: 'rotated',
+        response: tokenResponse(deps, view, client, successor, idle - now, scope),
+      }
+    }
+    view = await deps.store.findRefreshToken(hash)
+  }
+  // A token that lost two races in a row is being hammered; treat it like any unknown state.
+  throw refused('not_found', 'refresh token is not recognised')
+}
+
+function graceReplay(deps: Deps, view: RefreshTokenView, successor: string, scope: string, req: RefreshRequest): RefreshResult {
+  const now = deps.now()
+  deps.logger.debug({ session_id: view.session.id, ip: req.requester.ip }, 'refresh replayed within grace window')
+  // The successor expires with the session's current idle expiry (set by the rotation that made it).
+  const refreshExpiresIn = Math.max(0, view.session.idle_expires_at - now)
+  return {
+    sessionId: view.session.id,
+    outcome: 'grace_replay',
+    response: tokenResponse(deps, view, view.client, successor, refreshExpiresIn, scope),
+  }
+}
+
+function tokenResponse(
+  deps: Deps,
+  view: RefreshTokenView,
+  client: ClientRecord,
+  refreshToken: string,
+  refreshExpiresIn: number,
+  scope: string,
+): TokenResponse {
+  const now = deps.now()
+  const { session } = view
+  const ttl = accessTokenTtl(now, client, deps.settings, session.absolute_expires_at)
+  return {
+    access_token: signAccessToken(
+      deps,
+      { sub: session.user_id ?? session.client_id, client_id: session.client_id, scope, audience: session.audience, sid: session.id },
+      ttl,
+    ),
+    token_type: 'Bearer',
+    expires_in: ttl,
+    refresh_token: refreshToken,
+    refresh_token_expires_in: refreshExpiresIn,
+    scope,
+  }
+}
+
+/** RFC 6749 §6: a refresh may ask for less than the session holds, never more. */
+function narrowScope(granted: string, requested: string | undefined): string {
+  if (requested === undefined) return granted
+  const have = new Set(granted.split(' ').filter(Boolean))
+  const want = requested.split(' ').filter(Boolean)
+  const extra = want.filter((s) => !have.has(s))
+  if (extra.length > 0) throw new OAuthError('invalid_scope', 'requested scope exceeds the scope of the session')
+  return want.join(' ')
+}
+
+async function reuseDetected(deps: Deps, view: RefreshTokenView, req: RefreshRequest): Promise<void> {
+  const { session, token } = view
+  const now = deps.now()
+  // Both presenters go into the event: the first spend (from the token row) and this one.
+  const detail = {
+    generation: token.generation,
+    current_generation: session.generation,
+    first_presented: { at: token.spent_at, ip: token.spent_ip, user_agent: token.spent_user_agent },
+    reused: { at: now, ip: req.requester.ip, user_agent: req.requester.user_agent },
+  }
+  await deps.store.appendAudit(
+    auditEvent(deps, 'refresh.reused', {
+      session_id: session.id,
+      user_id: session.user_id,
+      client_id: session.client_id,
+      ...req.requester,
+      data: detail,
+    }),
+  )
+  await deps.store.revokeSession(
+    session.id,
+    now,
+    'reuse_detected',
+    auditEvent(deps, 'session.revoked', {
+      session_id: session.id,
+      user_id: session.user_id,
+      client_id: session.client_id,
+      ...req.requester,
+      data: { reason: 'reuse_detected' },
+    }),
+  )
+  deps.logger.warn({ session_id: session.id, ...detail }, 'refresh token reuse detected; session revoked')
+}
+
+async function failed(
+  deps: Deps,
+  view: RefreshTokenView,
+  req: RefreshRequest,
+  reason: RefreshFailureReason,
+  description: string,
+): Promise<OAuthError> {
+  await deps.store.appendAudit(
+    auditEvent(deps, 'refresh.failed', {
+      session_id: view.session.id,
+      user_id: view.session.user_id,
+      client_id: req.clientId,
+      ...req.requester,
+      data: { reason },
+    }),
+  )
+  return refused(reason, description)
+}
+
+function refused(reason: RefreshFailureReason, description: string): OAuthError {
+  return new OAuthError('invalid_grant', description, { reason })
+}

@@ -1,0 +1,159 @@
+/**
+ * Every setting of the token service, in one table: its environment variables, its
+ * `evergreen serve` flag, default and validation. README's settings table is checked against
+ * this list by a test, so the two cannot drift.
+ */
+
+export interface Settings {
+  port: number
+  host: string
+  dataDir: string
+  databaseUrl: string | undefined
+  issuer: string
+  adminKey: string | undefined
+  secret: string | undefined
+  accessTokenTtl: number
+  refreshTokenTtl: number
+  refreshGraceSeconds: number
+  signingAlg: 'ES256' | 'RS256'
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  trustProxy: boolean
+  rateLimitToken: number
+  rateLimitAdmin: number
+  maxBodyBytes: number
+  databasePoolSize: number
+}
+
+export interface SettingSpec {
+  key: keyof Settings
+  env: readonly string[]
+  flag: string
+  description: string
+  /** Shown in help and README; undefined means "none". */
+  defaultText: string | undefined
+}
+
+const MAX_TTL = 7_776_000
+
+export const SETTINGS: readonly SettingSpec[] = [
+  { key: 'port', env: ['EVERGREEN_PORT', 'PORT'], flag: '--port', defaultText: '8787', description: 'TCP port to listen on.' },
+  { key: 'host', env: ['EVERGREEN_HOST'], flag: '--host', defaultText: '127.0.0.1', description: 'Address to bind; `0.0.0.0` to accept remote connections.' },
+  { key: 'dataDir', env: ['EVERGREEN_DATA_DIR'], flag: '--data-dir', defaultText: './.evergreen', description: 'Where the SQLite database, generated secret and admin key live.' },
+  { key: 'databaseUrl', env: ['EVERGREEN_DATABASE_URL', 'DATABASE_URL'], flag: '--database-url', defaultText: undefined, description: 'A `postgres://` URL switches from embedded SQLite to PostgreSQL (requires `EVERGREEN_SECRET`).' },
+  { key: 'issuer', env: ['EVERGREEN_ISSUER'], flag: '--issuer', defaultText: 'http://<host>:<port>', description: 'Public base URL; the `iss` of every token and the base of every endpoint in discovery.' },
+  { key: 'adminKey', env: ['EVERGREEN_ADMIN_KEY'], flag: '--admin-key', defaultText: 'generated on first start', description: 'Bearer key for `/admin/v1/`. When unset, one is generated on first start, printed once and saved to `<data dir>/admin-key`.' },
+  { key: 'secret', env: ['EVERGREEN_SECRET'], flag: '--secret', defaultText: 'generated (SQLite only)', description: 'Encrypts signing keys at rest (at least 32 characters). Every node of a PostgreSQL deployment needs the same value.' },
+  { key: 'accessTokenTtl', env: ['EVERGREEN_ACCESS_TOKEN_TTL'], flag: '--access-token-ttl', defaultText: '900', description: 'Access-token lifetime in seconds, unless the client sets its own.' },
+  { key: 'refreshTokenTtl', env: ['EVERGREEN_REFRESH_TOKEN_TTL'], flag: '--refresh-token-ttl', defaultText: '86400', description: `Default refresh-token (session idle) lifetime in seconds; requests and clients may choose up to ${MAX_TTL} (90 days).` },
+  { key: 'refreshGraceSeconds', env: ['EVERGREEN_REFRESH_GRACE_SECONDS'], flag: '--refresh-grace-seconds', defaultText: '30', description: 'How long a spent refresh token still returns the same successor; `0` disables the grace window.' },
+  { key: 'signingAlg', env: ['EVERGREEN_SIGNING_ALG'], flag: '--signing-alg', defaultText: 'ES256', description: 'Algorithm for new signing keys: `ES256` or `RS256`.' },
+  { key: 'logLevel', env: ['EVERGREEN_LOG_LEVEL'], flag: '--log-level', defaultText: 'info', description: 'pino level: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`.' },
+  { key: 'trustProxy', env: ['EVERGREEN_TRUST_PROXY'], flag: '--trust-proxy', defaultText: 'false', description: 'Take the client address from `X-Forwarded-For` (only behind a proxy you run).' },
+  { key: 'rateLimitToken', env: ['EVERGREEN_RATE_LIMIT_TOKEN'], flag: '--rate-limit-token', defaultText: '600', description: 'Requests per minute per client address to the token, revocation and introspection endpoints; `0` disables.' },
+  { key: 'rateLimitAdmin', env: ['EVERGREEN_RATE_LIMIT_ADMIN'], flag: '--rate-limit-admin', defaultText: '20', description: 'Failed admin-key attempts per minute per client address before answering 429; `0` disables.' },
+  { key: 'maxBodyBytes', env: ['EVERGREEN_MAX_BODY_BYTES'], flag: '--max-body-bytes', defaultText: '65536', description: 'Largest request body accepted; larger bodies get 413.' },
+  { key: 'databasePoolSize', env: ['EVERGREEN_DATABASE_POOL_SIZE'], flag: '--database-pool-size', defaultText: '10', description: 'PostgreSQL connections per process.' },
+]
+
+export class SettingsError extends Error {
+  readonly code = 'INVALID_SETTINGS'
+  constructor(readonly problems: string[]) {
+    super(`invalid settings:\n  - ${problems.join('\n  - ')}`)
+    this.name = 'SettingsError'
+  }
+}
+
+type Raw = Partial<Record<keyof Settings, string>>
+
+/**
+ * Resolves settings: explicit values (from flags) win over environment variables, which win over
+ * defaults. Collects every problem before failing, so one start shows them all.
+ *
+ * @throws SettingsError listing each invalid value
+ */
+export function loadSettings(explicit: Raw = {}, env: Record<string, string | undefined> = process.env): Settings {
+  const problems: string[] = []
+  const raw = (key: keyof Settings): { value: string; from: string } | undefined => {
+    const spec = SETTINGS.find((s) => s.key === key)!
+    if (explicit[key] !== undefined) return { value: explicit[key]!, from: spec.flag }
+    for (const name of spec.env) {
+      const v = env[name]
+      if (v !== undefined && v !== '') return { value: v, from: name }
+    }
+    return undefined
+  }
+  const int = (key: keyof Settings, fallback: number, min: number, max: number): number => {
+    const r = raw(key)
+    if (!r) return fallback
+    const n = Number(r.value)
+    if (!/^\d+$/.test(r.value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      problems.push(`${r.from}=${JSON.stringify(r.value)} must be a whole number from ${min} to ${max}`)
+      return fallback
+    }
+    return n
+  }
+  const oneOf = <T extends string>(key: keyof Settings, fallback: T, allowed: readonly T[]): T => {
+    const r = raw(key)
+    if (!r) return fallback
+    if (!(allowed as readonly string[]).includes(r.value)) {
+      problems.push(`${r.from}=${JSON.stringify(r.value)} must be one of ${allowed.join(', ')}`)
+      return fallback
+    }
+    return r.value as T
+  }
+  const bool = (key: keyof Settings, fallback: boolean): boolean => {
+    const r = raw(key)
+    if (!r) return fallback
+    if (/^(1|true|yes|on)$/i.test(r.value)) return true
+    if (/^(0|false|no|off)$/i.test(r.value)) return false
+    problems.push(`${r.from}=${JSON.stringify(r.value)} must be true or false`)
+    return fallback
+  }
+
+  const port = int('port', 8787, 0, 65535)
+  const host = raw('host')?.value ?? '127.0.0.1'
+  const databaseUrl = raw('databaseUrl')?.value
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push(`${raw('databaseUrl')!.from} must be a postgres:// URL (SQLite is the default and needs no URL)`)
+  }
+  const secret = raw('secret')?.value
+  if (secret !== undefined && secret.length < 32) problems.push(`${raw('secret')!.from} must be at least 32 characters`)
+  if (databaseUrl !== undefined && secret === undefined) {
+    problems.push('EVERGREEN_SECRET is required with PostgreSQL, so every node decrypts the same signing keys')
+  }
+  const adminKey = raw('adminKey')?.value
+  if (adminKey !== undefined && adminKey.length < 16) problems.push(`${raw('adminKey')!.from} must be at least 16 characters`)
+
+  const displayHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
+  let issuer = raw('issuer')?.value ?? `http://${displayHost}:${port}`
+  try {
+    const u = new URL(issuer)
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error()
+    if (u.search || u.hash) problems.push('EVERGREEN_ISSUER must not have a query or fragment')
+    issuer = issuer.replace(/\/+$/, '')
+  } catch {
+    problems.push(`EVERGREEN_ISSUER=${JSON.stringify(issuer)} must be an http(s) URL`)
+  }
+
+  const settings: Settings = {
+    port,
+    host,
+    dataDir: raw('dataDir')?.value ?? './.evergreen',
+    databaseUrl,
+    issuer,
+    adminKey,
+    secret,
+    accessTokenTtl: int('accessTokenTtl', 900, 30, 86_400),
+    refreshTokenTtl: int('refreshTokenTtl', 86_400, 60, MAX_TTL),
+    refreshGraceSeconds: int('refreshGraceSeconds', 30, 0, 600),
+    signingAlg: oneOf('signingAlg', 'ES256', ['ES256', 'RS256'] as const),
+    logLevel: oneOf('logLevel', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
+    trustProxy: bool('trustProxy', false),
+    rateLimitToken: int('rateLimitToken', 600, 0, 10_000_000),
+    rateLimitAdmin: int('rateLimitAdmin', 20, 0, 10_000_000),
+    maxBodyBytes: int('maxBodyBytes', 65_536, 1024, 10_485_760),
+    databasePoolSize: int('databasePoolSize', 10, 1, 200),
+  }
+  if (problems.length > 0) throw new SettingsError(problems)
+  return settings
+}

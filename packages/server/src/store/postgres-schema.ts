@@ -1,0 +1,113 @@
+/**
+ * PostgreSQL migrations, applied in order and recorded in `schema_migrations`, with the same
+ * version numbers as sqlite-schema.ts. Never edit a shipped migration: add a new one.
+ *
+ * Tables are created unqualified, in the connection's current schema, so a deployment (or a
+ * test) picks the schema with `search_path`.
+ *
+ * - Epoch seconds are BIGINT; the store parses INT8 back into JS numbers.
+ * - Ids, and every column that refers to one, are `COLLATE "C"`: byte order, as in SQLite, so
+ *   keyset pages break in the same place on both stores whatever the database's locale. The
+ *   referring columns share the collation so joins and filters never mix two collations.
+ * - JSON columns are JSONB; rows.ts accepts either JSON text or the parsed value.
+ *
+ * @see ./sqlite-schema.ts
+ */
+export const POSTGRES_MIGRATIONS: readonly { version: number; sql: string }[] = [
+  {
+    version: 1,
+    sql: `
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE users (
+  id TEXT COLLATE "C" PRIMARY KEY,
+  email TEXT NOT NULL,
+  email_lower TEXT NOT NULL UNIQUE,
+  name TEXT,
+  password_hash TEXT,
+  created_at BIGINT NOT NULL,
+  disabled_at BIGINT
+);
+CREATE INDEX users_created ON users (created_at, id);
+CREATE TABLE clients (
+  client_id TEXT COLLATE "C" PRIMARY KEY,
+  name TEXT NOT NULL,
+  secret_hash TEXT,
+  redirect_uris JSONB NOT NULL,
+  grant_types JSONB NOT NULL,
+  token_endpoint_auth_method TEXT NOT NULL,
+  allowed_scopes JSONB NOT NULL,
+  access_token_ttl BIGINT,
+  refresh_token_ttl BIGINT,
+  refresh_token_ttl_max BIGINT,
+  session_max_lifetime BIGINT,
+  first_party BOOLEAN NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  deleted_at BIGINT
+);
+CREATE INDEX clients_created ON clients (created_at, client_id);
+CREATE TABLE sessions (
+  id TEXT COLLATE "C" PRIMARY KEY,
+  user_id TEXT COLLATE "C",
+  client_id TEXT COLLATE "C" NOT NULL,
+  kind TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  audience TEXT,
+  created_at BIGINT NOT NULL,
+  last_refreshed_at BIGINT,
+  idle_expires_at BIGINT NOT NULL,
+  absolute_expires_at BIGINT,
+  refresh_ttl BIGINT NOT NULL,
+  generation BIGINT NOT NULL,
+  revoked_at BIGINT,
+  revoked_reason TEXT,
+  parent_id TEXT COLLATE "C",
+  name TEXT,
+  user_agent TEXT,
+  ip TEXT
+);
+CREATE INDEX sessions_created ON sessions (created_at, id);
+CREATE INDEX sessions_user ON sessions (user_id, created_at, id);
+CREATE INDEX sessions_client ON sessions (client_id);
+CREATE INDEX sessions_parent ON sessions (parent_id);
+CREATE TABLE refresh_tokens (
+  hash TEXT COLLATE "C" PRIMARY KEY,
+  session_id TEXT COLLATE "C" NOT NULL,
+  generation BIGINT NOT NULL,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  spent_at BIGINT,
+  successor_sealed TEXT,
+  spent_ip TEXT,
+  spent_user_agent TEXT
+);
+CREATE INDEX refresh_tokens_session ON refresh_tokens (session_id);
+CREATE INDEX refresh_tokens_expires ON refresh_tokens (expires_at);
+CREATE TABLE audit_events (
+  id TEXT COLLATE "C" PRIMARY KEY,
+  type TEXT NOT NULL,
+  at BIGINT NOT NULL,
+  session_id TEXT COLLATE "C",
+  user_id TEXT COLLATE "C",
+  client_id TEXT COLLATE "C",
+  ip TEXT,
+  user_agent TEXT,
+  data JSONB NOT NULL
+);
+CREATE INDEX audit_at ON audit_events (at, id);
+CREATE INDEX audit_session ON audit_events (session_id, at, id);
+CREATE INDEX audit_user ON audit_events (user_id, at, id);
+CREATE INDEX audit_type ON audit_events (type, at, id);
+CREATE TABLE signing_keys (
+  kid TEXT COLLATE "C" PRIMARY KEY,
+  alg TEXT NOT NULL,
+  public_jwk JSONB NOT NULL,
+  private_sealed TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  activates_at BIGINT NOT NULL,
+  retired_at BIGINT,
+  expires_at BIGINT
+);
+`,
+  },
+]

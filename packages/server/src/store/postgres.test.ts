@@ -1,0 +1,96 @@
+import { afterAll, expect, test } from 'vitest'
+import { dropSchema, describePostgres, freshSchemaName, postgresUrl } from '../test-support/postgres.js'
+import { describeStoreContract } from '../test-support/store-contract.js'
+import { PostgresStore } from './postgres.js'
+import type { Rotation } from './types.js'
+
+const T0 = 1_700_000_000
+
+describePostgres('PostgresStore', () => {
+  const schemas: string[] = []
+
+  afterAll(async () => {
+    for (const schema of schemas) await dropSchema(postgresUrl, schema)
+  })
+
+  /** A store on its own schema, not yet migrated. */
+  function openStore(schema: string) {
+    if (!schemas.includes(schema)) schemas.push(schema)
+    return new PostgresStore({ connectionString: postgresUrl, schema })
+  }
+
+  describeStoreContract('PostgresStore', async () => {
+    const store = openStore(freshSchemaName())
+    await store.migrate()
+    return store
+  })
+
+  test('concurrent migrate() from three processes on a fresh schema', async () => {
+    const schema = freshSchemaName()
+    const stores = [openStore(schema), openStore(schema), openStore(schema)]
+    try {
+      await Promise.all(stores.map((s) => s.migrate()))
+      await Promise.all(stores.map((s) => s.ready()))
+    } finally {
+      await Promise.all(stores.map((s) => s.close()))
+    }
+  })
+
+  test('ready() rejects before migrate()', async () => {
+    const store = openStore(freshSchemaName())
+    try {
+      await expect(store.ready()).rejects.toThrow()
+    } finally {
+      await store.close()
+    }
+  })
+
+  test('two nodes racing 20 rotations of one token: exactly one succeeds', async () => {
+    const schema = freshSchemaName()
+    const nodes = [openStore(schema), openStore(schema)]
+    const [a, b] = nodes as [PostgresStore, PostgresStore]
+    try {
+      await a.migrate()
+      const audit = (id: string, type: Rotation['audit']['type']) => ({
+        id, type, at: T0, session_id: 's1', user_id: null, client_id: 'svc', ip: null, user_agent: null, data: {},
+      })
+      await a.createClient({
+        client_id: 'svc', name: 'Service', secret_hash: null, redirect_uris: [], grant_types: ['refresh_token'],
+        token_endpoint_auth_method: 'none', allowed_scopes: [], access_token_ttl: null, refresh_token_ttl: null,
+        refresh_token_ttl_max: null, session_max_lifetime: null, first_party: false, created_at: T0, updated_at: T0,
+      }, audit('ev-client', 'client.created'))
+      await a.createSession({
+        id: 's1', user_id: null, client_id: 'svc', kind: 'service', scope: 'api', audience: null, created_at: T0,
+        last_refreshed_at: null, idle_expires_at: T0 + 3600, absolute_expires_at: null, refresh_ttl: 3600, generation: 0,
+        revoked_at: null, revoked_reason: null, parent_id: null, name: null, user_agent: null, ip: null,
+      }, {
+        hash: 'rt0', session_id: 's1', generation: 0, created_at: T0, expires_at: T0 + 3600, spent_at: null,
+        successor_sealed: null, spent_ip: null, spent_user_agent: null,
+      }, audit('ev-session', 'session.created'))
+
+      const rotations: Rotation[] = Array.from({ length: 20 }, (_, i) => ({
+        spent_hash: 'rt0', spent_at: T0 + 10, spent_ip: null, spent_user_agent: null, successor_sealed: `sealed-${i}`,
+        successor: {
+          hash: `rt1-${i}`, session_id: 's1', generation: 1, created_at: T0 + 10, expires_at: T0 + 3610, spent_at: null,
+          successor_sealed: null, spent_ip: null, spent_user_agent: null,
+        },
+        session_id: 's1', expected_generation: 0, idle_expires_at: T0 + 3610,
+        audit: audit(`ev-rotate-${i}`, 'refresh.succeeded'),
+      }))
+      // Interleaved across the two pools, as two nodes behind a load balancer would send them.
+      const results = await Promise.all(rotations.map((r, i) => nodes[i % 2]!.rotateRefreshToken(r)))
+      expect(results.filter(Boolean)).toHaveLength(1)
+
+      const winner = rotations[results.indexOf(true)]!
+      const view = await b.findRefreshToken('rt0')
+      expect(view!.token.successor_sealed).toBe(winner.successor_sealed)
+      expect(view!.session.generation).toBe(1)
+      const successors = await Promise.all(rotations.map((r) => b.findRefreshToken(r.successor.hash)))
+      expect(successors.filter((v) => v !== undefined).map((v) => v.token.hash)).toEqual([winner.successor.hash])
+      const refreshed = await b.listAudit({ limit: 100, type: 'refresh.succeeded' })
+      expect(refreshed.items.map((e) => e.id)).toEqual([winner.audit.id])
+    } finally {
+      await Promise.all(nodes.map((s) => s.close()))
+    }
+  })
+})

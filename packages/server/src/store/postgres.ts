@@ -1,0 +1,478 @@
+import pg from 'pg'
+import { decodeCursor, toPage } from './cursor.js'
+import { POSTGRES_MIGRATIONS } from './postgres-schema.js'
+import {
+  AUDIT_COLUMNS, CLIENT_COLUMNS, KEY_COLUMNS, SESSION_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS,
+  columnValues, prefixedColumns, toAudit, toClient, toSession, toSigningKey, toToken, toUser, unprefix,
+} from './rows.js'
+import {
+  StoreConflictError,
+  type AuditEvent, type AuditFilter, type ClientPatch, type ClientRecord, type ListOptions, type Page,
+  type RefreshTokenRecord, type RefreshTokenView, type Rotation, type SessionFilter, type SessionRecord,
+  type SigningKeyRecord, type Store, type UserRecord,
+} from './types.js'
+
+type Row = Record<string, unknown>
+type Queryable = Pick<pg.PoolClient, 'query'>
+
+export interface PostgresStoreOptions {
+  /** `postgres://user:pass@host:port/db`, as `pg` accepts it. */
+  connectionString: string
+  /** Pool size per process; defaults to 10. */
+  max?: number | undefined
+  /**
+   * Schema to keep the tables in, created by {@link PostgresStore.migrate} if missing and set as
+   * every pooled connection's `search_path`. Lowercase letters, digits and `_` only. Without
+   * it, the role's default `search_path` applies.
+   */
+  schema?: string | undefined
+}
+
+// INT8 (oid 20) arrives as a string because it can exceed 2^53. Our BIGINTs are epoch seconds,
+// TTLs, generations and counts, all far below that, so callers get plain numbers. Per pool,
+// not pg.types.setTypeParser, so other pg users in the process keep the default.
+const INT8_OID = 20
+const TYPES: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID && format !== 'binary' ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)
+  ) as typeof pg.types.getTypeParser,
+}
+
+// Serialises migrate() across every process sharing the database: the first one applies the
+// migrations, the others wait on the lock and then find nothing left to do. The key is ASCII
+// "EVERGR$" read as an integer (0x45564552475224); decimal because hex literals need PG 16.
+const MIGRATION_LOCK = '19516629126173220'
+
+const SCHEMA_NAME = /^(?!pg_)[a-z_][a-z0-9_]{0,62}$/
+const UNIQUE_VIOLATION = '23505'
+
+const bool = (b: boolean) => b
+const insertSql = (table: string, columns: readonly string[], extra: readonly string[] = []) => {
+  const all = [...columns, ...extra]
+  return `INSERT INTO ${table} (${all.join(', ')}) VALUES (${all.map((_, i) => `$${i + 1}`).join(', ')})`
+}
+
+// Column types for `INSERT … SELECT $n::type`: unlike VALUES, a SELECT list does not take its
+// parameter types from the target columns, so an uncast $n would arrive as text. Keyed by the
+// shared column lists, so a column added in rows.ts fails to compile here until it is typed.
+const TOKEN_TYPES: Record<(typeof TOKEN_COLUMNS)[number], string> = {
+  hash: 'text', session_id: 'text', generation: 'bigint', created_at: 'bigint', expires_at: 'bigint',
+  spent_at: 'bigint', successor_sealed: 'text', spent_ip: 'text', spent_user_agent: 'text',
+}
+const AUDIT_TYPES: Record<(typeof AUDIT_COLUMNS)[number], string> = {
+  id: 'text', type: 'text', at: 'bigint', session_id: 'text', user_id: 'text', client_id: 'text',
+  ip: 'text', user_agent: 'text', data: 'jsonb',
+}
+const castParams = (columns: readonly string[], types: Record<string, string>, first: number) =>
+  columns.map((c, i) => `$${first + i}::${types[c]}`).join(', ')
+
+// Revoking a session revokes what was delegated from it, transitively.
+const SUBTREE = `WITH RECURSIVE tree(id) AS (
+  SELECT id FROM sessions WHERE id = $1
+  UNION SELECT s.id FROM sessions s JOIN tree ON s.parent_id = tree.id
+)`
+
+const FIND_REFRESH_TOKEN = `SELECT ${prefixedColumns('rt', 't', TOKEN_COLUMNS)}, ${prefixedColumns('s', 's', SESSION_COLUMNS)},
+       ${prefixedColumns('c', 'c', CLIENT_COLUMNS)}
+  FROM refresh_tokens rt
+  JOIN sessions s ON s.id = rt.session_id
+  JOIN clients c ON c.client_id = s.client_id
+ WHERE rt.hash = $1`
+
+/*
+ * The rotation, in one statement and so one round trip and one implicit transaction.
+ *
+ * Data-modifying CTEs all run against the statement's snapshot and cannot see each other's
+ * writes, only their RETURNING rows. That alone would let `spent` succeed while `slid` fails
+ * (session revoked, or generation moved on), and the statement would commit a spent token
+ * with no successor. So `live` first takes the session row lock (FOR UPDATE) and `spent` is
+ * conditional on it:
+ *
+ * - Once `live` holds the lock, nobody can revoke the session or move its generation until we
+ *   commit, so `slid` (same conditions, same row) must match whenever `spent` did. Spent
+ *   implies slid; slid requires spent; the inserts require slid. All or nothing.
+ * - Two callers presenting the same token under READ COMMITTED: the second blocks on the
+ *   session row lock; when the first commits, PostgreSQL re-evaluates the locked row's latest
+ *   version against `generation = $7`, which has moved, so `live` is empty and nothing is
+ *   written. Had the lock been skipped, the token row lock would serialise them the same way
+ *   (re-check of `spent_at IS NULL`). Exactly one caller sees rotated = 1.
+ * - Locks are always taken session row first, token row second, so rotations cannot deadlock
+ *   with each other; revocations lock only session rows.
+ *
+ * `session_id = $6` on the token is defence in depth: a rotation can only spend a token of
+ * the session it slides.
+ */
+const ROTATE_REFRESH_TOKEN = `WITH live AS (
+  SELECT id FROM sessions
+   WHERE id = $6 AND revoked_at IS NULL AND generation = $7
+     FOR UPDATE
+), spent AS (
+  UPDATE refresh_tokens
+     SET spent_at = $2, successor_sealed = $3, spent_ip = $4, spent_user_agent = $5
+   WHERE hash = $1 AND spent_at IS NULL AND session_id = $6 AND EXISTS (SELECT 1 FROM live)
+  RETURNING hash
+), slid AS (
+  UPDATE sessions
+     SET last_refreshed_at = $2, idle_expires_at = $8, generation = generation + 1
+   WHERE id = $6 AND revoked_at IS NULL AND generation = $7 AND EXISTS (SELECT 1 FROM spent)
+  RETURNING id
+), successor AS (
+  INSERT INTO refresh_tokens (${TOKEN_COLUMNS.join(', ')})
+  SELECT ${castParams(TOKEN_COLUMNS, TOKEN_TYPES, 9)} FROM slid
+), audit AS (
+  INSERT INTO audit_events (${AUDIT_COLUMNS.join(', ')})
+  SELECT ${castParams(AUDIT_COLUMNS, AUDIT_TYPES, 9 + TOKEN_COLUMNS.length)} FROM slid
+)
+SELECT count(*)::int AS rotated FROM slid`
+
+/**
+ * The shared store for several nodes: PostgreSQL through a `pg.Pool`. The refresh hot path is
+ * two named prepared statements, each one round trip: {@link PostgresStore.findRefreshToken}
+ * (one join) and {@link PostgresStore.rotateRefreshToken} (one statement of data-modifying
+ * CTEs). Everything else that writes more than one row runs in a transaction on one client.
+ *
+ * @example
+ * const store = new PostgresStore({ connectionString: process.env.DATABASE_URL!, schema: 'evergreen' })
+ * await store.migrate()
+ * await store.ready()
+ */
+export class PostgresStore implements Store {
+  readonly kind = 'postgres' as const
+  private readonly pool: pg.Pool
+  private readonly schema: string | undefined
+  private closed = false
+
+  constructor(options: PostgresStoreOptions) {
+    const { connectionString, max = 10, schema } = options
+    if (schema !== undefined && !SCHEMA_NAME.test(schema)) {
+      throw Object.assign(new TypeError('"schema" must match /^[a-z_][a-z0-9_]*$/ and not start with pg_'), {
+        code: 'ERR_INVALID_ARG_VALUE',
+      })
+    }
+    // pg lets a connection string's parameters override the config object, so an `options`
+    // parameter would silently drop our search_path and put the tables somewhere else.
+    if (schema !== undefined && /[?&]options=/.test(connectionString)) {
+      throw Object.assign(new TypeError('"schema" cannot be combined with an options= connection parameter'), {
+        code: 'ERR_INVALID_ARG_VALUE',
+      })
+    }
+    this.schema = schema
+    this.pool = new pg.Pool({
+      connectionString,
+      max,
+      types: TYPES,
+      // A startup parameter rather than a SET after connect: it is in force before the first
+      // query, on every connection the pool ever opens, with no extra round trip.
+      ...(schema !== undefined ? { options: `-c search_path="${schema}"` } : {}),
+    })
+    // An idle client whose server went away emits 'error' on the pool, and an unhandled
+    // 'error' event would crash the process. The pool has already discarded that client and
+    // the next query opens a fresh one; failures that matter surface on that query.
+    this.pool.on('error', () => {})
+  }
+
+  async migrate(): Promise<void> {
+    await this.transaction(async (c) => {
+      await c.query(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`)
+      // Under the lock, so concurrent first starts don't race on pg_namespace. search_path
+      // already names the schema; PostgreSQL picks it up as soon as it exists.
+      if (this.schema !== undefined) await c.query(`CREATE SCHEMA IF NOT EXISTS "${this.schema}"`)
+      await c.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)')
+      const done = new Set((await c.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version))
+      for (const m of POSTGRES_MIGRATIONS) {
+        if (done.has(m.version)) continue
+        await c.query(m.sql)
+        await c.query(
+          'INSERT INTO schema_migrations (version, applied_at) VALUES ($1, extract(epoch FROM now())::bigint)',
+          [m.version],
+        )
+      }
+    })
+  }
+
+  async ready(): Promise<void> {
+    const { rows } = await this.pool.query<{ v: number | null }>('SELECT MAX(version) AS v FROM schema_migrations')
+    const latest = POSTGRES_MIGRATIONS[POSTGRES_MIGRATIONS.length - 1]!.version
+    const v = rows[0]?.v ?? null
+    if (v !== latest) throw new Error(`schema at version ${v ?? 'none'}, expected ${latest}`)
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    await this.pool.end()
+  }
+
+  async getMeta(key: string): Promise<string | undefined> {
+    const { rows } = await this.pool.query<{ value: string }>('SELECT value FROM meta WHERE key = $1', [key])
+    return rows[0]?.value
+  }
+
+  async putMetaIfAbsent(key: string, value: string): Promise<string> {
+    // Two statements on purpose: under READ COMMITTED the SELECT takes a fresh snapshot and so
+    // sees a row a concurrent caller committed while our INSERT waited on it. A single
+    // statement (CTE) would read its own older snapshot and could find nothing.
+    await this.pool.query('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING', [key, value])
+    return (await this.getMeta(key))!
+  }
+
+  async createUser(user: UserRecord, audit: AuditEvent): Promise<void> {
+    try {
+      await this.transaction(async (c) => {
+        await c.query(insertSql('users', USER_COLUMNS, ['email_lower']), [
+          ...columnValues(user, USER_COLUMNS, bool),
+          // Lowercased in JS, as SQLite does, so both stores agree on what "the same email" is.
+          user.email.toLowerCase(),
+        ])
+        await this.audit(c, audit)
+      })
+    } catch (err) {
+      if (isUniqueViolation(err, 'users')) throw new StoreConflictError('email already registered')
+      throw err
+    }
+  }
+
+  async getUser(id: string): Promise<UserRecord | undefined> {
+    const { rows } = await this.pool.query<Row>(`SELECT ${USER_COLUMNS.join(', ')} FROM users WHERE id = $1`, [id])
+    return rows[0] && toUser(rows[0])
+  }
+
+  async getUserByEmail(email: string): Promise<UserRecord | undefined> {
+    const { rows } = await this.pool.query<Row>(`SELECT ${USER_COLUMNS.join(', ')} FROM users WHERE email_lower = $1`, [
+      email.toLowerCase(),
+    ])
+    return rows[0] && toUser(rows[0])
+  }
+
+  async listUsers(options: ListOptions): Promise<Page<UserRecord>> {
+    return this.page('users', USER_COLUMNS, 'created_at', 'id', new Where(), options, toUser, (u) => ({ at: u.created_at, id: u.id }))
+  }
+
+  async disableUser(id: string, at: number, audit: AuditEvent): Promise<boolean> {
+    return this.transaction(async (c) => {
+      const disabled = await c.query('UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL', [at, id])
+      if (disabled.rowCount !== 1) return false
+      await c.query(
+        'UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE user_id = $3 AND revoked_at IS NULL',
+        [at, 'user_disabled', id],
+      )
+      await this.audit(c, audit)
+      return true
+    })
+  }
+
+  async createClient(client: ClientRecord, audit: AuditEvent): Promise<void> {
+    try {
+      await this.transaction(async (c) => {
+        await c.query(insertSql('clients', CLIENT_COLUMNS), columnValues(client, CLIENT_COLUMNS, bool))
+        await this.audit(c, audit)
+      })
+    } catch (err) {
+      if (isUniqueViolation(err, 'clients')) throw new StoreConflictError('client_id already exists')
+      throw err
+    }
+  }
+
+  async getClient(clientId: string): Promise<ClientRecord | undefined> {
+    const { rows } = await this.pool.query<Row>(
+      `SELECT ${CLIENT_COLUMNS.join(', ')} FROM clients WHERE client_id = $1 AND deleted_at IS NULL`,
+      [clientId],
+    )
+    return rows[0] && toClient(rows[0])
+  }
+
+  async listClients(options: ListOptions): Promise<Page<ClientRecord>> {
+    return this.page('clients', CLIENT_COLUMNS, 'created_at', 'client_id', new Where().add('deleted_at IS NULL'), options, toClient, (c) => ({
+      at: c.created_at,
+      id: c.client_id,
+    }))
+  }
+
+  async updateClient(clientId: string, patch: ClientPatch, audit: AuditEvent): Promise<ClientRecord | undefined> {
+    const columns = Object.keys(patch).filter((k) => (CLIENT_COLUMNS as readonly string[]).includes(k) && k !== 'client_id')
+    return this.transaction(async (c) => {
+      const values = columnValues(patch, columns, bool)
+      const { rows } = columns.length > 0
+        ? await c.query<Row>(
+          `UPDATE clients SET ${columns.map((col, i) => `${col} = $${i + 1}`).join(', ')}
+            WHERE client_id = $${columns.length + 1} AND deleted_at IS NULL
+           RETURNING ${CLIENT_COLUMNS.join(', ')}`,
+          [...values, clientId],
+        )
+        : await c.query<Row>(`SELECT ${CLIENT_COLUMNS.join(', ')} FROM clients WHERE client_id = $1 AND deleted_at IS NULL`, [clientId])
+      if (!rows[0]) return undefined
+      await this.audit(c, audit)
+      return toClient(rows[0])
+    })
+  }
+
+  async deleteClient(clientId: string, at: number, audit: AuditEvent): Promise<boolean> {
+    return this.transaction(async (c) => {
+      const deleted = await c.query('UPDATE clients SET deleted_at = $1 WHERE client_id = $2 AND deleted_at IS NULL', [at, clientId])
+      if (deleted.rowCount !== 1) return false
+      await c.query(
+        'UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE client_id = $3 AND revoked_at IS NULL',
+        [at, 'client_deleted', clientId],
+      )
+      await this.audit(c, audit)
+      return true
+    })
+  }
+
+  async createSession(session: SessionRecord, token: RefreshTokenRecord, audit: AuditEvent): Promise<void> {
+    await this.transaction(async (c) => {
+      await c.query(insertSql('sessions', SESSION_COLUMNS), columnValues(session, SESSION_COLUMNS, bool))
+      await c.query(insertSql('refresh_tokens', TOKEN_COLUMNS), columnValues(token, TOKEN_COLUMNS, bool))
+      await this.audit(c, audit)
+    })
+  }
+
+  async getSession(id: string): Promise<SessionRecord | undefined> {
+    const { rows } = await this.pool.query<Row>(`SELECT ${SESSION_COLUMNS.join(', ')} FROM sessions WHERE id = $1`, [id])
+    return rows[0] && toSession(rows[0])
+  }
+
+  async listSessions(filter: SessionFilter): Promise<Page<SessionRecord>> {
+    const where = new Where()
+    if (filter.user_id !== undefined) where.add(`user_id = ${where.param(filter.user_id)}`)
+    if (filter.client_id !== undefined) where.add(`client_id = ${where.param(filter.client_id)}`)
+    if (filter.active_at !== undefined) {
+      const at = where.param(filter.active_at)
+      where.add(`revoked_at IS NULL AND idle_expires_at > ${at} AND (absolute_expires_at IS NULL OR absolute_expires_at > ${at})`)
+    }
+    return this.page('sessions', SESSION_COLUMNS, 'created_at', 'id', where, filter, toSession, (s) => ({ at: s.created_at, id: s.id }))
+  }
+
+  async revokeSession(id: string, at: number, reason: string, audit: AuditEvent): Promise<number> {
+    return this.transaction(async (c) => {
+      const revoked = await c.query(
+        `${SUBTREE} UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE id IN (SELECT id FROM tree) AND revoked_at IS NULL`,
+        [id, at, reason],
+      )
+      const changed = revoked.rowCount ?? 0
+      if (changed > 0) await this.audit(c, audit)
+      return changed
+    })
+  }
+
+  async findRefreshToken(hash: string): Promise<RefreshTokenView | undefined> {
+    const { rows } = await this.pool.query<Row>({ name: 'evergreen_find_refresh_token', text: FIND_REFRESH_TOKEN, values: [hash] })
+    const r = rows[0]
+    if (!r) return undefined
+    return {
+      token: toToken(unprefix(r, 't', TOKEN_COLUMNS)),
+      session: toSession(unprefix(r, 's', SESSION_COLUMNS)),
+      client: toClient(unprefix(r, 'c', CLIENT_COLUMNS)),
+    }
+  }
+
+  async rotateRefreshToken(r: Rotation): Promise<boolean> {
+    const { rows } = await this.pool.query<{ rotated: number }>({
+      name: 'evergreen_rotate_refresh_token',
+      text: ROTATE_REFRESH_TOKEN,
+      values: [
+        r.spent_hash, r.spent_at, r.successor_sealed, r.spent_ip, r.spent_user_agent,
+        r.session_id, r.expected_generation, r.idle_expires_at,
+        ...columnValues(r.successor, TOKEN_COLUMNS, bool),
+        ...columnValues(r.audit, AUDIT_COLUMNS, bool),
+      ],
+    })
+    return rows[0]?.rotated === 1
+  }
+
+  async appendAudit(event: AuditEvent): Promise<void> {
+    await this.audit(this.pool, event)
+  }
+
+  async listAudit(filter: AuditFilter): Promise<Page<AuditEvent>> {
+    const where = new Where()
+    if (filter.session_id !== undefined) where.add(`session_id = ${where.param(filter.session_id)}`)
+    if (filter.user_id !== undefined) where.add(`user_id = ${where.param(filter.user_id)}`)
+    if (filter.type !== undefined) where.add(`type = ${where.param(filter.type)}`)
+    return this.page('audit_events', AUDIT_COLUMNS, 'at', 'id', where, filter, toAudit, (e) => ({ at: e.at, id: e.id }))
+  }
+
+  async listSigningKeys(): Promise<SigningKeyRecord[]> {
+    const { rows } = await this.pool.query<Row>(`SELECT ${KEY_COLUMNS.join(', ')} FROM signing_keys ORDER BY activates_at, kid`)
+    return rows.map(toSigningKey)
+  }
+
+  async insertSigningKey(key: SigningKeyRecord): Promise<void> {
+    await this.pool.query(insertSql('signing_keys', KEY_COLUMNS), columnValues(key, KEY_COLUMNS, bool))
+  }
+
+  async retireSigningKeysExcept(kid: string, at: number, expiresAt: number): Promise<void> {
+    await this.pool.query('UPDATE signing_keys SET retired_at = $1, expires_at = $2 WHERE kid <> $3 AND retired_at IS NULL', [
+      at, expiresAt, kid,
+    ])
+  }
+
+  private async audit(c: Queryable, event: AuditEvent): Promise<void> {
+    await c.query(insertSql('audit_events', AUDIT_COLUMNS), columnValues(event, AUDIT_COLUMNS, bool))
+  }
+
+  /** Runs `fn` in BEGIN … COMMIT on one checked-out client, rolling back if it throws. */
+  private async transaction<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.pool.connect()
+    let broken: Error | undefined
+    try {
+      await c.query('BEGIN')
+      const result = await fn(c)
+      await c.query('COMMIT')
+      return result
+    } catch (err) {
+      try {
+        await c.query('ROLLBACK')
+      } catch (rollbackErr) {
+        // A connection that cannot roll back is in an unknown state: destroy it rather than
+        // hand it to the next caller mid-transaction.
+        broken = rollbackErr as Error
+      }
+      throw err
+    } finally {
+      c.release(broken)
+    }
+  }
+
+  private async page<T>(
+    table: string,
+    columns: readonly string[],
+    atColumn: string,
+    idColumn: string,
+    where: Where,
+    options: ListOptions,
+    map: (r: Row) => T,
+    position: (item: T) => { at: number; id: string },
+  ): Promise<Page<T>> {
+    const after = decodeCursor(options.cursor)
+    if (after) {
+      const at = where.param(after.at)
+      where.add(`(${atColumn} > ${at} OR (${atColumn} = ${at} AND ${idColumn} > ${where.param(after.id)}))`)
+    }
+    const sql = `SELECT ${columns.join(', ')} FROM ${table}
+      ${where.conditions.length ? `WHERE ${where.conditions.join(' AND ')}` : ''}
+      ORDER BY ${atColumn}, ${idColumn} LIMIT ${where.param(options.limit + 1)}`
+    const { rows } = await this.pool.query<Row>(sql, where.params)
+    return toPage(rows.map(map), options.limit, position)
+  }
+}
+
+/** WHERE conditions with their `$n` parameters numbered as they are added. */
+class Where {
+  readonly conditions: string[] = []
+  readonly params: unknown[] = []
+
+  add(condition: string): this {
+    this.conditions.push(condition)
+    return this
+  }
+
+  param(value: unknown): string {
+    this.params.push(value)
+    return `$${this.params.length}`
+  }
+}
+
+function isUniqueViolation(err: unknown, table: string): boolean {
+  return err instanceof pg.DatabaseError && err.code === UNIQUE_VIOLATION && err.table === table
+}

@@ -1,0 +1,102 @@
+/**
+ * SQLite migrations, applied in order and recorded in `schema_migrations`. Never edit a shipped
+ * migration: add a new one. postgres-schema.ts keeps the same numbering.
+ */
+export const SQLITE_MIGRATIONS: readonly { version: number; sql: string }[] = [
+  {
+    version: 1,
+    sql: `
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE users (
+  id TEXT PRIMARY KEY,
+  email TEXT NOT NULL,
+  email_lower TEXT NOT NULL UNIQUE,
+  name TEXT,
+  password_hash TEXT,
+  created_at INTEGER NOT NULL,
+  disabled_at INTEGER
+);
+CREATE INDEX users_created ON users (created_at, id);
+CREATE TABLE clients (
+  client_id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  secret_hash TEXT,
+  redirect_uris TEXT NOT NULL,
+  grant_types TEXT NOT NULL,
+  token_endpoint_auth_method TEXT NOT NULL,
+  allowed_scopes TEXT NOT NULL,
+  access_token_ttl INTEGER,
+  refresh_token_ttl INTEGER,
+  refresh_token_ttl_max INTEGER,
+  session_max_lifetime INTEGER,
+  first_party INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  deleted_at INTEGER
+);
+CREATE INDEX clients_created ON clients (created_at, client_id);
+CREATE TABLE sessions (
+  id TEXT PRIMARY KEY,
+  user_id TEXT,
+  client_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  audience TEXT,
+  created_at INTEGER NOT NULL,
+  last_refreshed_at INTEGER,
+  idle_expires_at INTEGER NOT NULL,
+  absolute_expires_at INTEGER,
+  refresh_ttl INTEGER NOT NULL,
+  generation INTEGER NOT NULL,
+  revoked_at INTEGER,
+  revoked_reason TEXT,
+  parent_id TEXT,
+  name TEXT,
+  user_agent TEXT,
+  ip TEXT
+);
+CREATE INDEX sessions_created ON sessions (created_at, id);
+CREATE INDEX sessions_user ON sessions (user_id, created_at, id);
+CREATE INDEX sessions_client ON sessions (client_id);
+CREATE INDEX sessions_parent ON sessions (parent_id);
+CREATE TABLE refresh_tokens (
+  hash TEXT PRIMARY KEY,
+  session_id TEXT NOT NULL,
+  generation INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  spent_at INTEGER,
+  successor_sealed TEXT,
+  spent_ip TEXT,
+  spent_user_agent TEXT
+);
+CREATE INDEX refresh_tokens_session ON refresh_tokens (session_id);
+CREATE INDEX refresh_tokens_expires ON refresh_tokens (expires_at);
+CREATE TABLE audit_events (
+  id TEXT PRIMARY KEY,
+  type TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  session_id TEXT,
+  user_id TEXT,
+  client_id TEXT,
+  ip TEXT,
+  user_agent TEXT,
+  data TEXT NOT NULL
+);
+CREATE INDEX audit_at ON audit_events (at, id);
+CREATE INDEX audit_session ON audit_events (session_id, at, id);
+CREATE INDEX audit_user ON audit_events (user_id, at, id);
+CREATE INDEX audit_type ON audit_events (type, at, id);
+CREATE TABLE signing_keys (
+  kid TEXT PRIMARY KEY,
+  alg TEXT NOT NULL,
+  public_jwk TEXT NOT NULL,
+  private_sealed TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  activates_at INTEGER NOT NULL,
+  retired_at INTEGER,
+  expires_at INTEGER
+);
+`,
+  },
+]

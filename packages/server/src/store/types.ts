@@ -1,0 +1,239 @@
+/**
+ * The persistence contract of the token service. Every store (SQLite, PostgreSQL) implements it
+ * and passes the same behavioural suite (`store-contract.ts`). Times are epoch seconds.
+ *
+ * Methods are shaped around what the protocol does, not around tables: the refresh hot path is
+ * one read ({@link Store.findRefreshToken}) and one atomic write ({@link Store.rotateRefreshToken}).
+ */
+
+export type TokenEndpointAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post'
+
+export type SessionKind = 'browser' | 'device' | 'cli_credential' | 'delegated' | 'operator' | 'service'
+
+export interface UserRecord {
+  id: string
+  email: string
+  name: string | null
+  /** PHC string (argon2id), never returned by the admin API. */
+  password_hash: string | null
+  created_at: number
+  disabled_at: number | null
+}
+
+export interface ClientRecord {
+  client_id: string
+  name: string
+  /** SHA-256 (hex) of the client secret; null for public clients. */
+  secret_hash: string | null
+  redirect_uris: string[]
+  grant_types: string[]
+  token_endpoint_auth_method: TokenEndpointAuthMethod
+  /** Scopes the client may ask for; empty means any. */
+  allowed_scopes: string[]
+  access_token_ttl: number | null
+  refresh_token_ttl: number | null
+  refresh_token_ttl_max: number | null
+  session_max_lifetime: number | null
+  first_party: boolean
+  created_at: number
+  updated_at: number
+}
+
+export interface SessionRecord {
+  id: string
+  user_id: string | null
+  client_id: string
+  kind: SessionKind
+  scope: string
+  audience: string | null
+  created_at: number
+  last_refreshed_at: number | null
+  /** When the current refresh token lapses unless rotated; slides by refresh_ttl on each rotation. */
+  idle_expires_at: number
+  /** Hard end of the session whatever the rotation; null for silent indefinite renewal. */
+  absolute_expires_at: number | null
+  /** The refresh TTL chosen at issuance, carried through every rotation. */
+  refresh_ttl: number
+  /** How many rotations the session has seen; the current refresh token has this generation. */
+  generation: number
+  revoked_at: number | null
+  revoked_reason: string | null
+  parent_id: string | null
+  name: string | null
+  user_agent: string | null
+  ip: string | null
+}
+
+export interface RefreshTokenRecord {
+  /** SHA-256 (hex) of the token: the token itself is never stored. */
+  hash: string
+  session_id: string
+  generation: number
+  created_at: number
+  expires_at: number
+  spent_at: number | null
+  /** The successor, sealed under a key only the spent token can derive (see sessions/seal.ts). */
+  successor_sealed: string | null
+  spent_ip: string | null
+  spent_user_agent: string | null
+}
+
+/** A refresh token with its session and client, as the hot path reads them in one query. */
+export interface RefreshTokenView {
+  token: RefreshTokenRecord
+  session: SessionRecord
+  client: ClientRecord
+}
+
+export interface AuditEvent {
+  id: string
+  type: AuditEventType
+  at: number
+  session_id: string | null
+  user_id: string | null
+  client_id: string | null
+  ip: string | null
+  user_agent: string | null
+  /** Free-form details; never a token, secret or password. */
+  data: Record<string, unknown>
+}
+
+/** Stable dotted names (DESIGN.md "Small contracts"). */
+export type AuditEventType =
+  | 'session.created'
+  | 'refresh.succeeded'
+  | 'refresh.failed'
+  | 'refresh.reused'
+  | 'session.revoked'
+  | 'device.approved'
+  | 'device.denied'
+  | 'login.succeeded'
+  | 'login.failed'
+  | 'key.rotated'
+  | 'client.created'
+  | 'client.updated'
+  | 'client.deleted'
+  | 'user.created'
+  | 'user.disabled'
+
+export interface SigningKeyRecord {
+  kid: string
+  alg: 'ES256' | 'RS256'
+  public_jwk: Record<string, unknown>
+  /** The private key (PKCS#8 PEM) sealed with AES-256-GCM under EVERGREEN_SECRET. */
+  private_sealed: string
+  created_at: number
+  /** Signing starts here: publish first, so every verifier has it before any token uses it. */
+  activates_at: number
+  /** No longer used for signing after this (set when a successor activates). */
+  retired_at: number | null
+  /** Dropped from the JWKS after this: retired_at + the longest access-token lifetime. */
+  expires_at: number | null
+}
+
+export interface Page<T> {
+  items: T[]
+  next_cursor: string | null
+}
+
+export interface ListOptions {
+  limit: number
+  /** Opaque cursor returned as `next_cursor` by the previous page. */
+  cursor?: string | undefined
+}
+
+export interface SessionFilter extends ListOptions {
+  user_id?: string | undefined
+  client_id?: string | undefined
+  active_at?: number | undefined
+}
+
+export interface AuditFilter extends ListOptions {
+  session_id?: string | undefined
+  user_id?: string | undefined
+  type?: string | undefined
+}
+
+/** Everything one rotation writes, applied atomically by {@link Store.rotateRefreshToken}. */
+export interface Rotation {
+  spent_hash: string
+  spent_at: number
+  spent_ip: string | null
+  spent_user_agent: string | null
+  successor_sealed: string
+  successor: RefreshTokenRecord
+  session_id: string
+  /** The session's generation before this rotation; the write fails if it moved on. */
+  expected_generation: number
+  idle_expires_at: number
+  audit: AuditEvent
+}
+
+export type ClientPatch = Partial<Omit<ClientRecord, 'client_id' | 'created_at'>>
+
+export class StoreConflictError extends Error {
+  readonly code = 'STORE_CONFLICT'
+  constructor(message: string) {
+    super(message)
+    this.name = 'StoreConflictError'
+  }
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres'
+
+  /** Applies pending schema migrations; safe to call from several processes at once. */
+  migrate(): Promise<void>
+  /** Resolves when the database answers and migrations are current; rejects otherwise. */
+  ready(): Promise<void>
+  close(): Promise<void>
+
+  /** Small key/value settings the service keeps for itself (admin key hash, secret check). */
+  getMeta(key: string): Promise<string | undefined>
+  /** Sets `key` only if it is absent; returns the value that is stored afterwards. */
+  putMetaIfAbsent(key: string, value: string): Promise<string>
+
+  /** @throws StoreConflictError when the email is taken (case-insensitive). */
+  createUser(user: UserRecord, audit: AuditEvent): Promise<void>
+  getUser(id: string): Promise<UserRecord | undefined>
+  getUserByEmail(email: string): Promise<UserRecord | undefined>
+  listUsers(options: ListOptions): Promise<Page<UserRecord>>
+  /** Disables the user and revokes all their sessions, in one transaction. */
+  disableUser(id: string, at: number, audit: AuditEvent): Promise<boolean>
+
+  createClient(client: ClientRecord, audit: AuditEvent): Promise<void>
+  getClient(clientId: string): Promise<ClientRecord | undefined>
+  listClients(options: ListOptions): Promise<Page<ClientRecord>>
+  updateClient(clientId: string, patch: ClientPatch, audit: AuditEvent): Promise<ClientRecord | undefined>
+  /** Deletes the client and revokes its sessions. */
+  deleteClient(clientId: string, at: number, audit: AuditEvent): Promise<boolean>
+
+  /** Creates a session with its first refresh token, in one transaction. */
+  createSession(session: SessionRecord, token: RefreshTokenRecord, audit: AuditEvent): Promise<void>
+  getSession(id: string): Promise<SessionRecord | undefined>
+  listSessions(filter: SessionFilter): Promise<Page<SessionRecord>>
+  /**
+   * Revokes the session and every session delegated from it (transitively), writing `audit`
+   * for the root. Already-revoked sessions keep their first revocation. Returns how many
+   * sessions changed.
+   */
+  revokeSession(id: string, at: number, reason: string, audit: AuditEvent): Promise<number>
+
+  /** The hot-path read: token, session and client in one round trip. */
+  findRefreshToken(hash: string): Promise<RefreshTokenView | undefined>
+  /**
+   * The hot-path write, atomic: marks `spent_hash` spent (compare-and-set on spent_at IS NULL),
+   * inserts the successor, slides the session, appends the audit event. Returns false, writing
+   * nothing, when the token was already spent or the session was revoked or moved on — the
+   * caller lost a race and re-reads.
+   */
+  rotateRefreshToken(rotation: Rotation): Promise<boolean>
+
+  appendAudit(event: AuditEvent): Promise<void>
+  listAudit(filter: AuditFilter): Promise<Page<AuditEvent>>
+
+  listSigningKeys(): Promise<SigningKeyRecord[]>
+  insertSigningKey(key: SigningKeyRecord): Promise<void>
+  /** Retires every active key but `kid` at `at`, keeping each verifiable until `expiresAt`. */
+  retireSigningKeysExcept(kid: string, at: number, expiresAt: number): Promise<void>
+}

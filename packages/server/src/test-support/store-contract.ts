@@ -1,0 +1,625 @@
+import { afterEach, beforeEach, describe, expect, test } from 'vitest'
+import {
+  StoreConflictError,
+  type AuditEvent, type AuditEventType, type ClientRecord, type Page, type RefreshTokenRecord, type Rotation,
+  type SessionRecord, type SigningKeyRecord, type Store, type UserRecord,
+} from '../store/types.js'
+
+// Fixed epoch seconds: the store never reads the clock, so neither does its suite.
+const T0 = 1_700_000_000
+const DAY = 86_400
+
+let sequence = 0
+const nextId = (prefix: string) => `${prefix}-${String(++sequence).padStart(5, '0')}`
+
+function makeUser(id: string, overrides: Partial<UserRecord> = {}): UserRecord {
+  return {
+    id,
+    email: `${id}@example.com`,
+    name: `User ${id}`,
+    password_hash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA',
+    created_at: T0,
+    disabled_at: null,
+    ...overrides,
+  }
+}
+
+function makeClient(clientId: string, overrides: Partial<ClientRecord> = {}): ClientRecord {
+  return {
+    client_id: clientId,
+    name: `Client ${clientId}`,
+    secret_hash: null,
+    redirect_uris: ['https://app.example/callback', 'http://127.0.0.1/callback'],
+    grant_types: ['authorization_code', 'refresh_token'],
+    token_endpoint_auth_method: 'none',
+    allowed_scopes: [],
+    access_token_ttl: 300,
+    refresh_token_ttl: null,
+    refresh_token_ttl_max: 30 * DAY,
+    session_max_lifetime: null,
+    first_party: true,
+    created_at: T0,
+    updated_at: T0,
+    ...overrides,
+  }
+}
+
+function makeSession(id: string, overrides: Partial<SessionRecord> = {}): SessionRecord {
+  return {
+    id,
+    user_id: 'u1',
+    client_id: 'app',
+    kind: 'browser',
+    scope: 'openid offline_access',
+    audience: null,
+    created_at: T0,
+    last_refreshed_at: null,
+    idle_expires_at: T0 + DAY,
+    absolute_expires_at: null,
+    refresh_ttl: DAY,
+    generation: 0,
+    revoked_at: null,
+    revoked_reason: null,
+    parent_id: null,
+    name: null,
+    user_agent: 'Mozilla/5.0',
+    ip: '198.51.100.1',
+    ...overrides,
+  }
+}
+
+function makeToken(hash: string, sessionId: string, overrides: Partial<RefreshTokenRecord> = {}): RefreshTokenRecord {
+  return {
+    hash,
+    session_id: sessionId,
+    generation: 0,
+    created_at: T0,
+    expires_at: T0 + DAY,
+    spent_at: null,
+    successor_sealed: null,
+    spent_ip: null,
+    spent_user_agent: null,
+    ...overrides,
+  }
+}
+
+function makeAudit(type: AuditEventType, overrides: Partial<AuditEvent> = {}): AuditEvent {
+  return {
+    id: nextId('ev'),
+    type,
+    at: T0,
+    session_id: null,
+    user_id: null,
+    client_id: null,
+    ip: null,
+    user_agent: null,
+    data: {},
+    ...overrides,
+  }
+}
+
+function makeSigningKey(kid: string, overrides: Partial<SigningKeyRecord> = {}): SigningKeyRecord {
+  return {
+    kid,
+    alg: 'ES256',
+    public_jwk: { kty: 'EC', crv: 'P-256', x: `x-${kid}`, y: `y-${kid}`, kid, use: 'sig' },
+    private_sealed: `sealed-${kid}`,
+    created_at: T0,
+    activates_at: T0,
+    retired_at: null,
+    expires_at: null,
+    ...overrides,
+  }
+}
+
+/** The rotation the refresh grant would write for `session`'s current token. */
+function makeRotation(session: SessionRecord, spentHash: string, successorHash: string, overrides: Partial<Rotation> = {}): Rotation {
+  const at = T0 + 100
+  return {
+    spent_hash: spentHash,
+    spent_at: at,
+    spent_ip: '203.0.113.7',
+    spent_user_agent: 'evergreen-cli/1.0',
+    successor_sealed: `sealed(${successorHash})`,
+    successor: makeToken(successorHash, session.id, {
+      generation: session.generation + 1,
+      created_at: at,
+      expires_at: at + session.refresh_ttl,
+    }),
+    session_id: session.id,
+    expected_generation: session.generation,
+    idle_expires_at: at + session.refresh_ttl,
+    audit: makeAudit('refresh.succeeded', {
+      at,
+      session_id: session.id,
+      user_id: session.user_id,
+      client_id: session.client_id,
+      ip: '203.0.113.7',
+      data: { generation: session.generation + 1 },
+    }),
+    ...overrides,
+  }
+}
+
+/** Follows `next_cursor` to the end, returning every page. */
+async function allPages<T>(fetch: (cursor: string | undefined) => Promise<Page<T>>): Promise<T[][]> {
+  const pages: T[][] = []
+  let cursor: string | undefined
+  for (let i = 0; i < 100; i++) {
+    const page = await fetch(cursor)
+    pages.push(page.items)
+    if (page.next_cursor === null) return pages
+    cursor = page.next_cursor
+  }
+  throw new Error('pagination did not terminate')
+}
+
+/**
+ * The behavioural suite every {@link Store} must pass. `open` returns a migrated store on an
+ * empty database; each test gets its own and the suite closes it.
+ *
+ * @example
+ * describeStoreContract('SqliteStore', async () => {
+ *   const store = new SqliteStore(join(await mkdtemp(join(tmpdir(), 'eg-')), 'db.sqlite'))
+ *   await store.migrate()
+ *   return store
+ * })
+ */
+export function describeStoreContract(name: string, open: () => Promise<Store>): void {
+  describe(`${name} (store contract)`, () => {
+    let store: Store
+    let opened: Store | undefined
+
+    beforeEach(async () => {
+      opened = store = await open()
+    })
+
+    afterEach(async () => {
+      await opened?.close()
+      opened = undefined
+    })
+
+    async function seedUser(user: UserRecord) {
+      await store.createUser(user, makeAudit('user.created', { user_id: user.id, at: user.created_at }))
+      return user
+    }
+
+    async function seedClient(client: ClientRecord) {
+      await store.createClient(client, makeAudit('client.created', { client_id: client.client_id, at: client.created_at }))
+      return client
+    }
+
+    /** Creates `session` with its first refresh token `rt:<id>`. */
+    async function seedSession(session: SessionRecord) {
+      const token = makeToken(`rt:${session.id}`, session.id, { generation: session.generation, created_at: session.created_at })
+      await store.createSession(
+        session,
+        token,
+        makeAudit('session.created', { session_id: session.id, user_id: session.user_id, client_id: session.client_id, at: session.created_at }),
+      )
+      return { session, token }
+    }
+
+    async function auditFor(sessionId: string) {
+      return (await store.listAudit({ session_id: sessionId, limit: 100 })).items
+    }
+
+    describe('lifecycle', () => {
+      test('migrate is idempotent and ready resolves once migrated', async () => {
+        await store.migrate()
+        await expect(store.ready()).resolves.toBeUndefined()
+      })
+
+      test('close can be called twice', async () => {
+        await store.close()
+        await expect(store.close()).resolves.toBeUndefined()
+      })
+    })
+
+    describe('meta', () => {
+      test('putMetaIfAbsent sets a missing key and keeps an existing one', async () => {
+        expect(await store.getMeta('admin_key_hash')).toBeUndefined()
+        expect(await store.putMetaIfAbsent('admin_key_hash', 'first')).toBe('first')
+        expect(await store.putMetaIfAbsent('admin_key_hash', 'second')).toBe('first')
+        expect(await store.getMeta('admin_key_hash')).toBe('first')
+        expect(await store.putMetaIfAbsent('secret_check', 'other')).toBe('other')
+      })
+    })
+
+    describe('users', () => {
+      test('createUser then getUser returns the record and writes the audit event', async () => {
+        const user = await seedUser(makeUser('u1', { name: null, password_hash: null }))
+        expect(await store.getUser('u1')).toEqual(user)
+        expect(await store.getUser('nobody')).toBeUndefined()
+        const audit = await store.listAudit({ user_id: 'u1', limit: 10 })
+        expect(audit.items.map((e) => e.type)).toEqual(['user.created'])
+      })
+
+      test('getUserByEmail is case-insensitive and keeps the email as given', async () => {
+        const user = await seedUser(makeUser('u1', { email: 'Ada.Lovelace@Example.COM' }))
+        expect(await store.getUserByEmail('ada.lovelace@example.com')).toEqual(user)
+        expect(await store.getUserByEmail('ADA.LOVELACE@EXAMPLE.COM')).toEqual(user)
+        expect(await store.getUserByEmail('someone@example.com')).toBeUndefined()
+      })
+
+      test('a taken email, in any case, is a StoreConflictError and writes nothing', async () => {
+        await seedUser(makeUser('u1', { email: 'ada@example.com' }))
+        const attempt = store.createUser(makeUser('u2', { email: 'ADA@example.com' }), makeAudit('user.created', { user_id: 'u2' }))
+        await expect(attempt).rejects.toBeInstanceOf(StoreConflictError)
+        await expect(attempt).rejects.toMatchObject({ code: 'STORE_CONFLICT' })
+        expect(await store.getUser('u2')).toBeUndefined()
+        expect((await store.listAudit({ user_id: 'u2', limit: 10 })).items).toEqual([])
+      })
+
+      test('listUsers pages by (created_at, id) across three pages', async () => {
+        await seedUser(makeUser('u-a', { created_at: T0 + 2 }))
+        await seedUser(makeUser('u-b', { created_at: T0 + 1 }))
+        await seedUser(makeUser('u-c', { created_at: T0 + 1 }))
+        await seedUser(makeUser('u-d', { created_at: T0 + 3 }))
+        await seedUser(makeUser('u-e', { created_at: T0 }))
+        const pages = await allPages((cursor) => store.listUsers({ limit: 2, cursor }))
+        expect(pages.map((p) => p.map((u) => u.id))).toEqual([['u-e', 'u-b'], ['u-c', 'u-a'], ['u-d']])
+        expect(pages[0]![0]).toEqual(makeUser('u-e', { created_at: T0 }))
+      })
+
+      test('a page that ends exactly at the last row has no next cursor', async () => {
+        await seedUser(makeUser('u1'))
+        await seedUser(makeUser('u2'))
+        const page = await store.listUsers({ limit: 2 })
+        expect(page.items).toHaveLength(2)
+        expect(page.next_cursor).toBeNull()
+        expect(await store.listUsers({ limit: 5 })).toEqual({ items: page.items, next_cursor: null })
+      })
+
+      test('a cursor the store never produced is rejected', async () => {
+        await expect(store.listUsers({ limit: 2, cursor: 'not-a-cursor' })).rejects.toMatchObject({ code: 'INVALID_CURSOR' })
+      })
+
+      test('disableUser disables the user and revokes only their live sessions', async () => {
+        await seedClient(makeClient('app'))
+        await seedUser(makeUser('u1'))
+        await seedUser(makeUser('u2', { email: 'u2@example.com' }))
+        await seedSession(makeSession('s1', { user_id: 'u1' }))
+        await seedSession(makeSession('s2', { user_id: 'u1' }))
+        await seedSession(makeSession('s3', { user_id: 'u2' }))
+        expect(await store.revokeSession('s2', T0 + 10, 'logout', makeAudit('session.revoked', { session_id: 's2' }))).toBe(1)
+
+        const audit = makeAudit('user.disabled', { user_id: 'u1', at: T0 + 50 })
+        expect(await store.disableUser('u1', T0 + 50, audit)).toBe(true)
+
+        expect((await store.getUser('u1'))!.disabled_at).toBe(T0 + 50)
+        expect(await store.getSession('s1')).toMatchObject({ revoked_at: T0 + 50, revoked_reason: 'user_disabled' })
+        expect(await store.getSession('s2')).toMatchObject({ revoked_at: T0 + 10, revoked_reason: 'logout' })
+        expect(await store.getSession('s3')).toMatchObject({ revoked_at: null, revoked_reason: null })
+        expect((await store.listAudit({ type: 'user.disabled', limit: 10 })).items).toEqual([audit])
+
+        expect(await store.disableUser('u1', T0 + 60, makeAudit('user.disabled', { user_id: 'u1' }))).toBe(false)
+        expect((await store.getUser('u1'))!.disabled_at).toBe(T0 + 50)
+        expect((await store.listAudit({ type: 'user.disabled', limit: 10 })).items).toHaveLength(1)
+        expect(await store.disableUser('nobody', T0 + 60, makeAudit('user.disabled'))).toBe(false)
+      })
+    })
+
+    describe('clients', () => {
+      test('createClient then getClient round-trips arrays, booleans and nulls', async () => {
+        const pub = await seedClient(makeClient('app'))
+        const conf = await seedClient(makeClient('svc', {
+          secret_hash: 'a'.repeat(64),
+          token_endpoint_auth_method: 'client_secret_basic',
+          redirect_uris: [],
+          grant_types: ['client_credentials'],
+          allowed_scopes: ['read', 'write'],
+          access_token_ttl: null,
+          refresh_token_ttl: 3600,
+          refresh_token_ttl_max: null,
+          session_max_lifetime: 90 * DAY,
+          first_party: false,
+        }))
+        expect(await store.getClient('app')).toEqual(pub)
+        expect(await store.getClient('svc')).toEqual(conf)
+        expect(await store.getClient('nobody')).toBeUndefined()
+        expect((await store.listAudit({ type: 'client.created', limit: 10 })).items).toHaveLength(2)
+      })
+
+      test('a taken client_id is a StoreConflictError', async () => {
+        await seedClient(makeClient('app'))
+        const attempt = store.createClient(makeClient('app', { name: 'Other' }), makeAudit('client.created'))
+        await expect(attempt).rejects.toBeInstanceOf(StoreConflictError)
+        expect((await store.getClient('app'))!.name).toBe('Client app')
+        expect((await store.listAudit({ type: 'client.created', limit: 10 })).items).toHaveLength(1)
+      })
+
+      test('updateClient applies the patch, returns the new record and writes the audit event', async () => {
+        const before = await seedClient(makeClient('app'))
+        const patch = {
+          name: 'Renamed',
+          redirect_uris: ['https://new.example/cb'],
+          first_party: false,
+          access_token_ttl: null,
+          allowed_scopes: ['read'],
+          updated_at: T0 + 5,
+        }
+        const audit = makeAudit('client.updated', { client_id: 'app', at: T0 + 5 })
+        const after = await store.updateClient('app', patch, audit)
+        expect(after).toEqual({ ...before, ...patch })
+        expect(await store.getClient('app')).toEqual(after)
+        expect((await store.listAudit({ type: 'client.updated', limit: 10 })).items).toEqual([audit])
+      })
+
+      test('updateClient with an empty patch returns the client unchanged', async () => {
+        const before = await seedClient(makeClient('app'))
+        expect(await store.updateClient('app', {}, makeAudit('client.updated'))).toEqual(before)
+      })
+
+      test('updateClient of an unknown client is undefined and writes nothing', async () => {
+        expect(await store.updateClient('nobody', { name: 'x' }, makeAudit('client.updated'))).toBeUndefined()
+        expect(await store.updateClient('nobody', {}, makeAudit('client.updated'))).toBeUndefined()
+        expect((await store.listAudit({ type: 'client.updated', limit: 10 })).items).toEqual([])
+      })
+
+      test('deleteClient hides the client and revokes its sessions', async () => {
+        await seedClient(makeClient('app'))
+        await seedClient(makeClient('other', { created_at: T0 + 1 }))
+        await seedUser(makeUser('u1'))
+        await seedSession(makeSession('s1', { client_id: 'app' }))
+        await seedSession(makeSession('s2', { client_id: 'other' }))
+
+        const audit = makeAudit('client.deleted', { client_id: 'app', at: T0 + 30 })
+        expect(await store.deleteClient('app', T0 + 30, audit)).toBe(true)
+
+        expect(await store.getClient('app')).toBeUndefined()
+        expect((await store.listClients({ limit: 10 })).items.map((c) => c.client_id)).toEqual(['other'])
+        expect(await store.getSession('s1')).toMatchObject({ revoked_at: T0 + 30, revoked_reason: 'client_deleted' })
+        expect(await store.getSession('s2')).toMatchObject({ revoked_at: null })
+        expect((await store.listAudit({ type: 'client.deleted', limit: 10 })).items).toEqual([audit])
+
+        expect(await store.deleteClient('app', T0 + 40, makeAudit('client.deleted'))).toBe(false)
+        expect(await store.updateClient('app', { name: 'zombie' }, makeAudit('client.updated'))).toBeUndefined()
+        expect(await store.deleteClient('nobody', T0 + 40, makeAudit('client.deleted'))).toBe(false)
+        expect((await store.listAudit({ type: 'client.deleted', limit: 10 })).items).toHaveLength(1)
+      })
+
+      test('listClients pages by (created_at, client_id)', async () => {
+        await seedClient(makeClient('c-b', { created_at: T0 }))
+        await seedClient(makeClient('c-a', { created_at: T0 }))
+        await seedClient(makeClient('c-c', { created_at: T0 - 1 }))
+        const pages = await allPages((cursor) => store.listClients({ limit: 2, cursor }))
+        expect(pages.map((p) => p.map((c) => c.client_id))).toEqual([['c-c', 'c-a'], ['c-b']])
+      })
+    })
+
+    describe('sessions', () => {
+      beforeEach(async () => {
+        await seedClient(makeClient('app'))
+        await seedClient(makeClient('cli', { created_at: T0 + 1 }))
+        await seedUser(makeUser('u1'))
+        await seedUser(makeUser('u2'))
+      })
+
+      test('createSession stores the session, its first token and the audit event', async () => {
+        const { session, token } = await seedSession(makeSession('s1', {
+          audience: 'https://api.example',
+          absolute_expires_at: T0 + 90 * DAY,
+          name: 'laptop',
+        }))
+        expect(await store.getSession('s1')).toEqual(session)
+        expect((await store.findRefreshToken(token.hash))!.token).toEqual(token)
+        expect((await auditFor('s1')).map((e) => e.type)).toEqual(['session.created'])
+        expect(await store.getSession('nobody')).toBeUndefined()
+      })
+
+      test('listSessions filters by user, client and active_at, and pages', async () => {
+        await seedSession(makeSession('s1', { created_at: T0 + 1 }))
+        await seedSession(makeSession('s2', { created_at: T0 + 2, client_id: 'cli', kind: 'cli_credential' }))
+        await seedSession(makeSession('s3', { created_at: T0 + 3, user_id: 'u2' }))
+        await seedSession(makeSession('s4', { created_at: T0 + 4, revoked_at: T0 + 5, revoked_reason: 'logout' }))
+        await seedSession(makeSession('s5', { created_at: T0 + 5, idle_expires_at: T0 + 10 }))
+        await seedSession(makeSession('s6', { created_at: T0 + 6, absolute_expires_at: T0 + 20 }))
+        await seedSession(makeSession('s7', { created_at: T0 + 7, user_id: null, client_id: 'cli', kind: 'service' }))
+
+        const ids = async (filter: Parameters<Store['listSessions']>[0]) => (await store.listSessions(filter)).items.map((s) => s.id)
+        expect(await ids({ limit: 100, user_id: 'u1' })).toEqual(['s1', 's2', 's4', 's5', 's6'])
+        expect(await ids({ limit: 100, client_id: 'cli' })).toEqual(['s2', 's7'])
+        expect(await ids({ limit: 100, active_at: T0 + 50 })).toEqual(['s1', 's2', 's3', 's7'])
+        // Expiry is exclusive: a session whose idle or absolute end is exactly now is over.
+        expect(await ids({ limit: 100, active_at: T0 + 10 })).toEqual(['s1', 's2', 's3', 's6', 's7'])
+        expect(await ids({ limit: 100, user_id: 'u1', client_id: 'app', active_at: T0 + 50 })).toEqual(['s1'])
+
+        const pages = await allPages((cursor) => store.listSessions({ limit: 3, cursor, user_id: 'u1' }))
+        expect(pages.map((p) => p.map((s) => s.id))).toEqual([['s1', 's2', 's4'], ['s5', 's6']])
+      })
+
+      test('revokeSession revokes children and grandchildren and returns the count', async () => {
+        await seedSession(makeSession('root'))
+        await seedSession(makeSession('child', { parent_id: 'root', kind: 'delegated' }))
+        await seedSession(makeSession('grandchild', { parent_id: 'child', kind: 'delegated' }))
+        await seedSession(makeSession('done', { parent_id: 'root', kind: 'delegated' }))
+        await seedSession(makeSession('unrelated'))
+        expect(await store.revokeSession('done', T0 + 1, 'logout', makeAudit('session.revoked', { session_id: 'done' }))).toBe(1)
+
+        const audit = makeAudit('session.revoked', { session_id: 'root', at: T0 + 9 })
+        expect(await store.revokeSession('root', T0 + 9, 'admin', audit)).toBe(3)
+
+        for (const id of ['root', 'child', 'grandchild']) {
+          expect(await store.getSession(id)).toMatchObject({ revoked_at: T0 + 9, revoked_reason: 'admin' })
+        }
+        expect(await store.getSession('done')).toMatchObject({ revoked_at: T0 + 1, revoked_reason: 'logout' })
+        expect(await store.getSession('unrelated')).toMatchObject({ revoked_at: null })
+        expect((await auditFor('root')).map((e) => e.type)).toEqual(['session.created', 'session.revoked'])
+      })
+
+      test('a second revoke changes nothing, keeps the first reason and writes no audit', async () => {
+        await seedSession(makeSession('s1'))
+        expect(await store.revokeSession('s1', T0 + 1, 'logout', makeAudit('session.revoked', { session_id: 's1' }))).toBe(1)
+        expect(await store.revokeSession('s1', T0 + 2, 'admin', makeAudit('session.revoked', { session_id: 's1' }))).toBe(0)
+        expect(await store.getSession('s1')).toMatchObject({ revoked_at: T0 + 1, revoked_reason: 'logout' })
+        expect((await auditFor('s1')).filter((e) => e.type === 'session.revoked')).toHaveLength(1)
+        expect(await store.revokeSession('nobody', T0 + 2, 'admin', makeAudit('session.revoked'))).toBe(0)
+      })
+
+      test('revoking a child leaves its parent alone', async () => {
+        await seedSession(makeSession('root'))
+        await seedSession(makeSession('child', { parent_id: 'root' }))
+        await seedSession(makeSession('grandchild', { parent_id: 'child' }))
+        expect(await store.revokeSession('child', T0 + 1, 'admin', makeAudit('session.revoked'))).toBe(2)
+        expect(await store.getSession('root')).toMatchObject({ revoked_at: null })
+        expect(await store.getSession('grandchild')).toMatchObject({ revoked_at: T0 + 1 })
+      })
+    })
+
+    describe('refresh tokens', () => {
+      let session: SessionRecord
+      let client: ClientRecord
+
+      beforeEach(async () => {
+        client = await seedClient(makeClient('app'))
+        await seedUser(makeUser('u1'))
+        session = (await seedSession(makeSession('s1'))).session
+      })
+
+      test('findRefreshToken returns the token with its session and client', async () => {
+        expect(await store.findRefreshToken('rt:s1')).toEqual({ token: makeToken('rt:s1', 's1'), session, client })
+        expect(await store.findRefreshToken('rt:nobody')).toBeUndefined()
+      })
+
+      test('rotateRefreshToken spends the token, inserts the successor, slides the session, writes the audit event', async () => {
+        const rotation = makeRotation(session, 'rt:s1', 'rt:s1:1')
+        expect(await store.rotateRefreshToken(rotation)).toBe(true)
+
+        const old = await store.findRefreshToken('rt:s1')
+        expect(old!.token).toEqual(makeToken('rt:s1', 's1', {
+          spent_at: rotation.spent_at,
+          successor_sealed: rotation.successor_sealed,
+          spent_ip: rotation.spent_ip,
+          spent_user_agent: rotation.spent_user_agent,
+        }))
+        const next = await store.findRefreshToken('rt:s1:1')
+        expect(next!.token).toEqual(rotation.successor)
+        const slid = { ...session, generation: 1, last_refreshed_at: rotation.spent_at, idle_expires_at: rotation.idle_expires_at }
+        expect(next!.session).toEqual(slid)
+        expect(await store.getSession('s1')).toEqual(slid)
+        expect(await auditFor('s1')).toEqual([expect.objectContaining({ type: 'session.created' }), rotation.audit])
+      })
+
+      test('the successor rotates in turn', async () => {
+        expect(await store.rotateRefreshToken(makeRotation(session, 'rt:s1', 'rt:s1:1'))).toBe(true)
+        const current = (await store.getSession('s1'))!
+        expect(await store.rotateRefreshToken(makeRotation(current, 'rt:s1:1', 'rt:s1:2'))).toBe(true)
+        expect((await store.getSession('s1'))!.generation).toBe(2)
+        expect((await store.findRefreshToken('rt:s1:2'))!.token.generation).toBe(2)
+      })
+
+      test('rotating a spent token is false and writes nothing', async () => {
+        const first = makeRotation(session, 'rt:s1', 'rt:s1:1')
+        expect(await store.rotateRefreshToken(first)).toBe(true)
+        const sessionAfter = await store.getSession('s1')
+        const auditAfter = await auditFor('s1')
+
+        // A replay of the same rotation, and one that even knows the current generation: in
+        // both the token is already spent.
+        expect(await store.rotateRefreshToken(makeRotation(session, 'rt:s1', 'rt:s1:replay'))).toBe(false)
+        expect(await store.rotateRefreshToken(makeRotation(sessionAfter!, 'rt:s1', 'rt:s1:replay2'))).toBe(false)
+
+        expect(await store.findRefreshToken('rt:s1:replay')).toBeUndefined()
+        expect(await store.findRefreshToken('rt:s1:replay2')).toBeUndefined()
+        expect((await store.findRefreshToken('rt:s1'))!.token).toMatchObject({
+          spent_at: first.spent_at,
+          successor_sealed: first.successor_sealed,
+        })
+        expect(await store.getSession('s1')).toEqual(sessionAfter)
+        expect(await auditFor('s1')).toEqual(auditAfter)
+      })
+
+      test('rotating on a revoked session is false and leaves the token unspent', async () => {
+        expect(await store.revokeSession('s1', T0 + 50, 'logout', makeAudit('session.revoked', { session_id: 's1' }))).toBe(1)
+        expect(await store.rotateRefreshToken(makeRotation(session, 'rt:s1', 'rt:s1:1'))).toBe(false)
+
+        expect((await store.findRefreshToken('rt:s1'))!.token).toEqual(makeToken('rt:s1', 's1'))
+        expect(await store.findRefreshToken('rt:s1:1')).toBeUndefined()
+        expect(await store.getSession('s1')).toMatchObject({ generation: 0, last_refreshed_at: null })
+        expect((await auditFor('s1')).map((e) => e.type)).toEqual(['session.created', 'session.revoked'])
+      })
+
+      test('rotating with a stale expected_generation is false and leaves the token unspent', async () => {
+        const stale = makeRotation(session, 'rt:s1', 'rt:s1:1', { expected_generation: 7 })
+        expect(await store.rotateRefreshToken(stale)).toBe(false)
+        expect((await store.findRefreshToken('rt:s1'))!.token).toEqual(makeToken('rt:s1', 's1'))
+        expect(await store.findRefreshToken('rt:s1:1')).toBeUndefined()
+        expect(await store.getSession('s1')).toEqual(session)
+        expect((await auditFor('s1')).map((e) => e.type)).toEqual(['session.created'])
+      })
+
+      test('20 concurrent rotations of one token: exactly one wins', async () => {
+        const rotations = Array.from({ length: 20 }, (_, i) => makeRotation(session, 'rt:s1', `rt:s1:next-${i}`))
+        const results = await Promise.all(rotations.map((r) => store.rotateRefreshToken(r)))
+        expect(results.filter(Boolean)).toHaveLength(1)
+
+        const winner = rotations[results.indexOf(true)]!
+        const hashes = ['rt:s1', ...rotations.map((r) => r.successor.hash)]
+        const found = (await Promise.all(hashes.map((h) => store.findRefreshToken(h)))).filter((v) => v !== undefined)
+        expect(found.map((v) => v.token.hash).sort()).toEqual(['rt:s1', winner.successor.hash].sort())
+        expect((await store.findRefreshToken('rt:s1'))!.token.successor_sealed).toBe(winner.successor_sealed)
+        expect((await store.getSession('s1'))!.generation).toBe(1)
+        expect(await auditFor('s1')).toEqual([expect.objectContaining({ type: 'session.created' }), winner.audit])
+      })
+    })
+
+    describe('audit', () => {
+      const events = [
+        makeAudit('refresh.succeeded', { id: 'ev-a', at: T0, session_id: 'sa', user_id: 'u1', client_id: 'app' }),
+        makeAudit('refresh.failed', {
+          id: 'ev-b', at: T0, session_id: 'sa', user_id: 'u1', ip: '203.0.113.9', user_agent: 'curl/8',
+          data: { reason: 'expired', nested: { list: [1, 'two', null], flag: true } },
+        }),
+        makeAudit('refresh.succeeded', { id: 'ev-c', at: T0 + 1, session_id: 'sb', user_id: 'u1' }),
+        makeAudit('login.succeeded', { id: 'ev-d', at: T0 + 2, user_id: 'u2' }),
+        makeAudit('key.rotated', { id: 'ev-0', at: T0 + 2, data: { kid: 'k2' } }),
+      ]
+
+      beforeEach(async () => {
+        // Inserted out of order: the listing order must come from (at, id), not insertion.
+        for (const e of [...events].reverse()) await store.appendAudit(e)
+      })
+
+      test('appendAudit round-trips every field', async () => {
+        const all = (await store.listAudit({ limit: 100 })).items
+        expect(all).toEqual([events[0], events[1], events[2], events[4], events[3]])
+      })
+
+      test('listAudit filters by session, user and type', async () => {
+        const ids = async (filter: Omit<Parameters<Store['listAudit']>[0], 'limit'>) =>
+          (await store.listAudit({ limit: 100, ...filter })).items.map((e) => e.id)
+        expect(await ids({ session_id: 'sa' })).toEqual(['ev-a', 'ev-b'])
+        expect(await ids({ user_id: 'u1' })).toEqual(['ev-a', 'ev-b', 'ev-c'])
+        expect(await ids({ type: 'refresh.succeeded' })).toEqual(['ev-a', 'ev-c'])
+        expect(await ids({ user_id: 'u1', type: 'refresh.succeeded', session_id: 'sb' })).toEqual(['ev-c'])
+        expect(await ids({ session_id: 'nobody' })).toEqual([])
+      })
+
+      test('listAudit pages by (at, id), with and without a filter', async () => {
+        const all = await allPages((cursor) => store.listAudit({ limit: 2, cursor }))
+        expect(all.map((p) => p.map((e) => e.id))).toEqual([['ev-a', 'ev-b'], ['ev-c', 'ev-0'], ['ev-d']])
+        const mine = await allPages((cursor) => store.listAudit({ limit: 2, cursor, user_id: 'u1' }))
+        expect(mine.map((p) => p.map((e) => e.id))).toEqual([['ev-a', 'ev-b'], ['ev-c']])
+      })
+    })
+
+    describe('signing keys', () => {
+      test('insertSigningKey, listSigningKeys in activation order, retireSigningKeysExcept', async () => {
+        const k1 = makeSigningKey('k1', { activates_at: T0 })
+        const k2 = makeSigningKey('k2', { activates_at: T0 + 100, alg: 'RS256', public_jwk: { kty: 'RSA', n: 'AQAB-n', e: 'AQAB' } })
+        const k3 = makeSigningKey('k3', { activates_at: T0 + 50, retired_at: T0 + 60, expires_at: T0 + 70 })
+        expect(await store.listSigningKeys()).toEqual([])
+        for (const k of [k2, k1, k3]) await store.insertSigningKey(k)
+        expect(await store.listSigningKeys()).toEqual([k1, k3, k2])
+
+        await store.retireSigningKeysExcept('k2', T0 + 200, T0 + 300)
+        expect(await store.listSigningKeys()).toEqual([
+          { ...k1, retired_at: T0 + 200, expires_at: T0 + 300 },
+          k3,
+          k2,
+        ])
+      })
+    })
+  })
+}
