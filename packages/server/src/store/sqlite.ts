@@ -104,7 +104,7 @@ export class SqliteStore implements Store {
                 ${prefixedColumns('c', 'c', CLIENT_COLUMNS)}
            FROM refresh_tokens rt
            JOIN sessions s ON s.id = rt.session_id
-           JOIN clients c ON c.client_id = s.client_id
+           JOIN clients c ON c.client_id = s.client_id AND c.deleted_at IS NULL
           WHERE rt.hash = ?`,
       ),
       spendToken: db.prepare(

@@ -219,7 +219,7 @@ export interface Store {
    */
   revokeSession(id: string, at: number, reason: string, audit: AuditEvent): Promise<number>
 
-  /** The hot-path read: token, session and client in one round trip. */
+  /** The hot-path read: token, session and (not deleted) client in one round trip. */
   findRefreshToken(hash: string): Promise<RefreshTokenView | undefined>
   /**
    * The hot-path write, atomic: marks `spent_hash` spent (compare-and-set on spent_at IS NULL),

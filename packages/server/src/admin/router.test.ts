@@ -1,0 +1,119 @@
+import { decodeCredential } from '@evergreen/core'
+import { afterEach, beforeEach, describe, expect, test } from 'vitest'
+import { createTestService, json, mint, refresh, seedUserAndClient, type TestService } from '../test-support/harness.js'
+
+let svc: TestService
+beforeEach(async () => {
+  svc = await createTestService()
+})
+afterEach(async () => {
+  await svc?.close()
+})
+
+describe('admin API', () => {
+  test('refuses a missing or wrong admin key with 401', async () => {
+    expect((await svc.fetch('/admin/v1/users')).status).toBe(401)
+    const res = await svc.fetch('/admin/v1/users', { headers: { authorization: 'Bearer ega_wrong' } })
+    expect(res.status).toBe(401)
+    expect(await res.json()).toMatchObject({ error: 'invalid_token' })
+  })
+
+  test('users: create, get by id or email, list with a cursor, duplicate email is 409, never a password hash', async () => {
+    const created = await json<Record<string, unknown>>(await svc.admin('POST', '/users', { email: 'Ada@Example.com', password: 'correct horse', name: 'Ada' }), 201)
+    expect(created).toMatchObject({ email: 'Ada@Example.com', name: 'Ada', has_password: true })
+    expect(JSON.stringify(created)).not.toMatch(/argon2|password_hash/)
+    expect(await json(await svc.admin('GET', '/users/ada@example.com'))).toMatchObject({ id: created.id })
+    expect((await svc.admin('POST', '/users', { email: 'ada@example.com' })).status).toBe(409)
+    for (let i = 0; i < 3; i++) await json(await svc.admin('POST', '/users', { email: `u${i}@example.com` }), 201)
+    const page1 = await json<{ items: { email: string }[]; next_cursor: string }>(await svc.admin('GET', '/users?limit=3'))
+    expect(page1.items).toHaveLength(3)
+    const page2 = await json<{ items: { email: string }[]; next_cursor: string | null }>(await svc.admin('GET', `/users?limit=3&cursor=${page1.next_cursor}`))
+    expect(page2.items.map((u) => u.email)).toEqual(['u2@example.com'])
+    expect(page2.next_cursor).toBeNull()
+  })
+
+  test('disabling a user revokes their sessions', async () => {
+    const { userId, clientId } = await seedUserAndClient(svc)
+    const issued = await mint(svc, userId, clientId)
+    await json(await svc.admin('POST', `/users/${userId}/disable`))
+    expect(await json(await refresh(svc, clientId, issued.refresh_token), 400)).toMatchObject({ error_reason: 'revoked' })
+    expect((await svc.admin('POST', '/tokens', { user: userId, client_id: clientId })).status).toBe(400)
+  })
+
+  test('clients: the secret is shown once and stored only as a hash', async () => {
+    const created = await json<Record<string, unknown>>(await svc.admin('POST', '/clients', { name: 'api', grant_types: ['client_credentials'] }), 201)
+    expect(created.client_secret).toMatch(/^egs_/)
+    expect(created.token_endpoint_auth_method).toBe('client_secret_basic')
+    const fetched = await json<Record<string, unknown>>(await svc.admin('GET', `/clients/${created.client_id}`))
+    expect(fetched.client_secret).toBeUndefined()
+    expect(fetched.secret_hash).toBeUndefined()
+    const stored = await svc.deps.store.getClient(created.client_id as string)
+    expect(stored!.secret_hash).not.toContain(created.client_secret as string)
+  })
+
+  test('clients: update and delete; a deleted client is gone and its sessions revoked', async () => {
+    const { userId, clientId } = await seedUserAndClient(svc)
+    const issued = await mint(svc, userId, clientId)
+    const updated = await json<Record<string, unknown>>(await svc.admin('PATCH', `/clients/${clientId}`, { refresh_token_ttl: 3600, name: 'renamed' }))
+    expect(updated).toMatchObject({ name: 'renamed', refresh_token_ttl: 3600 })
+    expect((await svc.admin('DELETE', `/clients/${clientId}`)).status).toBe(204)
+    expect((await svc.admin('GET', `/clients/${clientId}`)).status).toBe(404)
+    expect(await json(await refresh(svc, clientId, issued.refresh_token), 401)).toMatchObject({ error: 'invalid_client' })
+    const session = await json<{ revoked_reason: string }>(await svc.admin('GET', `/sessions/${issued.session_id}`))
+    expect(session.revoked_reason).toBe('client_deleted')
+  })
+
+  test('clients: invalid fields are 400s that name the field, and nothing is created', async () => {
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ grant_types: ['refresh_token'] }, /name is required/],
+      [{ name: 'x', grant_types: ['password'] }, /grant_types has unsupported value/],
+      [{ name: 'x', token_endpoint_auth_method: 'private_key_jwt' }, /token_endpoint_auth_method/],
+      [{ name: 'x', grant_types: ['authorization_code'], redirect_uris: ['http://evil.example/cb'] }, /https/],
+      [{ name: 'x', grant_types: ['authorization_code'] }, /redirect_uri/],
+      [{ name: 'x', refresh_token_ttl: 7_776_001 }, /refresh_token_ttl/],
+      [{ name: 'x', refresh_token_ttl: 'long' }, /refresh_token_ttl/],
+      [{ name: 'x', colour: 'green' }, /unknown field/],
+    ]
+    for (const [body, message] of cases) {
+      const res = await svc.admin('POST', '/clients', body)
+      expect(res.status, JSON.stringify(body)).toBe(400)
+      expect((await res.json()).error_description).toMatch(message)
+    }
+    expect((await json<{ items: unknown[] }>(await svc.admin('GET', '/clients'))).items).toHaveLength(0)
+  })
+
+  test('tokens: mints an operator session with a credential envelope that names issuer and client', async () => {
+    const { userId, clientId } = await seedUserAndClient(svc)
+    const issued = await mint(svc, userId, clientId, { refresh_token_ttl: 7_776_000, name: 'ci-runner' })
+    expect(issued.refresh_token_expires_in).toBe(7_776_000)
+    const parsed = decodeCredential(issued.credential)
+    expect(parsed).toEqual({ ok: true, value: { v: 1, iss: 'http://evergreen.test', client_id: clientId, refresh_token: issued.refresh_token, exp: svc.clock.now() + 7_776_000 } })
+    const session = await json<Record<string, unknown>>(await svc.admin('GET', `/sessions/${issued.session_id}`))
+    expect(session).toMatchObject({ kind: 'operator', name: 'ci-runner', refresh_ttl: 7_776_000, active: true, user_id: userId })
+  })
+
+  test('sessions: list by user and active, revoke', async () => {
+    const { userId, clientId } = await seedUserAndClient(svc)
+    const a = await mint(svc, userId, clientId)
+    await mint(svc, userId, clientId)
+    expect(await json(await svc.admin('DELETE', `/sessions/${a.session_id}`))).toEqual({ revoked: 1 })
+    const all = await json<{ items: unknown[] }>(await svc.admin('GET', `/sessions?user=${userId}`))
+    const active = await json<{ items: { id: string }[] }>(await svc.admin('GET', `/sessions?user=${userId}&active=true`))
+    expect(all.items).toHaveLength(2)
+    expect(active.items).toHaveLength(1)
+    expect(active.items[0]!.id).not.toBe(a.session_id)
+    expect((await svc.admin('GET', '/sessions/ses_nope')).status).toBe(404)
+  })
+
+  test('audit: filters by session, user and type; bad cursors are 400', async () => {
+    const { userId, clientId } = await seedUserAndClient(svc)
+    const issued = await mint(svc, userId, clientId)
+    await svc.admin('DELETE', `/sessions/${issued.session_id}`)
+    const bySession = await json<{ items: { type: string }[] }>(await svc.admin('GET', `/audit?session=${issued.session_id}`))
+    expect(bySession.items.map((e) => e.type)).toEqual(['session.created', 'session.revoked'])
+    const byType = await json<{ items: { type: string }[] }>(await svc.admin('GET', `/audit?user=${userId}&type=session.revoked`))
+    expect(byType.items).toHaveLength(1)
+    expect((await svc.admin('GET', '/audit?cursor=bm9wZQ')).status).toBe(400)
+    expect((await svc.admin('GET', '/audit?limit=0')).status).toBe(400)
+  })
+})
