@@ -7,8 +7,16 @@ import { livez, readyz } from './endpoints/health.js'
 import { introspectionEndpoint } from './endpoints/introspection.js'
 import { revocationEndpoint } from './endpoints/revocation.js'
 import { tokenEndpoint } from './endpoints/token.js'
+import { deviceAuthorizationEndpoint } from './endpoints/device-authorization.js'
+import { userinfoEndpoint } from './endpoints/userinfo.js'
 import { errorResponse } from './http/errors.js'
 import { createRateLimit } from './http/rate-limit.js'
+import { authorizationEndpoint } from './oauth/authorize.js'
+import { COPY_SCRIPT, STYLESHEET } from './pages/assets.js'
+import { devicePages } from './pages/device.js'
+import { errorPage, redirect } from './pages/layout.js'
+import { loginPages } from './pages/login.js'
+import { settingsPages } from './pages/settings.js'
 
 /**
  * The whole service as one Web-standard handler: `createApp(deps).fetch(request)`. The Node entry
@@ -54,7 +62,44 @@ export function createApp(deps: Deps): Hono {
     )
   }
 
+  app.post('/oauth/device_authorization', deviceAuthorizationEndpoint(deps, oauthLimit))
+  app.on(['GET', 'POST'], '/userinfo', userinfoEndpoint(deps))
+
   app.route('/admin/v1', adminRouter(deps, adminLimit))
+
+  // Server-rendered pages. A failure inside one renders an error page, never a raw 500 body.
+  const pageRoute = (handler: (c: Context) => Promise<Response>) =>
+    async function pageHandler(c: Context): Promise<Response> {
+      try {
+        return await handler(c)
+      } catch (err) {
+        deps.logger.error({ err, path: c.req.path }, 'page failed')
+        return errorPage('Something went wrong', 'The service could not complete this request. Try again in a moment.', 500)
+      }
+    }
+  const authorize = authorizationEndpoint(deps)
+  const login = loginPages(deps)
+  const device = devicePages(deps)
+  const settings = settingsPages(deps)
+  app.get('/authorize', pageRoute(authorize.authorize))
+  app.post('/authorize', pageRoute(authorize.decide))
+  app.get('/login', pageRoute(login.show))
+  app.post('/login', pageRoute(login.submit))
+  app.get('/logout', pageRoute(login.confirmLogout))
+  app.post('/logout', pageRoute(login.logout))
+  app.get('/device', pageRoute(device.show))
+  app.post('/device', pageRoute(device.confirm))
+  app.post('/device/decision', pageRoute(device.decide))
+  app.get('/settings/sessions', pageRoute(settings.sessions))
+  app.post('/settings/sessions/revoke', pageRoute(settings.revokeOne))
+  app.post('/settings/sessions/revoke-all', pageRoute(settings.revokeAll))
+  app.get('/settings/cli', pageRoute(settings.cli))
+  app.post('/settings/cli', pageRoute(settings.mintCli))
+  app.get('/', () => redirect('/settings/sessions'))
+  const asset = (body: string, type: string) => (c: Context) =>
+    c.body(body, 200, { 'content-type': type, 'cache-control': 'public, max-age=3600', 'x-content-type-options': 'nosniff' })
+  app.get('/assets/evergreen.css', asset(STYLESHEET, 'text/css; charset=utf-8'))
+  app.get('/assets/copy.js', asset(COPY_SCRIPT, 'text/javascript; charset=utf-8'))
 
   app.notFound(() => errorResponse(new OAuthError('invalid_request', 'no such endpoint', { status: 404 })))
   app.onError((err) => errorResponse(err, deps.logger))

@@ -20,4 +20,6 @@ export interface Deps {
   metrics: Metrics
   /** SHA-256 hex of the admin key in force. */
   adminKeyHash: string
+  /** HMAC key for CSRF tokens on the pages, derived from EVERGREEN_SECRET so every node agrees. */
+  pageKey: Buffer
 }

@@ -22,6 +22,9 @@ export interface Settings {
   rateLimitAdmin: number
   maxBodyBytes: number
   databasePoolSize: number
+  loginSessionTtl: number
+  cliClientId: string
+  rateLimitLogin: number
 }
 
 export interface SettingSpec {
@@ -52,6 +55,9 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'rateLimitToken', env: ['EVERGREEN_RATE_LIMIT_TOKEN'], flag: '--rate-limit-token', defaultText: '600', description: 'Requests per minute per client address to the token, revocation and introspection endpoints; `0` disables.' },
   { key: 'rateLimitAdmin', env: ['EVERGREEN_RATE_LIMIT_ADMIN'], flag: '--rate-limit-admin', defaultText: '20', description: 'Failed admin-key attempts per minute per client address before answering 429; `0` disables.' },
   { key: 'maxBodyBytes', env: ['EVERGREEN_MAX_BODY_BYTES'], flag: '--max-body-bytes', defaultText: '65536', description: 'Largest request body accepted; larger bodies get 413.' },
+  { key: 'loginSessionTtl', env: ['EVERGREEN_LOGIN_SESSION_TTL'], flag: '--login-session-ttl', defaultText: '43200', description: 'Lifetime in seconds of the browser sign-in to the service\'s own pages (login, device approval, settings).' },
+  { key: 'cliClientId', env: ['EVERGREEN_CLI_CLIENT_ID'], flag: '--cli-client-id', defaultText: 'evergreen-cli', description: 'The built-in public client (created on first start) that device login and `/settings/cli` credentials use.' },
+  { key: 'rateLimitLogin', env: ['EVERGREEN_RATE_LIMIT_LOGIN'], flag: '--rate-limit-login', defaultText: '10', description: 'Failed sign-ins per 15 minutes per account, and five times that per client address, before sign-in is refused for a while; `0` disables.' },
   { key: 'databasePoolSize', env: ['EVERGREEN_DATABASE_POOL_SIZE'], flag: '--database-pool-size', defaultText: '10', description: 'PostgreSQL connections per process.' },
 ]
 
@@ -153,6 +159,9 @@ export function loadSettings(explicit: Raw = {}, env: Record<string, string | un
     rateLimitAdmin: int('rateLimitAdmin', 20, 0, 10_000_000),
     maxBodyBytes: int('maxBodyBytes', 65_536, 1024, 10_485_760),
     databasePoolSize: int('databasePoolSize', 10, 1, 200),
+    loginSessionTtl: int('loginSessionTtl', 43_200, 60, 2_592_000),
+    cliClientId: raw('cliClientId')?.value ?? 'evergreen-cli',
+    rateLimitLogin: int('rateLimitLogin', 10, 0, 1_000_000),
   }
   if (problems.length > 0) throw new SettingsError(problems)
   return settings

@@ -79,7 +79,9 @@ describe('admin API', () => {
       expect(res.status, JSON.stringify(body)).toBe(400)
       expect((await res.json()).error_description).toMatch(message)
     }
-    expect((await json<{ items: unknown[] }>(await svc.admin('GET', '/clients'))).items).toHaveLength(0)
+    // Only the built-in CLI client exists.
+    const clients = await json<{ items: { client_id: string }[] }>(await svc.admin('GET', '/clients'))
+    expect(clients.items.map((c) => c.client_id)).toEqual(['evergreen-cli'])
   })
 
   test('tokens: mints an operator session with a credential envelope that names issuer and client', async () => {

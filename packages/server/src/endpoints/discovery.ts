@@ -14,12 +14,18 @@ export function serverMetadata(deps: Pick<Deps, 'settings' | 'keys'>): Record<st
   const authMethods = ['client_secret_basic', 'client_secret_post', 'none']
   return {
     issuer: iss,
+    authorization_endpoint: `${iss}/authorize`,
     token_endpoint: `${iss}/oauth/token`,
+    device_authorization_endpoint: `${iss}/oauth/device_authorization`,
+    userinfo_endpoint: `${iss}/userinfo`,
     revocation_endpoint: `${iss}/oauth/revoke`,
     introspection_endpoint: `${iss}/oauth/introspect`,
     jwks_uri: `${iss}/.well-known/jwks.json`,
     grant_types_supported: [...GRANTS.keys()],
-    response_types_supported: [],
+    response_types_supported: ['code'],
+    response_modes_supported: ['query'],
+    code_challenge_methods_supported: ['S256'],
+    authorization_response_iss_parameter_supported: true,
     token_endpoint_auth_methods_supported: authMethods,
     revocation_endpoint_auth_methods_supported: authMethods,
     introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
@@ -27,7 +33,7 @@ export function serverMetadata(deps: Pick<Deps, 'settings' | 'keys'>): Record<st
     access_token_signing_alg_values_supported: algs,
     id_token_signing_alg_values_supported: algs,
     subject_types_supported: ['public'],
-    claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id', 'scope', 'sid'],
+    claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'jti', 'client_id', 'scope', 'sid', 'email', 'name'],
     // Evergreen extensions, namespaced so generic clients ignore them.
     evergreen_refresh_token_header: 'Evergreen-Refresh-Token',
     evergreen_refresh_token_ttl_max: 7_776_000,

@@ -15,12 +15,19 @@ describe('discovery', () => {
     const oauth = await json<Record<string, unknown>>(await svc.fetch('/.well-known/oauth-authorization-server'))
     expect(oauth).toEqual(oidc)
     expect(oidc.issuer).toBe('http://evergreen.test')
-    expect(oidc.grant_types_supported).toEqual(['refresh_token', 'client_credentials'])
+    expect(oidc.grant_types_supported).toEqual([
+      'authorization_code',
+      'refresh_token',
+      'client_credentials',
+      'urn:ietf:params:oauth:grant-type:device_code',
+    ])
+    expect(oidc.code_challenge_methods_supported).toEqual(['S256'])
     expect(oidc.token_endpoint_auth_methods_supported).toEqual(['client_secret_basic', 'client_secret_post', 'none'])
-    for (const key of ['token_endpoint', 'revocation_endpoint', 'introspection_endpoint', 'jwks_uri']) {
+    const get = ['jwks_uri', 'authorization_endpoint', 'userinfo_endpoint']
+    for (const key of ['token_endpoint', 'revocation_endpoint', 'introspection_endpoint', 'jwks_uri', 'authorization_endpoint', 'device_authorization_endpoint', 'userinfo_endpoint']) {
       const url = new URL(oidc[key] as string)
       expect(url.origin).toBe('http://evergreen.test')
-      const method = key === 'jwks_uri' ? 'GET' : 'POST'
+      const method = get.includes(key) ? 'GET' : 'POST'
       const res = await svc.fetch(url.pathname, { method })
       expect(res.status, `${key} ${url.pathname}`).not.toBe(404)
     }

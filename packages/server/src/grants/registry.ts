@@ -1,8 +1,10 @@
+import * as authorizationCode from './authorization-code.js'
 import * as clientCredentials from './client-credentials.js'
+import * as deviceCode from './device-code.js'
 import * as refreshToken from './refresh-token.js'
 import type { Grant } from './types.js'
 
 /** Every grant the token endpoint serves, by grant_type. Discovery lists exactly these. */
 export const GRANTS: ReadonlyMap<string, Grant> = new Map<string, Grant>(
-  [refreshToken, clientCredentials].map((g) => [g.grantType, g]),
+  [authorizationCode, refreshToken, clientCredentials, deviceCode].map((g) => [g.grantType, g]),
 )

@@ -12,7 +12,8 @@ import { createMetrics } from '../observability/metrics.js'
 import type { Settings } from '../settings.js'
 import { PostgresStore } from '../store/postgres.js'
 import { SqliteStore } from '../store/sqlite.js'
-import type { Store } from '../store/types.js'
+import { StoreConflictError, type ClientRecord, type Store } from '../store/types.js'
+import { auditEvent } from '../audit.js'
 import type { Hono } from 'hono'
 
 export interface Service {
@@ -51,7 +52,18 @@ export async function createService(settings: Settings, overrides: ServiceOverri
     await checkSecret(store, secret)
     const admin = await adminKey(store, settings, random)
     const keys = await createKeyring({ store, secret, now, alg: settings.signingAlg, maxAccessTokenTtl: 86_400 })
-    const deps: Deps = { now, random, store, keys, settings, logger, metrics: createMetrics({ defaultMetrics: !overrides.store }), adminKeyHash: admin.hash }
+    await ensureCliClient(store, settings, now(), random)
+    const deps: Deps = {
+      now,
+      random,
+      store,
+      keys,
+      settings,
+      logger,
+      metrics: createMetrics({ defaultMetrics: !overrides.store }),
+      adminKeyHash: admin.hash,
+      pageKey: deriveKey(secret, 'evergreen/csrf/v1'),
+    }
     return { deps, app: createApp(deps), generatedAdminKey: admin.generated, close: () => store.close() }
   } catch (err) {
     await store.close().catch(() => {})
@@ -95,6 +107,36 @@ async function adminKey(store: Store, settings: Settings, random: Random): Promi
   writeFileSync(file, candidate + '\n', { mode: 0o600 })
   chmodSync(file, 0o600)
   return { hash: stored, generated: candidate }
+}
+
+/**
+ * The built-in first-party public client that `evergreen login` (device flow) and credentials
+ * minted at /settings/cli use, created on first start so a fresh install works with no setup.
+ */
+async function ensureCliClient(store: Store, settings: Settings, now: number, random: Random): Promise<void> {
+  if (await store.getClient(settings.cliClientId)) return
+  const client: ClientRecord = {
+    client_id: settings.cliClientId,
+    name: 'Evergreen CLI',
+    secret_hash: null,
+    redirect_uris: [],
+    grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
+    token_endpoint_auth_method: 'none',
+    allowed_scopes: [],
+    access_token_ttl: null,
+    refresh_token_ttl: null,
+    refresh_token_ttl_max: null,
+    session_max_lifetime: null,
+    first_party: true,
+    created_at: now,
+    updated_at: now,
+  }
+  try {
+    await store.createClient(client, auditEvent({ now: () => now, random }, 'client.created', { client_id: client.client_id, data: { built_in: true } }))
+  } catch (err) {
+    // Another node created it first.
+    if (!(err instanceof StoreConflictError)) throw err
+  }
 }
 
 export class StartupError extends Error {

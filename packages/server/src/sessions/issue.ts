@@ -2,8 +2,9 @@ import type { TokenResponse } from '@evergreen/core'
 import { auditEvent, type Requester } from '../audit.js'
 import { hashSecret } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
-import type { ClientRecord, SessionKind, SessionRecord, UserRecord } from '../store/types.js'
+import type { AuditEvent, ClientRecord, RefreshTokenRecord, SessionKind, SessionRecord, UserRecord } from '../store/types.js'
 import { signAccessToken } from './access-token.js'
+import { signIdToken } from './id-token.js'
 import { absoluteExpiry, accessTokenTtl, resolveRefreshTtl } from './lifetimes.js'
 
 export interface NewSession {
@@ -13,10 +14,21 @@ export interface NewSession {
   scope: string
   audience?: string | null
   /** Raw `refresh_token_ttl` from the request, validated and capped here. */
-  requestedTtl?: string | number | undefined
+  requestedTtl?: string | number | null | undefined
   name?: string | null
   parentId?: string | null
   requester: Requester
+  /** When `openid` is in scope: the ID token's nonce and auth_time. */
+  oidc?: { nonce: string | null; authTime: number }
+}
+
+/** A session ready to be written: the rows, and the one copy of the refresh token in memory. */
+export interface PreparedSession {
+  session: SessionRecord
+  token: RefreshTokenRecord
+  audit: AuditEvent
+  refreshToken: string
+  input: NewSession
 }
 
 export interface IssuedSession {
@@ -25,13 +37,10 @@ export interface IssuedSession {
   response: TokenResponse
 }
 
-/**
- * Starts a session: one row for the session, one for its first refresh token (hash only), one
- * audit event, in one transaction; then signs the first access token.
- */
-export async function issueSession(deps: Deps, input: NewSession): Promise<IssuedSession> {
+/** Builds a session, its first refresh token (hash only) and its audit event; writes nothing. */
+export function prepareSession(deps: Deps, input: NewSession): PreparedSession {
   const now = deps.now()
-  const refreshTtl = resolveRefreshTtl(input.requestedTtl, input.client, deps.settings)
+  const refreshTtl = resolveRefreshTtl(input.requestedTtl ?? undefined, input.client, deps.settings)
   const absolute = absoluteExpiry(now, input.client)
   const idle = absolute === null ? now + refreshTtl : Math.min(now + refreshTtl, absolute)
   const session: SessionRecord = {
@@ -55,9 +64,11 @@ export async function issueSession(deps: Deps, input: NewSession): Promise<Issue
     ip: input.requester.ip,
   }
   const refreshToken = deps.random.refreshToken()
-  await deps.store.createSession(
+  return {
     session,
-    {
+    refreshToken,
+    input,
+    token: {
       hash: hashSecret(refreshToken),
       session_id: session.id,
       generation: 0,
@@ -68,36 +79,53 @@ export async function issueSession(deps: Deps, input: NewSession): Promise<Issue
       spent_ip: null,
       spent_user_agent: null,
     },
-    auditEvent(deps, 'session.created', {
+    audit: auditEvent(deps, 'session.created', {
       session_id: session.id,
       user_id: session.user_id,
       client_id: session.client_id,
       ...input.requester,
       data: { kind: session.kind, refresh_ttl: refreshTtl, scope: session.scope, parent_id: session.parent_id },
     }),
-  )
-  const ttl = accessTokenTtl(now, input.client, deps.settings, absolute)
-  const accessToken = signAccessToken(
-    deps,
-    {
-      sub: input.user.id,
-      client_id: input.client.client_id,
-      scope: session.scope,
-      audience: session.audience,
-      sid: session.id,
-    },
-    ttl,
-  )
-  return {
-    session,
-    refreshToken,
-    response: {
-      access_token: accessToken,
-      token_type: 'Bearer',
-      expires_in: ttl,
-      refresh_token: refreshToken,
-      refresh_token_expires_in: idle - now,
-      scope: session.scope,
-    },
   }
+}
+
+/** The token response for a session that has been written: signs the access (and ID) token. */
+export function sessionTokenResponse(deps: Deps, prepared: PreparedSession): IssuedSession {
+  const { session, input } = prepared
+  const now = deps.now()
+  const ttl = accessTokenTtl(now, input.client, deps.settings, session.absolute_expires_at)
+  const response: TokenResponse = {
+    access_token: signAccessToken(
+      deps,
+      { sub: input.user.id, client_id: session.client_id, scope: session.scope, audience: session.audience, sid: session.id },
+      ttl,
+    ),
+    token_type: 'Bearer',
+    expires_in: ttl,
+    refresh_token: prepared.refreshToken,
+    refresh_token_expires_in: session.idle_expires_at - now,
+    scope: session.scope,
+  }
+  if (input.oidc && session.scope.split(' ').includes('openid')) {
+    response.id_token = signIdToken(deps, {
+      user: input.user,
+      clientId: session.client_id,
+      scope: session.scope,
+      nonce: input.oidc.nonce,
+      authTime: input.oidc.authTime,
+      sid: session.id,
+      ttl,
+    })
+  }
+  return { session, refreshToken: prepared.refreshToken, response }
+}
+
+/**
+ * Starts a session: one row for the session, one for its first refresh token (hash only), one
+ * audit event, in one transaction; then signs the first access token.
+ */
+export async function issueSession(deps: Deps, input: NewSession): Promise<IssuedSession> {
+  const prepared = prepareSession(deps, input)
+  await deps.store.createSession(prepared.session, prepared.token, prepared.audit)
+  return sessionTokenResponse(deps, prepared)
 }

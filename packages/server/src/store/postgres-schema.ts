@@ -110,4 +110,56 @@ CREATE TABLE signing_keys (
 );
 `,
   },
+  {
+    version: 2,
+    sql: `
+CREATE TABLE login_sessions (
+  hash TEXT COLLATE "C" PRIMARY KEY,
+  user_id TEXT COLLATE "C" NOT NULL,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  method TEXT NOT NULL,
+  ip TEXT,
+  user_agent TEXT,
+  revoked_at BIGINT
+);
+CREATE INDEX login_sessions_user ON login_sessions (user_id);
+CREATE INDEX login_sessions_expires ON login_sessions (expires_at);
+CREATE TABLE authorization_codes (
+  hash TEXT COLLATE "C" PRIMARY KEY,
+  client_id TEXT COLLATE "C" NOT NULL,
+  user_id TEXT COLLATE "C" NOT NULL,
+  redirect_uri TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  code_challenge TEXT,
+  code_challenge_method TEXT,
+  nonce TEXT,
+  auth_time BIGINT NOT NULL,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  consumed_at BIGINT,
+  session_id TEXT COLLATE "C"
+);
+CREATE INDEX authorization_codes_expires ON authorization_codes (expires_at);
+CREATE TABLE device_codes (
+  hash TEXT COLLATE "C" PRIMARY KEY,
+  user_code TEXT COLLATE "C" NOT NULL,
+  client_id TEXT COLLATE "C" NOT NULL,
+  scope TEXT NOT NULL,
+  requested_ttl BIGINT,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  interval BIGINT NOT NULL,
+  last_polled_at BIGINT,
+  status TEXT NOT NULL,
+  user_id TEXT COLLATE "C",
+  decided_at BIGINT,
+  session_id TEXT COLLATE "C"
+);
+-- Unique across expired rows too until they are pruned: createDeviceCode clears a stale holder.
+-- The index name is what the store matches a unique violation against.
+CREATE UNIQUE INDEX device_codes_user_code ON device_codes (user_code);
+CREATE INDEX device_codes_expires ON device_codes (expires_at);
+`,
+  },
 ]

@@ -2,14 +2,17 @@ import pg from 'pg'
 import { decodeCursor, toPage } from './cursor.js'
 import { POSTGRES_MIGRATIONS } from './postgres-schema.js'
 import {
-  AUDIT_COLUMNS, CLIENT_COLUMNS, KEY_COLUMNS, SESSION_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS,
-  columnValues, prefixedColumns, toAudit, toClient, toSession, toSigningKey, toToken, toUser, unprefix,
+  AUDIT_COLUMNS, AUTHORIZATION_CODE_COLUMNS, CLIENT_COLUMNS, DEVICE_CODE_COLUMNS, KEY_COLUMNS, LOGIN_SESSION_COLUMNS,
+  SESSION_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS,
+  columnValues, prefixedColumns, toAudit, toAuthorizationCode, toClient, toDeviceCode, toLoginSession, toSession,
+  toSigningKey, toToken, toUser, unprefix,
 } from './rows.js'
 import {
   StoreConflictError,
-  type AuditEvent, type AuditFilter, type ClientPatch, type ClientRecord, type ListOptions, type Page,
-  type RefreshTokenRecord, type RefreshTokenView, type Rotation, type SessionFilter, type SessionRecord,
-  type SigningKeyRecord, type Store, type UserRecord,
+  type AuditEvent, type AuditFilter, type AuthorizationCodeRecord, type ClientPatch, type ClientRecord,
+  type DeviceCodeRecord, type ListOptions, type LoginSessionRecord, type Page, type RefreshTokenRecord,
+  type RefreshTokenView, type Rotation, type SessionFilter, type SessionRecord, type SigningKeyRecord, type Store,
+  type UserRecord,
 } from './types.js'
 
 type Row = Record<string, unknown>
@@ -124,6 +127,18 @@ const ROTATE_REFRESH_TOKEN = `WITH live AS (
   SELECT ${castParams(AUDIT_COLUMNS, AUDIT_TYPES, 9 + TOKEN_COLUMNS.length)} FROM slid
 )
 SELECT count(*)::int AS rotated FROM slid`
+
+/*
+ * A device poll, in one statement, returning the row as it was before the poll. `prev` locks
+ * the row (FOR UPDATE) and, under READ COMMITTED, a poll that waited on a concurrent one reads
+ * the version that one committed, so concurrent polls each see a distinct predecessor and none
+ * is lost. (`prev`, not `old`: PostgreSQL 18 reserves OLD/NEW in RETURNING.)
+ */
+const RECORD_DEVICE_POLL = `UPDATE device_codes d
+   SET last_polled_at = $2, interval = d.interval + $3
+  FROM (SELECT ${DEVICE_CODE_COLUMNS.join(', ')} FROM device_codes WHERE hash = $1 FOR UPDATE) prev
+ WHERE d.hash = prev.hash
+RETURNING ${DEVICE_CODE_COLUMNS.map((c) => `prev.${c}`).join(', ')}`
 
 /**
  * The shared store for several nodes: PostgreSQL through a `pg.Pool`. The refresh hot path is
@@ -320,11 +335,14 @@ export class PostgresStore implements Store {
   }
 
   async createSession(session: SessionRecord, token: RefreshTokenRecord, audit: AuditEvent): Promise<void> {
-    await this.transaction(async (c) => {
-      await c.query(insertSql('sessions', SESSION_COLUMNS), columnValues(session, SESSION_COLUMNS, bool))
-      await c.query(insertSql('refresh_tokens', TOKEN_COLUMNS), columnValues(token, TOKEN_COLUMNS, bool))
-      await this.audit(c, audit)
-    })
+    await this.transaction((c) => this.insertSession(c, session, token, audit))
+  }
+
+  /** The writes of {@link createSession}, on a client already in a transaction. */
+  private async insertSession(c: Queryable, session: SessionRecord, token: RefreshTokenRecord, audit: AuditEvent): Promise<void> {
+    await c.query(insertSql('sessions', SESSION_COLUMNS), columnValues(session, SESSION_COLUMNS, bool))
+    await c.query(insertSql('refresh_tokens', TOKEN_COLUMNS), columnValues(token, TOKEN_COLUMNS, bool))
+    await this.audit(c, audit)
   }
 
   async getSession(id: string): Promise<SessionRecord | undefined> {
@@ -390,6 +408,120 @@ export class PostgresStore implements Store {
     if (filter.user_id !== undefined) where.add(`user_id = ${where.param(filter.user_id)}`)
     if (filter.type !== undefined) where.add(`type = ${where.param(filter.type)}`)
     return this.page('audit_events', AUDIT_COLUMNS, 'at', 'id', where, filter, toAudit, (e) => ({ at: e.at, id: e.id }))
+  }
+
+  async createLoginSession(session: LoginSessionRecord, audit: AuditEvent): Promise<void> {
+    await this.transaction(async (c) => {
+      await c.query(insertSql('login_sessions', LOGIN_SESSION_COLUMNS), columnValues(session, LOGIN_SESSION_COLUMNS, bool))
+      await this.audit(c, audit)
+    })
+  }
+
+  async getLoginSession(hash: string): Promise<LoginSessionRecord | undefined> {
+    const { rows } = await this.pool.query<Row>(`SELECT ${LOGIN_SESSION_COLUMNS.join(', ')} FROM login_sessions WHERE hash = $1`, [hash])
+    return rows[0] && toLoginSession(rows[0])
+  }
+
+  async revokeLoginSession(hash: string, at: number): Promise<boolean> {
+    const revoked = await this.pool.query('UPDATE login_sessions SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL', [at, hash])
+    return revoked.rowCount === 1
+  }
+
+  async createAuthorizationCode(code: AuthorizationCodeRecord): Promise<void> {
+    await this.pool.query(
+      insertSql('authorization_codes', AUTHORIZATION_CODE_COLUMNS),
+      columnValues(code, AUTHORIZATION_CODE_COLUMNS, bool),
+    )
+  }
+
+  async consumeAuthorizationCode(hash: string, at: number): Promise<{ consumed: boolean; code: AuthorizationCodeRecord } | undefined> {
+    // The UPDATE is the compare-and-set: a concurrent caller waits on the row lock, re-checks
+    // consumed_at and matches nothing. Only then the SELECT, a separate statement on purpose:
+    // under READ COMMITTED it takes a fresh snapshot and so returns the winner's consumption,
+    // which a CTE in the UPDATE's own (older) snapshot would not see.
+    const { rows } = await this.pool.query<Row>(
+      `UPDATE authorization_codes SET consumed_at = $2 WHERE hash = $1 AND consumed_at IS NULL
+       RETURNING ${AUTHORIZATION_CODE_COLUMNS.join(', ')}`,
+      [hash, at],
+    )
+    if (rows[0]) return { consumed: true, code: toAuthorizationCode(rows[0]) }
+    const existing = await this.pool.query<Row>(
+      `SELECT ${AUTHORIZATION_CODE_COLUMNS.join(', ')} FROM authorization_codes WHERE hash = $1`,
+      [hash],
+    )
+    return existing.rows[0] && { consumed: false, code: toAuthorizationCode(existing.rows[0]) }
+  }
+
+  async setAuthorizationCodeSession(hash: string, sessionId: string): Promise<void> {
+    await this.pool.query('UPDATE authorization_codes SET session_id = $1 WHERE hash = $2', [sessionId, hash])
+  }
+
+  async createDeviceCode(code: DeviceCodeRecord): Promise<void> {
+    try {
+      await this.transaction(async (c) => {
+        // A user code is only taken while its holder lives; an expired holder that has not been
+        // pruned yet gives way. `created_at` is "now": the store never reads the clock. Two
+        // concurrent creators of one user code serialise on the unique index: the second fails.
+        await c.query('DELETE FROM device_codes WHERE user_code = $1 AND expires_at <= $2', [code.user_code, code.created_at])
+        await c.query(insertSql('device_codes', DEVICE_CODE_COLUMNS), columnValues(code, DEVICE_CODE_COLUMNS, bool))
+      })
+    } catch (err) {
+      if (isUniqueViolation(err, 'device_codes', 'device_codes_user_code')) throw new StoreConflictError('user_code already in use')
+      throw err
+    }
+  }
+
+  async getDeviceCode(hash: string): Promise<DeviceCodeRecord | undefined> {
+    const { rows } = await this.pool.query<Row>(`SELECT ${DEVICE_CODE_COLUMNS.join(', ')} FROM device_codes WHERE hash = $1`, [hash])
+    return rows[0] && toDeviceCode(rows[0])
+  }
+
+  async getDeviceCodeByUserCode(userCode: string): Promise<DeviceCodeRecord | undefined> {
+    const { rows } = await this.pool.query<Row>(`SELECT ${DEVICE_CODE_COLUMNS.join(', ')} FROM device_codes WHERE user_code = $1`, [
+      userCode,
+    ])
+    return rows[0] && toDeviceCode(rows[0])
+  }
+
+  async recordDevicePoll(hash: string, at: number, slowDown: boolean): Promise<DeviceCodeRecord | undefined> {
+    const { rows } = await this.pool.query<Row>(RECORD_DEVICE_POLL, [hash, at, slowDown ? 5 : 0])
+    return rows[0] && toDeviceCode(rows[0])
+  }
+
+  async decideDeviceCode(hash: string, decision: 'approved' | 'denied', userId: string, at: number, audit: AuditEvent): Promise<boolean> {
+    return this.transaction(async (c) => {
+      const decided = await c.query(
+        `UPDATE device_codes SET status = $1, user_id = $2, decided_at = $3 WHERE hash = $4 AND status = 'pending'`,
+        [decision, userId, at, hash],
+      )
+      if (decided.rowCount !== 1) return false
+      await this.audit(c, audit)
+      return true
+    })
+  }
+
+  async consumeDeviceCode(hash: string, session: SessionRecord, token: RefreshTokenRecord, audit: AuditEvent): Promise<boolean> {
+    return this.transaction(async (c) => {
+      // The row lock this takes holds a concurrent consumer until we commit; it then re-checks
+      // status, finds 'consumed', and matches nothing.
+      const consumed = await c.query(
+        `UPDATE device_codes SET status = 'consumed', session_id = $1 WHERE hash = $2 AND status = 'approved'`,
+        [session.id, hash],
+      )
+      if (consumed.rowCount !== 1) return false
+      await this.insertSession(c, session, token, audit)
+      return true
+    })
+  }
+
+  async pruneExpired(before: number): Promise<number> {
+    return this.transaction(async (c) => {
+      let removed = 0
+      for (const table of ['refresh_tokens', 'authorization_codes', 'device_codes', 'login_sessions']) {
+        removed += (await c.query(`DELETE FROM ${table} WHERE expires_at < $1`, [before])).rowCount ?? 0
+      }
+      return removed
+    })
   }
 
   async listSigningKeys(): Promise<SigningKeyRecord[]> {
@@ -473,6 +605,8 @@ class Where {
   }
 }
 
-function isUniqueViolation(err: unknown, table: string): boolean {
-  return err instanceof pg.DatabaseError && err.code === UNIQUE_VIOLATION && err.table === table
+/** A unique violation on `table`, and on the index `constraint` when one is named. */
+function isUniqueViolation(err: unknown, table: string, constraint?: string): boolean {
+  return err instanceof pg.DatabaseError && err.code === UNIQUE_VIOLATION && err.table === table &&
+    (constraint === undefined || err.constraint === constraint)
 }

@@ -1,4 +1,7 @@
-import type { AuditEvent, ClientRecord, RefreshTokenRecord, SessionRecord, SigningKeyRecord, UserRecord } from './types.js'
+import type {
+  AuditEvent, AuthorizationCodeRecord, ClientRecord, DeviceCodeRecord, LoginSessionRecord, RefreshTokenRecord, SessionRecord,
+  SigningKeyRecord, UserRecord,
+} from './types.js'
 
 // Column lists shared by both SQL stores, so the joined hot-path query and the row mappers
 // cannot drift apart between SQLite and PostgreSQL.
@@ -20,6 +23,17 @@ export const TOKEN_COLUMNS = [
 export const AUDIT_COLUMNS = ['id', 'type', 'at', 'session_id', 'user_id', 'client_id', 'ip', 'user_agent', 'data'] as const
 export const KEY_COLUMNS = [
   'kid', 'alg', 'public_jwk', 'private_sealed', 'created_at', 'activates_at', 'retired_at', 'expires_at',
+] as const
+export const LOGIN_SESSION_COLUMNS = [
+  'hash', 'user_id', 'created_at', 'expires_at', 'method', 'ip', 'user_agent', 'revoked_at',
+] as const
+export const AUTHORIZATION_CODE_COLUMNS = [
+  'hash', 'client_id', 'user_id', 'redirect_uri', 'scope', 'code_challenge', 'code_challenge_method', 'nonce',
+  'auth_time', 'created_at', 'expires_at', 'consumed_at', 'session_id',
+] as const
+export const DEVICE_CODE_COLUMNS = [
+  'hash', 'user_code', 'client_id', 'scope', 'requested_ttl', 'created_at', 'expires_at', 'interval',
+  'last_polled_at', 'status', 'user_id', 'decided_at', 'session_id',
 ] as const
 
 type Row = Record<string, unknown>
@@ -132,6 +146,55 @@ export function toSigningKey(r: Row): SigningKeyRecord {
     activates_at: num(r.activates_at),
     retired_at: numOrNull(r.retired_at),
     expires_at: numOrNull(r.expires_at),
+  }
+}
+
+export function toLoginSession(r: Row): LoginSessionRecord {
+  return {
+    hash: String(r.hash),
+    user_id: String(r.user_id),
+    created_at: num(r.created_at),
+    expires_at: num(r.expires_at),
+    method: String(r.method),
+    ip: strOrNull(r.ip),
+    user_agent: strOrNull(r.user_agent),
+    revoked_at: numOrNull(r.revoked_at),
+  }
+}
+
+export function toAuthorizationCode(r: Row): AuthorizationCodeRecord {
+  return {
+    hash: String(r.hash),
+    client_id: String(r.client_id),
+    user_id: String(r.user_id),
+    redirect_uri: String(r.redirect_uri),
+    scope: String(r.scope),
+    code_challenge: strOrNull(r.code_challenge),
+    code_challenge_method: strOrNull(r.code_challenge_method) as AuthorizationCodeRecord['code_challenge_method'],
+    nonce: strOrNull(r.nonce),
+    auth_time: num(r.auth_time),
+    created_at: num(r.created_at),
+    expires_at: num(r.expires_at),
+    consumed_at: numOrNull(r.consumed_at),
+    session_id: strOrNull(r.session_id),
+  }
+}
+
+export function toDeviceCode(r: Row): DeviceCodeRecord {
+  return {
+    hash: String(r.hash),
+    user_code: String(r.user_code),
+    client_id: String(r.client_id),
+    scope: String(r.scope),
+    requested_ttl: numOrNull(r.requested_ttl),
+    created_at: num(r.created_at),
+    expires_at: num(r.expires_at),
+    interval: num(r.interval),
+    last_polled_at: numOrNull(r.last_polled_at),
+    status: r.status as DeviceCodeRecord['status'],
+    user_id: strOrNull(r.user_id),
+    decided_at: numOrNull(r.decided_at),
+    session_id: strOrNull(r.session_id),
   }
 }
 

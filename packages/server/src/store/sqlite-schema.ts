@@ -99,4 +99,55 @@ CREATE TABLE signing_keys (
 );
 `,
   },
+  {
+    version: 2,
+    sql: `
+CREATE TABLE login_sessions (
+  hash TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  method TEXT NOT NULL,
+  ip TEXT,
+  user_agent TEXT,
+  revoked_at INTEGER
+);
+CREATE INDEX login_sessions_user ON login_sessions (user_id);
+CREATE INDEX login_sessions_expires ON login_sessions (expires_at);
+CREATE TABLE authorization_codes (
+  hash TEXT PRIMARY KEY,
+  client_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  redirect_uri TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  code_challenge TEXT,
+  code_challenge_method TEXT,
+  nonce TEXT,
+  auth_time INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  consumed_at INTEGER,
+  session_id TEXT
+);
+CREATE INDEX authorization_codes_expires ON authorization_codes (expires_at);
+CREATE TABLE device_codes (
+  hash TEXT PRIMARY KEY,
+  user_code TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  requested_ttl INTEGER,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  interval INTEGER NOT NULL,
+  last_polled_at INTEGER,
+  status TEXT NOT NULL,
+  user_id TEXT,
+  decided_at INTEGER,
+  session_id TEXT
+);
+-- Unique across expired rows too until they are pruned: createDeviceCode clears a stale holder.
+CREATE UNIQUE INDEX device_codes_user_code ON device_codes (user_code);
+CREATE INDEX device_codes_expires ON device_codes (expires_at);
+`,
+  },
 ]

@@ -3,15 +3,18 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { decodeCursor, toPage } from './cursor.js'
 import {
-  AUDIT_COLUMNS, CLIENT_COLUMNS, KEY_COLUMNS, SESSION_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS,
-  columnValues, prefixedColumns, toAudit, toClient, toSession, toSigningKey, toToken, toUser, unprefix,
+  AUDIT_COLUMNS, AUTHORIZATION_CODE_COLUMNS, CLIENT_COLUMNS, DEVICE_CODE_COLUMNS, KEY_COLUMNS, LOGIN_SESSION_COLUMNS,
+  SESSION_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS,
+  columnValues, prefixedColumns, toAudit, toAuthorizationCode, toClient, toDeviceCode, toLoginSession, toSession,
+  toSigningKey, toToken, toUser, unprefix,
 } from './rows.js'
 import { SQLITE_MIGRATIONS } from './sqlite-schema.js'
 import {
   StoreConflictError,
-  type AuditEvent, type AuditFilter, type ClientPatch, type ClientRecord, type ListOptions, type Page,
-  type RefreshTokenRecord, type RefreshTokenView, type Rotation, type SessionFilter, type SessionRecord,
-  type SigningKeyRecord, type Store, type UserRecord,
+  type AuditEvent, type AuditFilter, type AuthorizationCodeRecord, type ClientPatch, type ClientRecord,
+  type DeviceCodeRecord, type ListOptions, type LoginSessionRecord, type Page, type RefreshTokenRecord,
+  type RefreshTokenView, type Rotation, type SessionFilter, type SessionRecord, type SigningKeyRecord, type Store,
+  type UserRecord,
 } from './types.js'
 
 type Row = Record<string, unknown>
@@ -121,6 +124,28 @@ export class SqliteStore implements Store {
       retireKeys: db.prepare(
         'UPDATE signing_keys SET retired_at = ?, expires_at = ? WHERE kid <> ? AND retired_at IS NULL',
       ),
+      insertLoginSession: db.prepare(insertSql('login_sessions', LOGIN_SESSION_COLUMNS)),
+      getLoginSession: db.prepare(`SELECT ${LOGIN_SESSION_COLUMNS.join(', ')} FROM login_sessions WHERE hash = ?`),
+      revokeLoginSession: db.prepare('UPDATE login_sessions SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL'),
+      insertAuthorizationCode: db.prepare(insertSql('authorization_codes', AUTHORIZATION_CODE_COLUMNS)),
+      getAuthorizationCode: db.prepare(`SELECT ${AUTHORIZATION_CODE_COLUMNS.join(', ')} FROM authorization_codes WHERE hash = ?`),
+      consumeAuthorizationCode: db.prepare('UPDATE authorization_codes SET consumed_at = ? WHERE hash = ? AND consumed_at IS NULL'),
+      setAuthorizationCodeSession: db.prepare('UPDATE authorization_codes SET session_id = ? WHERE hash = ?'),
+      insertDeviceCode: db.prepare(insertSql('device_codes', DEVICE_CODE_COLUMNS)),
+      deleteStaleUserCode: db.prepare('DELETE FROM device_codes WHERE user_code = ? AND expires_at <= ?'),
+      getDeviceCode: db.prepare(`SELECT ${DEVICE_CODE_COLUMNS.join(', ')} FROM device_codes WHERE hash = ?`),
+      getDeviceCodeByUserCode: db.prepare(`SELECT ${DEVICE_CODE_COLUMNS.join(', ')} FROM device_codes WHERE user_code = ?`),
+      pollDeviceCode: db.prepare('UPDATE device_codes SET last_polled_at = ?, interval = interval + ? WHERE hash = ?'),
+      decideDeviceCode: db.prepare(
+        `UPDATE device_codes SET status = ?, user_id = ?, decided_at = ? WHERE hash = ? AND status = 'pending'`,
+      ),
+      consumeDeviceCode: db.prepare(
+        `UPDATE device_codes SET status = 'consumed', session_id = ? WHERE hash = ? AND status = 'approved'`,
+      ),
+      pruneTokens: db.prepare('DELETE FROM refresh_tokens WHERE expires_at < ?'),
+      pruneAuthorizationCodes: db.prepare('DELETE FROM authorization_codes WHERE expires_at < ?'),
+      pruneDeviceCodes: db.prepare('DELETE FROM device_codes WHERE expires_at < ?'),
+      pruneLoginSessions: db.prepare('DELETE FROM login_sessions WHERE expires_at < ?'),
     }
   }
 
@@ -217,11 +242,14 @@ export class SqliteStore implements Store {
   }
 
   async createSession(session: SessionRecord, token: RefreshTokenRecord, audit: AuditEvent): Promise<void> {
-    this.db.transaction(() => {
-      this.stmts.insertSession.run(...columnValues(session, SESSION_COLUMNS, bool))
-      this.stmts.insertToken.run(...columnValues(token, TOKEN_COLUMNS, bool))
-      this.audit(audit)
-    })()
+    this.db.transaction(() => this.insertSession(session, token, audit))()
+  }
+
+  /** The writes of {@link createSession}; the caller supplies the transaction. */
+  private insertSession(session: SessionRecord, token: RefreshTokenRecord, audit: AuditEvent): void {
+    this.stmts.insertSession.run(...columnValues(session, SESSION_COLUMNS, bool))
+    this.stmts.insertToken.run(...columnValues(token, TOKEN_COLUMNS, bool))
+    this.audit(audit)
   }
 
   async getSession(id: string) {
@@ -307,6 +335,99 @@ export class SqliteStore implements Store {
       params.push(filter.type)
     }
     return this.page('audit_events', AUDIT_COLUMNS, 'at', 'id', where, params, filter, toAudit, (e) => ({ at: e.at, id: e.id }))
+  }
+
+  async createLoginSession(session: LoginSessionRecord, audit: AuditEvent): Promise<void> {
+    this.db.transaction(() => {
+      this.stmts.insertLoginSession.run(...columnValues(session, LOGIN_SESSION_COLUMNS, bool))
+      this.audit(audit)
+    })()
+  }
+
+  async getLoginSession(hash: string): Promise<LoginSessionRecord | undefined> {
+    const r = this.stmts.getLoginSession.get(hash) as Row | undefined
+    return r && toLoginSession(r)
+  }
+
+  async revokeLoginSession(hash: string, at: number): Promise<boolean> {
+    return this.stmts.revokeLoginSession.run(at, hash).changes === 1
+  }
+
+  async createAuthorizationCode(code: AuthorizationCodeRecord): Promise<void> {
+    this.stmts.insertAuthorizationCode.run(...columnValues(code, AUTHORIZATION_CODE_COLUMNS, bool))
+  }
+
+  async consumeAuthorizationCode(hash: string, at: number): Promise<{ consumed: boolean; code: AuthorizationCodeRecord } | undefined> {
+    // The UPDATE is the compare-and-set; the read in the same transaction returns the row it
+    // left behind (or the earlier consumption, for a replay).
+    return this.db.transaction(() => {
+      const consumed = this.stmts.consumeAuthorizationCode.run(at, hash).changes === 1
+      const r = this.stmts.getAuthorizationCode.get(hash) as Row | undefined
+      return r && { consumed, code: toAuthorizationCode(r) }
+    }).immediate()
+  }
+
+  async setAuthorizationCodeSession(hash: string, sessionId: string): Promise<void> {
+    this.stmts.setAuthorizationCodeSession.run(sessionId, hash)
+  }
+
+  async createDeviceCode(code: DeviceCodeRecord): Promise<void> {
+    try {
+      this.db.transaction(() => {
+        // A user code is only taken while its holder lives; an expired holder that has not been
+        // pruned yet gives way. `created_at` is "now": the store never reads the clock.
+        this.stmts.deleteStaleUserCode.run(code.user_code, code.created_at)
+        this.stmts.insertDeviceCode.run(...columnValues(code, DEVICE_CODE_COLUMNS, bool))
+      }).immediate()
+    } catch (err) {
+      if (isUniqueViolation(err, 'device_codes.user_code')) throw new StoreConflictError('user_code already in use')
+      throw err
+    }
+  }
+
+  async getDeviceCode(hash: string): Promise<DeviceCodeRecord | undefined> {
+    const r = this.stmts.getDeviceCode.get(hash) as Row | undefined
+    return r && toDeviceCode(r)
+  }
+
+  async getDeviceCodeByUserCode(userCode: string): Promise<DeviceCodeRecord | undefined> {
+    const r = this.stmts.getDeviceCodeByUserCode.get(userCode) as Row | undefined
+    return r && toDeviceCode(r)
+  }
+
+  async recordDevicePoll(hash: string, at: number, slowDown: boolean): Promise<DeviceCodeRecord | undefined> {
+    // IMMEDIATE: the read must see the row as the write will find it, even across processes.
+    return this.db.transaction(() => {
+      const r = this.stmts.getDeviceCode.get(hash) as Row | undefined
+      if (!r) return undefined
+      this.stmts.pollDeviceCode.run(at, slowDown ? 5 : 0, hash)
+      return toDeviceCode(r)
+    }).immediate()
+  }
+
+  async decideDeviceCode(hash: string, decision: 'approved' | 'denied', userId: string, at: number, audit: AuditEvent): Promise<boolean> {
+    return this.db.transaction(() => {
+      if (this.stmts.decideDeviceCode.run(decision, userId, at, hash).changes !== 1) return false
+      this.audit(audit)
+      return true
+    })()
+  }
+
+  async consumeDeviceCode(hash: string, session: SessionRecord, token: RefreshTokenRecord, audit: AuditEvent): Promise<boolean> {
+    return this.db.transaction(() => {
+      if (this.stmts.consumeDeviceCode.run(session.id, hash).changes !== 1) return false
+      this.insertSession(session, token, audit)
+      return true
+    }).immediate()
+  }
+
+  async pruneExpired(before: number): Promise<number> {
+    return this.db.transaction(() =>
+      this.stmts.pruneTokens.run(before).changes +
+      this.stmts.pruneAuthorizationCodes.run(before).changes +
+      this.stmts.pruneDeviceCodes.run(before).changes +
+      this.stmts.pruneLoginSessions.run(before).changes,
+    )()
   }
 
   async listSigningKeys(): Promise<SigningKeyRecord[]> {

@@ -131,6 +131,63 @@ export interface SigningKeyRecord {
   expires_at: number | null
 }
 
+/** The server's own browser login (the cookie behind /login, /device and /settings pages). */
+export interface LoginSessionRecord {
+  /** SHA-256 (hex) of the cookie value; the cookie value itself is never stored. */
+  hash: string
+  user_id: string
+  created_at: number
+  expires_at: number
+  /** How the user signed in: 'password' or 'upstream'. */
+  method: string
+  ip: string | null
+  user_agent: string | null
+  revoked_at: number | null
+}
+
+/** An authorization code (RFC 6749 §4.1) with its PKCE challenge (RFC 7636). */
+export interface AuthorizationCodeRecord {
+  /** SHA-256 (hex) of the code. */
+  hash: string
+  client_id: string
+  user_id: string
+  redirect_uri: string
+  scope: string
+  code_challenge: string | null
+  code_challenge_method: 'S256' | null
+  nonce: string | null
+  /** When the user authenticated (OIDC `auth_time`). */
+  auth_time: number
+  created_at: number
+  expires_at: number
+  consumed_at: number | null
+  /** The session the code was exchanged for, so a replayed code can revoke it (RFC 6749 §4.1.2). */
+  session_id: string | null
+}
+
+export type DeviceCodeStatus = 'pending' | 'approved' | 'denied' | 'consumed'
+
+/** A device authorization (RFC 8628 §3.2). */
+export interface DeviceCodeRecord {
+  /** SHA-256 (hex) of the device_code. */
+  hash: string
+  /** Normalised user code: 8 characters of an unambiguous alphabet, no dash. */
+  user_code: string
+  client_id: string
+  scope: string
+  /** `refresh_token_ttl` asked at device authorization, applied when the session is created. */
+  requested_ttl: number | null
+  created_at: number
+  expires_at: number
+  /** Current minimum polling interval in seconds; grows by 5 on each slow_down (§3.5). */
+  interval: number
+  last_polled_at: number | null
+  status: DeviceCodeStatus
+  user_id: string | null
+  decided_at: number | null
+  session_id: string | null
+}
+
 export interface Page<T> {
   items: T[]
   next_cursor: string | null
@@ -232,8 +289,47 @@ export interface Store {
   appendAudit(event: AuditEvent): Promise<void>
   listAudit(filter: AuditFilter): Promise<Page<AuditEvent>>
 
+  createLoginSession(session: LoginSessionRecord, audit: AuditEvent): Promise<void>
+  getLoginSession(hash: string): Promise<LoginSessionRecord | undefined>
+  /** Marks the login session revoked (logout); false when it was unknown or already revoked. */
+  revokeLoginSession(hash: string, at: number): Promise<boolean>
+
+  createAuthorizationCode(code: AuthorizationCodeRecord): Promise<void>
+  /**
+   * Compare-and-set on consumed_at IS NULL. Returns `{ consumed: true, code }` for the one caller
+   * that consumed it, `{ consumed: false, code }` when it had already been consumed (a replay),
+   * and undefined for an unknown code.
+   */
+  consumeAuthorizationCode(hash: string, at: number): Promise<{ consumed: boolean; code: AuthorizationCodeRecord } | undefined>
+  /** Records the session a consumed code produced. */
+  setAuthorizationCodeSession(hash: string, sessionId: string): Promise<void>
+
+  /** @throws StoreConflictError when the user_code is already in use by a live device code. */
+  createDeviceCode(code: DeviceCodeRecord): Promise<void>
+  getDeviceCode(hash: string): Promise<DeviceCodeRecord | undefined>
+  getDeviceCodeByUserCode(userCode: string): Promise<DeviceCodeRecord | undefined>
+  /**
+   * Records a poll at `at` and returns the record as it was before this poll, so the caller can
+   * tell a too-fast poll (RFC 8628 §3.5 slow_down). When `slowDown` is true the interval grows by 5.
+   */
+  recordDevicePoll(hash: string, at: number, slowDown: boolean): Promise<DeviceCodeRecord | undefined>
+  /** pending → approved/denied; false when it was not pending (already decided or unknown). */
+  decideDeviceCode(hash: string, decision: 'approved' | 'denied', userId: string, at: number, audit: AuditEvent): Promise<boolean>
+  /**
+   * approved → consumed, creating the session and its first refresh token in the same
+   * transaction, so two polls can never both receive tokens. False (writing nothing) when the
+   * code was not approved any more.
+   */
+  consumeDeviceCode(hash: string, session: SessionRecord, token: RefreshTokenRecord, audit: AuditEvent): Promise<boolean>
+
   listSigningKeys(): Promise<SigningKeyRecord[]>
   insertSigningKey(key: SigningKeyRecord): Promise<void>
   /** Retires every active key but `kid` at `at`, keeping each verifiable until `expiresAt`. */
   retireSigningKeysExcept(kid: string, at: number, expiresAt: number): Promise<void>
+
+  /**
+   * Deletes what can no longer matter: refresh tokens, authorization codes, device codes and login
+   * sessions that expired before `before`. Sessions and audit events are kept. Returns rows removed.
+   */
+  pruneExpired(before: number): Promise<number>
 }

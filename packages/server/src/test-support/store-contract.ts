@@ -1,8 +1,9 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
 import {
   StoreConflictError,
-  type AuditEvent, type AuditEventType, type ClientRecord, type Page, type RefreshTokenRecord, type Rotation,
-  type SessionRecord, type SigningKeyRecord, type Store, type UserRecord,
+  type AuditEvent, type AuditEventType, type AuthorizationCodeRecord, type ClientRecord, type DeviceCodeRecord,
+  type LoginSessionRecord, type Page, type RefreshTokenRecord, type Rotation, type SessionRecord, type SigningKeyRecord,
+  type Store, type UserRecord,
 } from '../store/types.js'
 
 // Fixed epoch seconds: the store never reads the clock, so neither does its suite.
@@ -108,6 +109,58 @@ function makeSigningKey(kid: string, overrides: Partial<SigningKeyRecord> = {}):
     activates_at: T0,
     retired_at: null,
     expires_at: null,
+    ...overrides,
+  }
+}
+
+function makeLoginSession(hash: string, overrides: Partial<LoginSessionRecord> = {}): LoginSessionRecord {
+  return {
+    hash,
+    user_id: 'u1',
+    created_at: T0,
+    expires_at: T0 + DAY,
+    method: 'password',
+    ip: '198.51.100.1',
+    user_agent: 'Mozilla/5.0',
+    revoked_at: null,
+    ...overrides,
+  }
+}
+
+function makeAuthorizationCode(hash: string, overrides: Partial<AuthorizationCodeRecord> = {}): AuthorizationCodeRecord {
+  return {
+    hash,
+    client_id: 'app',
+    user_id: 'u1',
+    redirect_uri: 'https://app.example/callback',
+    scope: 'openid offline_access',
+    code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+    code_challenge_method: 'S256',
+    nonce: 'n-0S6_WzA2Mj',
+    auth_time: T0 - 30,
+    created_at: T0,
+    expires_at: T0 + 60,
+    consumed_at: null,
+    session_id: null,
+    ...overrides,
+  }
+}
+
+function makeDeviceCode(hash: string, userCode: string, overrides: Partial<DeviceCodeRecord> = {}): DeviceCodeRecord {
+  return {
+    hash,
+    user_code: userCode,
+    client_id: 'tv',
+    scope: 'openid offline_access',
+    requested_ttl: null,
+    created_at: T0,
+    expires_at: T0 + 600,
+    interval: 5,
+    last_polled_at: null,
+    status: 'pending',
+    user_id: null,
+    decided_at: null,
+    session_id: null,
     ...overrides,
   }
 }
@@ -601,6 +654,266 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         expect(all.map((p) => p.map((e) => e.id))).toEqual([['ev-a', 'ev-b'], ['ev-c', 'ev-0'], ['ev-d']])
         const mine = await allPages((cursor) => store.listAudit({ limit: 2, cursor, user_id: 'u1' }))
         expect(mine.map((p) => p.map((e) => e.id))).toEqual([['ev-a', 'ev-b'], ['ev-c']])
+      })
+    })
+
+    describe('login sessions', () => {
+      test('createLoginSession stores the record and writes the audit event', async () => {
+        const full = makeLoginSession('ls-1')
+        const sparse = makeLoginSession('ls-2', { user_id: 'u2', method: 'upstream', ip: null, user_agent: null })
+        const audit = makeAudit('login.succeeded', { user_id: 'u1', at: T0, data: { method: 'password' } })
+        await store.createLoginSession(full, audit)
+        await store.createLoginSession(sparse, makeAudit('login.succeeded', { user_id: 'u2' }))
+
+        expect(await store.getLoginSession('ls-1')).toEqual(full)
+        expect(await store.getLoginSession('ls-2')).toEqual(sparse)
+        expect(await store.getLoginSession('ls-nobody')).toBeUndefined()
+        expect((await store.listAudit({ user_id: 'u1', limit: 10 })).items).toEqual([audit])
+      })
+
+      test('revokeLoginSession revokes once and keeps the first revocation', async () => {
+        await store.createLoginSession(makeLoginSession('ls-1'), makeAudit('login.succeeded', { user_id: 'u1' }))
+        await store.createLoginSession(makeLoginSession('ls-2'), makeAudit('login.succeeded', { user_id: 'u1' }))
+
+        expect(await store.revokeLoginSession('ls-1', T0 + 10)).toBe(true)
+        expect(await store.getLoginSession('ls-1')).toEqual(makeLoginSession('ls-1', { revoked_at: T0 + 10 }))
+        expect(await store.revokeLoginSession('ls-1', T0 + 20)).toBe(false)
+        expect((await store.getLoginSession('ls-1'))!.revoked_at).toBe(T0 + 10)
+        expect(await store.getLoginSession('ls-2')).toEqual(makeLoginSession('ls-2'))
+        expect(await store.revokeLoginSession('ls-nobody', T0 + 10)).toBe(false)
+      })
+    })
+
+    describe('authorization codes', () => {
+      test('consumeAuthorizationCode consumes once; a replay gets the record back, unknown is undefined', async () => {
+        const code = makeAuthorizationCode('ac-1')
+        await store.createAuthorizationCode(code)
+
+        expect(await store.consumeAuthorizationCode('ac-1', T0 + 5)).toEqual({ consumed: true, code: { ...code, consumed_at: T0 + 5 } })
+        expect(await store.consumeAuthorizationCode('ac-1', T0 + 6)).toEqual({ consumed: false, code: { ...code, consumed_at: T0 + 5 } })
+        expect(await store.consumeAuthorizationCode('ac-nobody', T0 + 5)).toBeUndefined()
+      })
+
+      test('nullable fields round-trip', async () => {
+        const code = makeAuthorizationCode('ac-plain', { code_challenge: null, code_challenge_method: null, nonce: null })
+        await store.createAuthorizationCode(code)
+        expect(await store.consumeAuthorizationCode('ac-plain', T0 + 1)).toEqual({ consumed: true, code: { ...code, consumed_at: T0 + 1 } })
+      })
+
+      test('setAuthorizationCodeSession records the session a replay can then revoke', async () => {
+        await store.createAuthorizationCode(makeAuthorizationCode('ac-1'))
+        await store.createAuthorizationCode(makeAuthorizationCode('ac-2'))
+        expect((await store.consumeAuthorizationCode('ac-1', T0 + 5))!.consumed).toBe(true)
+        await store.setAuthorizationCodeSession('ac-1', 's-from-code')
+
+        const replay = await store.consumeAuthorizationCode('ac-1', T0 + 9)
+        expect(replay).toEqual({ consumed: false, code: makeAuthorizationCode('ac-1', { consumed_at: T0 + 5, session_id: 's-from-code' }) })
+        // Only that code.
+        expect((await store.consumeAuthorizationCode('ac-2', T0 + 9))!.code.session_id).toBeNull()
+      })
+
+      test('10 concurrent consumptions of one code: exactly one consumes it', async () => {
+        await store.createAuthorizationCode(makeAuthorizationCode('ac-race'))
+        const ats = Array.from({ length: 10 }, (_, i) => T0 + 10 + i)
+        const results = await Promise.all(ats.map((at) => store.consumeAuthorizationCode('ac-race', at)))
+
+        expect(results.filter((r) => r?.consumed)).toHaveLength(1)
+        const winnerAt = ats[results.findIndex((r) => r?.consumed)]!
+        // Every loser sees the winner's consumption, not the unconsumed row it raced for.
+        for (const r of results) expect(r!.code.consumed_at).toBe(winnerAt)
+        expect((await store.consumeAuthorizationCode('ac-race', T0 + 99))!.code.consumed_at).toBe(winnerAt)
+      })
+    })
+
+    describe('device codes', () => {
+      beforeEach(async () => {
+        await seedClient(makeClient('tv', { grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'] }))
+        await seedUser(makeUser('u1'))
+      })
+
+      const deviceSession = (id: string) => makeSession(id, { client_id: 'tv', kind: 'device', created_at: T0 + 100 })
+      const consumeWith = (hash: string, sessionId: string) => {
+        const session = deviceSession(sessionId)
+        const token = makeToken(`rt:${sessionId}`, sessionId, { created_at: T0 + 100 })
+        const audit = makeAudit('session.created', { session_id: sessionId, user_id: 'u1', client_id: 'tv', at: T0 + 100 })
+        return { session, token, audit, result: store.consumeDeviceCode(hash, session, token, audit) }
+      }
+      const approve = (hash: string) =>
+        store.decideDeviceCode(hash, 'approved', 'u1', T0 + 50, makeAudit('device.approved', { user_id: 'u1', client_id: 'tv' }))
+
+      test('createDeviceCode, then getDeviceCode and getDeviceCodeByUserCode return it', async () => {
+        const code = makeDeviceCode('dc-1', 'BCDFGHJK', { requested_ttl: 7 * DAY })
+        const other = makeDeviceCode('dc-2', 'LMNPQRST')
+        await store.createDeviceCode(code)
+        await store.createDeviceCode(other)
+        expect(await store.getDeviceCode('dc-1')).toEqual(code)
+        expect(await store.getDeviceCodeByUserCode('BCDFGHJK')).toEqual(code)
+        expect(await store.getDeviceCodeByUserCode('LMNPQRST')).toEqual(other)
+        expect(await store.getDeviceCode('dc-nobody')).toBeUndefined()
+        expect(await store.getDeviceCodeByUserCode('ZZZZZZZZ')).toBeUndefined()
+      })
+
+      test('a user_code held by a live code is a StoreConflictError and writes nothing', async () => {
+        const live = makeDeviceCode('dc-1', 'BCDFGHJK', { expires_at: T0 + 600 })
+        await store.createDeviceCode(live)
+        // Still live one second before it expires.
+        const attempt = store.createDeviceCode(makeDeviceCode('dc-2', 'BCDFGHJK', { created_at: T0 + 599, expires_at: T0 + 1199 }))
+        await expect(attempt).rejects.toBeInstanceOf(StoreConflictError)
+        await expect(attempt).rejects.toMatchObject({ code: 'STORE_CONFLICT' })
+        expect(await store.getDeviceCode('dc-2')).toBeUndefined()
+        expect(await store.getDeviceCodeByUserCode('BCDFGHJK')).toEqual(live)
+      })
+
+      test('a user_code held by an expired, unpruned code is taken over', async () => {
+        await store.createDeviceCode(makeDeviceCode('dc-old', 'BCDFGHJK', { expires_at: T0 + 600 }))
+        await store.createDeviceCode(makeDeviceCode('dc-other', 'LMNPQRST', { expires_at: T0 + 600 }))
+        const fresh = makeDeviceCode('dc-new', 'BCDFGHJK', { created_at: T0 + 700, expires_at: T0 + 1300 })
+        await store.createDeviceCode(fresh)
+        expect(await store.getDeviceCode('dc-old')).toBeUndefined()
+        expect(await store.getDeviceCodeByUserCode('BCDFGHJK')).toEqual(fresh)
+        // Other expired codes are left to pruneExpired.
+        expect(await store.getDeviceCode('dc-other')).toBeDefined()
+      })
+
+      test('a duplicate device code hash is not a user_code conflict', async () => {
+        await store.createDeviceCode(makeDeviceCode('dc-1', 'BCDFGHJK'))
+        const attempt = store.createDeviceCode(makeDeviceCode('dc-1', 'LMNPQRST'))
+        await expect(attempt).rejects.toThrow()
+        await expect(attempt).rejects.not.toBeInstanceOf(StoreConflictError)
+      })
+
+      test('recordDevicePoll returns the record before the poll and grows the interval on slow_down', async () => {
+        const code = makeDeviceCode('dc-1', 'BCDFGHJK')
+        await store.createDeviceCode(code)
+
+        expect(await store.recordDevicePoll('dc-1', T0 + 10, false)).toEqual(code)
+        expect(await store.getDeviceCode('dc-1')).toEqual({ ...code, last_polled_at: T0 + 10 })
+
+        expect(await store.recordDevicePoll('dc-1', T0 + 12, true)).toEqual({ ...code, last_polled_at: T0 + 10 })
+        expect(await store.getDeviceCode('dc-1')).toEqual({ ...code, last_polled_at: T0 + 12, interval: 10 })
+
+        expect(await store.recordDevicePoll('dc-1', T0 + 14, true)).toMatchObject({ last_polled_at: T0 + 12, interval: 10 })
+        expect(await store.recordDevicePoll('dc-1', T0 + 30, false)).toMatchObject({ last_polled_at: T0 + 14, interval: 15 })
+        expect(await store.getDeviceCode('dc-1')).toMatchObject({ last_polled_at: T0 + 30, interval: 15 })
+
+        expect(await store.recordDevicePoll('dc-nobody', T0 + 10, true)).toBeUndefined()
+      })
+
+      test('10 concurrent slow_down polls each see a distinct predecessor', async () => {
+        await store.createDeviceCode(makeDeviceCode('dc-1', 'BCDFGHJK'))
+        const polls = await Promise.all(Array.from({ length: 10 }, (_, i) => store.recordDevicePoll('dc-1', T0 + 10 + i, true)))
+        expect(polls.map((p) => p!.interval).sort((a, b) => a - b)).toEqual([5, 10, 15, 20, 25, 30, 35, 40, 45, 50])
+        expect(polls.filter((p) => p!.last_polled_at === null)).toHaveLength(1)
+        expect((await store.getDeviceCode('dc-1'))!.interval).toBe(55)
+      })
+
+      test('decideDeviceCode moves pending to approved once and writes the audit event', async () => {
+        const code = makeDeviceCode('dc-1', 'BCDFGHJK')
+        await store.createDeviceCode(code)
+        const audit = makeAudit('device.approved', { user_id: 'u1', client_id: 'tv', at: T0 + 50 })
+        expect(await store.decideDeviceCode('dc-1', 'approved', 'u1', T0 + 50, audit)).toBe(true)
+        expect(await store.getDeviceCode('dc-1')).toEqual({ ...code, status: 'approved', user_id: 'u1', decided_at: T0 + 50 })
+
+        // Deciding again, either way, changes nothing and writes no audit.
+        expect(await store.decideDeviceCode('dc-1', 'denied', 'u2', T0 + 60, makeAudit('device.denied', { user_id: 'u2' }))).toBe(false)
+        expect(await store.decideDeviceCode('dc-1', 'approved', 'u2', T0 + 60, makeAudit('device.approved', { user_id: 'u2' }))).toBe(false)
+        expect(await store.getDeviceCode('dc-1')).toEqual({ ...code, status: 'approved', user_id: 'u1', decided_at: T0 + 50 })
+        expect((await store.listAudit({ type: 'device.approved', limit: 10 })).items).toEqual([audit])
+        expect((await store.listAudit({ type: 'device.denied', limit: 10 })).items).toEqual([])
+
+        expect(await store.decideDeviceCode('dc-nobody', 'approved', 'u1', T0 + 50, makeAudit('device.approved'))).toBe(false)
+        expect((await store.listAudit({ type: 'device.approved', limit: 10 })).items).toHaveLength(1)
+      })
+
+      test('a denied code cannot be approved or consumed', async () => {
+        await store.createDeviceCode(makeDeviceCode('dc-1', 'BCDFGHJK'))
+        expect(await store.decideDeviceCode('dc-1', 'denied', 'u1', T0 + 50, makeAudit('device.denied', { user_id: 'u1' }))).toBe(true)
+        expect(await store.getDeviceCode('dc-1')).toMatchObject({ status: 'denied', user_id: 'u1', decided_at: T0 + 50 })
+        expect(await approve('dc-1')).toBe(false)
+        expect(await consumeWith('dc-1', 's-dev').result).toBe(false)
+        expect(await store.getSession('s-dev')).toBeUndefined()
+        expect(await store.getDeviceCode('dc-1')).toMatchObject({ status: 'denied', session_id: null })
+      })
+
+      test('consuming a pending code is false and creates nothing', async () => {
+        const code = makeDeviceCode('dc-1', 'BCDFGHJK')
+        await store.createDeviceCode(code)
+        expect(await consumeWith('dc-1', 's-dev').result).toBe(false)
+        expect(await store.getSession('s-dev')).toBeUndefined()
+        expect(await store.findRefreshToken('rt:s-dev')).toBeUndefined()
+        expect(await auditFor('s-dev')).toEqual([])
+        expect(await store.getDeviceCode('dc-1')).toEqual(code)
+        expect(await consumeWith('dc-nobody', 's-dev').result).toBe(false)
+        expect(await store.getSession('s-dev')).toBeUndefined()
+      })
+
+      test('consuming an approved code creates the session and its token, once', async () => {
+        await store.createDeviceCode(makeDeviceCode('dc-1', 'BCDFGHJK'))
+        expect(await approve('dc-1')).toBe(true)
+
+        const { session, token, audit, result } = consumeWith('dc-1', 's-dev')
+        expect(await result).toBe(true)
+        expect(await store.getDeviceCode('dc-1')).toMatchObject({ status: 'consumed', user_id: 'u1', session_id: 's-dev' })
+        expect(await store.getSession('s-dev')).toEqual(session)
+        const view = await store.findRefreshToken('rt:s-dev')
+        expect(view).toEqual({ token, session, client: await store.getClient('tv') })
+        expect(await auditFor('s-dev')).toEqual([audit])
+
+        expect(await consumeWith('dc-1', 's-dev-2').result).toBe(false)
+        expect(await store.getSession('s-dev-2')).toBeUndefined()
+        expect((await store.getDeviceCode('dc-1'))!.session_id).toBe('s-dev')
+      })
+
+      test('10 concurrent consumptions of one approved code: exactly one gets a session', async () => {
+        await store.createDeviceCode(makeDeviceCode('dc-1', 'BCDFGHJK'))
+        expect(await approve('dc-1')).toBe(true)
+        const attempts = Array.from({ length: 10 }, (_, i) => consumeWith('dc-1', `s-dev-${i}`))
+        const results = await Promise.all(attempts.map((a) => a.result))
+        expect(results.filter(Boolean)).toHaveLength(1)
+
+        const winner = attempts[results.indexOf(true)]!
+        const sessions = await Promise.all(attempts.map((a) => store.getSession(a.session.id)))
+        expect(sessions.filter((s) => s !== undefined)).toEqual([winner.session])
+        const tokens = await Promise.all(attempts.map((a) => store.findRefreshToken(a.token.hash)))
+        expect(tokens.filter((t) => t !== undefined).map((t) => t.token)).toEqual([winner.token])
+        expect((await store.getDeviceCode('dc-1'))!.session_id).toBe(winner.session.id)
+        const created = (await store.listAudit({ type: 'session.created', limit: 100 })).items
+        expect(created.filter((e) => e.client_id === 'tv')).toEqual([winner.audit])
+      })
+    })
+
+    describe('pruneExpired', () => {
+      test('removes only what expired before the cutoff and keeps sessions and audit events', async () => {
+        await seedClient(makeClient('app'))
+        await seedUser(makeUser('u1'))
+        const cutoff = T0 + 1000
+        const session = makeSession('s1', { idle_expires_at: T0 + 10 })
+        await store.createSession(session, makeToken('rt:old', 's1', { expires_at: T0 + 10 }), makeAudit('session.created'))
+        // Expiry at exactly the cutoff is not "before" it: kept.
+        await store.createSession(makeSession('s2'), makeToken('rt:edge', 's2', { expires_at: cutoff }), makeAudit('session.created'))
+        await store.createAuthorizationCode(makeAuthorizationCode('ac-old', { expires_at: T0 + 60 }))
+        await store.createAuthorizationCode(makeAuthorizationCode('ac-live', { expires_at: cutoff + 60 }))
+        await store.createDeviceCode(makeDeviceCode('dc-old', 'BCDFGHJK', { expires_at: cutoff - 1 }))
+        await store.createDeviceCode(makeDeviceCode('dc-live', 'LMNPQRST', { expires_at: cutoff + 600 }))
+        const loginAudit = () => makeAudit('login.succeeded', { user_id: 'u1' })
+        await store.createLoginSession(makeLoginSession('ls-old', { expires_at: T0 + 500, revoked_at: T0 + 5 }), loginAudit())
+        await store.createLoginSession(makeLoginSession('ls-live', { expires_at: cutoff + DAY }), loginAudit())
+        const auditBefore = (await store.listAudit({ limit: 100 })).items
+
+        expect(await store.pruneExpired(cutoff)).toBe(4)
+
+        expect(await store.findRefreshToken('rt:old')).toBeUndefined()
+        expect(await store.findRefreshToken('rt:edge')).toBeDefined()
+        expect(await store.consumeAuthorizationCode('ac-old', cutoff)).toBeUndefined()
+        expect(await store.getDeviceCode('dc-old')).toBeUndefined()
+        expect(await store.getDeviceCode('dc-live')).toBeDefined()
+        expect(await store.getLoginSession('ls-old')).toBeUndefined()
+        expect(await store.getLoginSession('ls-live')).toBeDefined()
+        expect(await store.getSession('s1')).toEqual(session)
+        expect((await store.listAudit({ limit: 100 })).items).toEqual(auditBefore)
+        expect((await store.consumeAuthorizationCode('ac-live', cutoff))!.consumed).toBe(true)
+
+        expect(await store.pruneExpired(cutoff)).toBe(0)
       })
     })
 

@@ -1,0 +1,65 @@
+import { OAuthError, type TokenResponse } from '@evergreen/core'
+import { auditEvent } from '../audit.js'
+import { hashSecret } from '../crypto/hash.js'
+import type { Deps } from '../deps.js'
+import { authenticateClient } from '../http/client-auth.js'
+import { verifyS256 } from '../oauth/pkce.js'
+import { issueSession } from '../sessions/issue.js'
+import type { GrantContext } from './types.js'
+
+export const grantType = 'authorization_code'
+export const parameters = ['code', 'redirect_uri', 'code_verifier', 'refresh_token_ttl'] as const
+
+/**
+ * RFC 6749 §4.1.3 code exchange with PKCE (RFC 7636). The code is consumed by compare-and-set;
+ * a second presentation is treated as an attack and revokes the session the first one produced
+ * (§4.1.2: "SHOULD revoke … all tokens previously issued based on that authorization code").
+ */
+export async function handle(ctx: GrantContext, deps: Deps): Promise<TokenResponse> {
+  const client = await authenticateClient(deps.store, ctx.client)
+  if (!client.grant_types.includes(grantType)) throw new OAuthError('unauthorized_client', 'client may not use the authorization_code grant')
+  const code = ctx.form.get('code')
+  if (code === undefined) throw new OAuthError('invalid_request', 'code is required')
+  const now = deps.now()
+  const hash = hashSecret(code)
+  const result = await deps.store.consumeAuthorizationCode(hash, now)
+  if (!result) throw new OAuthError('invalid_grant', 'authorization code is not recognised')
+  const record = result.code
+  if (record.client_id !== client.client_id) throw new OAuthError('invalid_grant', 'authorization code was issued to another client')
+  if (!result.consumed) {
+    if (record.session_id) {
+      await deps.store.revokeSession(record.session_id, now, 'code_reused', auditEvent(deps, 'session.revoked', {
+        session_id: record.session_id,
+        user_id: record.user_id,
+        client_id: client.client_id,
+        ...ctx.requester,
+        data: { reason: 'code_reused' },
+      }))
+    }
+    throw new OAuthError('invalid_grant', 'authorization code was already used')
+  }
+  if (record.expires_at <= now) throw new OAuthError('invalid_grant', 'authorization code expired')
+  // RFC 6749 §4.1.3: redirect_uri must be identical to the one in the authorization request.
+  if (ctx.form.get('redirect_uri') !== record.redirect_uri) throw new OAuthError('invalid_grant', 'redirect_uri does not match the authorization request')
+  const verifier = ctx.form.get('code_verifier')
+  if (record.code_challenge !== null) {
+    if (verifier === undefined) throw new OAuthError('invalid_grant', 'code_verifier is required')
+    if (!verifyS256(verifier, record.code_challenge)) throw new OAuthError('invalid_grant', 'code_verifier does not match the code_challenge')
+  } else if (verifier !== undefined) {
+    // RFC 9700 §2.1.1: a verifier without a challenge is a downgrade attempt.
+    throw new OAuthError('invalid_grant', 'code_verifier given but no code_challenge was sent')
+  }
+  const user = await deps.store.getUser(record.user_id)
+  if (!user || user.disabled_at !== null) throw new OAuthError('invalid_grant', 'the user of this code is no longer active')
+  const issued = await issueSession(deps, {
+    user,
+    client,
+    kind: 'browser',
+    scope: record.scope,
+    requestedTtl: ctx.form.get('refresh_token_ttl'),
+    requester: ctx.requester,
+    oidc: { nonce: record.nonce, authTime: record.auth_time },
+  })
+  await deps.store.setAuthorizationCodeSession(hash, issued.session.id)
+  return issued.response
+}

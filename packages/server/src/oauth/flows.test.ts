@@ -1,0 +1,247 @@
+import { createHash } from 'node:crypto'
+import { decodeJwt } from 'jose'
+import { afterEach, beforeEach, describe, expect, test } from 'vitest'
+import { PageClient } from '../test-support/browser-client.js'
+import { createTestService, json, type TestService } from '../test-support/harness.js'
+
+// Authorization code + PKCE and the device flow, through the real pages and token endpoint,
+// in process with an injected clock.
+
+let svc: TestService
+let browser: PageClient
+const PASSWORD = 'correct horse battery'
+const REDIRECT = 'http://127.0.0.1:9999/callback'
+let clientId: string
+
+const verifier = 'v'.repeat(20) + 'erifier-0123456789-abcdefghijklmnop'
+const challenge = createHash('sha256').update(verifier).digest('base64url')
+
+beforeEach(async () => {
+  svc = await createTestService()
+  await json(await svc.admin('POST', '/users', { email: 'ada@example.com', password: PASSWORD, name: 'Ada' }), 201)
+  clientId = (
+    await json<{ client_id: string }>(
+      await svc.admin('POST', '/clients', {
+        name: 'Dashboard',
+        redirect_uris: [REDIRECT],
+        grant_types: ['authorization_code', 'refresh_token'],
+        token_endpoint_auth_method: 'none',
+        first_party: true,
+      }),
+      201,
+    )
+  ).client_id
+  browser = new PageClient(svc)
+})
+afterEach(async () => {
+  await svc?.close()
+})
+
+const authorizeUrl = (extra: Record<string, string> = {}) =>
+  `/authorize?${new URLSearchParams({ response_type: 'code', client_id: clientId, redirect_uri: REDIRECT, scope: 'openid email', state: 's1', nonce: 'n1', code_challenge: challenge, code_challenge_method: 'S256', ...extra })}`
+
+async function authorizeCode(extra: Record<string, string> = {}): Promise<string> {
+  const res = await browser.get(authorizeUrl(extra))
+  expect(res.status).toBe(303)
+  const location = new URL(res.headers.get('location')!)
+  expect(location.origin + location.pathname).toBe(REDIRECT)
+  expect(location.searchParams.get('state')).toBe('s1')
+  expect(location.searchParams.get('iss')).toBe('http://evergreen.test')
+  return location.searchParams.get('code')!
+}
+
+const exchange = (code: string, extra: Record<string, string> = {}) =>
+  svc.form('/oauth/token', { grant_type: 'authorization_code', client_id: clientId, code, redirect_uri: REDIRECT, code_verifier: verifier, ...extra })
+
+describe('authorization code + PKCE', () => {
+  test('sign in, get a code, exchange it for tokens with an ID token, refresh the result', async () => {
+    const first = await browser.get(authorizeUrl())
+    expect(first.status).toBe(303)
+    expect(first.headers.get('location')).toMatch(/^\/login\?return_to=%2Fauthorize/)
+    const login = await browser.login('ada@example.com', PASSWORD)
+    expect(login.status).toBe(303)
+    expect(login.headers.get('set-cookie')).toMatch(/evergreen_session=.*HttpOnly.*SameSite=Lax/i)
+    const code = await authorizeCode()
+    const tokens = await json<{ access_token: string; refresh_token: string; id_token: string; refresh_token_expires_in: number }>(await exchange(code))
+    const id = decodeJwt(tokens.id_token)
+    expect(id).toMatchObject({ iss: 'http://evergreen.test', aud: clientId, nonce: 'n1', email: 'ada@example.com' })
+    expect(tokens.refresh_token_expires_in).toBe(86_400)
+    const userinfo = await json<Record<string, unknown>>(await svc.fetch('/userinfo', { headers: { authorization: `Bearer ${tokens.access_token}` } }))
+    expect(userinfo).toEqual({ sub: id.sub, email: 'ada@example.com' })
+    const refreshed = await svc.form('/oauth/token', { grant_type: 'refresh_token', client_id: clientId, refresh_token: tokens.refresh_token })
+    expect(refreshed.status).toBe(200)
+  })
+
+  test('a wrong PKCE verifier is invalid_grant', async () => {
+    await browser.login('ada@example.com', PASSWORD)
+    const code = await authorizeCode()
+    const res = await exchange(code, { code_verifier: 'x'.repeat(43) })
+    expect(await json(res, 400)).toMatchObject({ error: 'invalid_grant' })
+  })
+
+  test('a reused code is invalid_grant and revokes the session the first use produced', async () => {
+    await browser.login('ada@example.com', PASSWORD)
+    const code = await authorizeCode()
+    const tokens = await json<{ refresh_token: string }>(await exchange(code))
+    expect(await json(await exchange(code), 400)).toMatchObject({ error: 'invalid_grant' })
+    const res = await svc.form('/oauth/token', { grant_type: 'refresh_token', client_id: clientId, refresh_token: tokens.refresh_token })
+    expect(await json(res, 400)).toMatchObject({ error: 'invalid_grant', error_reason: 'revoked' })
+  })
+
+  test('a mismatched redirect URI: on the exchange invalid_grant, on authorize an error page and no redirect', async () => {
+    await browser.login('ada@example.com', PASSWORD)
+    const code = await authorizeCode()
+    expect(await json(await exchange(code, { redirect_uri: 'http://127.0.0.1:9999/other' }), 400)).toMatchObject({ error: 'invalid_grant' })
+    const res = await browser.get(authorizeUrl({ redirect_uri: 'http://127.0.0.1:9999/callback/extra' }))
+    expect(res.status).toBe(400)
+    expect(res.headers.get('location')).toBeNull()
+    expect(await res.text()).toContain('Invalid redirect')
+  })
+
+  test('an expired code is invalid_grant', async () => {
+    await browser.login('ada@example.com', PASSWORD)
+    const code = await authorizeCode()
+    svc.clock.advance(61)
+    expect(await json(await exchange(code), 400)).toMatchObject({ error: 'invalid_grant' })
+  })
+
+  test('public clients must use S256; plain is refused back at the redirect URI', async () => {
+    await browser.login('ada@example.com', PASSWORD)
+    const plain = await browser.get(authorizeUrl({ code_challenge_method: 'plain', code_challenge: verifier }))
+    expect(new URL(plain.headers.get('location')!).searchParams.get('error')).toBe('invalid_request')
+    const none = await browser.get(`/authorize?${new URLSearchParams({ response_type: 'code', client_id: clientId, redirect_uri: REDIRECT, state: 's1' })}`)
+    expect(new URL(none.headers.get('location')!).searchParams.get('error')).toBe('invalid_request')
+  })
+
+  test('third-party clients get a consent page; Deny returns access_denied', async () => {
+    await json(await svc.admin('PATCH', `/clients/${clientId}`, { first_party: false }))
+    await browser.login('ada@example.com', PASSWORD)
+    const consent = await browser.get(authorizeUrl())
+    expect(consent.status).toBe(200)
+    const page = await consent.text()
+    expect(page).toContain('Allow Dashboard?')
+    expect(consent.headers.get('content-security-policy')).toContain("frame-ancestors 'none'")
+    const fields = Object.fromEntries(new URLSearchParams(authorizeUrl().split('?')[1]))
+    const denied = await browser.post('/authorize', { ...fields, decision: 'deny' })
+    expect(new URL(denied.headers.get('location')!).searchParams.get('error')).toBe('access_denied')
+    await browser.get(authorizeUrl())
+    const allowed = await browser.post('/authorize', { ...fields, decision: 'approve' })
+    expect(new URL(allowed.headers.get('location')!).searchParams.get('code')).toMatch(/^egac_/)
+  })
+})
+
+describe('device flow', () => {
+  let cli: string
+  beforeEach(() => {
+    cli = 'evergreen-cli'
+  })
+  const start = async () =>
+    json<{ device_code: string; user_code: string; verification_uri: string; verification_uri_complete: string; interval: number; expires_in: number }>(
+      await svc.form('/oauth/device_authorization', { client_id: cli, refresh_token_ttl: '2592000' }),
+    )
+  const poll = (deviceCode: string) => svc.form('/oauth/token', { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', client_id: cli, device_code: deviceCode })
+
+  test('pending, then approved on /device, then tokens under the same rotation rules', async () => {
+    const started = await start()
+    expect(started.user_code).toMatch(/^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/)
+    expect(started.verification_uri).toBe('http://evergreen.test/device')
+    expect(started.verification_uri_complete).toBe(`http://evergreen.test/device?user_code=${started.user_code}`)
+    expect(await json(await poll(started.device_code), 400)).toMatchObject({ error: 'authorization_pending' })
+
+    await browser.login('ada@example.com', PASSWORD)
+    const entry = await browser.get(`/device?user_code=${started.user_code}`)
+    expect(await entry.text()).toContain(`value="${started.user_code}"`)
+    const confirm = await browser.post('/device', { user_code: started.user_code.toLowerCase() })
+    expect(await confirm.text()).toContain('Approve Evergreen CLI?')
+    const done = await browser.post('/device/decision', { user_code: started.user_code, decision: 'approve' })
+    expect(await done.text()).toContain('Device connected')
+
+    svc.clock.advance(started.interval)
+    const tokens = await json<{ refresh_token: string; refresh_token_expires_in: number }>(await poll(started.device_code))
+    expect(tokens.refresh_token_expires_in).toBe(2_592_000)
+    svc.clock.advance(started.interval)
+    expect(await json(await poll(started.device_code), 400)).toMatchObject({ error: 'invalid_grant' })
+    const next = await json<{ refresh_token_expires_in: number }>(
+      await svc.form('/oauth/token', { grant_type: 'refresh_token', client_id: cli, refresh_token: tokens.refresh_token }),
+    )
+    expect(next.refresh_token_expires_in).toBe(2_592_000)
+  })
+
+  test('deny gives access_denied', async () => {
+    const started = await start()
+    await browser.login('ada@example.com', PASSWORD)
+    await browser.get('/device')
+    await browser.post('/device/decision', { user_code: started.user_code, decision: 'deny' })
+    expect(await json(await poll(started.device_code), 400)).toMatchObject({ error: 'access_denied' })
+  })
+
+  test('polling faster than the interval is slow_down, and the interval grows by 5 s', async () => {
+    const started = await start()
+    await poll(started.device_code)
+    svc.clock.advance(1)
+    expect(await json(await poll(started.device_code), 400)).toMatchObject({ error: 'slow_down' })
+    // The interval is now 10 s: 5 s later is still too fast, and that grows it to 15 s.
+    svc.clock.advance(started.interval)
+    expect(await json(await poll(started.device_code), 400)).toMatchObject({ error: 'slow_down' })
+    svc.clock.advance(started.interval + 10)
+    expect(await json(await poll(started.device_code), 400)).toMatchObject({ error: 'authorization_pending' })
+  })
+
+  test('an expired device code is expired_token, and /device refuses its user code', async () => {
+    const started = await start()
+    svc.clock.advance(started.expires_in)
+    expect(await json(await poll(started.device_code), 400)).toMatchObject({ error: 'expired_token' })
+    await browser.login('ada@example.com', PASSWORD)
+    await browser.get('/device')
+    const res = await browser.post('/device', { user_code: started.user_code })
+    expect(res.status).toBe(400)
+    expect(await res.text()).toContain('unknown or has expired')
+  })
+})
+
+describe('pages', () => {
+  test('a form without the CSRF token changes nothing', async () => {
+    await browser.get('/login')
+    const res = await browser.post('/login', { email: 'ada@example.com', password: PASSWORD }, { csrf: false })
+    expect(res.status).toBe(403)
+    expect(res.headers.get('set-cookie') ?? '').not.toContain('evergreen_session')
+  })
+
+  test('a cross-site Origin is refused even with a token', async () => {
+    await browser.get('/login')
+    const res = await browser.post('/login', { email: 'ada@example.com', password: PASSWORD }, { origin: 'https://evil.example' })
+    expect(res.status).toBe(403)
+  })
+
+  test('failed sign-ins are slowed per account', async () => {
+    await browser.get('/login')
+    for (let i = 0; i < 10; i++) expect((await browser.post('/login', { email: 'ada@example.com', password: 'wrong' })).status).toBe(401)
+    const blocked = await browser.post('/login', { email: 'ada@example.com', password: PASSWORD })
+    expect(blocked.status).toBe(429)
+  })
+
+  test('every page carries CSP, frame-ancestors none and no-referrer', async () => {
+    const res = await browser.get('/login')
+    expect(res.headers.get('content-security-policy')).toMatch(/default-src 'none'.*frame-ancestors 'none'/)
+    expect(res.headers.get('referrer-policy')).toBe('no-referrer')
+    expect(res.headers.get('x-frame-options')).toBe('DENY')
+  })
+
+  test('/settings/cli mints a credential whose session shows on /settings/sessions and can be revoked there', async () => {
+    await browser.login('ada@example.com', PASSWORD)
+    await browser.get('/settings/cli')
+    const minted = await browser.post('/settings/cli', { name: 'laptop', lifetime: '2592000' })
+    const text = await minted.text()
+    const credential = /evergreen login --token (egc1_[A-Za-z0-9_-]+)/.exec(text)![1]!
+    const { decodeCredential } = await import('@evergreen/core')
+    const parsed = decodeCredential(credential)
+    if (!parsed.ok) throw new Error('credential did not decode')
+    const sessions = await (await browser.get('/settings/sessions')).text()
+    expect(sessions).toContain('laptop')
+    expect(sessions).toContain('CLI credential')
+    const sessionId = /data-session-id="([^"]+)"/.exec(sessions)![1]!
+    await browser.post('/settings/sessions/revoke', { session_id: sessionId })
+    const refresh = await svc.form('/oauth/token', { grant_type: 'refresh_token', client_id: parsed.value.client_id, refresh_token: parsed.value.refresh_token })
+    expect(await json(refresh, 400)).toMatchObject({ error: 'invalid_grant', error_reason: 'revoked' })
+  })
+})

@@ -1,0 +1,50 @@
+import type { Context } from 'hono'
+import { OAuthError } from '@evergreen/core'
+import type { Deps } from '../deps.js'
+import { readForm } from '../http/form.js'
+import { csrfToken, csrfValid, currentUser, type SignedIn } from './browser-session.js'
+import { errorPage, redirect } from './layout.js'
+
+/**
+ * Reads a page form POST and checks CSRF. Returns the form, or a ready 4xx page: a bad form must
+ * change nothing and never become a 500.
+ */
+export async function readPageForm(c: Context, deps: Deps): Promise<Map<string, string> | Response> {
+  let form: Map<string, string>
+  try {
+    form = await readForm(c.req.raw, deps.settings.maxBodyBytes)
+  } catch (err) {
+    const message = err instanceof OAuthError ? err.description : 'the form could not be read'
+    return errorPage('Bad request', message, 400)
+  }
+  if (!csrfValid(c, deps, form.get('csrf'))) {
+    return errorPage('Form expired', 'This form expired or did not come from this site. Go back, reload the page and try again.', 403)
+  }
+  return form
+}
+
+/** The signed-in user, or a redirect to /login that comes back to this page afterwards. */
+export async function requireUser(c: Context, deps: Deps): Promise<SignedIn | Response> {
+  const signedIn = await currentUser(c, deps)
+  if (signedIn) return signedIn
+  const url = new URL(c.req.url)
+  return redirect(`/login?return_to=${encodeURIComponent(url.pathname + url.search)}`)
+}
+
+/** CSRF token for a page about to be rendered, plus a Set-Cookie to attach when it is new. */
+export function pageCsrf(c: Context, deps: Deps): { token: string; withCookie(res: Response): Response } {
+  const { token, setCookie } = csrfToken(c, deps)
+  return {
+    token,
+    withCookie(res) {
+      if (setCookie) res.headers.append('set-cookie', setCookie)
+      return res
+    },
+  }
+}
+
+/** Only same-site relative paths: `/x` yes, `//evil.example` and `https://…` no (open redirect). */
+export function safeReturnTo(value: string | undefined, fallback = '/settings/sessions'): string {
+  if (!value || !value.startsWith('/') || value.startsWith('//') || value.startsWith('/\\')) return fallback
+  return value
+}

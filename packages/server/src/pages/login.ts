@@ -1,0 +1,91 @@
+import type { Context } from 'hono'
+import { RateLimiterMemory } from 'rate-limiter-flexible'
+import { verifyPassword } from '../accounts/passwords.js'
+import { auditEvent } from '../audit.js'
+import type { Deps } from '../deps.js'
+import { requesterOf } from '../http/requester.js'
+import { authorizeTargets } from '../oauth/authorize.js'
+import { currentUser, endBrowserSession, startBrowserSession } from './browser-session.js'
+import { pageCsrf, readPageForm, safeReturnTo } from './forms.js'
+import { html } from './html.js'
+import { page, redirect } from './layout.js'
+
+const WINDOW_SECONDS = 15 * 60
+
+/** /login and /logout. Failed attempts are slowed per account and per address. */
+export function loginPages(deps: Deps, options: { upstreamName?: string | undefined } = {}) {
+  const perAccount = deps.settings.rateLimitLogin > 0 ? new RateLimiterMemory({ points: deps.settings.rateLimitLogin, duration: WINDOW_SECONDS, keyPrefix: 'login-account' }) : undefined
+  const perAddress = deps.settings.rateLimitLogin > 0 ? new RateLimiterMemory({ points: deps.settings.rateLimitLogin * 5, duration: WINDOW_SECONDS, keyPrefix: 'login-ip' }) : undefined
+
+  const form = async (c: Context, values: { email?: string; returnTo: string; error?: string; status?: number }) => {
+    const csrf = pageCsrf(c, deps)
+    const body = html`<h1>Sign in</h1>
+${values.error ? html`<p class="error" role="alert" id="login-error">${values.error}</p>` : ''}
+<form method="post" action="/login" ${values.error ? html`aria-describedby="login-error"` : ''}>
+  <input type="hidden" name="csrf" value="${csrf.token}">
+  <input type="hidden" name="return_to" value="${values.returnTo}">
+  <label for="email">Email</label>
+  <input id="email" name="email" type="email" autocomplete="username" required value="${values.email ?? ''}" ${values.email ? '' : html`autofocus`}>
+  <label for="password">Password</label>
+  <input id="password" name="password" type="password" autocomplete="current-password" required ${values.email ? html`autofocus` : ''}>
+  <button class="primary" type="submit">Sign in</button>
+</form>
+${options.upstreamName
+  ? html`<p>or</p><form method="get" action="/login/upstream"><input type="hidden" name="return_to" value="${values.returnTo}"><button type="submit">Sign in with ${options.upstreamName}</button></form>`
+  : ''}`
+    return csrf.withCookie(page(body, { title: 'Sign in', status: values.status ?? 200, formTargets: await authorizeTargets(deps, values.returnTo) }))
+  }
+
+  return {
+    async show(c: Context): Promise<Response> {
+      const returnTo = safeReturnTo(c.req.query('return_to'))
+      if (await currentUser(c, deps)) return redirect(returnTo)
+      return form(c, { returnTo })
+    },
+
+    async submit(c: Context): Promise<Response> {
+      const parsed = await readPageForm(c, deps)
+      if (parsed instanceof Response) return parsed
+      const email = (parsed.get('email') ?? '').trim().slice(0, 254)
+      const password = parsed.get('password') ?? ''
+      const returnTo = safeReturnTo(parsed.get('return_to'))
+      const requester = requesterOf(c, deps.settings.trustProxy)
+      const accountKey = email.toLowerCase()
+      const addressKey = requester.ip ?? 'unknown'
+      const [account, address] = await Promise.all([perAccount?.get(accountKey), perAddress?.get(addressKey)])
+      if ((account && account.remainingPoints <= 0) || (address && address.remainingPoints <= 0)) {
+        const wait = Math.ceil(Math.max(account?.msBeforeNext ?? 0, address?.msBeforeNext ?? 0) / 60_000)
+        await deps.store.appendAudit(auditEvent(deps, 'login.failed', { ...requester, data: { reason: 'throttled' } }))
+        return form(c, { email, returnTo, status: 429, error: `Too many failed attempts. Try again in ${wait} minute${wait === 1 ? '' : 's'}.` })
+      }
+      const user = email ? await deps.store.getUserByEmail(email) : undefined
+      // verifyPassword does the work even without a user, so timing does not reveal accounts.
+      const ok = (await verifyPassword(password, user?.password_hash ?? null)) && user !== undefined && user.disabled_at === null
+      if (!ok || !user) {
+        await Promise.all([perAccount?.penalty(accountKey), perAddress?.penalty(addressKey)])
+        await deps.store.appendAudit(auditEvent(deps, 'login.failed', { user_id: user?.id ?? null, ...requester, data: { reason: 'bad_credentials' } }))
+        return form(c, { email, returnTo, status: 401, error: 'That email and password do not match an account.' })
+      }
+      await perAccount?.delete(accountKey)
+      const cookie = await startBrowserSession(deps, user, requester, 'password')
+      const headers = new Headers()
+      headers.append('set-cookie', cookie)
+      return redirect(returnTo, headers)
+    },
+
+    async confirmLogout(c: Context): Promise<Response> {
+      const csrf = pageCsrf(c, deps)
+      const signedIn = await currentUser(c, deps)
+      const body = html`<h1>Sign out</h1><form method="post" action="/logout"><input type="hidden" name="csrf" value="${csrf.token}"><button class="primary" type="submit">Sign out of Evergreen</button></form>`
+      return csrf.withCookie(page(body, { title: 'Sign out', user: signedIn?.user, csrf: csrf.token }))
+    },
+
+    async logout(c: Context): Promise<Response> {
+      const parsed = await readPageForm(c, deps)
+      if (parsed instanceof Response) return parsed
+      const headers = new Headers()
+      headers.append('set-cookie', await endBrowserSession(c, deps))
+      return redirect('/login', headers)
+    },
+  }
+}
