@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander'
 import { EXIT } from './exit-codes.js'
 import { CliError, processIo, type Io } from './io.js'
+import { registerAdmin } from './commands/admin.js'
 import { registerServe } from './commands/serve.js'
 
 /**
@@ -14,6 +15,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     .configureOutput({ writeOut: (s) => io.err(s), writeErr: (s) => io.err(s) })
     .showHelpAfterError()
   await registerServe(program, io)
+  registerAdmin(program, io)
   try {
     await program.parseAsync(argv)
     return EXIT.ok

@@ -17,6 +17,7 @@ import { devicePages } from './pages/device.js'
 import { errorPage, redirect } from './pages/layout.js'
 import { loginPages } from './pages/login.js'
 import { settingsPages } from './pages/settings.js'
+import { upstreamLogin } from './pages/upstream.js'
 
 /**
  * The whole service as one Web-standard handler: `createApp(deps).fetch(request)`. The Node entry
@@ -78,13 +79,18 @@ export function createApp(deps: Deps): Hono {
       }
     }
   const authorize = authorizationEndpoint(deps)
-  const login = loginPages(deps)
+  const upstream = upstreamLogin(deps)
+  const login = loginPages(deps, { upstreamName: upstream?.name })
   const device = devicePages(deps)
   const settings = settingsPages(deps)
   app.get('/authorize', pageRoute(authorize.authorize))
   app.post('/authorize', pageRoute(authorize.decide))
   app.get('/login', pageRoute(login.show))
   app.post('/login', pageRoute(login.submit))
+  if (upstream) {
+    app.get('/login/upstream', pageRoute(upstream.start))
+    app.get('/login/upstream/callback', pageRoute(upstream.callback))
+  }
   app.get('/logout', pageRoute(login.confirmLogout))
   app.post('/logout', pageRoute(login.logout))
   app.get('/device', pageRoute(device.show))

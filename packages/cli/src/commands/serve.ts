@@ -36,6 +36,16 @@ export async function registerServe(program: Command, io: Io): Promise<void> {
       if ((err as { code?: string }).code === 'EADDRINUSE') throw new CliError(`port ${settings.port} is already in use (set EVERGREEN_PORT or --port)`)
       throw err
     }
+    // Handlers go in before the "listening" line: a supervisor (or test) that signals as soon as
+    // it sees the line must get a graceful stop, not the default SIGTERM action (death by signal).
+    const stopped = new Promise<void>((resolve) => {
+      const stop = (signal: string) => {
+        io.err(`${signal}: finishing in-flight requests and shutting down`)
+        running.stop().then(resolve, resolve)
+      }
+      process.once('SIGTERM', () => stop('SIGTERM'))
+      process.once('SIGINT', () => stop('SIGINT'))
+    })
     const store = settings.databaseUrl ? 'PostgreSQL' : `SQLite in ${settings.dataDir}`
     io.err(`evergreen token service listening on ${running.url} (${store})`)
     io.err(`issuer: ${settings.issuer}`)
@@ -44,14 +54,7 @@ export async function registerServe(program: Command, io: Io): Promise<void> {
       io.err(`admin key (shown once, also saved to ${settings.dataDir}/admin-key):`)
       io.err(`  ${running.service.generatedAdminKey}`)
     }
-    await new Promise<void>((resolve) => {
-      const stop = (signal: string) => {
-        io.err(`${signal}: finishing in-flight requests and shutting down`)
-        running.stop().then(resolve, resolve)
-      }
-      process.once('SIGTERM', () => stop('SIGTERM'))
-      process.once('SIGINT', () => stop('SIGINT'))
-    })
+    await stopped
   })
 }
 

@@ -23,6 +23,9 @@ export async function startServer(settings: Settings, overrides: ServiceOverride
   if ('headersTimeout' in server) server.headersTimeout = 10_000
   const address = server.address() as AddressInfo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  // With port 0 and no explicit issuer, the derived issuer named port 0; name the real one before
+  // the first request can see it (settings are shared by reference with every handler).
+  if (settings.port === 0 && settings.issuer.endsWith(':0')) settings.issuer = `${settings.issuer.slice(0, -2)}:${address.port}`
   let stopping: Promise<void> | undefined
   return {
     service,

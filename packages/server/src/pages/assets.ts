@@ -11,6 +11,7 @@ main { max-width: 46rem; margin: 2rem auto; padding: 0 1.5rem; }
 label { display: block; font-weight: 600; margin-top: 1rem; }
 input[type=email], input[type=password], input[type=text], select { width: 100%; padding: .5rem; font: inherit; margin-top: .25rem; }
 button { font: inherit; padding: .5rem 1rem; margin-top: 1rem; cursor: pointer; border-radius: 4px; border: 1px solid #8888; }
+a.button { display: inline-block; padding: .5rem 1rem; border: 1px solid #8888; border-radius: 4px; text-decoration: none; color: inherit; }
 button.primary { background: var(--accent); color: #fff; border-color: var(--accent); }
 button.link { background: none; border: none; padding: 0; margin: 0; color: inherit; text-decoration: underline; }
 :focus-visible { outline: 3px solid #f5a623; outline-offset: 2px; }

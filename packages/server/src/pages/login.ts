@@ -31,7 +31,7 @@ ${values.error ? html`<p class="error" role="alert" id="login-error">${values.er
   <button class="primary" type="submit">Sign in</button>
 </form>
 ${options.upstreamName
-  ? html`<p>or</p><form method="get" action="/login/upstream"><input type="hidden" name="return_to" value="${values.returnTo}"><button type="submit">Sign in with ${options.upstreamName}</button></form>`
+  ? html`<p>or</p><p><a class="button" href="/login/upstream?return_to=${encodeURIComponent(values.returnTo)}">Sign in with ${options.upstreamName}</a></p>`
   : ''}`
     return csrf.withCookie(page(body, { title: 'Sign in', status: values.status ?? 200, formTargets: await authorizeTargets(deps, values.returnTo) }))
   }

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3'
-import { mkdirSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { decodeCursor, toPage } from './cursor.js'
 import {
@@ -42,7 +42,12 @@ export class SqliteStore implements Store {
   private readonly rotateTx: Database.Transaction<(r: Rotation) => boolean>
 
   constructor(filename: string) {
-    if (filename !== ':memory:') mkdirSync(dirname(filename), { recursive: true, mode: 0o700 })
+    if (filename !== ':memory:') {
+      mkdirSync(dirname(filename), { recursive: true, mode: 0o700 })
+      // Create it 0600 before SQLite does (its default follows the umask, usually 0644); the WAL
+      // and shared-memory files SQLite adds later copy the database file's mode.
+      closeSync(openSync(filename, 'a', 0o600))
+    }
     this.db = new Database(filename)
     this.db.pragma('journal_mode = WAL')
     // NORMAL in WAL mode never corrupts; a power cut can drop the last commits, which costs a

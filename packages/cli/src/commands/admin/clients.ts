@@ -1,0 +1,186 @@
+import { Option, type Command } from 'commander'
+import { CliError } from '../../io.js'
+import { connect, fetchList, listFooter, printJson, seg, wantsJson, withJson, type AdminDeps } from './context.js'
+import { formatDetails, formatDuration, formatList, formatTable, formatTime } from './format.js'
+import { collect, collectGrantType, collectWords, parseLimit, parseSeconds, parseSecondsOrNone } from './parse.js'
+import type { ClientView } from './types.js'
+
+/** `'none'` (from `clients update`) clears the field, so the server default applies again. */
+type Seconds = number | 'none'
+
+interface ClientOptions {
+  name?: string
+  redirectUri?: string[]
+  grantType?: string[]
+  authMethod?: string
+  scope?: string[]
+  accessTokenTtl?: Seconds
+  refreshTokenTtl?: Seconds
+  refreshTokenTtlMax?: Seconds
+  sessionMaxLifetime?: Seconds
+  firstParty?: boolean
+  clientId?: string
+}
+
+/** `evergreen admin clients create|list|get|update|delete`. */
+export function registerClients(admin: Command, deps: AdminDeps): void {
+  const { io } = deps
+  const clients = admin.command('clients').description('register and manage OAuth clients')
+
+  const create = withJson(clients.command('create'))
+    .description('register a client; a confidential client\'s secret is printed once')
+    .requiredOption('--name <name>', 'display name')
+    .option('--client-id <id>', 'choose the client_id (default: generated cli_…)')
+    .addOption(new Option('--auth-method <method>', 'token endpoint authentication; `none` for a public client (default: client_secret_basic)').choices(['none', 'client_secret_basic', 'client_secret_post']))
+  addClientFields(create, parseSeconds)
+  create
+    .option('--first-party', 'a first-party client (the service\'s own apps)')
+    .addHelpText('after', `
+Durations are seconds, or a number with s, m, h or d. --grant-type accepts refresh_token,
+client_credentials, authorization_code, device_code and token_exchange (the last two expand to
+their urn:ietf:params:oauth:grant-type: names). Default grant: refresh_token.
+
+Examples:
+  $ evergreen admin clients create --name "Evergreen CLI" --auth-method none --first-party
+  $ evergreen admin clients create --name "Build bot" --grant-type refresh_token \\
+      --grant-type client_credentials --scope "deploy read" --refresh-token-ttl 90d
+  $ evergreen admin clients create --name web --grant-type authorization_code \\
+      --grant-type refresh_token --redirect-uri https://app.example.com/callback --json`)
+    .action(async (opts: ClientOptions, cmd: Command) => {
+      const client = await connect(cmd, deps).request<ClientView>('POST', '/clients', {
+        ...(opts.clientId !== undefined ? { client_id: opts.clientId } : {}),
+        ...(opts.authMethod !== undefined ? { token_endpoint_auth_method: opts.authMethod } : {}),
+        ...clientFields(opts),
+      })
+      if (wantsJson(cmd)) return printJson(io, client)
+      io.err(`created client ${client.client_id}`)
+      io.out(clientDetails(client))
+      if (client.client_secret) io.err('the client secret is shown only this once; store it now (only its hash is kept)')
+    })
+
+  withJson(clients.command('list'))
+    .description('list clients, oldest first')
+    .option('--limit <n>', 'clients per page (1-500)', parseLimit)
+    .option('--cursor <cursor>', 'continue after a previous page')
+    .option('--all', 'follow next_cursor until every client is listed')
+    .addHelpText('after', `
+Example:
+  $ evergreen admin clients list --all`)
+    .action(async (opts: { limit?: number; cursor?: string; all?: boolean }, cmd: Command) => {
+      const page = await fetchList<ClientView>(connect(cmd, deps), '/clients', { limit: opts.limit, cursor: opts.cursor }, opts.all === true)
+      if (wantsJson(cmd)) return printJson(io, page)
+      if (page.items.length > 0) {
+        io.out(formatTable(page.items, [
+          { header: 'CLIENT_ID', value: (c) => c.client_id },
+          { header: 'NAME', value: (c) => c.name },
+          { header: 'AUTH', value: (c) => c.token_endpoint_auth_method },
+          { header: 'GRANTS', value: (c) => c.grant_types.map(shortGrant).join(',') },
+          { header: 'FIRST_PARTY', value: (c) => (c.first_party ? 'yes' : 'no') },
+          { header: 'CREATED', value: (c) => formatTime(c.created_at) },
+        ]))
+      }
+      listFooter(io, 'clients', page)
+    })
+
+  withJson(clients.command('get'))
+    .description('show one client')
+    .argument('<client_id>')
+    .addHelpText('after', `
+Example:
+  $ evergreen admin clients get cli_0mwt83u880000841430b656f763cb`)
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      const client = await connect(cmd, deps).request<ClientView>('GET', `/clients/${seg(id)}`)
+      if (wantsJson(cmd)) return printJson(io, client)
+      io.out(clientDetails(client))
+    })
+
+  const update = withJson(clients.command('update'))
+    .description('change a client; list options replace the whole list')
+    .argument('<client_id>')
+    .option('--name <name>', 'display name')
+  addClientFields(update, parseSecondsOrNone, ' (`none`: back to the server default)')
+  update
+    .option('--first-party', 'mark as a first-party client')
+    .option('--no-first-party', 'mark as a third-party client')
+    .addHelpText('after', `
+The authentication method cannot change; register a new client instead. Sessions already issued
+keep the refresh-token lifetime they started with.
+
+Examples:
+  $ evergreen admin clients update cli_… --refresh-token-ttl 90d --refresh-token-ttl-max 90d
+  $ evergreen admin clients update cli_… --redirect-uri https://app.example.com/cb --redirect-uri http://127.0.0.1/cb
+  $ evergreen admin clients update cli_… --session-max-lifetime none`)
+    .action(async (id: string, opts: ClientOptions, cmd: Command) => {
+      const patch = clientFields(opts)
+      if (Object.keys(patch).length === 0) throw new CliError('nothing to update: pass at least one option (see evergreen admin clients update --help)')
+      const client = await connect(cmd, deps).request<ClientView>('PATCH', `/clients/${seg(id)}`, patch)
+      if (wantsJson(cmd)) return printJson(io, client)
+      io.err(`updated client ${client.client_id}`)
+      io.out(clientDetails(client))
+    })
+
+  withJson(clients.command('delete'))
+    .description('delete a client; its tokens stop working')
+    .argument('<client_id>')
+    .addHelpText('after', `
+With --json, prints {"client_id": …, "deleted": true} (the API answers 204 with no body).
+
+Example:
+  $ evergreen admin clients delete cli_0mwt83u880000841430b656f763cb`)
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      await connect(cmd, deps).request('DELETE', `/clients/${seg(id)}`)
+      if (wantsJson(cmd)) return printJson(io, { client_id: id, deleted: true })
+      io.err(`deleted client ${id}`)
+    })
+}
+
+function addClientFields(cmd: Command, seconds: (value: string) => Seconds, ttlNote = ''): void {
+  cmd
+    .option('--redirect-uri <uri>', 'allowed redirect URI (repeatable)', collect)
+    .option('--grant-type <grant>', 'allowed grant type (repeatable)', collectGrantType)
+    .option('--scope <scope>', 'allowed scope (repeatable, or space-separated)', collectWords)
+    .option('--access-token-ttl <seconds>', `access-token lifetime${ttlNote}`, seconds)
+    .option('--refresh-token-ttl <seconds>', `default refresh-token (idle) lifetime${ttlNote}`, seconds)
+    .option('--refresh-token-ttl-max <seconds>', `most a request may ask for${ttlNote}`, seconds)
+    .option('--session-max-lifetime <seconds>', `absolute session end, whatever the refreshes${ttlNote}`, seconds)
+}
+
+/** Options → API body, with only the fields that were given. */
+function clientFields(opts: ClientOptions): Record<string, unknown> {
+  const body: Record<string, unknown> = {}
+  if (opts.name !== undefined) body.name = opts.name
+  if (opts.redirectUri !== undefined) body.redirect_uris = opts.redirectUri
+  if (opts.grantType !== undefined) body.grant_types = opts.grantType
+  if (opts.scope !== undefined) body.allowed_scopes = opts.scope
+  const seconds = (v: Seconds) => (v === 'none' ? null : v)
+  if (opts.accessTokenTtl !== undefined) body.access_token_ttl = seconds(opts.accessTokenTtl)
+  if (opts.refreshTokenTtl !== undefined) body.refresh_token_ttl = seconds(opts.refreshTokenTtl)
+  if (opts.refreshTokenTtlMax !== undefined) body.refresh_token_ttl_max = seconds(opts.refreshTokenTtlMax)
+  if (opts.sessionMaxLifetime !== undefined) body.session_max_lifetime = seconds(opts.sessionMaxLifetime)
+  if (opts.firstParty !== undefined) body.first_party = opts.firstParty
+  return body
+}
+
+function clientDetails(c: ClientView): string {
+  const ttl = (v: number | null) => (v === null ? 'server default' : `${v} (${formatDuration(v)})`)
+  return formatDetails([
+    ['client_id', c.client_id],
+    ['client_secret', c.client_secret],
+    ['name', c.name],
+    ['auth method', c.token_endpoint_auth_method],
+    ['grant types', formatList(c.grant_types)],
+    ['redirect uris', formatList(c.redirect_uris)],
+    ['scopes', formatList(c.allowed_scopes)],
+    ['access token ttl', ttl(c.access_token_ttl)],
+    ['refresh token ttl', ttl(c.refresh_token_ttl)],
+    ['refresh ttl max', c.refresh_token_ttl_max === null ? '90 days (server cap)' : ttl(c.refresh_token_ttl_max)],
+    ['session max', c.session_max_lifetime === null ? 'none (renews indefinitely)' : ttl(c.session_max_lifetime)],
+    ['first party', c.first_party ? 'yes' : 'no'],
+    ['created', formatTime(c.created_at)],
+    ['updated', formatTime(c.updated_at)],
+  ])
+}
+
+function shortGrant(grant: string): string {
+  return grant.replace('urn:ietf:params:oauth:grant-type:', '')
+}

@@ -1,0 +1,125 @@
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import Provider from 'oidc-provider'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest'
+import { PageClient } from '../test-support/browser-client.js'
+import { createTestService, json, type TestService } from '../test-support/harness.js'
+
+// Upstream SSO end to end against a real OpenID Connect provider (node-oidc-provider) on a
+// loopback port: Evergreen is its confidential client, exactly as with a company's IdP.
+
+const CALLBACK = 'http://evergreen.test/login/upstream/callback'
+const UPSTREAM_SECRET = 'upstream-client-secret-0123456789'
+let accounts: Record<string, { email: string; email_verified: boolean; name: string }>
+let server: Server
+let issuer: string
+let provider: Provider
+
+beforeAll(async () => {
+  server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  provider = new Provider(issuer, {
+    clients: [{ client_id: 'evergreen', client_secret: UPSTREAM_SECRET, redirect_uris: [CALLBACK], grant_types: ['authorization_code'], response_types: ['code'] }],
+    claims: { email: ['email', 'email_verified'], profile: ['name'] },
+    features: { devInteractions: { enabled: false } },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    findAccount: (_ctx, id) => ({ accountId: id, claims: () => ({ sub: id, ...accounts[id] }) }),
+    cookies: { keys: ['upstream-cookie-key-for-tests'] },
+  })
+  // The upstream's own login UI, automated: whoever the test says is "at the keyboard" signs in
+  // and consents to everything asked.
+  let signingIn = 'alice'
+  ;(globalThis as { setUpstreamUser?: (id: string) => void }).setUpstreamUser = (id) => void (signingIn = id)
+  const callback = provider.callback()
+  server.on('request', async (req, res) => {
+    if (!req.url?.startsWith('/interaction/')) return callback(req, res)
+    const details = await provider.interactionDetails(req, res)
+    if (details.prompt.name === 'login') {
+      await provider.interactionFinished(req, res, { login: { accountId: signingIn } }, { mergeWithLastSubmission: false })
+      return
+    }
+    const grant = new provider.Grant({ accountId: details.session!.accountId, clientId: details.params.client_id as string })
+    grant.addOIDCScope(String(details.params.scope))
+    await provider.interactionFinished(req, res, { consent: { grantId: await grant.save() } }, { mergeWithLastSubmission: true })
+  })
+})
+afterAll(async () => {
+  await new Promise((resolve) => server.close(resolve))
+})
+
+let svc: TestService
+let browser: PageClient
+beforeEach(async () => {
+  accounts = {
+    alice: { email: 'alice@corp.example', email_verified: true, name: 'Alice Upstream' },
+    mallory: { email: 'admin@corp.example', email_verified: false, name: 'Mallory' },
+  }
+  svc = await createTestService({
+    env: { EVERGREEN_UPSTREAM_ISSUER: issuer, EVERGREEN_UPSTREAM_CLIENT_ID: 'evergreen', EVERGREEN_UPSTREAM_CLIENT_SECRET: UPSTREAM_SECRET, EVERGREEN_UPSTREAM_NAME: 'Corp SSO' },
+  })
+  browser = new PageClient(svc)
+})
+afterEach(async () => {
+  await svc?.close()
+})
+
+/** Walks the upstream's redirects (keeping its cookies) until it sends the browser back to us. */
+async function throughUpstream(start: string): Promise<string> {
+  const jar = new Map<string, string>()
+  let url = start
+  for (let hops = 0; hops < 10; hops++) {
+    if (url.startsWith(CALLBACK)) return url
+    const res = await fetch(url, { redirect: 'manual', headers: { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } })
+    for (const line of res.headers.getSetCookie()) {
+      const [pair] = line.split(';')
+      const i = pair!.indexOf('=')
+      jar.set(pair!.slice(0, i), pair!.slice(i + 1))
+    }
+    const location = res.headers.get('location')
+    if (!location) throw new Error(`upstream stopped at ${url} with ${res.status}: ${await res.text()}`)
+    url = new URL(location, url).toString()
+  }
+  throw new Error('too many upstream redirects')
+}
+
+async function signInUpstream(as: string): Promise<Response> {
+  ;(globalThis as unknown as { setUpstreamUser: (id: string) => void }).setUpstreamUser(as)
+  const login = await browser.get('/login?return_to=/settings/sessions')
+  expect(await login.text()).toContain('Sign in with Corp SSO')
+  const started = await browser.get('/login/upstream?return_to=%2Fsettings%2Fsessions')
+  expect(started.status).toBe(303)
+  const back = new URL(await throughUpstream(started.headers.get('location')!))
+  return browser.get(back.pathname + back.search)
+}
+
+describe('upstream OIDC sign-in', () => {
+  test('a verified upstream user is created on first sign-in and lands where they were going', async () => {
+    const res = await signInUpstream('alice')
+    expect(res.status).toBe(303)
+    expect(res.headers.get('location')).toBe('/settings/sessions')
+    expect(await (await browser.get('/settings/sessions')).text()).toContain('alice@corp.example')
+    const user = await json<{ name: string; has_password: boolean }>(await svc.admin('GET', '/users/alice@corp.example'))
+    expect(user).toMatchObject({ name: 'Alice Upstream', has_password: false })
+  })
+
+  test('an existing account with the same email is matched, not duplicated', async () => {
+    const existing = await json<{ id: string }>(await svc.admin('POST', '/users', { email: 'Alice@Corp.example', password: 'local password 123' }), 201)
+    expect((await signInUpstream('alice')).status).toBe(303)
+    const users = await json<{ items: { id: string }[] }>(await svc.admin('GET', '/users'))
+    expect(users.items.map((u) => u.id)).toEqual([existing.id])
+  })
+
+  test('an unverified upstream email is refused and no account is created', async () => {
+    const res = await signInUpstream('mallory')
+    expect(res.status).toBe(403)
+    expect(await res.text()).toContain('Email not verified')
+    expect((await svc.admin('GET', '/users/admin@corp.example')).status).toBe(404)
+  })
+
+  test('a callback without the flow cookie (another browser, or forged) signs nobody in', async () => {
+    const res = await browser.get('/login/upstream/callback?code=abc&state=xyz')
+    expect(res.status).toBe(400)
+    expect((await browser.get('/settings/sessions')).status).toBe(303)
+  })
+})
