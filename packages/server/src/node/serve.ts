@@ -1,6 +1,7 @@
 import { serve, type ServerType } from '@hono/node-server'
 import type { AddressInfo } from 'node:net'
 import type { Settings } from '../settings.js'
+import { startMaintenance } from './maintenance.js'
 import { createService, type Service, type ServiceOverrides } from './bootstrap.js'
 
 export interface RunningServer {
@@ -26,12 +27,14 @@ export async function startServer(settings: Settings, overrides: ServiceOverride
   // With port 0 and no explicit issuer, the derived issuer named port 0; name the real one before
   // the first request can see it (settings are shared by reference with every handler).
   if (settings.port === 0 && settings.issuer.endsWith(':0')) settings.issuer = `${settings.issuer.slice(0, -2)}:${address.port}`
+  const stopMaintenance = startMaintenance(service.deps)
   let stopping: Promise<void> | undefined
   return {
     service,
     url: `http://${host}:${address.port}`,
     stop: () =>
       (stopping ??= (async () => {
+        stopMaintenance()
         await new Promise<void>((done) => {
           server.close(() => done())
           // close() waits for in-flight requests; idle keep-alive sockets would hold it forever.
