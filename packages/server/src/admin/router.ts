@@ -1,4 +1,4 @@
-import { encodeCredential, MAX_REFRESH_TOKEN_TTL_SECONDS, OAuthError } from '@evergreen/core'
+import { MAX_REFRESH_TOKEN_TTL_SECONDS, OAuthError } from '@evergreen/core'
 import { Hono, type Context } from 'hono'
 import { hashPassword } from '../accounts/passwords.js'
 import { auditEvent } from '../audit.js'
@@ -8,6 +8,7 @@ import { errorResponse, noStoreJson } from '../http/errors.js'
 import { readJsonObject } from '../http/form.js'
 import type { RateLimit } from '../http/rate-limit.js'
 import { requesterOf } from '../http/requester.js'
+import { credentialFor } from '../sessions/credential.js'
 import { issueSession } from '../sessions/issue.js'
 import { InvalidCursorError } from '../store/cursor.js'
 import { StoreConflictError, type ClientPatch, type ClientRecord, type TokenEndpointAuthMethod } from '../store/types.js'
@@ -174,13 +175,7 @@ export function adminRouter(deps: Deps, failedAuthLimit: RateLimit): Hono {
       name: optionalString(b, 'name', 200) ?? null,
       requester: who(c),
     })
-    const credential = encodeCredential({
-      v: 1,
-      iss: deps.settings.issuer,
-      client_id: client.client_id,
-      refresh_token: issued.refreshToken,
-      exp: issued.session.idle_expires_at,
-    })
+    const credential = credentialFor(deps, issued)
     return noStoreJson({ ...issued.response, session_id: issued.session.id, credential }, 201)
   })
 

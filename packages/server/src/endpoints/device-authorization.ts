@@ -1,14 +1,12 @@
 import { OAuthError } from '@evergreen/core'
-import type { Context } from 'hono'
 import { hashSecret } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
 import { grantedScope } from '../grants/client-credentials.js'
 import { grantType as DEVICE_GRANT } from '../grants/device-code.js'
-import { authenticateClient, presentedClient } from '../http/client-auth.js'
-import { errorResponse, noStoreJson } from '../http/errors.js'
-import { readForm } from '../http/form.js'
+import { authenticateClient } from '../http/client-auth.js'
+import { noStoreJson } from '../http/errors.js'
+import { oauthEndpoint } from '../http/oauth-endpoint.js'
 import type { RateLimit } from '../http/rate-limit.js'
-import { requesterOf } from '../http/requester.js'
 import { formatUserCode, generateUserCode } from '../oauth/user-code.js'
 import { StoreConflictError } from '../store/types.js'
 
@@ -20,52 +18,45 @@ const INTERVAL = 5
  * person a short user_code to type at `verification_uri` (or a link that carries it).
  */
 export function deviceAuthorizationEndpoint(deps: Deps, rateLimit: RateLimit) {
-  return async function deviceAuthorizationEndpoint(c: Context): Promise<Response> {
-    try {
-      const requester = requesterOf(c, deps.settings.trustProxy)
-      await rateLimit(requester.ip ?? 'unknown')
-      const form = await readForm(c.req.raw, deps.settings.maxBodyBytes)
-      const client = await authenticateClient(deps.store, presentedClient(c.req.raw, form))
-      if (!client.grant_types.includes(DEVICE_GRANT)) throw new OAuthError('unauthorized_client', 'client may not use the device flow')
-      const scope = grantedScope(form.get('scope'), client.allowed_scopes)
-      const ttl = form.get('refresh_token_ttl')
-      if (ttl !== undefined && !/^\d{1,10}$/.test(ttl)) throw new OAuthError('invalid_request', 'refresh_token_ttl must be a whole number of seconds')
-      const deviceCode = deps.random.secret('egd')
-      const now = deps.now()
-      for (let attempt = 0; ; attempt++) {
-        const userCode = generateUserCode()
-        try {
-          await deps.store.createDeviceCode({
-            hash: hashSecret(deviceCode),
-            user_code: userCode,
-            client_id: client.client_id,
-            scope,
-            requested_ttl: ttl === undefined ? null : Number(ttl),
-            created_at: now,
-            expires_at: now + EXPIRES_IN,
-            interval: INTERVAL,
-            last_polled_at: null,
-            status: 'pending',
-            user_id: null,
-            decided_at: null,
-            session_id: null,
-          })
-          const verificationUri = `${deps.settings.issuer}/device`
-          return noStoreJson({
-            device_code: deviceCode,
-            user_code: formatUserCode(userCode),
-            verification_uri: verificationUri,
-            verification_uri_complete: `${verificationUri}?user_code=${formatUserCode(userCode)}`,
-            expires_in: EXPIRES_IN,
-            interval: INTERVAL,
-          })
-        } catch (err) {
-          // A clash among 2.6e10 codes is rare; a second one means something else is wrong.
-          if (!(err instanceof StoreConflictError) || attempt >= 2) throw err
-        }
+  return oauthEndpoint(deps, rateLimit, 'deviceAuthorizationEndpoint', async ({ form, client: presented }) => {
+    const client = await authenticateClient(deps.store, presented)
+    if (!client.grant_types.includes(DEVICE_GRANT)) throw new OAuthError('unauthorized_client', 'client may not use the device flow')
+    const scope = grantedScope(form.get('scope'), client.allowed_scopes)
+    const ttl = form.get('refresh_token_ttl')
+    if (ttl !== undefined && !/^\d{1,10}$/.test(ttl)) throw new OAuthError('invalid_request', 'refresh_token_ttl must be a whole number of seconds')
+    const deviceCode = deps.random.secret('egd')
+    const now = deps.now()
+    for (let attempt = 0; ; attempt++) {
+      const userCode = generateUserCode()
+      try {
+        await deps.store.createDeviceCode({
+          hash: hashSecret(deviceCode),
+          user_code: userCode,
+          client_id: client.client_id,
+          scope,
+          requested_ttl: ttl === undefined ? null : Number(ttl),
+          created_at: now,
+          expires_at: now + EXPIRES_IN,
+          interval: INTERVAL,
+          last_polled_at: null,
+          status: 'pending',
+          user_id: null,
+          decided_at: null,
+          session_id: null,
+        })
+        const verificationUri = `${deps.settings.issuer}/device`
+        return noStoreJson({
+          device_code: deviceCode,
+          user_code: formatUserCode(userCode),
+          verification_uri: verificationUri,
+          verification_uri_complete: `${verificationUri}?user_code=${formatUserCode(userCode)}`,
+          expires_in: EXPIRES_IN,
+          interval: INTERVAL,
+        })
+      } catch (err) {
+        // A clash among 2.6e10 codes is rare; a second one means something else is wrong.
+        if (!(err instanceof StoreConflictError) || attempt >= 2) throw err
       }
-    } catch (err) {
-      return errorResponse(err, deps.logger)
     }
-  }
+  })
 }

@@ -1,12 +1,10 @@
 import { isWellFormedRefreshToken, OAuthError } from '@evergreen/core'
-import type { Context } from 'hono'
 import { hashSecret } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
-import { authenticateClient, presentedClient } from '../http/client-auth.js'
-import { errorResponse, noStoreJson } from '../http/errors.js'
-import { readForm } from '../http/form.js'
+import { authenticateClient } from '../http/client-auth.js'
+import { noStoreJson } from '../http/errors.js'
+import { oauthEndpoint } from '../http/oauth-endpoint.js'
 import type { RateLimit } from '../http/rate-limit.js'
-import { requesterOf } from '../http/requester.js'
 import type { SessionRecord } from '../store/types.js'
 
 const INACTIVE = { active: false } as const
@@ -19,23 +17,15 @@ const INACTIVE = { active: false } as const
  * @see https://www.rfc-editor.org/rfc/rfc7662#section-2
  */
 export function introspectionEndpoint(deps: Deps, rateLimit: RateLimit) {
-  return async function introspectionEndpoint(c: Context): Promise<Response> {
-    try {
-      const requester = requesterOf(c, deps.settings.trustProxy)
-      await rateLimit(requester.ip ?? 'unknown')
-      const form = await readForm(c.req.raw, deps.settings.maxBodyBytes)
-      const presented = presentedClient(c.req.raw, form)
-      if (presented.method === 'none') {
-        throw new OAuthError('invalid_client', 'introspection requires client authentication', { status: 401 })
-      }
-      await authenticateClient(deps.store, presented)
-      const token = form.get('token')
-      if (token === undefined) throw new OAuthError('invalid_request', 'token is required')
-      return noStoreJson(await introspect(deps, token))
-    } catch (err) {
-      return errorResponse(err, deps.logger)
+  return oauthEndpoint(deps, rateLimit, 'introspectionEndpoint', async ({ form, client: presented }) => {
+    if (presented.method === 'none') {
+      throw new OAuthError('invalid_client', 'introspection requires client authentication', { status: 401 })
     }
-  }
+    await authenticateClient(deps.store, presented)
+    const token = form.get('token')
+    if (token === undefined) throw new OAuthError('invalid_request', 'token is required')
+    return noStoreJson(await introspect(deps, token))
+  })
 }
 
 async function introspect(deps: Deps, token: string): Promise<Record<string, unknown>> {

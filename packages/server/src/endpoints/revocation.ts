@@ -1,13 +1,10 @@
 import { isWellFormedRefreshToken, OAuthError } from '@evergreen/core'
-import type { Context } from 'hono'
 import { auditEvent } from '../audit.js'
 import { hashSecret } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
-import { authenticateClient, presentedClient } from '../http/client-auth.js'
-import { errorResponse } from '../http/errors.js'
-import { readForm } from '../http/form.js'
+import { authenticateClient } from '../http/client-auth.js'
+import { oauthEndpoint } from '../http/oauth-endpoint.js'
 import type { RateLimit } from '../http/rate-limit.js'
-import { requesterOf } from '../http/requester.js'
 
 /**
  * RFC 7009 revocation. A refresh token revokes its whole session (and what was delegated from
@@ -17,40 +14,33 @@ import { requesterOf } from '../http/requester.js'
  * @see https://www.rfc-editor.org/rfc/rfc7009#section-2
  */
 export function revocationEndpoint(deps: Deps, rateLimit: RateLimit) {
-  return async function revocationEndpoint(c: Context): Promise<Response> {
-    try {
-      const requester = requesterOf(c, deps.settings.trustProxy)
-      await rateLimit(requester.ip ?? 'unknown')
-      const form = await readForm(c.req.raw, deps.settings.maxBodyBytes)
-      const client = await authenticateClient(deps.store, presentedClient(c.req.raw, form))
-      const token = form.get('token')
-      if (token === undefined) throw new OAuthError('invalid_request', 'token is required')
-      const sessionId = await sessionOf(deps, token)
-      if (sessionId) {
-        const session = await deps.store.getSession(sessionId)
-        if (session && session.client_id !== client.client_id) {
-          throw new OAuthError('unauthorized_client', 'token was issued to another client')
-        }
-        if (session && session.revoked_at === null) {
-          await deps.store.revokeSession(
-            session.id,
-            deps.now(),
-            'revoked_by_client',
-            auditEvent(deps, 'session.revoked', {
-              session_id: session.id,
-              user_id: session.user_id,
-              client_id: client.client_id,
-              ...requester,
-              data: { reason: 'revoked_by_client' },
-            }),
-          )
-        }
+  return oauthEndpoint(deps, rateLimit, 'revocationEndpoint', async ({ form, client: presented, requester }) => {
+    const client = await authenticateClient(deps.store, presented)
+    const token = form.get('token')
+    if (token === undefined) throw new OAuthError('invalid_request', 'token is required')
+    const sessionId = await sessionOf(deps, token)
+    if (sessionId) {
+      const session = await deps.store.getSession(sessionId)
+      if (session && session.client_id !== client.client_id) {
+        throw new OAuthError('unauthorized_client', 'token was issued to another client')
       }
-      return new Response(null, { status: 200, headers: { 'cache-control': 'no-store' } })
-    } catch (err) {
-      return errorResponse(err, deps.logger)
+      if (session && session.revoked_at === null) {
+        await deps.store.revokeSession(
+          session.id,
+          deps.now(),
+          'revoked_by_client',
+          auditEvent(deps, 'session.revoked', {
+            session_id: session.id,
+            user_id: session.user_id,
+            client_id: client.client_id,
+            ...requester,
+            data: { reason: 'revoked_by_client' },
+          }),
+        )
+      }
     }
-  }
+    return new Response(null, { status: 200, headers: { 'cache-control': 'no-store' } })
+  })
 }
 
 /** The session a token belongs to, or undefined for anything we did not issue or cannot verify. */

@@ -1,8 +1,8 @@
-import { encodeCredential } from '@evergreen/core'
 import type { Context } from 'hono'
 import { auditEvent } from '../audit.js'
 import type { Deps } from '../deps.js'
 import { requesterOf } from '../http/requester.js'
+import { credentialFor } from '../sessions/credential.js'
 import { issueSession } from '../sessions/issue.js'
 import type { SessionRecord } from '../store/types.js'
 import { pageCsrf, readPageForm, requireUser } from './forms.js'
@@ -149,13 +149,7 @@ ${sessions.length === 0
         name,
         requester: requesterOf(c, deps.settings.trustProxy),
       })
-      const credential = encodeCredential({
-        v: 1,
-        iss: deps.settings.issuer,
-        client_id: client.client_id,
-        refresh_token: issued.refreshToken,
-        exp: issued.session.idle_expires_at,
-      })
+      const credential = credentialFor(deps, issued)
       const csrf = pageCsrf(c, deps)
       const command = `evergreen login --token ${credential}`
       const body = html`<h1>Your CLI credential</h1>

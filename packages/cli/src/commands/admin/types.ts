@@ -1,3 +1,4 @@
+import type { TokenResponse } from '@evergreen/core'
 // What the admin API returns (packages/server/src/admin/views.ts), field names as on the wire.
 // Declared here rather than imported so a client-only install never needs @evergreen/server.
 
@@ -73,13 +74,7 @@ export interface KeyView {
 }
 
 /** `POST /admin/v1/tokens`: a token response plus the session and the portable credential. */
-export interface MintedSession {
-  access_token: string
-  token_type: 'Bearer'
-  expires_in: number
-  refresh_token?: string
-  refresh_token_expires_in?: number
-  scope?: string
+export interface MintedSession extends TokenResponse {
   session_id: string
   credential: string
 }
