@@ -1,3 +1,44 @@
-// The client SDK (issue 4) lands here: session store, getValidToken, refresh lock, login helpers.
-// Until then it re-exports the wire formats a client needs.
+// The runtime-agnostic SDK: Web APIs only. Node parts (file and keyring stores, the cross-process
+// lock, the default store chooser) are in `@evergreen/client/node`.
+export {
+  createSessionClient,
+  assertAuthorized,
+  isReplayable,
+  type SessionClient,
+  type SessionClientOptions,
+  type SessionStatus,
+  type LoginResult,
+  type LogoutResult,
+} from './client.js'
+export { formatDebugEvent, type DebugEvent, type DebugHook, type RefreshReason } from './debug.js'
+export {
+  EvergreenClientError,
+  AuthError,
+  ProviderError,
+  StorageError,
+  CredentialError,
+  ConfigError,
+  OAuthResponseError,
+  isAuthError,
+  type AuthErrorReason,
+  type AuthErrorCode,
+  type ClientErrorCode,
+  type ConfigErrorCode,
+  type CredentialErrorCode,
+  type ProviderErrorCode,
+  type StorageErrorCode,
+} from './errors.js'
+export { createInProcessLock } from './lock.js'
+export {
+  discover,
+  refreshTokenRequest,
+  processTokenResponse,
+  revocationRequest,
+  processRevocationResponse,
+  type AuthorizationServer,
+  type HttpOptions,
+} from './protocol.js'
+export { sessionFromTokenResponse, parseStoredSession, isRenewable, type StoredSession, type SessionAccount } from './session.js'
+export { createMemoryStore } from './store/memory.js'
+export { DEFAULT_PROFILE, normalizeKey, keyId, type SessionKey, type SessionStore, type SessionLock, type StoreDescription } from './store/types.js'
 export { decodeCredential, isWellFormedRefreshToken, type LoginCredential, type TokenResponse } from '@evergreen/core'

@@ -1,0 +1,206 @@
+import { GRANT_TYPES, REFRESH_TOKEN_HEADER, type OAuthErrorBody, type TokenResponse } from '@evergreen/core'
+import { OAuthResponseError, ProviderError } from './errors.js'
+
+/**
+ * The parts of the authorization-server metadata (RFC 8414 §2) the SDK uses. Wire names, not
+ * translated.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc8414#section-2
+ */
+export interface AuthorizationServer {
+  issuer: string
+  token_endpoint: string
+  revocation_endpoint?: string
+  /** Evergreen extension: the server also takes the refresh token in this header. */
+  evergreen_refresh_token_header?: string
+  [parameter: string]: unknown
+}
+
+/** Options every request function takes: an injected `fetch` (STYLE §5), an abort signal, a timeout. */
+export interface HttpOptions {
+  fetch?: typeof fetch
+  signal?: AbortSignal
+  /** Per-request timeout; default 15 s, so a hung token service cannot hold the refresh lock forever. */
+  timeoutMs?: number
+}
+
+const DEFAULT_TIMEOUT_MS = 15_000
+
+// Looked up at call time, so a test or polyfill that replaces globalThis.fetch later still counts.
+const DEFAULT_FETCH: typeof fetch = (input, init) => globalThis.fetch(input, init)
+
+/**
+ * Fetches the issuer's metadata from `/.well-known/openid-configuration`, once per process and
+ * fetch implementation (a failure is not cached). The metadata's `issuer` must equal the one asked
+ * for (RFC 8414 §3.3), so a misconfigured proxy cannot redirect tokens elsewhere.
+ *
+ * @throws ProviderError when the issuer cannot be reached or answers something else
+ * @example const as = await discover('https://auth.example.com')
+ * @see https://www.rfc-editor.org/rfc/rfc8414#section-3
+ */
+export function discover(issuer: string, fetchImpl: typeof fetch = DEFAULT_FETCH, options: Omit<HttpOptions, 'fetch'> = {}): Promise<AuthorizationServer> {
+  let cache = discoveryCache.get(fetchImpl)
+  if (!cache) discoveryCache.set(fetchImpl, (cache = new Map()))
+  const hit = cache.get(issuer)
+  if (hit) return hit
+  const pending = fetchMetadata(issuer, { ...options, fetch: fetchImpl })
+  cache.set(issuer, pending)
+  pending.catch(() => cache.delete(issuer))
+  return pending
+}
+
+const discoveryCache = new WeakMap<typeof fetch, Map<string, Promise<AuthorizationServer>>>()
+
+async function fetchMetadata(issuer: string, options: HttpOptions): Promise<AuthorizationServer> {
+  const url = `${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`
+  const res = await send(url, { method: 'GET', headers: { accept: 'application/json' } }, options)
+  if (!res.ok) {
+    await res.body?.cancel()
+    throw new ProviderError(
+      res.status >= 500 || res.status === 429 ? 'PROVIDER_UNAVAILABLE' : 'PROVIDER_INVALID_RESPONSE',
+      `discovery at ${url} answered HTTP ${res.status}`,
+      { status: res.status },
+    )
+  }
+  const body = await readJson(res)
+  if (!isObject(body) || typeof body.token_endpoint !== 'string') {
+    throw new ProviderError('PROVIDER_INVALID_RESPONSE', `discovery at ${url} did not return authorization-server metadata`, { status: res.status })
+  }
+  if (body.issuer !== issuer) {
+    throw new ProviderError('PROVIDER_INVALID_RESPONSE', `discovery at ${url} names another issuer (${String(body.issuer)})`, { status: res.status })
+  }
+  return body as AuthorizationServer
+}
+
+/**
+ * Sends a refresh-token grant (RFC 6749 §6) as a public client. When the server advertises
+ * Evergreen's header, the token goes there instead of the body, because proxies redact headers by
+ * name but log bodies whole.
+ *
+ * @throws ProviderError when the request could not be sent (never for an HTTP error status)
+ * @example const tokens = await processTokenResponse(await refreshTokenRequest(as, clientId, rt))
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
+ */
+export function refreshTokenRequest(as: AuthorizationServer, clientId: string, refreshToken: string, options: HttpOptions = {}): Promise<Response> {
+  const body = new URLSearchParams({ grant_type: GRANT_TYPES.refreshToken, client_id: clientId })
+  const headers = new Headers({ 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' })
+  if (typeof as.evergreen_refresh_token_header === 'string') headers.set(REFRESH_TOKEN_HEADER, refreshToken)
+  else body.set('refresh_token', refreshToken)
+  return send(as.token_endpoint, { method: 'POST', headers, body }, options)
+}
+
+/**
+ * Checks a token-endpoint response. A 2xx must be a usable token response; an OAuth error body
+ * becomes {@link OAuthResponseError}; 5xx, 429 and anything that is not OAuth become
+ * {@link ProviderError}, so a flaky proxy can never look like a dead session.
+ *
+ * @throws OAuthResponseError | ProviderError
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
+ */
+export async function processTokenResponse(response: Response): Promise<TokenResponse> {
+  if (!response.ok) throw await errorFromResponse(response, 'token endpoint')
+  const body = await readJson(response)
+  if (
+    !isObject(body) ||
+    typeof body.access_token !== 'string' ||
+    body.access_token.length === 0 ||
+    typeof body.token_type !== 'string' ||
+    body.token_type.toLowerCase() !== 'bearer' ||
+    typeof body.expires_in !== 'number' ||
+    !Number.isFinite(body.expires_in) ||
+    body.expires_in < 0 ||
+    (body.refresh_token !== undefined && typeof body.refresh_token !== 'string') ||
+    (body.refresh_token_expires_in !== undefined && typeof body.refresh_token_expires_in !== 'number') ||
+    (body.scope !== undefined && typeof body.scope !== 'string')
+  ) {
+    throw new ProviderError('PROVIDER_INVALID_RESPONSE', 'the token endpoint returned a response that is not a bearer token response', { status: response.status })
+  }
+  // RFC 6749 §7.1: token_type is case-insensitive; keep one spelling in storage.
+  return { ...(body as unknown as TokenResponse), token_type: 'Bearer' }
+}
+
+/**
+ * Sends a revocation request (RFC 7009 §2.1). Revoking a refresh token ends its whole session.
+ *
+ * @example await processRevocationResponse(await revocationRequest(as, clientId, rt))
+ * @see https://www.rfc-editor.org/rfc/rfc7009#section-2.1
+ */
+export function revocationRequest(
+  as: AuthorizationServer,
+  clientId: string,
+  token: string,
+  options: HttpOptions & { tokenTypeHint?: 'refresh_token' | 'access_token' } = {},
+): Promise<Response> {
+  if (typeof as.revocation_endpoint !== 'string') {
+    return Promise.reject(new ProviderError('PROVIDER_INVALID_RESPONSE', `${as.issuer} does not advertise a revocation_endpoint`))
+  }
+  const body = new URLSearchParams({ token, client_id: clientId })
+  if (options.tokenTypeHint) body.set('token_type_hint', options.tokenTypeHint)
+  const headers = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }
+  return send(as.revocation_endpoint, { method: 'POST', headers, body }, options)
+}
+
+/**
+ * Checks a revocation response: 200 is success, whether or not the token was known (RFC 7009 §2.2).
+ *
+ * @throws OAuthResponseError | ProviderError
+ */
+export async function processRevocationResponse(response: Response): Promise<void> {
+  if (!response.ok) throw await errorFromResponse(response, 'revocation endpoint')
+  await response.body?.cancel()
+}
+
+async function errorFromResponse(response: Response, what: string): Promise<Error> {
+  const text = await response.text().catch(() => '')
+  // 5xx and 429 say "try later", whatever their body says; RFC 6749 `temporarily_unavailable` too.
+  let body: unknown
+  try {
+    body = JSON.parse(text)
+  } catch {
+    body = undefined
+  }
+  const oauth = isObject(body) && typeof body.error === 'string' ? (body as unknown as OAuthErrorBody) : undefined
+  if (response.status >= 500 || response.status === 429 || oauth?.error === 'temporarily_unavailable') {
+    return new ProviderError('PROVIDER_UNAVAILABLE', `the ${what} is unavailable (HTTP ${response.status})`, { status: response.status })
+  }
+  if (oauth) {
+    // The body was consumed above; hand out a Response with the same status, headers and text.
+    const copy = new Response(text, { status: response.status, statusText: response.statusText, headers: response.headers })
+    return new OAuthResponseError(
+      {
+        error: oauth.error,
+        ...(typeof oauth.error_description === 'string' ? { error_description: oauth.error_description } : {}),
+        ...(typeof oauth.error_reason === 'string' ? { error_reason: oauth.error_reason } : {}),
+      },
+      copy,
+    )
+  }
+  return new ProviderError('PROVIDER_INVALID_RESPONSE', `the ${what} answered HTTP ${response.status} without an OAuth error`, { status: response.status })
+}
+
+async function send(url: string, init: RequestInit, options: HttpOptions): Promise<Response> {
+  const fetchImpl = options.fetch ?? DEFAULT_FETCH
+  const timeout = AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS)
+  const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout
+  try {
+    return await fetchImpl(url, { ...init, signal, redirect: 'manual' })
+  } catch (err) {
+    // The caller's own abort is not a provider failure: hand it back as it came.
+    if (options.signal?.aborted) throw options.signal.reason
+    const why = timeout.aborted ? `no answer within ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms` : 'could not connect'
+    throw new ProviderError('PROVIDER_UNAVAILABLE', `token service unreachable at ${new URL(url).origin}: ${why}`, { cause: err })
+  }
+}
+
+async function readJson(res: Response): Promise<unknown> {
+  try {
+    return await res.json()
+  } catch (err) {
+    throw new ProviderError('PROVIDER_INVALID_RESPONSE', `expected JSON from ${res.url || 'the token service'}`, { cause: err, status: res.status })
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+

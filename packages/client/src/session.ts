@@ -1,0 +1,109 @@
+import type { TokenResponse } from '@evergreen/core'
+import { decodeJwt } from 'jose'
+
+/** Who the session belongs to, for display (`whoami`); never used for a security decision. */
+export interface SessionAccount {
+  sub: string
+  email?: string
+}
+
+/**
+ * What a store keeps for one login. Expiry times are epoch milliseconds on *this* machine's clock,
+ * computed from `expires_in` when the response arrived — never from the JWT's `exp`, so a client
+ * whose clock is off by minutes still refreshes on time.
+ */
+export interface StoredSession {
+  version: 1
+  issuer: string
+  client_id: string
+  access_token: string
+  access_token_expires_at: number
+  /** Absent for an access-only session (a pasted raw JWT): it cannot be renewed. */
+  refresh_token?: string
+  refresh_token_expires_at?: number
+  token_type: string
+  scope?: string
+  account?: SessionAccount
+  /** Epoch ms of the response this session came from. */
+  obtained_at: number
+}
+
+/**
+ * Builds the stored session from a token response received at `receivedAt` (epoch ms).
+ * A server that does not rotate (no `refresh_token` in the answer) keeps the previous refresh
+ * token, as RFC 6749 §6 allows.
+ *
+ * @example sessionFromTokenResponse(tokens, { issuer, clientId, receivedAt: now() })
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
+ */
+export function sessionFromTokenResponse(
+  res: TokenResponse,
+  ctx: { issuer: string; clientId: string; receivedAt: number; previous?: StoredSession | undefined },
+): StoredSession {
+  const session: StoredSession = {
+    version: 1,
+    issuer: ctx.issuer,
+    client_id: ctx.clientId,
+    access_token: res.access_token,
+    access_token_expires_at: ctx.receivedAt + res.expires_in * 1000,
+    token_type: res.token_type,
+    obtained_at: ctx.receivedAt,
+  }
+  if (res.refresh_token !== undefined) {
+    session.refresh_token = res.refresh_token
+    if (res.refresh_token_expires_in !== undefined) {
+      session.refresh_token_expires_at = ctx.receivedAt + res.refresh_token_expires_in * 1000
+    }
+  } else if (ctx.previous?.refresh_token !== undefined) {
+    session.refresh_token = ctx.previous.refresh_token
+    if (ctx.previous.refresh_token_expires_at !== undefined) session.refresh_token_expires_at = ctx.previous.refresh_token_expires_at
+  }
+  const scope = res.scope ?? ctx.previous?.scope
+  if (scope !== undefined) session.scope = scope
+  const account = accountOf(res.access_token) ?? ctx.previous?.account
+  if (account !== undefined) session.account = account
+  return session
+}
+
+/** The `sub` (and `email`, when present) of a JWT access token, for display only. */
+export function accountOf(accessToken: string): SessionAccount | undefined {
+  try {
+    const claims = decodeJwt(accessToken)
+    if (typeof claims.sub !== 'string') return undefined
+    const account: SessionAccount = { sub: claims.sub }
+    if (typeof claims.email === 'string') account.email = claims.email
+    return account
+  } catch {
+    return undefined
+  }
+}
+
+/** True when the session has a refresh token, i.e. can renew itself. */
+export function isRenewable(session: StoredSession): session is StoredSession & { refresh_token: string } {
+  return typeof session.refresh_token === 'string' && session.refresh_token.length > 0
+}
+
+/**
+ * Checks a value read back from a store. Returns undefined for anything that is not a version-1
+ * session, so the store can report it as corrupt rather than hand back garbage.
+ */
+export function parseStoredSession(value: unknown): StoredSession | undefined {
+  if (typeof value !== 'object' || value === null) return undefined
+  const s = value as Record<string, unknown>
+  const optionalNumber = (v: unknown) => v === undefined || (typeof v === 'number' && Number.isFinite(v))
+  const optionalString = (v: unknown) => v === undefined || typeof v === 'string'
+  const ok =
+    s.version === 1 &&
+    typeof s.issuer === 'string' &&
+    typeof s.client_id === 'string' &&
+    typeof s.access_token === 'string' &&
+    typeof s.access_token_expires_at === 'number' &&
+    Number.isFinite(s.access_token_expires_at) &&
+    optionalString(s.refresh_token) &&
+    optionalNumber(s.refresh_token_expires_at) &&
+    typeof s.token_type === 'string' &&
+    optionalString(s.scope) &&
+    typeof s.obtained_at === 'number' &&
+    (s.account === undefined || (typeof s.account === 'object' && s.account !== null && typeof (s.account as { sub?: unknown }).sub === 'string'))
+  return ok ? (value as StoredSession) : undefined
+}
