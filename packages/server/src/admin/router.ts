@@ -47,6 +47,12 @@ export function adminRouter(deps: Deps, failedAuthLimit: RateLimit): Hono {
     return errorResponse(err, deps.logger)
   })
 
+  app.use('*', async function rejectNul(c, next) {
+    // Path parameters and query values reach SQL as text; NUL is refused there by PostgreSQL.
+    if (/%00/.test(c.req.url)) throw bad('the URL must not contain NUL characters')
+    await next()
+  })
+
   app.use('*', async function adminAuth(c, next) {
     const header = c.req.header('authorization') ?? ''
     const m = /^Bearer\s+(\S+)$/i.exec(header)
@@ -103,7 +109,7 @@ export function adminRouter(deps: Deps, failedAuthLimit: RateLimit): Hono {
     const secret = method === 'none' ? undefined : deps.random.secret('egs')
     const now = deps.now()
     const client: ClientRecord = {
-      client_id: optionalString(b, 'client_id', 128) ?? deps.random.id('cli'),
+      client_id: clientIdField(b) ?? deps.random.id('cli'),
       name: fields.name!,
       secret_hash: secret === undefined ? null : hashSecret(secret),
       redirect_uris: fields.redirect_uris ?? [],
@@ -277,6 +283,13 @@ function clientFields(b: Record<string, unknown>, creating: boolean): Partial<Cl
   const firstParty = optionalBoolean(b, 'first_party')
   if (firstParty !== undefined) out.first_party = firstParty
   return out
+}
+
+// Client ids travel in Basic headers, URLs and cursors: keep them to a safe printable set.
+function clientIdField(b: Record<string, unknown>): string | undefined {
+  const id = optionalString(b, 'client_id', 128)
+  if (id !== undefined && !/^[A-Za-z0-9._:-]+$/.test(id)) throw bad('client_id may contain only letters, digits and . _ : -')
+  return id
 }
 
 function checkClient(c: ClientRecord): void {

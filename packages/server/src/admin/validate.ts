@@ -55,7 +55,8 @@ export function optionalBoolean(body: Body, field: string): boolean | undefined 
 
 export function email(value: string): string {
   // Deliberately loose: one @, something on each side, no spaces. Real checking is a mail loop.
-  if (!/^[^\s@]+@[^\s@]+$/.test(value) || value.length > 254) throw bad('email is not a valid address')
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
+  if (!/^[^\s@\x00-\x1f\x7f]+@[^\s@\x00-\x1f\x7f]+$/.test(value) || value.length > 254) throw bad('email is not a valid address')
   return value
 }
 

@@ -12,6 +12,9 @@ export async function readForm(req: Request, maxBytes: number): Promise<Map<stri
   }
   const text = await readText(req, maxBytes)
   const params = new Map<string, string>()
+  // NUL is never meaningful in OAuth parameters, and PostgreSQL rejects it in text: refuse it at
+  // the door rather than let it become a database error.
+  if (text.includes('%00') || text.includes('\0')) throw new OAuthError('invalid_request', 'parameters must not contain NUL characters')
   for (const [k, v] of new URLSearchParams(text)) {
     // RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once."
     if (params.has(k)) throw new OAuthError('invalid_request', `parameter ${k} is repeated`)
@@ -26,6 +29,7 @@ export async function readJsonObject(req: Request, maxBytes: number): Promise<Re
   const type = (req.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase()
   if (type !== 'application/json') throw new OAuthError('invalid_request', 'body must be application/json')
   const text = await readText(req, maxBytes)
+  if (text.includes('\\u0000') || text.includes('\0')) throw new OAuthError('invalid_request', 'body must not contain NUL characters')
   let value: unknown
   try {
     value = JSON.parse(text)

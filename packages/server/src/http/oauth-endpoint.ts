@@ -27,7 +27,16 @@ export function oauthEndpoint(deps: Deps, rateLimit: RateLimit, name: string, ha
       const requester = requesterOf(c, deps.settings.trustProxy)
       await rateLimit(requester.ip ?? 'unknown')
       const form = await readForm(c.req.raw, deps.settings.maxBodyBytes)
-      return await handle({ req: c.req.raw, form, client: presentedClient(c.req.raw, form), requester })
+      let client: PresentedClient | undefined
+      // Lazy, so each endpoint validates its own parameters (e.g. grant_type) before the client.
+      return await handle({
+        req: c.req.raw,
+        form,
+        get client() {
+          return (client ??= presentedClient(c.req.raw, form))
+        },
+        requester,
+      })
     } catch (err) {
       return errorResponse(err, deps.logger)
     }

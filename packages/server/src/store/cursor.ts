@@ -14,7 +14,7 @@ export function encodeCursor(position: CursorPosition): string {
 export function decodeCursor(cursor: string | undefined): CursorPosition | undefined {
   if (!cursor) return undefined
   const text = Buffer.from(cursor, 'base64url').toString('utf8')
-  const m = /^(\d{1,15}):(.{1,200})$/s.exec(text)
+  const m = /^(\d{1,15}):([\x21-\x7e]{1,200})$/.exec(text)
   if (!m) throw new InvalidCursorError()
   return { at: Number(m[1]), id: m[2]! }
 }
