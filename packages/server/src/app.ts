@@ -31,7 +31,10 @@ export function createApp(deps: Deps): Hono {
   app.use('*', async function observe(c, next) {
     const started = performance.now()
     await next()
-    c.header('x-content-type-options', 'nosniff')
+    // Mutate, never c.header() after next(): that makes Hono rebuild the response, and under
+    // @hono/node-server's lightweight Response a rebuild drops headers appended after
+    // construction (the pages' CSRF Set-Cookie was lost that way).
+    c.res.headers.set('x-content-type-options', 'nosniff')
     const seconds = (performance.now() - started) / 1000
     const labels = { route: c.req.routePath, method: c.req.method, status: String(c.res.status) }
     deps.metrics.requests.inc(labels)

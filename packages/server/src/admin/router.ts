@@ -65,7 +65,7 @@ export function adminRouter(deps: Deps, failedAuthLimit: RateLimit): Hono {
       })
     }
     await next()
-    c.header('cache-control', 'no-store')
+    c.res.headers.set('cache-control', 'no-store')
   })
 
   // ---- users

@@ -15,10 +15,17 @@ export interface RunningServer {
 /** Starts the HTTP server on the settings' host and port. */
 export async function startServer(settings: Settings, overrides: ServiceOverrides = {}): Promise<RunningServer> {
   const service = await createService(settings, overrides)
-  const server: ServerType = await new Promise((resolveListening, reject) => {
-    const s = serve({ fetch: service.app.fetch, port: settings.port, hostname: settings.host }, () => resolveListening(s))
-    s.once('error', reject)
-  })
+  let server: ServerType
+  try {
+    server = await new Promise((resolveListening, reject) => {
+      const s = serve({ fetch: service.app.fetch, port: settings.port, hostname: settings.host }, () => resolveListening(s))
+      s.once('error', reject)
+    })
+  } catch (err) {
+    // Could not listen (port taken): release the database before reporting it.
+    await service.close()
+    throw err
+  }
   // Slow clients must not pin sockets forever; keep-alive stays on for load balancers.
   if ('requestTimeout' in server) server.requestTimeout = 30_000
   if ('headersTimeout' in server) server.headersTimeout = 10_000

@@ -7,9 +7,10 @@ body { font: 16px/1.5 system-ui, sans-serif; margin: 0; }
 header { padding: .75rem 1.5rem; border-bottom: 1px solid #8884; display: flex; gap: 1rem; align-items: center; }
 header .brand { font-weight: 700; color: var(--accent); text-decoration: none; }
 header nav { display: flex; gap: 1rem; margin-left: auto; align-items: center; }
-main { max-width: 46rem; margin: 2rem auto; padding: 0 1.5rem; }
+main { max-width: 68rem; margin: 2rem auto; padding: 0 1.5rem; }
 label { display: block; font-weight: 600; margin-top: 1rem; }
 input[type=email], input[type=password], input[type=text], select { width: 100%; padding: .5rem; font: inherit; margin-top: .25rem; }
+td button { margin-top: 0; }
 button { font: inherit; padding: .5rem 1rem; margin-top: 1rem; cursor: pointer; border-radius: 4px; border: 1px solid #8888; }
 a.button { display: inline-block; padding: .5rem 1rem; border: 1px solid #8888; border-radius: 4px; text-decoration: none; color: inherit; }
 button.primary { background: var(--accent); color: #fff; border-color: var(--accent); }
@@ -18,7 +19,9 @@ button.link { background: none; border: none; padding: 0; margin: 0; color: inhe
 .error { border-left: 4px solid #c0392b; padding: .5rem 1rem; background: #c0392b18; }
 .notice { border-left: 4px solid var(--accent); padding: .5rem 1rem; background: #1f7a4d18; }
 .muted { color: var(--muted); }
-table { width: 100%; border-collapse: collapse; margin-top: 1rem; }
+.table-scroll { overflow-x: auto; }
+.nowrap { white-space: nowrap; }
+table { font-size: .9rem; width: 100%; border-collapse: collapse; margin-top: 1rem; }
 th, td { text-align: left; padding: .4rem .5rem; border-bottom: 1px solid #8884; vertical-align: top; }
 code, pre { font-family: ui-monospace, monospace; }
 pre.secret { white-space: pre-wrap; word-break: break-all; padding: .75rem; border: 1px solid #8888; border-radius: 4px; }

@@ -41,6 +41,7 @@ export function page(body: SafeHtml, options: PageOptions): Response {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${options.title} · Evergreen</title>
 <link rel="stylesheet" href="/assets/evergreen.css">
+<link rel="icon" href="data:,">
 </head>
 <body>
 <header>

@@ -21,13 +21,13 @@ export function loginPages(deps: Deps, options: { upstreamName?: string | undefi
     const csrf = pageCsrf(c, deps)
     const body = html`<h1>Sign in</h1>
 ${values.error ? html`<p class="error" role="alert" id="login-error">${values.error}</p>` : ''}
-<form method="post" action="/login" ${values.error ? html`aria-describedby="login-error"` : ''}>
+<form method="post" action="/login">
   <input type="hidden" name="csrf" value="${csrf.token}">
   <input type="hidden" name="return_to" value="${values.returnTo}">
   <label for="email">Email</label>
   <input id="email" name="email" type="email" autocomplete="username" required value="${values.email ?? ''}" ${values.email ? '' : html`autofocus`}>
   <label for="password">Password</label>
-  <input id="password" name="password" type="password" autocomplete="current-password" required ${values.email ? html`autofocus` : ''}>
+  <input id="password" name="password" type="password" autocomplete="current-password" required ${values.email ? html`autofocus` : ''} ${values.error ? html`aria-invalid="true" aria-describedby="login-error"` : ''}>
   <button class="primary" type="submit">Sign in</button>
 </form>
 ${options.upstreamName

@@ -26,9 +26,16 @@ export const CLI_LIFETIMES: readonly { seconds: number; label: string }[] = [
   { seconds: 7_776_000, label: '90 days' },
 ]
 
+/** The product name at the start of a user agent ("curl/8.5", "Mozilla/5.0 (X11…)" → "Mozilla/5.0"), full text on hover. */
+function shortAgent(agent: string | null): string {
+  if (!agent) return '—'
+  const first = agent.split(' ')[0]!
+  return first.length > 40 ? first.slice(0, 40) + '…' : first
+}
+
 /** /settings/sessions (list and revoke my sessions) and /settings/cli (mint a CLI credential). */
 export function settingsPages(deps: Deps) {
-  const when = (t: number | null) => (t === null ? '—' : new Date(t * 1000).toISOString().replace('T', ' ').slice(0, 16) + ' UTC')
+  const when = (t: number | null) => (t === null ? '—' : new Date(t * 1000).toISOString().replace('T', ' ').slice(0, 16))
 
   const activeSessions = async (userId: string): Promise<SessionRecord[]> => {
     const out: SessionRecord[] = []
@@ -61,27 +68,27 @@ export function settingsPages(deps: Deps) {
       const notice = c.req.query('revoked')
       const body = html`<h1>Your sessions</h1>
 ${notice ? html`<p class="notice" role="status">${notice === 'all' ? 'All sessions were revoked.' : 'The session was revoked.'}</p>` : ''}
-<p>Every application, device and CLI credential signed in as <strong>${signedIn.user.email}</strong>. Revoking one signs it out at its next refresh.</p>
+<p>Times are UTC. Every application, device and CLI credential signed in as <strong>${signedIn.user.email}</strong>. Revoking one signs it out at its next refresh.</p>
 ${sessions.length === 0
   ? html`<p>No active sessions.</p>`
-  : html`<table>
+  : html`<div class="table-scroll"><table>
   <caption class="visually-hidden">Active sessions</caption>
   <thead><tr><th scope="col">Application</th><th scope="col">Kind</th><th scope="col">Created</th><th scope="col">Last refreshed</th><th scope="col">From</th><th scope="col">Expires</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
   <tbody>
   ${sessions.map((s) => html`<tr data-session-id="${s.id}">
     <td>${clients.get(s.client_id)}${s.name ? html`<br><span class="muted">${s.name}</span>` : ''}</td>
     <td>${KIND_LABELS[s.kind]}</td>
-    <td>${when(s.created_at)}</td>
-    <td>${when(s.last_refreshed_at)}</td>
-    <td>${s.user_agent ?? '—'}<br><span class="muted">${s.ip ?? ''}</span></td>
-    <td>${when(s.absolute_expires_at === null ? s.idle_expires_at : Math.min(s.idle_expires_at, s.absolute_expires_at))}</td>
+    <td class="nowrap">${when(s.created_at)}</td>
+    <td class="nowrap">${when(s.last_refreshed_at)}</td>
+    <td><span title="${s.user_agent ?? ''}">${shortAgent(s.user_agent)}</span><br><span class="muted">${s.ip ?? ''}</span></td>
+    <td class="nowrap">${when(s.absolute_expires_at === null ? s.idle_expires_at : Math.min(s.idle_expires_at, s.absolute_expires_at))}</td>
     <td><form method="post" action="/settings/sessions/revoke">
       <input type="hidden" name="csrf" value="${csrf.token}"><input type="hidden" name="session_id" value="${s.id}">
       <button type="submit" aria-label="Revoke ${clients.get(s.client_id)} session created ${when(s.created_at)}">Revoke</button>
     </form></td>
   </tr>`)}
   </tbody>
-</table>
+</table></div>
 <form method="post" action="/settings/sessions/revoke-all">
   <input type="hidden" name="csrf" value="${csrf.token}">
   <button type="submit">Revoke all other sessions</button>
