@@ -3,6 +3,7 @@ import { EXIT } from './exit-codes.js'
 import { CliError, processIo, type Io } from './io.js'
 import { registerAdmin } from './commands/admin.js'
 import { registerServe } from './commands/serve.js'
+import { registerSessionCommands } from './commands/session-commands.js'
 
 /**
  * Runs the `evergreen` command with `argv` (as process.argv) and resolves to the exit code.
@@ -14,6 +15,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.err(s), writeErr: (s) => io.err(s) })
     .showHelpAfterError()
+  registerSessionCommands(program, io)
   await registerServe(program, io)
   registerAdmin(program, io)
   try {

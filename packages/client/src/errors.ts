@@ -27,12 +27,15 @@ export type ConfigErrorCode =
   | 'CONFIG_ISSUER_MISMATCH'
   | 'CONFIG_INVALID'
 
+export type DeviceLoginErrorCode = 'DEVICE_ACCESS_DENIED' | 'DEVICE_CODE_EXPIRED' | 'DEVICE_LOGIN_CANCELLED'
+
 export type ClientErrorCode =
   | AuthErrorCode
   | ProviderErrorCode
   | StorageErrorCode
   | CredentialErrorCode
   | ConfigErrorCode
+  | DeviceLoginErrorCode
   | 'OAUTH_RESPONSE_ERROR'
 
 /**
@@ -172,4 +175,30 @@ export function authErrorFromRefusal(err: OAuthResponseError): AuthError {
   }
   const why = serverReason === 'expired_idle' ? ' (unused for too long)' : serverReason === 'expired_absolute' ? ' (reached its maximum lifetime)' : ''
   return new AuthError('session_expired', `the session has expired${why}; log in again`, { cause: err, serverReason })
+}
+
+/** How a device login ended without tokens: the RFC 8628 §3.5 error, or the caller's abort. */
+export type DeviceLoginErrorReason = 'access_denied' | 'expired_token' | 'cancelled'
+
+const DEVICE_CODES: Record<DeviceLoginErrorReason, DeviceLoginErrorCode> = {
+  access_denied: 'DEVICE_ACCESS_DENIED',
+  expired_token: 'DEVICE_CODE_EXPIRED',
+  cancelled: 'DEVICE_LOGIN_CANCELLED',
+}
+
+/**
+ * A device login that ended without tokens: the person denied it, the code expired before anyone
+ * approved it, or the caller aborted the wait. Nothing stored was touched.
+ *
+ * @example if (err instanceof DeviceLoginError && err.reason === 'access_denied') exit(1)
+ * @see https://www.rfc-editor.org/rfc/rfc8628#section-3.5
+ */
+export class DeviceLoginError extends EvergreenClientError {
+  declare readonly code: DeviceLoginErrorCode
+  readonly reason: DeviceLoginErrorReason
+  constructor(reason: DeviceLoginErrorReason, message: string, options?: { cause?: unknown }) {
+    super(DEVICE_CODES[reason], message, options)
+    this.name = 'DeviceLoginError'
+    this.reason = reason
+  }
 }

@@ -12,6 +12,16 @@ export {
 } from './client.js'
 export { formatDebugEvent, type DebugEvent, type DebugHook, type RefreshReason } from './debug.js'
 export {
+  startDeviceLogin,
+  deviceAuthorizationRequest,
+  processDeviceAuthorizationResponse,
+  deviceCodeGrantRequest,
+  type DeviceLogin,
+  type DeviceAuthorizationResponse,
+  type StartDeviceLoginOptions,
+  type Sleep,
+} from './device-login.js'
+export {
   EvergreenClientError,
   AuthError,
   ProviderError,
@@ -19,12 +29,15 @@ export {
   CredentialError,
   ConfigError,
   OAuthResponseError,
+  DeviceLoginError,
   isAuthError,
   type AuthErrorReason,
   type AuthErrorCode,
   type ClientErrorCode,
   type ConfigErrorCode,
   type CredentialErrorCode,
+  type DeviceLoginErrorCode,
+  type DeviceLoginErrorReason,
   type ProviderErrorCode,
   type StorageErrorCode,
 } from './errors.js'
@@ -40,5 +53,6 @@ export {
 } from './protocol.js'
 export { sessionFromTokenResponse, parseStoredSession, isRenewable, type StoredSession, type SessionAccount } from './session.js'
 export { createMemoryStore } from './store/memory.js'
+export { loginWithTokenResponse, type LoginWithTokenResponseOptions } from './token-response-login.js'
 export { DEFAULT_PROFILE, normalizeKey, keyId, type SessionKey, type SessionStore, type SessionLock, type StoreDescription } from './store/types.js'
 export { decodeCredential, isWellFormedRefreshToken, type LoginCredential, type TokenResponse } from '@evergreen/core'

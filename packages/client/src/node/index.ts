@@ -3,5 +3,6 @@ export { openDefaultStore, probeKeyring, type DefaultStore, type OpenDefaultStor
 export { resolveConfigDir } from './config-dir.js'
 export { openSessionClient } from './default-client.js'
 export { createFileStore, type FileStoreOptions } from './file-store.js'
+export { keyFileName } from './key-file-name.js'
 export { createKeyringStore, type KeyringStoreOptions } from './keyring-store.js'
 export { createFileLock, type FileLockOptions } from './lock.js'

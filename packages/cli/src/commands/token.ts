@@ -1,0 +1,53 @@
+import type { Command } from 'commander'
+import { readJwtClaims } from '../jwt-claims.js'
+import { addSessionOptions, errorContext, openSessionContext, type SessionOptions } from '../session-context.js'
+import type { SessionDeps } from '../session-deps.js'
+import { toCliError } from '../session-errors.js'
+import { formatInstant } from '../time-format.js'
+
+/** `evergreen token`: a valid access token, alone on stdout, renewed first when needed. */
+export function registerToken(program: Command, deps: SessionDeps): void {
+  const cmd = program.command('token').description('print a valid access token on stdout (renewing the session first when needed)')
+  addSessionOptions(cmd).addHelpText(
+    'after',
+    `
+stdout gets the token and nothing else, so it can be captured; messages go to stderr.
+EVERGREEN_TOKEN, when set, is printed as it is (CI and scripts override the store with it).
+--json prints {access_token, token_type, expires_at, issuer, source} instead.
+
+Exit codes: 0 printed, 1 error (e.g. the token service is unreachable and a renewal was due;
+nothing stored is changed), 4 not logged in or the session has ended.
+
+Examples:
+  $ curl -H "Authorization: Bearer $(evergreen token)" https://api.example.com/me
+  $ evergreen token --profile work
+  $ evergreen token --json | jq -r .expires_at`,
+  )
+  cmd.action(async (opts: SessionOptions) => {
+    const ctx = await openSessionContext(opts, deps).catch((err: unknown) => Promise.reject(toCliError(err, { profile: opts.profile ?? 'default' })))
+    try {
+      const token = await ctx.client.getValidToken()
+      if (!opts.json) return deps.io.out(token)
+      let expiresAt: number | undefined
+      let issuer: string | undefined
+      if (ctx.envToken !== undefined) {
+        const claims = readJwtClaims(token)
+        if (typeof claims?.exp === 'number') expiresAt = claims.exp * 1000
+        issuer = typeof claims?.iss === 'string' ? claims.iss : ctx.issuer
+      } else {
+        const status = await ctx.client.status()
+        expiresAt = status.access_token_expires_at
+        issuer = status.issuer
+      }
+      deps.io.out(JSON.stringify({
+        access_token: token,
+        token_type: 'Bearer',
+        expires_at: expiresAt === undefined ? null : formatInstant(expiresAt),
+        issuer: issuer ?? null,
+        source: ctx.envToken !== undefined ? 'env' : 'store',
+      }, null, 2))
+    } catch (err) {
+      throw toCliError(err, errorContext(ctx))
+    }
+  })
+}

@@ -1,0 +1,41 @@
+import { AuthError, ConfigError, DeviceLoginError, ProviderError, StorageError } from '@evergreen/client'
+import { expect, test } from 'vitest'
+import { CliError } from './io.js'
+import { toCliError } from './session-errors.js'
+
+const ctx = { profile: 'default', issuer: 'https://auth.example.com' }
+const mapped = (err: unknown, c: { profile: string; issuer?: string } = ctx) => {
+  const e = toCliError(err, c) as CliError
+  return [e.exitCode, e.message]
+}
+
+test('log in again → 4, and the remedy names the issuer and profile', () => {
+  expect(mapped(new AuthError('not_logged_in', 'x'), { profile: 'default' })).toEqual([4, 'not logged in\nrun `evergreen login --issuer <url>` to log in'])
+  expect(mapped(new AuthError('not_logged_in', 'x'), { profile: 'work', issuer: 'https://a.test' })).toEqual([
+    4,
+    'not logged in to https://a.test (profile work)\nrun `evergreen login --issuer https://a.test --profile work` to log in',
+  ])
+  expect(mapped(new AuthError('session_expired', 'the session has expired (unused for too long); log in again'))).toEqual([
+    4,
+    'the session has expired (unused for too long)\nrun `evergreen login --issuer https://auth.example.com` to log in again',
+  ])
+  expect(mapped(new AuthError('access_only_expired', 'expired; get a credential at /settings/cli'))[0]).toBe(4)
+})
+
+test('device login: denied and expired → 1, cancelled → 130', () => {
+  expect(mapped(new DeviceLoginError('access_denied', 'x'))).toEqual([1, 'the login was denied in the browser; nothing was stored'])
+  expect(mapped(new DeviceLoginError('expired_token', 'the code expired'))).toEqual([1, 'the code expired\nrun `evergreen login --issuer https://auth.example.com` for a new code'])
+  expect(mapped(new DeviceLoginError('cancelled', 'x'))).toEqual([130, 'login cancelled; nothing was stored'])
+})
+
+test('provider, storage and config failures → 1; a provider failure says nothing stored changed', () => {
+  const [code, message] = mapped(new ProviderError('PROVIDER_UNAVAILABLE', 'token service unreachable at https://auth.example.com: could not connect'))
+  expect(code).toBe(1)
+  expect(message).toMatch(/^token service unreachable at https:\/\/auth\.example\.com: could not connect\n.*nothing stored was changed/)
+  expect(mapped(new StorageError('STORAGE_CORRUPT', 'damaged'))).toEqual([1, 'damaged'])
+  expect(mapped(new ConfigError('CONFIG_AMBIGUOUS_ISSUER', 'choose one'))).toEqual([1, 'choose one'])
+  const bad = Object.assign(new TypeError('issuer must be an http(s) URL'), { code: 'ERR_INVALID_ARG_VALUE' })
+  expect(mapped(bad)).toEqual([1, 'issuer must be an http(s) URL'])
+  const unexpected = new Error('bug')
+  expect(toCliError(unexpected, ctx)).toBe(unexpected)
+})
