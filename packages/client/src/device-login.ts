@@ -1,6 +1,6 @@
-import { GRANT_TYPES, type OAuthErrorBody, type TokenResponse } from '@evergreen/core'
+import { GRANT_TYPES, type TokenResponse } from '@evergreen/core'
 import { DeviceLoginError, OAuthResponseError, ProviderError } from './errors.js'
-import { discover, processTokenResponse, type AuthorizationServer, type HttpOptions } from './protocol.js'
+import { discover, errorFromBody, isObject, processTokenResponse, send, type AuthorizationServer, type HttpOptions } from './protocol.js'
 
 /**
  * A device authorization response (RFC 8628 §3.2). Wire names, not translated.
@@ -67,7 +67,6 @@ export interface DeviceLogin {
 const DEFAULT_INTERVAL_S = 5
 const SLOW_DOWN_S = 5
 const MAX_BACKOFF_MS = 60_000
-const DEFAULT_TIMEOUT_MS = 15_000
 
 // Looked up at call time, so a test or polyfill that replaces globalThis.fetch later still counts.
 const DEFAULT_FETCH: typeof fetch = (input, init) => globalThis.fetch(input, init)
@@ -206,7 +205,7 @@ export async function processDeviceAuthorizationResponse(response: Response): Pr
   } catch {
     body = undefined
   }
-  if (!response.ok) throw errorFromBody(response, text, body)
+  if (!response.ok) throw errorFromBody(response, text, body, 'device authorization endpoint')
   if (
     !isObject(body) ||
     typeof body.device_code !== 'string' ||
@@ -239,42 +238,9 @@ export function deviceCodeGrantRequest(as: AuthorizationServer, clientId: string
   return post(as.token_endpoint, body, options)
 }
 
-async function post(url: string, body: URLSearchParams, options: HttpOptions): Promise<Response> {
-  const fetchImpl = options.fetch ?? DEFAULT_FETCH
-  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
-  const timeout = AbortSignal.timeout(timeoutMs)
-  const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout
+function post(url: string, body: URLSearchParams, options: HttpOptions): Promise<Response> {
   const headers = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }
-  try {
-    return await fetchImpl(url, { method: 'POST', headers, body, signal, redirect: 'manual' })
-  } catch (err) {
-    // The caller's own abort is not a provider failure: hand it back as it came.
-    if (options.signal?.aborted) throw options.signal.reason
-    const why = timeout.aborted ? `no answer within ${timeoutMs} ms` : 'could not connect'
-    throw new ProviderError('PROVIDER_UNAVAILABLE', `token service unreachable at ${new URL(url).origin}: ${why}`, { cause: err })
-  }
-}
-
-function errorFromBody(response: Response, text: string, body: unknown): Error {
-  const oauth = isObject(body) && typeof body.error === 'string' ? (body as unknown as OAuthErrorBody) : undefined
-  // 5xx and 429 say "try later", whatever their body says.
-  if (response.status >= 500 || response.status === 429 || oauth?.error === 'temporarily_unavailable') {
-    return new ProviderError('PROVIDER_UNAVAILABLE', `the device authorization endpoint is unavailable (HTTP ${response.status})`, { status: response.status })
-  }
-  if (oauth) {
-    const copy = new Response(text, { status: response.status, statusText: response.statusText, headers: response.headers })
-    return new OAuthResponseError(
-      {
-        error: oauth.error,
-        ...(typeof oauth.error_description === 'string' ? { error_description: oauth.error_description } : {}),
-        ...(typeof oauth.error_reason === 'string' ? { error_reason: oauth.error_reason } : {}),
-      },
-      copy,
-    )
-  }
-  return new ProviderError('PROVIDER_INVALID_RESPONSE', `the device authorization endpoint answered HTTP ${response.status} without an OAuth error`, {
-    status: response.status,
-  })
+  return send(url, { method: 'POST', headers, body }, options)
 }
 
 function timerSleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -299,8 +265,4 @@ function isHttpUrl(value: string): boolean {
   } catch {
     return false
   }
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
 }

@@ -152,13 +152,22 @@ export async function processRevocationResponse(response: Response): Promise<voi
 
 async function errorFromResponse(response: Response, what: string): Promise<Error> {
   const text = await response.text().catch(() => '')
-  // 5xx and 429 say "try later", whatever their body says; RFC 6749 `temporarily_unavailable` too.
   let body: unknown
   try {
     body = JSON.parse(text)
   } catch {
     body = undefined
   }
+  return errorFromBody(response, text, body, what)
+}
+
+/**
+ * The error a non-2xx answer stands for, once its body has been read: 5xx, 429 and
+ * `temporarily_unavailable` are {@link ProviderError} (try later, whatever the body says), an OAuth
+ * error body is {@link OAuthResponseError}, anything else is an invalid provider response.
+ * Shared by every request/process pair in the SDK.
+ */
+export function errorFromBody(response: Response, text: string, body: unknown, what: string): Error {
   const oauth = isObject(body) && typeof body.error === 'string' ? (body as unknown as OAuthErrorBody) : undefined
   if (response.status >= 500 || response.status === 429 || oauth?.error === 'temporarily_unavailable') {
     return new ProviderError('PROVIDER_UNAVAILABLE', `the ${what} is unavailable (HTTP ${response.status})`, { status: response.status })
@@ -178,7 +187,8 @@ async function errorFromResponse(response: Response, what: string): Promise<Erro
   return new ProviderError('PROVIDER_INVALID_RESPONSE', `the ${what} answered HTTP ${response.status} without an OAuth error`, { status: response.status })
 }
 
-async function send(url: string, init: RequestInit, options: HttpOptions): Promise<Response> {
+/** Sends one request to the token service with the SDK's timeout, abort and no-redirect rules. */
+export async function send(url: string, init: RequestInit, options: HttpOptions): Promise<Response> {
   const fetchImpl = options.fetch ?? DEFAULT_FETCH
   const timeout = AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS)
   const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout
@@ -200,7 +210,7 @@ async function readJson(res: Response): Promise<unknown> {
   }
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
+export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
