@@ -109,7 +109,10 @@ export function upstreamLogin(deps: Deps) {
         }
       } catch (err) {
         const denied = err instanceof oauth.AuthorizationResponseError && err.error === 'access_denied'
-        deps.logger.warn({ err: denied ? undefined : err, error: denied ? 'access_denied' : 'upstream_failed' }, 'upstream sign-in failed')
+        // Name, code and message only: oauth4webapi errors carry response bodies and token
+        // material in `cause`, which must not reach a log line.
+        const e = err as { name?: string; code?: string; message?: string }
+        deps.logger.warn({ error: denied ? 'access_denied' : 'upstream_failed', name: e.name, code: e.code, message: e.message }, 'upstream sign-in failed')
         await deps.store.appendAudit(auditEvent(deps, 'login.failed', { ...requester, data: { reason: denied ? 'upstream_denied' : 'upstream_error', method: 'upstream' } }))
         return withHeaders(errorPage('Sign-in failed', denied ? 'The sign-in was cancelled.' : `${deps.settings.upstreamName} did not complete the sign-in. Try again.`, denied ? 403 : 502), headers)
       }
