@@ -4,7 +4,7 @@ import type { Deps } from '../deps.js'
 import { requesterOf } from '../http/requester.js'
 import { formatUserCode, normaliseUserCode } from '../oauth/user-code.js'
 import type { DeviceCodeRecord } from '../store/types.js'
-import { pageCsrf, readPageForm, requireUser } from './forms.js'
+import { pageCsrf, readSignedInForm, requireUser } from './forms.js'
 import { html } from './html.js'
 import { page } from './layout.js'
 
@@ -46,10 +46,9 @@ ${values.error ? html`<p class="error" role="alert" id="code-error">${values.err
 
     /** Step 2: the code was typed; show who asks for what, with Approve / Deny. */
     async confirm(c: Context): Promise<Response> {
-      const form = await readPageForm(c, deps)
-      if (form instanceof Response) return form
-      const signedIn = await requireUser(c, deps)
-      if (signedIn instanceof Response) return signedIn
+      const posted = await readSignedInForm(c, deps)
+      if (posted instanceof Response) return posted
+      const { form, signedIn } = posted
       const record = await lookup(form.get('user_code'))
       if (typeof record === 'string') return entry(c, signedIn.user, { code: form.get('user_code') ?? '', error: record, status: 400 })
       const client = await deps.store.getClient(record.client_id)
@@ -72,10 +71,9 @@ ${scopes.length ? html`<p>It asks for:</p><ul>${scopes.map((s) => html`<li><code
     },
 
     async decide(c: Context): Promise<Response> {
-      const form = await readPageForm(c, deps)
-      if (form instanceof Response) return form
-      const signedIn = await requireUser(c, deps)
-      if (signedIn instanceof Response) return signedIn
+      const posted = await readSignedInForm(c, deps)
+      if (posted instanceof Response) return posted
+      const { form, signedIn } = posted
       const record = await lookup(form.get('user_code'))
       if (typeof record === 'string') return entry(c, signedIn.user, { error: record, status: 400 })
       const decision = form.get('decision') === 'approve' ? 'approved' : 'denied'

@@ -31,6 +31,18 @@ export async function requireUser(c: Context, deps: Deps): Promise<SignedIn | Re
   return redirect(`/login?return_to=${encodeURIComponent(url.pathname + url.search)}`)
 }
 
+/**
+ * A CSRF-checked form POST from a signed-in user: the form first (a forged post changes nothing
+ * and learns nothing), then the user. Returns both, or the ready 4xx page or sign-in redirect.
+ */
+export async function readSignedInForm(c: Context, deps: Deps): Promise<{ form: Map<string, string>; signedIn: SignedIn } | Response> {
+  const form = await readPageForm(c, deps)
+  if (form instanceof Response) return form
+  const signedIn = await requireUser(c, deps)
+  if (signedIn instanceof Response) return signedIn
+  return { form, signedIn }
+}
+
 /** CSRF token for a page about to be rendered, plus a Set-Cookie to attach when it is new. */
 export function pageCsrf(c: Context, deps: Deps): { token: string; withCookie(res: Response): Response } {
   const { token, setCookie } = csrfToken(c, deps)

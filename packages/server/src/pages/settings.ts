@@ -5,7 +5,7 @@ import { requesterOf } from '../http/requester.js'
 import { credentialFor } from '../sessions/credential.js'
 import { issueSession } from '../sessions/issue.js'
 import type { SessionRecord } from '../store/types.js'
-import { pageCsrf, readPageForm, requireUser } from './forms.js'
+import { pageCsrf, readSignedInForm, requireUser } from './forms.js'
 import { html } from './html.js'
 import { errorPage, page, redirect } from './layout.js'
 
@@ -98,10 +98,9 @@ ${sessions.length === 0
     },
 
     async revokeOne(c: Context): Promise<Response> {
-      const form = await readPageForm(c, deps)
-      if (form instanceof Response) return form
-      const signedIn = await requireUser(c, deps)
-      if (signedIn instanceof Response) return signedIn
+      const posted = await readSignedInForm(c, deps)
+      if (posted instanceof Response) return posted
+      const { form, signedIn } = posted
       const session = await deps.store.getSession(form.get('session_id') ?? '')
       // Someone else's session id answers exactly like an unknown one.
       if (!session || session.user_id !== signedIn.user.id) return errorPage('Not found', 'That session does not exist.', 404, { user: signedIn.user })
@@ -110,10 +109,9 @@ ${sessions.length === 0
     },
 
     async revokeAll(c: Context): Promise<Response> {
-      const form = await readPageForm(c, deps)
-      if (form instanceof Response) return form
-      const signedIn = await requireUser(c, deps)
-      if (signedIn instanceof Response) return signedIn
+      const posted = await readSignedInForm(c, deps)
+      if (posted instanceof Response) return posted
+      const { signedIn } = posted
       for (const s of await activeSessions(signedIn.user.id)) await revoke(c, s, 'revoked_by_user')
       return redirect('/settings/sessions?revoked=all')
     },
@@ -138,10 +136,9 @@ ${sessions.length === 0
     },
 
     async mintCli(c: Context): Promise<Response> {
-      const form = await readPageForm(c, deps)
-      if (form instanceof Response) return form
-      const signedIn = await requireUser(c, deps)
-      if (signedIn instanceof Response) return signedIn
+      const posted = await readSignedInForm(c, deps)
+      if (posted instanceof Response) return posted
+      const { form, signedIn } = posted
       const name = (form.get('name') ?? '').trim().slice(0, 100)
       const lifetime = CLI_LIFETIMES.find((l) => String(l.seconds) === form.get('lifetime'))
       if (!name || !lifetime) return errorPage('Invalid request', 'Give the credential a name and pick one of the offered lifetimes.', 400, { user: signedIn.user })
