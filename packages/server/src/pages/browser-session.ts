@@ -13,7 +13,8 @@ import type { LoginSessionRecord, UserRecord } from '../store/types.js'
 const SESSION_COOKIE = 'evergreen_session'
 const CSRF_COOKIE = 'evergreen_csrf'
 
-function secure(deps: Deps): boolean {
+/** Whether this service's cookies must be Secure: true when its issuer is https. */
+export function secure(deps: Deps): boolean {
   return deps.settings.issuer.startsWith('https://')
 }
 

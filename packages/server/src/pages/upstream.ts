@@ -6,7 +6,7 @@ import { deriveKey, open, seal } from '../crypto/aead.js'
 import type { Deps } from '../deps.js'
 import { requesterOf } from '../http/requester.js'
 import { StoreConflictError, type UserRecord } from '../store/types.js'
-import { startBrowserSession } from './browser-session.js'
+import { secure, startBrowserSession } from './browser-session.js'
 import { safeReturnTo } from './forms.js'
 import { errorPage, redirect } from './layout.js'
 
@@ -35,7 +35,6 @@ export function upstreamLogin(deps: Deps) {
   const insecure = issuer.protocol === 'http:' ? { [oauth.allowInsecureRequests]: true } : {}
   const callback = `${deps.settings.issuer}/login/upstream/callback`
   const box = deriveKey(deps.pageKey, 'evergreen/upstream-flow/v1')
-  const secure = deps.settings.issuer.startsWith('https://')
   let metadata: Promise<oauth.AuthorizationServer> | undefined
 
   const discover = () =>
@@ -49,7 +48,7 @@ export function upstreamLogin(deps: Deps) {
       }))
 
   const flowCookie = (value: string, maxAge: number) =>
-    generateCookie(FLOW_COOKIE, value, { path: '/login/upstream', httpOnly: true, sameSite: 'Lax', secure, maxAge })
+    generateCookie(FLOW_COOKIE, value, { path: '/login/upstream', httpOnly: true, sameSite: 'Lax', secure: secure(deps), maxAge })
 
   return {
     name: deps.settings.upstreamName,
