@@ -1,6 +1,7 @@
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { PageClient } from '../../../server/src/test-support/browser-client.js'
 import { startServe, type ServeProcess } from './cli-process.js'
 
 // A real `evergreen serve` child plus what the session-command tests do to it over HTTP: the
@@ -78,7 +79,7 @@ export async function startSessionServer(env: Record<string, string> = {}): Prom
     mint: (user, extra = {}) => admin<Minted>('POST', '/tokens', { user, client_id: 'evergreen-cli', ...extra }),
     session: (id) => admin<SessionRecordView>('GET', `/sessions/${id}`),
     async decideDevice(userCode, email, decision = 'approve') {
-      const browser = new HttpBrowser(issuer)
+      const browser = PageClient.overHttp(issuer)
       const login = await browser.login(email, PASSWORD)
       if (login.status !== 303) throw new Error(`sign-in failed: HTTP ${login.status}`)
       await browser.get(`/device?user_code=${encodeURIComponent(userCode)}`)
@@ -89,52 +90,6 @@ export async function startSessionServer(env: Record<string, string> = {}): Prom
       if (done.status !== 200) throw new Error(`/device/decision: HTTP ${done.status}: ${page}`)
       return page
     },
-  }
-}
-
-/**
- * A cookie-keeping HTTP client for the server's pages: follows no redirects, sends back the
- * cookies it was given, and posts the CSRF token of the last page it loaded.
- */
-export class HttpBrowser {
-  private cookies = new Map<string, string>()
-  private lastHtml = ''
-
-  constructor(private readonly base: string) {}
-
-  get(path: string): Promise<Response> {
-    return this.send(path, { method: 'GET' })
-  }
-
-  post(path: string, fields: Record<string, string>): Promise<Response> {
-    const m = /name="csrf" value="([^"]+)"/.exec(this.lastHtml)
-    if (!m) throw new Error(`no CSRF token on the page before POST ${path}`)
-    return this.send(path, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: new URL(this.base).origin },
-      body: new URLSearchParams({ csrf: m[1]!, ...fields }).toString(),
-    })
-  }
-
-  async login(email: string, password: string): Promise<Response> {
-    await this.get('/login')
-    return this.post('/login', { email, password })
-  }
-
-  private async send(path: string, init: RequestInit): Promise<Response> {
-    const headers = new Headers(init.headers)
-    if (this.cookies.size) headers.set('cookie', [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '))
-    const res = await fetch(new URL(path, this.base), { ...init, headers, redirect: 'manual' })
-    for (const line of res.headers.getSetCookie()) {
-      const [pair] = line.split(';')
-      const i = pair!.indexOf('=')
-      const name = pair!.slice(0, i)
-      const value = pair!.slice(i + 1)
-      if (/max-age=0/i.test(line) || value === '') this.cookies.delete(name)
-      else this.cookies.set(name, value)
-    }
-    if ((res.headers.get('content-type') ?? '').startsWith('text/html')) this.lastHtml = await res.clone().text()
-    return res
   }
 }
 

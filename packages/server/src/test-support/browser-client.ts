@@ -1,15 +1,25 @@
 import type { TestService } from './harness.js'
 
 /**
- * A minimal cookie-keeping browser for in-process page tests: follows nothing automatically,
- * keeps cookies, and reads the CSRF token out of the last page. Real-browser behaviour is
- * covered by the Chromium tests; this one is for fast protocol checks.
+ * A minimal cookie-keeping browser for page tests: follows nothing automatically, keeps cookies,
+ * and reads the CSRF token out of the last page. It talks to whatever `fetch`-shaped transport it
+ * is given: a TestService in process, or a real server over HTTP (with `origin` set, POSTs carry
+ * the Origin header a browser would send). Real-browser behaviour is covered by the Chromium
+ * tests; this one is for fast protocol checks.
  */
 export class PageClient {
   private cookies = new Map<string, string>()
   lastHtml = ''
 
-  constructor(private readonly svc: TestService) {}
+  constructor(
+    private readonly svc: Pick<TestService, 'fetch'>,
+    private readonly options: { origin?: string } = {},
+  ) {}
+
+  /** A PageClient for a real server at `base`, over the network, redirects not followed. */
+  static overHttp(base: string): PageClient {
+    return new PageClient({ fetch: (path, init) => fetch(new URL(path, base), { ...init, redirect: 'manual' }) }, { origin: new URL(base).origin })
+  }
 
   async get(path: string): Promise<Response> {
     return this.send(path, { method: 'GET' })
@@ -18,9 +28,10 @@ export class PageClient {
   async post(path: string, fields: Record<string, string>, options: { csrf?: boolean; origin?: string } = {}): Promise<Response> {
     const body = new URLSearchParams(fields)
     if (options.csrf !== false && !body.has('csrf')) body.set('csrf', this.csrf())
+    const origin = options.origin ?? this.options.origin
     return this.send(path, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', ...(options.origin ? { origin: options.origin } : {}) },
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...(origin ? { origin } : {}) },
       body: body.toString(),
     })
   }
