@@ -13,7 +13,7 @@ import { issueSession } from '../sessions/issue.js'
 import { InvalidCursorError } from '../store/cursor.js'
 import { StoreConflictError, type ClientPatch, type ClientRecord, type TokenEndpointAuthMethod } from '../store/types.js'
 import {
-  bad, email, limitParam, onlyFields, optionalBoolean, optionalSeconds, optionalString, optionalStringList,
+  bad, email, limitParam, logoutUri, onlyFields, optionalBoolean, optionalSeconds, optionalString, optionalStringList,
   redirectUri, requiredString,
 } from './validate.js'
 import { clientView, keyView, sessionView, userView } from './views.js'
@@ -27,7 +27,7 @@ const CLIENT_GRANTS = [
   'urn:ietf:params:oauth:grant-type:token-exchange',
 ] as const
 const CLIENT_FIELDS = [
-  'name', 'redirect_uris', 'grant_types', 'token_endpoint_auth_method', 'allowed_scopes', 'access_token_ttl',
+  'name', 'redirect_uris', 'post_logout_redirect_uris', 'backchannel_logout_uri', 'grant_types', 'token_endpoint_auth_method', 'allowed_scopes', 'access_token_ttl',
   'refresh_token_ttl', 'refresh_token_ttl_max', 'session_max_lifetime', 'first_party',
 ] as const
 const TEN_YEARS = 315_360_000
@@ -104,7 +104,7 @@ export function adminRouter(deps: Deps, failedAuthLimit: RateLimit): Hono {
   app.post('/clients', async (c) => {
     const b = await body(c)
     onlyFields(b, ['client_id', ...CLIENT_FIELDS])
-    const fields = clientFields(b, true)
+    const fields = clientFields(b, true, deps.settings.issuer)
     const method = fields.token_endpoint_auth_method ?? 'client_secret_basic'
     const secret = method === 'none' ? undefined : deps.random.secret('egs')
     const now = deps.now()
@@ -113,6 +113,8 @@ export function adminRouter(deps: Deps, failedAuthLimit: RateLimit): Hono {
       name: fields.name!,
       secret_hash: secret === undefined ? null : hashSecret(secret),
       redirect_uris: fields.redirect_uris ?? [],
+      post_logout_redirect_uris: fields.post_logout_redirect_uris ?? [],
+      backchannel_logout_uri: fields.backchannel_logout_uri ?? null,
       grant_types: fields.grant_types ?? ['refresh_token'],
       token_endpoint_auth_method: method,
       allowed_scopes: fields.allowed_scopes ?? [],
@@ -138,7 +140,7 @@ export function adminRouter(deps: Deps, failedAuthLimit: RateLimit): Hono {
     const existing = await findClient(deps, c.req.param('id'))
     const b = await body(c)
     onlyFields(b, CLIENT_FIELDS)
-    const patch: ClientPatch = { ...clientFields(b, false), updated_at: deps.now() }
+    const patch: ClientPatch = { ...clientFields(b, false, deps.settings.issuer), updated_at: deps.now() }
     if (patch.token_endpoint_auth_method && patch.token_endpoint_auth_method !== existing.token_endpoint_auth_method) {
       throw bad('token_endpoint_auth_method cannot change; create a new client')
     }
@@ -256,12 +258,18 @@ export function adminRouter(deps: Deps, failedAuthLimit: RateLimit): Hono {
   return app
 }
 
-function clientFields(b: Record<string, unknown>, creating: boolean): Partial<ClientRecord> {
+function clientFields(b: Record<string, unknown>, creating: boolean, issuer: string): Partial<ClientRecord> {
   const out: Partial<ClientRecord> = {}
   const name = creating ? requiredString(b, 'name', 200) : optionalString(b, 'name', 200)
   if (name !== undefined) out.name = name
   const uris = optionalStringList(b, 'redirect_uris')
   if (uris !== undefined) out.redirect_uris = uris.map(redirectUri)
+  const logoutUris = optionalStringList(b, 'post_logout_redirect_uris')
+  if (logoutUris !== undefined) out.post_logout_redirect_uris = logoutUris.map((u) => logoutUri(u, 'post_logout_redirect_uri', issuer))
+  // null clears it; a string replaces it.
+  if (b.backchannel_logout_uri === null) out.backchannel_logout_uri = null
+  const backchannel = optionalString(b, 'backchannel_logout_uri', 2048)
+  if (backchannel !== undefined) out.backchannel_logout_uri = logoutUri(backchannel, 'backchannel_logout_uri', issuer)
   const grants = optionalStringList(b, 'grant_types', CLIENT_GRANTS)
   if (grants !== undefined) out.grant_types = grants
   const method = b.token_endpoint_auth_method

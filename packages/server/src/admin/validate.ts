@@ -78,6 +78,27 @@ export function redirectUri(value: string): string {
   return value
 }
 
+/**
+ * A logout URI (`post_logout_redirect_uris`, `backchannel_logout_uri`): absolute http(s) without
+ * a fragment (OIDC Back-Channel Logout §2.2, RP-Initiated Logout §3). https, except for loopback
+ * hosts or when the issuer itself is http (a development setup, where the apps are http too).
+ */
+export function logoutUri(value: string, field: string, issuer: string): string {
+  let u: URL
+  try {
+    u = new URL(value)
+  } catch {
+    throw bad(`${field} ${JSON.stringify(value)} is not an absolute URI`)
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw bad(`${field} must be an http(s) URL`)
+  if (u.hash || value.includes('#')) throw bad(`${field} must not contain a fragment`)
+  const loopback = ['127.0.0.1', '[::1]', 'localhost'].includes(u.hostname)
+  if (u.protocol === 'http:' && !loopback && !issuer.startsWith('http:')) {
+    throw bad(`${field} must use https (http only for loopback, or when the issuer is http)`)
+  }
+  return value
+}
+
 export function limitParam(value: string | undefined, fallback = 50, max = 500): number {
   if (value === undefined) return fallback
   const n = Number(value)

@@ -171,4 +171,27 @@ DROP INDEX IF EXISTS refresh_tokens_session;
 DROP INDEX IF EXISTS audit_type;
 `,
   },
+  {
+    // Same numbering as SQLite's migration 4: the clients' OIDC logout registration and the
+    // back-channel logout outbox. An identity column, so "oldest pending" is "smallest id".
+    version: 4,
+    sql: `
+ALTER TABLE clients
+  ADD COLUMN post_logout_redirect_uris JSONB NOT NULL DEFAULT '[]'::jsonb,
+  ADD COLUMN backchannel_logout_uri TEXT;
+CREATE TABLE backchannel_logouts (
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  session_id TEXT COLLATE "C" NOT NULL,
+  user_id TEXT COLLATE "C",
+  client_id TEXT COLLATE "C" NOT NULL,
+  uri TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at BIGINT NOT NULL,
+  locked_until BIGINT,
+  created_at BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX backchannel_logouts_session_client ON backchannel_logouts (session_id, client_id);
+CREATE INDEX backchannel_logouts_due ON backchannel_logouts (next_attempt_at);
+`,
+  },
 ]

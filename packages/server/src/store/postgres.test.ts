@@ -55,7 +55,8 @@ describePostgres('PostgresStore', () => {
         id, type, at: T0, session_id: 's1', user_id: null, client_id: 'svc', ip: null, user_agent: null, data: {},
       })
       await a.createClient({
-        client_id: 'svc', name: 'Service', secret_hash: null, redirect_uris: [], grant_types: ['refresh_token'],
+        client_id: 'svc', name: 'Service', secret_hash: null, redirect_uris: [], post_logout_redirect_uris: [],
+        backchannel_logout_uri: null, grant_types: ['refresh_token'],
         token_endpoint_auth_method: 'none', allowed_scopes: [], access_token_ttl: null, refresh_token_ttl: null,
         refresh_token_ttl_max: null, session_max_lifetime: null, first_party: false, created_at: T0, updated_at: T0,
       }, audit('ev-client', 'client.created'))

@@ -2,14 +2,14 @@ import pg from 'pg'
 import { decodeCursor, toPage } from './cursor.js'
 import { POSTGRES_MIGRATIONS } from './postgres-schema.js'
 import {
-  AUDIT_COLUMNS, AUTHORIZATION_CODE_COLUMNS, CLIENT_COLUMNS, DEVICE_CODE_COLUMNS, KEY_COLUMNS, LOGIN_SESSION_COLUMNS,
+  AUDIT_COLUMNS, AUTHORIZATION_CODE_COLUMNS, BACKCHANNEL_COLUMNS, CLIENT_COLUMNS, DEVICE_CODE_COLUMNS, KEY_COLUMNS, LOGIN_SESSION_COLUMNS,
   SESSION_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS,
-  columnValues, prefixedColumns, toAudit, toAuthorizationCode, toClient, toDeviceCode, toLoginSession, toSession,
+  columnValues, prefixedColumns, toAudit, toAuthorizationCode, toBackchannelLogout, toClient, toDeviceCode, toLoginSession, toSession,
   toSigningKey, toToken, toUser, unprefix,
 } from './rows.js'
 import {
   StoreConflictError,
-  type AuditEvent, type AuditFilter, type AuthorizationCodeRecord, type ClientPatch, type ClientRecord,
+  type AuditEvent, type AuditFilter, type AuthorizationCodeRecord, type BackchannelLogoutRecord, type ClientPatch, type ClientRecord,
   type DeviceCodeRecord, type ListOptions, type LoginSessionRecord, type Page, type RefreshTokenRecord,
   type RefreshTokenView, type Rotation, type SessionFilter, type SessionRecord, type SigningKeyRecord, type Store,
   type UserRecord,
@@ -69,11 +69,55 @@ const AUDIT_TYPES: Record<(typeof AUDIT_COLUMNS)[number], string> = {
 const castParams = (columns: readonly string[], types: Record<string, string>, first: number) =>
   columns.map((c, i) => `$${first + i}::${types[c]}`).join(', ')
 
+/*
+ * A revocation and its back-channel logouts, in one statement: `revoked` returns exactly the
+ * rows this UPDATE changed (a concurrent revoker that got there first changes, and so queues,
+ * them instead), and `queued` writes one outbox row per revoked session whose client has a
+ * back-channel URI. A data-modifying CTE runs to completion whether or not the outer query
+ * reads it, so the outbox rows commit or roll back with the revocation. The clients join has
+ * no deleted_at filter: deleteClient marks the client deleted earlier in the same transaction.
+ *
+ * Rotation never revokes (reuse detection calls revokeSession), so the rotation statement
+ * below needs no outbox write. Lock order stays as it was: session rows (the UPDATE), then the
+ * outbox's unique index; rotation locks session then token rows and never the outbox, so the
+ * two cannot deadlock. `$1` and `$2` are always revoked_at and revoked_reason.
+ */
+const revokeAndQueue = (prefix: string, where: string) => `${prefix}${prefix ? ',' : 'WITH'} revoked AS (
+  UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE ${where} AND revoked_at IS NULL
+  RETURNING id, user_id, client_id
+), queued AS (
+  INSERT INTO backchannel_logouts (session_id, user_id, client_id, uri, attempts, next_attempt_at, locked_until, created_at)
+  SELECT r.id, r.user_id, r.client_id, c.backchannel_logout_uri, 0, $1::bigint, NULL, $1::bigint
+    FROM revoked r JOIN clients c ON c.client_id = r.client_id
+   WHERE c.backchannel_logout_uri IS NOT NULL
+  ON CONFLICT (session_id, client_id) DO NOTHING
+)
+SELECT count(*)::int AS changed FROM revoked`
+
 // Revoking a session revokes what was delegated from it, transitively.
-const SUBTREE = `WITH RECURSIVE tree(id) AS (
-  SELECT id FROM sessions WHERE id = $1
+const REVOKE_SUBTREE = revokeAndQueue(
+  `WITH RECURSIVE tree(id) AS (
+  SELECT id FROM sessions WHERE id = $3
   UNION SELECT s.id FROM sessions s JOIN tree ON s.parent_id = tree.id
-)`
+)`,
+  'id IN (SELECT id FROM tree)',
+)
+const REVOKE_USER_SESSIONS = revokeAndQueue('', 'user_id = $3')
+const REVOKE_CLIENT_SESSIONS = revokeAndQueue('', 'client_id = $3')
+
+/*
+ * Leases due outbox rows across processes. The subquery locks what it picks FOR UPDATE SKIP
+ * LOCKED, so concurrent workers take disjoint rows instead of queueing behind each other. A
+ * worker whose snapshot predates another's committed lease re-checks the row's latest version
+ * when it locks it (READ COMMITTED re-evaluation), finds locked_until in the future, and skips
+ * it: a row is never leased twice.
+ */
+const CLAIM_BACKCHANNEL = `UPDATE backchannel_logouts SET locked_until = $2
+ WHERE id IN (SELECT id FROM backchannel_logouts
+               WHERE next_attempt_at <= $1 AND (locked_until IS NULL OR locked_until <= $1)
+               ORDER BY id LIMIT $3
+                 FOR UPDATE SKIP LOCKED)
+RETURNING ${BACKCHANNEL_COLUMNS.join(', ')}`
 
 const FIND_REFRESH_TOKEN = `SELECT ${prefixedColumns('rt', 't', TOKEN_COLUMNS)}, ${prefixedColumns('s', 's', SESSION_COLUMNS)},
        ${prefixedColumns('c', 'c', CLIENT_COLUMNS)}
@@ -267,10 +311,7 @@ export class PostgresStore implements Store {
     return this.transaction(async (c) => {
       const disabled = await c.query('UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL', [at, id])
       if (disabled.rowCount !== 1) return false
-      await c.query(
-        'UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE user_id = $3 AND revoked_at IS NULL',
-        [at, 'user_disabled', id],
-      )
+      await c.query(REVOKE_USER_SESSIONS, [at, 'user_disabled', id])
       await this.audit(c, audit)
       return true
     })
@@ -325,10 +366,7 @@ export class PostgresStore implements Store {
     return this.transaction(async (c) => {
       const deleted = await c.query('UPDATE clients SET deleted_at = $1 WHERE client_id = $2 AND deleted_at IS NULL', [at, clientId])
       if (deleted.rowCount !== 1) return false
-      await c.query(
-        'UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE client_id = $3 AND revoked_at IS NULL',
-        [at, 'client_deleted', clientId],
-      )
+      await c.query(REVOKE_CLIENT_SESSIONS, [at, 'client_deleted', clientId])
       await this.audit(c, audit)
       return true
     })
@@ -363,11 +401,8 @@ export class PostgresStore implements Store {
 
   async revokeSession(id: string, at: number, reason: string, audit: AuditEvent): Promise<number> {
     return this.transaction(async (c) => {
-      const revoked = await c.query(
-        `${SUBTREE} UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE id IN (SELECT id FROM tree) AND revoked_at IS NULL`,
-        [id, at, reason],
-      )
-      const changed = revoked.rowCount ?? 0
+      const { rows } = await c.query<{ changed: number }>(REVOKE_SUBTREE, [at, reason, id])
+      const changed = rows[0]?.changed ?? 0
       if (changed > 0) await this.audit(c, audit)
       return changed
     })
@@ -422,9 +457,13 @@ export class PostgresStore implements Store {
     return rows[0] && toLoginSession(rows[0])
   }
 
-  async revokeLoginSession(hash: string, at: number): Promise<boolean> {
-    const revoked = await this.pool.query('UPDATE login_sessions SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL', [at, hash])
-    return revoked.rowCount === 1
+  async revokeLoginSession(hash: string, at: number, audit?: AuditEvent): Promise<boolean> {
+    return this.transaction(async (c) => {
+      const revoked = await c.query('UPDATE login_sessions SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL', [at, hash])
+      if (revoked.rowCount !== 1) return false
+      if (audit) await this.audit(c, audit)
+      return true
+    })
   }
 
   async createAuthorizationCode(code: AuthorizationCodeRecord): Promise<void> {
@@ -537,6 +576,39 @@ export class PostgresStore implements Store {
     await this.pool.query('UPDATE signing_keys SET retired_at = $1, expires_at = $2 WHERE kid <> $3 AND retired_at IS NULL', [
       at, expiresAt, kid,
     ])
+  }
+
+  async claimBackchannelLogouts(now: number, lockedUntil: number, limit: number): Promise<BackchannelLogoutRecord[]> {
+    const { rows } = await this.pool.query<Row>(CLAIM_BACKCHANNEL, [now, lockedUntil, limit])
+    return rows.map(toBackchannelLogout).sort((a, b) => a.id - b.id)
+  }
+
+  async completeBackchannelLogout(id: number, audit?: AuditEvent): Promise<void> {
+    await this.transaction(async (c) => {
+      await c.query('DELETE FROM backchannel_logouts WHERE id = $1', [id])
+      if (audit) await this.audit(c, audit)
+    })
+  }
+
+  async retryBackchannelLogout(id: number, nextAttemptAt: number): Promise<void> {
+    await this.pool.query(
+      'UPDATE backchannel_logouts SET attempts = attempts + 1, next_attempt_at = $1, locked_until = NULL WHERE id = $2',
+      [nextAttemptAt, id],
+    )
+  }
+
+  async trimBackchannelLogouts(max: number): Promise<number> {
+    // Everything at or below the (max+1)-th newest id; NULL (nothing) while under the cap.
+    const trimmed = await this.pool.query(
+      'DELETE FROM backchannel_logouts WHERE id <= (SELECT id FROM backchannel_logouts ORDER BY id DESC LIMIT 1 OFFSET $1)',
+      [max],
+    )
+    return trimmed.rowCount ?? 0
+  }
+
+  async listBackchannelLogouts(): Promise<BackchannelLogoutRecord[]> {
+    const { rows } = await this.pool.query<Row>(`SELECT ${BACKCHANNEL_COLUMNS.join(', ')} FROM backchannel_logouts ORDER BY id`)
+    return rows.map(toBackchannelLogout)
   }
 
   private async audit(c: Queryable, event: AuditEvent): Promise<void> {

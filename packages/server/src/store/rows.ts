@@ -1,5 +1,5 @@
 import type {
-  AuditEvent, AuthorizationCodeRecord, ClientRecord, DeviceCodeRecord, LoginSessionRecord, RefreshTokenRecord, SessionRecord,
+  AuditEvent, BackchannelLogoutRecord, AuthorizationCodeRecord, ClientRecord, DeviceCodeRecord, LoginSessionRecord, RefreshTokenRecord, SessionRecord,
   SigningKeyRecord, UserRecord,
 } from './types.js'
 
@@ -7,7 +7,7 @@ import type {
 // cannot drift apart between SQLite and PostgreSQL.
 export const USER_COLUMNS = ['id', 'email', 'name', 'password_hash', 'created_at', 'disabled_at'] as const
 export const CLIENT_COLUMNS = [
-  'client_id', 'name', 'secret_hash', 'redirect_uris', 'grant_types', 'token_endpoint_auth_method',
+  'client_id', 'name', 'secret_hash', 'redirect_uris', 'post_logout_redirect_uris', 'backchannel_logout_uri', 'grant_types', 'token_endpoint_auth_method',
   'allowed_scopes', 'access_token_ttl', 'refresh_token_ttl', 'refresh_token_ttl_max',
   'session_max_lifetime', 'first_party', 'created_at', 'updated_at',
 ] as const
@@ -34,6 +34,10 @@ export const AUTHORIZATION_CODE_COLUMNS = [
 export const DEVICE_CODE_COLUMNS = [
   'hash', 'user_code', 'client_id', 'scope', 'requested_ttl', 'created_at', 'expires_at', 'interval',
   'last_polled_at', 'status', 'user_id', 'decided_at', 'session_id',
+] as const
+
+export const BACKCHANNEL_COLUMNS = [
+  'id', 'session_id', 'user_id', 'client_id', 'uri', 'attempts', 'next_attempt_at', 'locked_until', 'created_at',
 ] as const
 
 type Row = Record<string, unknown>
@@ -72,6 +76,8 @@ export function toClient(r: Row): ClientRecord {
     name: String(r.name),
     secret_hash: strOrNull(r.secret_hash),
     redirect_uris: json<string[]>(r.redirect_uris),
+    post_logout_redirect_uris: json<string[]>(r.post_logout_redirect_uris),
+    backchannel_logout_uri: strOrNull(r.backchannel_logout_uri),
     grant_types: json<string[]>(r.grant_types),
     token_endpoint_auth_method: r.token_endpoint_auth_method as ClientRecord['token_endpoint_auth_method'],
     allowed_scopes: json<string[]>(r.allowed_scopes),
@@ -195,6 +201,20 @@ export function toDeviceCode(r: Row): DeviceCodeRecord {
     user_id: strOrNull(r.user_id),
     decided_at: numOrNull(r.decided_at),
     session_id: strOrNull(r.session_id),
+  }
+}
+
+export function toBackchannelLogout(r: Row): BackchannelLogoutRecord {
+  return {
+    id: num(r.id),
+    session_id: String(r.session_id),
+    user_id: strOrNull(r.user_id),
+    client_id: String(r.client_id),
+    uri: String(r.uri),
+    attempts: num(r.attempts),
+    next_attempt_at: num(r.next_attempt_at),
+    locked_until: numOrNull(r.locked_until),
+    created_at: num(r.created_at),
   }
 }
 

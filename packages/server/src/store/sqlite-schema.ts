@@ -179,4 +179,27 @@ CREATE INDEX audit_session ON audit_events (session_id, at, id);
 CREATE INDEX audit_user ON audit_events (user_id, at, id);
 `,
   },
+  {
+    // Logout that reaches every app: the clients' OIDC logout registration, and the outbox of
+    // back-channel logouts that each revocation fills in its own transaction. AUTOINCREMENT so an
+    // id is never reused: "oldest pending" is "smallest id", which the cap relies on.
+    version: 4,
+    sql: `
+ALTER TABLE clients ADD COLUMN post_logout_redirect_uris TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE clients ADD COLUMN backchannel_logout_uri TEXT;
+CREATE TABLE backchannel_logouts (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  session_id TEXT NOT NULL,
+  user_id TEXT,
+  client_id TEXT NOT NULL,
+  uri TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  locked_until INTEGER,
+  created_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX backchannel_logouts_session_client ON backchannel_logouts (session_id, client_id);
+CREATE INDEX backchannel_logouts_due ON backchannel_logouts (next_attempt_at);
+`,
+  },
 ]

@@ -3,21 +3,23 @@ import { closeSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { decodeCursor, toPage } from './cursor.js'
 import {
-  AUDIT_COLUMNS, AUTHORIZATION_CODE_COLUMNS, CLIENT_COLUMNS, DEVICE_CODE_COLUMNS, KEY_COLUMNS, LOGIN_SESSION_COLUMNS,
+  AUDIT_COLUMNS, AUTHORIZATION_CODE_COLUMNS, BACKCHANNEL_COLUMNS, CLIENT_COLUMNS, DEVICE_CODE_COLUMNS, KEY_COLUMNS, LOGIN_SESSION_COLUMNS,
   SESSION_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS,
-  columnValues, prefixedColumns, toAudit, toAuthorizationCode, toClient, toDeviceCode, toLoginSession, toSession,
+  columnValues, prefixedColumns, toAudit, toAuthorizationCode, toBackchannelLogout, toClient, toDeviceCode, toLoginSession, toSession,
   toSigningKey, toToken, toUser, unprefix,
 } from './rows.js'
 import { SQLITE_MIGRATIONS } from './sqlite-schema.js'
 import {
   StoreConflictError,
-  type AuditEvent, type AuditFilter, type AuthorizationCodeRecord, type ClientPatch, type ClientRecord,
+  type AuditEvent, type AuditFilter, type AuthorizationCodeRecord, type BackchannelLogoutRecord, type ClientPatch, type ClientRecord,
   type DeviceCodeRecord, type ListOptions, type LoginSessionRecord, type Page, type RefreshTokenRecord,
   type RefreshTokenView, type Rotation, type SessionFilter, type SessionRecord, type SigningKeyRecord, type Store,
   type UserRecord,
 } from './types.js'
 
 type Row = Record<string, unknown>
+/** What a revoking UPDATE returns: enough to queue the session's back-channel logout. */
+type Revoked = { id: string; user_id: string | null; client_id: string }
 
 const placeholders = (n: number) => Array.from({ length: n }, () => '?').join(', ')
 const insertSql = (table: string, columns: readonly string[], extra: readonly string[] = []) =>
@@ -96,19 +98,45 @@ export class SqliteStore implements Store {
       getUserByEmail: db.prepare(`SELECT ${USER_COLUMNS.join(', ')} FROM users WHERE email_lower = ?`),
       disableUser: db.prepare('UPDATE users SET disabled_at = ? WHERE id = ? AND disabled_at IS NULL'),
       revokeUserSessions: db.prepare(
-        'UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE user_id = ? AND revoked_at IS NULL',
+        'UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE user_id = ? AND revoked_at IS NULL RETURNING id, user_id, client_id',
       ),
       insertClient: db.prepare(insertSql('clients', CLIENT_COLUMNS)),
       getClient: db.prepare(`SELECT ${CLIENT_COLUMNS.join(', ')} FROM clients WHERE client_id = ? AND deleted_at IS NULL`),
       deleteClient: db.prepare('UPDATE clients SET deleted_at = ? WHERE client_id = ? AND deleted_at IS NULL'),
       revokeClientSessions: db.prepare(
-        'UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE client_id = ? AND revoked_at IS NULL',
+        'UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE client_id = ? AND revoked_at IS NULL RETURNING id, user_id, client_id',
       ),
       insertSession: db.prepare(insertSql('sessions', SESSION_COLUMNS)),
       getSession: db.prepare(`SELECT ${SESSION_COLUMNS.join(', ')} FROM sessions WHERE id = ?`),
       revokeSubtree: db.prepare(
-        `${SUBTREE} UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id IN (SELECT id FROM tree) AND revoked_at IS NULL`,
+        `${SUBTREE} UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id IN (SELECT id FROM tree) AND revoked_at IS NULL
+         RETURNING id, user_id, client_id`,
       ),
+      // Joined without deleted_at: deleteClient marks the client deleted in the same transaction
+      // and its sessions' apps must still hear about it. `WHERE` before ON CONFLICT is required
+      // by SQLite's parser for INSERT … SELECT … ON CONFLICT.
+      queueBackchannel: db.prepare(
+        `INSERT INTO backchannel_logouts (session_id, user_id, client_id, uri, attempts, next_attempt_at, locked_until, created_at)
+         SELECT ?, ?, c.client_id, c.backchannel_logout_uri, 0, ?, NULL, ? FROM clients c
+          WHERE c.client_id = ? AND c.backchannel_logout_uri IS NOT NULL
+         ON CONFLICT (session_id, client_id) DO NOTHING`,
+      ),
+      claimBackchannel: db.prepare(
+        `UPDATE backchannel_logouts SET locked_until = ?
+          WHERE id IN (SELECT id FROM backchannel_logouts
+                        WHERE next_attempt_at <= ? AND (locked_until IS NULL OR locked_until <= ?)
+                        ORDER BY id LIMIT ?)
+         RETURNING ${BACKCHANNEL_COLUMNS.join(', ')}`,
+      ),
+      deleteBackchannel: db.prepare('DELETE FROM backchannel_logouts WHERE id = ?'),
+      retryBackchannel: db.prepare(
+        'UPDATE backchannel_logouts SET attempts = attempts + 1, next_attempt_at = ?, locked_until = NULL WHERE id = ?',
+      ),
+      // Everything at or below the (max+1)-th newest id; NULL (nothing) while under the cap.
+      trimBackchannel: db.prepare(
+        'DELETE FROM backchannel_logouts WHERE id <= (SELECT id FROM backchannel_logouts ORDER BY id DESC LIMIT 1 OFFSET ?)',
+      ),
+      listBackchannel: db.prepare(`SELECT ${BACKCHANNEL_COLUMNS.join(', ')} FROM backchannel_logouts ORDER BY id`),
       insertToken: db.prepare(insertSql('refresh_tokens', TOKEN_COLUMNS)),
       findToken: db.prepare(
         `SELECT ${prefixedColumns('rt', 't', TOKEN_COLUMNS)}, ${prefixedColumns('s', 's', SESSION_COLUMNS)},
@@ -195,7 +223,7 @@ export class SqliteStore implements Store {
   async disableUser(id: string, at: number, audit: AuditEvent): Promise<boolean> {
     return this.db.transaction(() => {
       if (this.stmts.disableUser.run(at, id).changes === 0) return false
-      this.stmts.revokeUserSessions.run(at, 'user_disabled', id)
+      this.queueLogouts(this.stmts.revokeUserSessions.all(at, 'user_disabled', id) as Revoked[], at)
       this.audit(audit)
       return true
     })()
@@ -243,7 +271,7 @@ export class SqliteStore implements Store {
   async deleteClient(clientId: string, at: number, audit: AuditEvent): Promise<boolean> {
     return this.db.transaction(() => {
       if (this.stmts.deleteClient.run(at, clientId).changes === 0) return false
-      this.stmts.revokeClientSessions.run(at, 'client_deleted', clientId)
+      this.queueLogouts(this.stmts.revokeClientSessions.all(at, 'client_deleted', clientId) as Revoked[], at)
       this.audit(audit)
       return true
     })()
@@ -285,9 +313,10 @@ export class SqliteStore implements Store {
 
   async revokeSession(id: string, at: number, reason: string, audit: AuditEvent): Promise<number> {
     return this.db.transaction(() => {
-      const changed = this.stmts.revokeSubtree.run(id, at, reason).changes
-      if (changed > 0) this.audit(audit)
-      return changed
+      const revoked = this.stmts.revokeSubtree.all(id, at, reason) as Revoked[]
+      this.queueLogouts(revoked, at)
+      if (revoked.length > 0) this.audit(audit)
+      return revoked.length
     })()
   }
 
@@ -357,8 +386,12 @@ export class SqliteStore implements Store {
     return r && toLoginSession(r)
   }
 
-  async revokeLoginSession(hash: string, at: number): Promise<boolean> {
-    return this.stmts.revokeLoginSession.run(at, hash).changes === 1
+  async revokeLoginSession(hash: string, at: number, audit?: AuditEvent): Promise<boolean> {
+    return this.db.transaction(() => {
+      if (this.stmts.revokeLoginSession.run(at, hash).changes !== 1) return false
+      if (audit) this.audit(audit)
+      return true
+    })()
   }
 
   async createAuthorizationCode(code: AuthorizationCodeRecord): Promise<void> {
@@ -448,6 +481,37 @@ export class SqliteStore implements Store {
 
   async retireSigningKeysExcept(kid: string, at: number, expiresAt: number): Promise<void> {
     this.stmts.retireKeys.run(at, expiresAt, kid)
+  }
+
+  async claimBackchannelLogouts(now: number, lockedUntil: number, limit: number): Promise<BackchannelLogoutRecord[]> {
+    // IMMEDIATE: two processes on one file take the write lock in turn, so a row is leased once.
+    const rows = this.db.transaction(() => this.stmts.claimBackchannel.all(lockedUntil, now, now, limit) as Row[]).immediate()
+    // RETURNING order is unspecified in SQLite.
+    return rows.map(toBackchannelLogout).sort((a, b) => a.id - b.id)
+  }
+
+  async completeBackchannelLogout(id: number, audit?: AuditEvent): Promise<void> {
+    this.db.transaction(() => {
+      this.stmts.deleteBackchannel.run(id)
+      if (audit) this.audit(audit)
+    })()
+  }
+
+  async retryBackchannelLogout(id: number, nextAttemptAt: number): Promise<void> {
+    this.stmts.retryBackchannel.run(nextAttemptAt, id)
+  }
+
+  async trimBackchannelLogouts(max: number): Promise<number> {
+    return this.stmts.trimBackchannel.run(max).changes
+  }
+
+  async listBackchannelLogouts(): Promise<BackchannelLogoutRecord[]> {
+    return (this.stmts.listBackchannel.all() as Row[]).map(toBackchannelLogout)
+  }
+
+  /** Queues the back-channel logouts of sessions just revoked; the caller supplies the transaction. */
+  private queueLogouts(revoked: readonly Revoked[], at: number): void {
+    for (const s of revoked) this.stmts.queueBackchannel.run(s.id, s.user_id, at, at, s.client_id)
   }
 
   private audit(event: AuditEvent): void {

@@ -26,6 +26,10 @@ export interface ClientRecord {
   /** SHA-256 (hex) of the client secret; null for public clients. */
   secret_hash: string | null
   redirect_uris: string[]
+  /** Where end-session may send the browser afterwards, by exact match (OIDC RP-Initiated Logout §2). */
+  post_logout_redirect_uris: string[]
+  /** Where a logout token is POSTed when one of this client's sessions is revoked (OIDC Back-Channel Logout §2.2). */
+  backchannel_logout_uri: string | null
   grant_types: string[]
   token_endpoint_auth_method: TokenEndpointAuthMethod
   /** Scopes the client may ask for; empty means any. */
@@ -98,7 +102,7 @@ export interface AuditEvent {
   data: Record<string, unknown>
 }
 
-/** Stable dotted names (DESIGN.md "Small contracts"). */
+/** Stable dotted names: operators filter and alert on them, so a rename is a breaking change. */
 export type AuditEventType =
   | 'session.created'
   | 'refresh.succeeded'
@@ -115,6 +119,10 @@ export type AuditEventType =
   | 'client.deleted'
   | 'user.created'
   | 'user.disabled'
+  | 'logout.succeeded'
+  | 'backchannel_logout.delivered'
+  | 'backchannel_logout.failed'
+  | 'backchannel_logout.dropped'
 
 export interface SigningKeyRecord {
   kid: string
@@ -188,6 +196,27 @@ export interface DeviceCodeRecord {
   session_id: string | null
 }
 
+/**
+ * One pending back-channel logout (OIDC Back-Channel Logout 1.0): the outbox row a revocation
+ * writes in its own transaction, for the client of each revoked session that registered a
+ * `backchannel_logout_uri`. Deleted once delivered or given up.
+ */
+export interface BackchannelLogoutRecord {
+  /** Assigned by the store, increasing: the oldest pending rows have the smallest ids. */
+  id: number
+  session_id: string
+  /** The logout token's `sub`; null for a session without a user. */
+  user_id: string | null
+  client_id: string
+  uri: string
+  /** Failed deliveries so far. */
+  attempts: number
+  next_attempt_at: number
+  /** A worker holds the row until then; null when nobody does. */
+  locked_until: number | null
+  created_at: number
+}
+
 export interface Page<T> {
   items: T[]
   next_cursor: string | null
@@ -255,14 +284,18 @@ export interface Store {
   getUser(id: string): Promise<UserRecord | undefined>
   getUserByEmail(email: string): Promise<UserRecord | undefined>
   listUsers(options: ListOptions): Promise<Page<UserRecord>>
-  /** Disables the user and revokes all their sessions, in one transaction. */
+  /**
+   * Disables the user and revokes all their sessions, in one transaction. Like every revoking
+   * method, queues a back-channel logout for each session it revokes whose client has a
+   * `backchannel_logout_uri`, in the same transaction (see {@link Store.claimBackchannelLogouts}).
+   */
   disableUser(id: string, at: number, audit: AuditEvent): Promise<boolean>
 
   createClient(client: ClientRecord, audit: AuditEvent): Promise<void>
   getClient(clientId: string): Promise<ClientRecord | undefined>
   listClients(options: ListOptions): Promise<Page<ClientRecord>>
   updateClient(clientId: string, patch: ClientPatch, audit: AuditEvent): Promise<ClientRecord | undefined>
-  /** Deletes the client and revokes its sessions. */
+  /** Deletes the client and revokes its sessions, queueing their back-channel logouts. */
   deleteClient(clientId: string, at: number, audit: AuditEvent): Promise<boolean>
 
   /** Creates a session with its first refresh token, in one transaction. */
@@ -271,7 +304,8 @@ export interface Store {
   listSessions(filter: SessionFilter): Promise<Page<SessionRecord>>
   /**
    * Revokes the session and every session delegated from it (transitively), writing `audit`
-   * for the root. Already-revoked sessions keep their first revocation. Returns how many
+   * for the root. Already-revoked sessions keep their first revocation. Queues one back-channel
+   * logout per revoked session whose client has a `backchannel_logout_uri`. Returns how many
    * sessions changed.
    */
   revokeSession(id: string, at: number, reason: string, audit: AuditEvent): Promise<number>
@@ -291,8 +325,11 @@ export interface Store {
 
   createLoginSession(session: LoginSessionRecord, audit: AuditEvent): Promise<void>
   getLoginSession(hash: string): Promise<LoginSessionRecord | undefined>
-  /** Marks the login session revoked (logout); false when it was unknown or already revoked. */
-  revokeLoginSession(hash: string, at: number): Promise<boolean>
+  /**
+   * Marks the login session revoked (logout), writing `audit` with it when given; false (and no
+   * audit) when it was unknown or already revoked.
+   */
+  revokeLoginSession(hash: string, at: number, audit?: AuditEvent): Promise<boolean>
 
   createAuthorizationCode(code: AuthorizationCodeRecord): Promise<void>
   /**
@@ -326,6 +363,25 @@ export interface Store {
   insertSigningKey(key: SigningKeyRecord): Promise<void>
   /** Retires every active key but `kid` at `at`, keeping each verifiable until `expiresAt`. */
   retireSigningKeysExcept(kid: string, at: number, expiresAt: number): Promise<void>
+
+  /**
+   * Leases up to `limit` due back-channel logouts (next_attempt_at <= `now`, not held by another
+   * worker) until `lockedUntil`, oldest first. Safe across processes: a row is handed to one
+   * claimer at a time, and a crashed claimer's rows come back when its lease lapses.
+   */
+  claimBackchannelLogouts(now: number, lockedUntil: number, limit: number): Promise<BackchannelLogoutRecord[]>
+  /** Removes a delivered or abandoned row, writing `audit` in the same transaction when given. */
+  completeBackchannelLogout(id: number, audit?: AuditEvent): Promise<void>
+  /** Records a failed delivery: attempts + 1, due again at `nextAttemptAt`, lease released. */
+  retryBackchannelLogout(id: number, nextAttemptAt: number): Promise<void>
+  /**
+   * Keeps the outbox bounded: deletes the oldest rows beyond the newest `max`, returning how many
+   * went. A flood of revocations while receivers are down costs the oldest notifications, never
+   * the database.
+   */
+  trimBackchannelLogouts(max: number): Promise<number>
+  /** Every pending row, oldest first (for tests and operators; the outbox is bounded). */
+  listBackchannelLogouts(): Promise<BackchannelLogoutRecord[]>
 
   /**
    * Deletes what can no longer matter: refresh tokens, authorization codes, device codes and login

@@ -31,6 +31,8 @@ function makeClient(clientId: string, overrides: Partial<ClientRecord> = {}): Cl
     name: `Client ${clientId}`,
     secret_hash: null,
     redirect_uris: ['https://app.example/callback', 'http://127.0.0.1/callback'],
+    post_logout_redirect_uris: [],
+    backchannel_logout_uri: null,
     grant_types: ['authorization_code', 'refresh_token'],
     token_endpoint_auth_method: 'none',
     allowed_scopes: [],
@@ -879,6 +881,128 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         expect((await store.getDeviceCode('dc-1'))!.session_id).toBe(winner.session.id)
         const created = (await store.listAudit({ type: 'session.created', limit: 100 })).items
         expect(created.filter((e) => e.client_id === 'tv')).toEqual([winner.audit])
+      })
+    })
+
+    describe('back-channel logout outbox', () => {
+      const BC = 'https://app.example/backchannel'
+      beforeEach(async () => {
+        await seedClient(makeClient('app', { backchannel_logout_uri: BC, post_logout_redirect_uris: ['https://app.example/bye'] }))
+        await seedClient(makeClient('quiet', { created_at: T0 + 1 }))
+        await seedUser(makeUser('u1'))
+        await seedUser(makeUser('u2'))
+      })
+
+      const pending = async () =>
+        (await store.listBackchannelLogouts()).map((r) => ({ session_id: r.session_id, user_id: r.user_id, client_id: r.client_id }))
+
+      test('the logout registration round-trips on the client', async () => {
+        expect(await store.getClient('app')).toMatchObject({ backchannel_logout_uri: BC, post_logout_redirect_uris: ['https://app.example/bye'] })
+        const updated = await store.updateClient('app', { backchannel_logout_uri: null, post_logout_redirect_uris: [] }, makeAudit('client.updated'))
+        expect(updated).toMatchObject({ backchannel_logout_uri: null, post_logout_redirect_uris: [] })
+      })
+
+      test('revokeSession queues one row per revoked session whose client has a back-channel URI', async () => {
+        await seedSession(makeSession('root'))
+        await seedSession(makeSession('child', { parent_id: 'root', kind: 'delegated' }))
+        await seedSession(makeSession('quiet-child', { parent_id: 'root', client_id: 'quiet', kind: 'delegated' }))
+        await seedSession(makeSession('gone', { parent_id: 'root', revoked_at: T0 + 1, revoked_reason: 'logout' }))
+        await seedSession(makeSession('other'))
+
+        expect(await store.revokeSession('root', T0 + 10, 'revoked_by_user', makeAudit('session.revoked', { session_id: 'root' }))).toBe(3)
+        const rows = await store.listBackchannelLogouts()
+        expect(rows.map((r) => r.session_id).sort()).toEqual(['child', 'root'])
+        expect(rows[0]).toEqual({
+          id: expect.any(Number), session_id: rows[0]!.session_id, user_id: 'u1', client_id: 'app', uri: BC,
+          attempts: 0, next_attempt_at: T0 + 10, locked_until: null, created_at: T0 + 10,
+        })
+        // Revoking again changes nothing and queues nothing more.
+        expect(await store.revokeSession('root', T0 + 20, 'again', makeAudit('session.revoked'))).toBe(0)
+        expect(await store.listBackchannelLogouts()).toHaveLength(2)
+      })
+
+      test('disableUser queues the user\'s live sessions', async () => {
+        await seedSession(makeSession('s1'))
+        await seedSession(makeSession('s2', { client_id: 'quiet' }))
+        await seedSession(makeSession('s3', { user_id: 'u2' }))
+        await store.disableUser('u1', T0 + 5, makeAudit('user.disabled', { user_id: 'u1' }))
+        expect(await pending()).toEqual([{ session_id: 's1', user_id: 'u1', client_id: 'app' }])
+      })
+
+      test('deleteClient queues its sessions with the URI the deleted client had', async () => {
+        await seedSession(makeSession('s1'))
+        await seedSession(makeSession('s2', { user_id: 'u2' }))
+        await seedSession(makeSession('s3', { client_id: 'quiet' }))
+        await store.deleteClient('app', T0 + 5, makeAudit('client.deleted', { client_id: 'app' }))
+        expect(await pending()).toEqual([
+          { session_id: 's1', user_id: 'u1', client_id: 'app' },
+          { session_id: 's2', user_id: 'u2', client_id: 'app' },
+        ])
+        expect((await store.listBackchannelLogouts()).every((r) => r.uri === BC)).toBe(true)
+      })
+
+      test('claim leases due rows oldest first, once, until the lease lapses', async () => {
+        for (const id of ['s1', 's2', 's3']) await seedSession(makeSession(id))
+        await store.revokeSession('s1', T0 + 10, 'r', makeAudit('session.revoked'))
+        await store.revokeSession('s2', T0 + 11, 'r', makeAudit('session.revoked'))
+        await store.revokeSession('s3', T0 + 50, 'r', makeAudit('session.revoked'))
+
+        expect(await store.claimBackchannelLogouts(T0 + 9, T0 + 39, 10)).toEqual([])
+        const first = await store.claimBackchannelLogouts(T0 + 20, T0 + 50, 1)
+        expect(first.map((r) => [r.session_id, r.locked_until])).toEqual([['s1', T0 + 50]])
+        // s1 is held; s3 is not due yet.
+        expect((await store.claimBackchannelLogouts(T0 + 21, T0 + 51, 10)).map((r) => r.session_id)).toEqual(['s2'])
+        expect(await store.claimBackchannelLogouts(T0 + 30, T0 + 60, 10)).toEqual([])
+        // A crashed worker's lease lapses and the row comes back, with s3 now due.
+        expect((await store.claimBackchannelLogouts(T0 + 51, T0 + 81, 10)).map((r) => r.session_id)).toEqual(['s1', 's2', 's3'])
+      })
+
+      test('20 concurrent claims hand each row to exactly one claimer', async () => {
+        for (let i = 0; i < 10; i++) {
+          await seedSession(makeSession(`c${i}`))
+          await store.revokeSession(`c${i}`, T0 + 10, 'r', makeAudit('session.revoked'))
+        }
+        const claims = await Promise.all(Array.from({ length: 20 }, () => store.claimBackchannelLogouts(T0 + 10, T0 + 40, 3)))
+        const ids = claims.flat().map((r) => r.session_id)
+        expect(ids.sort()).toEqual(Array.from({ length: 10 }, (_, i) => `c${i}`).sort())
+      })
+
+      test('retry counts the failure and reschedules; complete deletes the row with its audit event', async () => {
+        await seedSession(makeSession('s1'))
+        await seedSession(makeSession('s2'))
+        await store.revokeSession('s1', T0 + 10, 'r', makeAudit('session.revoked'))
+        await store.revokeSession('s2', T0 + 10, 'r', makeAudit('session.revoked'))
+        const [a, b] = await store.claimBackchannelLogouts(T0 + 10, T0 + 40, 10)
+        await store.retryBackchannelLogout(a!.id, T0 + 12)
+        expect((await store.listBackchannelLogouts())[0]).toMatchObject({ id: a!.id, attempts: 1, next_attempt_at: T0 + 12, locked_until: null })
+        expect(await store.claimBackchannelLogouts(T0 + 11, T0 + 41, 10)).toEqual([])
+        expect((await store.claimBackchannelLogouts(T0 + 12, T0 + 42, 10)).map((r) => r.attempts)).toEqual([1])
+
+        const audit = makeAudit('backchannel_logout.delivered', { session_id: 's2', at: T0 + 10 })
+        await store.completeBackchannelLogout(b!.id, audit)
+        expect((await store.listBackchannelLogouts()).map((r) => r.id)).toEqual([a!.id])
+        expect((await store.listAudit({ type: 'backchannel_logout.delivered', limit: 10 })).items).toEqual([audit])
+        await store.completeBackchannelLogout(a!.id)
+        expect(await store.listBackchannelLogouts()).toEqual([])
+      })
+
+      test('trim keeps the newest rows up to the cap and drops the oldest', async () => {
+        for (let i = 0; i < 5; i++) {
+          await seedSession(makeSession(`t${i}`))
+          await store.revokeSession(`t${i}`, T0 + i, 'r', makeAudit('session.revoked'))
+        }
+        expect(await store.trimBackchannelLogouts(5)).toBe(0)
+        expect(await store.trimBackchannelLogouts(2)).toBe(3)
+        expect((await store.listBackchannelLogouts()).map((r) => r.session_id)).toEqual(['t3', 't4'])
+        expect(await store.trimBackchannelLogouts(2)).toBe(0)
+      })
+
+      test('revokeLoginSession writes its audit event only when it revoked something', async () => {
+        await store.createLoginSession(makeLoginSession('ls-1'), makeAudit('login.succeeded', { user_id: 'u1' }))
+        const audit = makeAudit('logout.succeeded', { user_id: 'u1', at: T0 + 5 })
+        expect(await store.revokeLoginSession('ls-1', T0 + 5, audit)).toBe(true)
+        expect(await store.revokeLoginSession('ls-1', T0 + 6, makeAudit('logout.succeeded', { user_id: 'u1' }))).toBe(false)
+        expect((await store.listAudit({ type: 'logout.succeeded', limit: 10 })).items).toEqual([audit])
       })
     })
 
