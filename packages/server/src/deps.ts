@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import type { Random } from './crypto/random.js'
 import type { Keyring } from './keys/keyring.js'
+import type { RevocationSignal } from './logout/revocation-signal.js'
 import type { Metrics } from './observability/metrics.js'
 import type { Settings } from './settings.js'
 import type { Store } from './store/types.js'
@@ -20,6 +21,8 @@ export interface Deps {
   metrics: Metrics
   /** SHA-256 hex of the admin key in force. */
   adminKeyHash: string
+  /** Rung after each revocation in this process, so the back-channel sender delivers at once. */
+  revocations: RevocationSignal
   /** HMAC key for CSRF tokens on the pages, derived from EVERGREEN_SECRET so every node agrees. */
   pageKey: Buffer
 }

@@ -29,6 +29,9 @@ export interface Settings {
   upstreamClientId: string | undefined
   upstreamClientSecret: string | undefined
   upstreamName: string
+  backchannelTimeoutSeconds: number
+  backchannelMaxAttempts: number
+  backchannelMaxPending: number
 }
 
 export interface SettingSpec {
@@ -66,6 +69,9 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'upstreamClientId', env: ['EVERGREEN_UPSTREAM_CLIENT_ID'], flag: '--upstream-client-id', defaultText: undefined, description: 'Client id registered at the upstream provider, with redirect URI `<issuer>/login/upstream/callback`.' },
   { key: 'upstreamClientSecret', env: ['EVERGREEN_UPSTREAM_CLIENT_SECRET'], flag: '--upstream-client-secret', defaultText: undefined, description: 'Client secret at the upstream provider (client_secret_basic).' },
   { key: 'upstreamName', env: ['EVERGREEN_UPSTREAM_NAME'], flag: '--upstream-name', defaultText: 'SSO', description: 'What the sign-in button calls the upstream provider.' },
+  { key: 'backchannelTimeoutSeconds', env: ['EVERGREEN_BACKCHANNEL_TIMEOUT_SECONDS'], flag: '--backchannel-timeout-seconds', defaultText: '5', description: 'How long a back-channel logout POST to a client\'s `backchannel_logout_uri` may take before it counts as failed.' },
+  { key: 'backchannelMaxAttempts', env: ['EVERGREEN_BACKCHANNEL_MAX_ATTEMPTS'], flag: '--backchannel-max-attempts', defaultText: '8', description: 'Deliveries tried per back-channel logout (backoff 1 s, 2 s, 4 s … up to 5 min) before it is given up with a `backchannel_logout.failed` audit event.' },
+  { key: 'backchannelMaxPending', env: ['EVERGREEN_BACKCHANNEL_MAX_PENDING'], flag: '--backchannel-max-pending', defaultText: '10000', description: 'Most back-channel logouts kept waiting; beyond it the oldest are dropped (warning log, `backchannel_logout.dropped` audit event, metric).' },
   { key: 'databasePoolSize', env: ['EVERGREEN_DATABASE_POOL_SIZE'], flag: '--database-pool-size', defaultText: '10', description: 'PostgreSQL connections per process.' },
 ]
 
@@ -174,6 +180,9 @@ export function loadSettings(explicit: Raw = {}, env: Record<string, string | un
     upstreamClientId: raw('upstreamClientId')?.value,
     upstreamClientSecret: raw('upstreamClientSecret')?.value,
     upstreamName: raw('upstreamName')?.value ?? 'SSO',
+    backchannelTimeoutSeconds: int('backchannelTimeoutSeconds', 5, 1, 60),
+    backchannelMaxAttempts: int('backchannelMaxAttempts', 8, 1, 100),
+    backchannelMaxPending: int('backchannelMaxPending', 10_000, 1, 10_000_000),
   }
   const upstream = [settings.upstreamIssuer, settings.upstreamClientId, settings.upstreamClientSecret]
   if (upstream.some((v) => v !== undefined) && upstream.some((v) => v === undefined)) {

@@ -14,6 +14,7 @@ import { PostgresStore } from '../store/postgres.js'
 import { SqliteStore } from '../store/sqlite.js'
 import { StoreConflictError, type ClientRecord, type Store } from '../store/types.js'
 import { auditEvent } from '../audit.js'
+import { createRevocationSignal, signalRevocations } from '../logout/revocation-signal.js'
 import type { Hono } from 'hono'
 
 export interface Service {
@@ -53,10 +54,12 @@ export async function createService(settings: Settings, overrides: ServiceOverri
     const admin = await adminKey(store, settings, random)
     const keys = await createKeyring({ store, secret, now, alg: settings.signingAlg, maxAccessTokenTtl: 86_400 })
     await ensureCliClient(store, settings, now(), random)
+    const revocations = createRevocationSignal()
     const deps: Deps = {
       now,
       random,
-      store,
+      store: signalRevocations(store, revocations),
+      revocations,
       keys,
       settings,
       logger,
@@ -120,6 +123,8 @@ async function ensureCliClient(store: Store, settings: Settings, now: number, ra
     name: 'Evergreen CLI',
     secret_hash: null,
     redirect_uris: [],
+    post_logout_redirect_uris: [],
+    backchannel_logout_uri: null,
     grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
     token_endpoint_auth_method: 'none',
     allowed_scopes: [],

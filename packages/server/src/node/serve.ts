@@ -1,6 +1,7 @@
 import { serve, type ServerType } from '@hono/node-server'
 import type { AddressInfo } from 'node:net'
 import type { Settings } from '../settings.js'
+import { createBackchannelSender, type BackchannelSenderOptions } from '../logout/backchannel-sender.js'
 import { startMaintenance } from './maintenance.js'
 import { createService, type Service, type ServiceOverrides } from './bootstrap.js'
 
@@ -12,8 +13,14 @@ export interface RunningServer {
   stop(): Promise<void>
 }
 
-/** Starts the HTTP server on the settings' host and port. */
-export async function startServer(settings: Settings, overrides: ServiceOverrides = {}): Promise<RunningServer> {
+/**
+ * Starts the HTTP server on the settings' host and port, with the background upkeep and the
+ * back-channel logout sender beside it.
+ */
+export async function startServer(
+  settings: Settings,
+  overrides: ServiceOverrides & { backchannel?: BackchannelSenderOptions } = {},
+): Promise<RunningServer> {
   const service = await createService(settings, overrides)
   let server: ServerType
   try {
@@ -35,6 +42,8 @@ export async function startServer(settings: Settings, overrides: ServiceOverride
   // the first request can see it (settings are shared by reference with every handler).
   if (settings.port === 0 && settings.issuer.endsWith(':0')) settings.issuer = `${settings.issuer.slice(0, -2)}:${address.port}`
   const stopMaintenance = startMaintenance(service.deps)
+  const backchannel = createBackchannelSender(service.deps, overrides.backchannel)
+  backchannel.start()
   let stopping: Promise<void> | undefined
   return {
     service,
@@ -42,6 +51,7 @@ export async function startServer(settings: Settings, overrides: ServiceOverride
     stop: () =>
       (stopping ??= (async () => {
         stopMaintenance()
+        await backchannel.stop()
         await new Promise<void>((done) => {
           server.close(() => done())
           // close() waits for in-flight requests; idle keep-alive sockets would hold it forever.

@@ -6,6 +6,7 @@ export interface Metrics {
   requests: Counter<'route' | 'method' | 'status'>
   duration: Histogram<'route' | 'method' | 'status'>
   refreshes: Counter<'outcome'>
+  backchannelLogouts: Counter<'outcome'>
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
@@ -29,6 +30,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     refreshes: new Counter({
       name: 'evergreen_refresh_total',
       help: 'Refresh-token grants by outcome: rotated, grace_replay, or the invalid_grant reason.',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    backchannelLogouts: new Counter({
+      name: 'evergreen_backchannel_logout_total',
+      help: 'Back-channel logout deliveries by outcome: delivered, retried, failed (given up) or dropped (outbox over its cap).',
       labelNames: ['outcome'],
       registers: [registry],
     }),
