@@ -14,6 +14,7 @@ import { createRateLimit } from './http/rate-limit.js'
 import { authorizationEndpoint } from './oauth/authorize.js'
 import { COPY_SCRIPT, STYLESHEET } from './pages/assets.js'
 import { devicePages } from './pages/device.js'
+import { endSessionPages } from './pages/end-session.js'
 import { errorPage, redirect } from './pages/layout.js'
 import { loginPages } from './pages/login.js'
 import { settingsPages } from './pages/settings.js'
@@ -86,6 +87,7 @@ export function createApp(deps: Deps): Hono {
   const login = loginPages(deps, { upstreamName: upstream?.name })
   const device = devicePages(deps)
   const settings = settingsPages(deps)
+  const endSession = endSessionPages(deps)
   app.get('/authorize', pageRoute(authorize.authorize))
   app.post('/authorize', pageRoute(authorize.decide))
   app.get('/login', pageRoute(login.show))
@@ -96,6 +98,8 @@ export function createApp(deps: Deps): Hono {
   }
   app.get('/logout', pageRoute(login.confirmLogout))
   app.post('/logout', pageRoute(login.logout))
+  app.on(['GET', 'POST'], '/oauth/end-session', pageRoute(endSession.request))
+  app.post('/oauth/end-session/confirm', pageRoute(endSession.confirm))
   app.get('/device', pageRoute(device.show))
   app.post('/device', pageRoute(device.confirm))
   app.post('/device/decision', pageRoute(device.decide))

@@ -20,6 +20,7 @@ export function serverMetadata(deps: Pick<Deps, 'settings' | 'keys'>): Record<st
     userinfo_endpoint: `${iss}/userinfo`,
     revocation_endpoint: `${iss}/oauth/revoke`,
     introspection_endpoint: `${iss}/oauth/introspect`,
+    end_session_endpoint: `${iss}/oauth/end-session`,
     jwks_uri: `${iss}/.well-known/jwks.json`,
     grant_types_supported: [...GRANTS.keys()],
     response_types_supported: ['code'],
@@ -33,6 +34,9 @@ export function serverMetadata(deps: Pick<Deps, 'settings' | 'keys'>): Record<st
     access_token_signing_alg_values_supported: algs,
     id_token_signing_alg_values_supported: algs,
     subject_types_supported: ['public'],
+    // OIDC Back-Channel Logout §2.1: logout tokens carry `sid` as well as `sub`.
+    backchannel_logout_supported: true,
+    backchannel_logout_session_supported: true,
     claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'jti', 'client_id', 'scope', 'sid', 'email', 'name'],
     // Evergreen extensions, namespaced so generic clients ignore them.
     evergreen_refresh_token_header: 'Evergreen-Refresh-Token',

@@ -4,6 +4,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto'
 import { auditEvent, type Requester } from '../audit.js'
 import { hashSecret } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
+import { requesterOf } from '../http/requester.js'
 import type { LoginSessionRecord, UserRecord } from '../store/types.js'
 
 // The server's own browser session (for /login, /device, /settings) and its CSRF protection.
@@ -70,10 +71,28 @@ export async function startBrowserSession(deps: Deps, user: UserRecord, requeste
   return generateCookie(SESSION_COOKIE, value, cookieOptions(deps, deps.settings.loginSessionTtl))
 }
 
-/** Ends this browser's session; returns the Set-Cookie header that clears it. */
-export async function endBrowserSession(c: Context, deps: Deps): Promise<string> {
+/**
+ * Ends this browser's session, with a `logout.succeeded` audit event saying how (`via`: the
+ * /logout page or end-session) and for which client; returns the Set-Cookie header that clears it.
+ */
+export async function endBrowserSession(
+  c: Context,
+  deps: Deps,
+  details: { via: 'logout_page' | 'end_session'; clientId?: string | undefined } = { via: 'logout_page' },
+): Promise<string> {
   const value = readCookie(c, deps, SESSION_COOKIE)
-  if (value) await deps.store.revokeLoginSession(hashSecret(value), deps.now())
+  if (value && value.length <= 200) {
+    const hash = hashSecret(value)
+    const login = await deps.store.getLoginSession(hash)
+    if (login) {
+      await deps.store.revokeLoginSession(hash, deps.now(), auditEvent(deps, 'logout.succeeded', {
+        user_id: login.user_id,
+        client_id: details.clientId ?? null,
+        ...requesterOf(c, deps.settings.trustProxy),
+        data: { via: details.via },
+      }))
+    }
+  }
   return generateCookie(SESSION_COOKIE, '', cookieOptions(deps, 0))
 }
 
