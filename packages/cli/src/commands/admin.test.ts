@@ -196,6 +196,31 @@ describe('clients, tokens, sessions and audit', () => {
     expect(gone.stderr).toContain('client not found (HTTP 404)')
   })
 
+  test('clients create and update take the logout registration flags', async () => {
+    const created = await adminJson<{ client_id: string; post_logout_redirect_uris: string[]; backchannel_logout_uri: string | null }>([
+      'clients', 'create', '--name', 'Dashboard', '--auth-method', 'none', '--grant-type', 'authorization_code', '--grant-type', 'refresh_token',
+      '--redirect-uri', 'http://127.0.0.1:3000/callback',
+      '--post-logout-redirect-uri', 'http://127.0.0.1:3000/bye', '--post-logout-redirect-uri', 'https://dash.example/bye?x=1',
+      '--backchannel-logout-uri', 'http://127.0.0.1:3000/backchannel',
+    ])
+    expect(created).toMatchObject({
+      post_logout_redirect_uris: ['http://127.0.0.1:3000/bye', 'https://dash.example/bye?x=1'],
+      backchannel_logout_uri: 'http://127.0.0.1:3000/backchannel',
+    })
+    const human = await admin(['clients', 'get', created.client_id])
+    expect(human.stdout).toMatch(/^post-logout uris:\s+http:\/\/127\.0\.0\.1:3000\/bye, https:\/\/dash\.example\/bye\?x=1$/m)
+    expect(human.stdout).toMatch(/^back-channel logout:\s+http:\/\/127\.0\.0\.1:3000\/backchannel$/m)
+
+    const replaced = await adminJson(['clients', 'update', created.client_id, '--post-logout-redirect-uri', 'https://dash.example/out'])
+    expect(replaced).toMatchObject({ post_logout_redirect_uris: ['https://dash.example/out'], backchannel_logout_uri: 'http://127.0.0.1:3000/backchannel' })
+    const cleared = await adminJson(['clients', 'update', created.client_id, '--backchannel-logout-uri', 'none', '--post-logout-redirect-uri', 'none'])
+    expect(cleared).toMatchObject({ post_logout_redirect_uris: [], backchannel_logout_uri: null })
+
+    const bad = await admin(['clients', 'update', created.client_id, '--backchannel-logout-uri', 'https://dash.example/bc#frag'])
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toContain('error: backchannel_logout_uri must not contain a fragment (HTTP 400)')
+  })
+
   test('a validation error from the server is shown as is', async () => {
     const r = await admin(['clients', 'create', '--name', 'web', '--grant-type', 'authorization_code'])
     expect(r.code).toBe(1)

@@ -84,6 +84,59 @@ describe('admin API', () => {
     expect(clients.items.map((c) => c.client_id)).toEqual(['evergreen-cli'])
   })
 
+  test('clients: logout registration defaults, create, get, list, update and clear', async () => {
+    const plain = await json<Record<string, unknown>>(await svc.admin('POST', '/clients', { name: 'plain', grant_types: ['refresh_token'], token_endpoint_auth_method: 'none' }), 201)
+    expect(plain).toMatchObject({ post_logout_redirect_uris: [], backchannel_logout_uri: null })
+    const created = await json<{ client_id: string }>(await svc.admin('POST', '/clients', {
+      name: 'dash',
+      grant_types: ['refresh_token'],
+      token_endpoint_auth_method: 'none',
+      post_logout_redirect_uris: ['https://dash.example/bye?x=1', 'http://127.0.0.1:3000/bye'],
+      backchannel_logout_uri: 'https://dash.example/backchannel',
+    }), 201)
+    const expected = { post_logout_redirect_uris: ['https://dash.example/bye?x=1', 'http://127.0.0.1:3000/bye'], backchannel_logout_uri: 'https://dash.example/backchannel' }
+    expect(created).toMatchObject(expected)
+    expect(await json(await svc.admin('GET', `/clients/${created.client_id}`))).toMatchObject(expected)
+    const list = await json<{ items: Record<string, unknown>[] }>(await svc.admin('GET', '/clients'))
+    expect(list.items.find((c) => c.client_id === created.client_id)).toMatchObject(expected)
+    const updated = await json(await svc.admin('PATCH', `/clients/${created.client_id}`, { post_logout_redirect_uris: ['https://dash.example/out'], backchannel_logout_uri: null }))
+    expect(updated).toMatchObject({ post_logout_redirect_uris: ['https://dash.example/out'], backchannel_logout_uri: null })
+    expect(await json(await svc.admin('PATCH', `/clients/${created.client_id}`, { backchannel_logout_uri: 'http://localhost:4000/bc' }))).toMatchObject({
+      backchannel_logout_uri: 'http://localhost:4000/bc',
+      post_logout_redirect_uris: ['https://dash.example/out'],
+    })
+  })
+
+  test('clients: logout URIs must be absolute http(s) without a fragment, https unless loopback or an http issuer', async () => {
+    const https = await createTestService({ env: { EVERGREEN_ISSUER: 'https://auth.example' } })
+    try {
+      const cases: [Record<string, unknown>, RegExp][] = [
+        [{ post_logout_redirect_uris: ['/relative'] }, /post_logout_redirect_uri .* is not an absolute URI/],
+        [{ post_logout_redirect_uris: ['https://a.example/bye#top'] }, /fragment/],
+        [{ post_logout_redirect_uris: ['http://a.example/bye'] }, /https/],
+        [{ post_logout_redirect_uris: ['com.example.app:/bye'] }, /http\(s\)/],
+        [{ post_logout_redirect_uris: 'https://a.example/bye' }, /array/],
+        [{ backchannel_logout_uri: 'javascript:alert(1)' }, /http\(s\)/],
+        [{ backchannel_logout_uri: 'http://a.example/bc' }, /backchannel_logout_uri must use https/],
+        [{ backchannel_logout_uri: 'https://a.example/bc#x' }, /fragment/],
+        [{ backchannel_logout_uri: 42 }, /backchannel_logout_uri/],
+      ]
+      for (const [fields, message] of cases) {
+        const res = await https.admin('POST', '/clients', { name: 'x', grant_types: ['refresh_token'], ...fields })
+        expect(res.status, JSON.stringify(fields)).toBe(400)
+        expect((await res.json()).error_description).toMatch(message)
+      }
+      const ok = await https.admin('POST', '/clients', {
+        name: 'loopback', grant_types: ['refresh_token'], post_logout_redirect_uris: ['http://127.0.0.1/bye', 'http://[::1]:8080/bye'], backchannel_logout_uri: 'http://localhost:9/bc',
+      })
+      expect(ok.status).toBe(201)
+      // With an http issuer (a development setup), http logout URIs are fine anywhere.
+      expect((await svc.admin('POST', '/clients', { name: 'dev', grant_types: ['refresh_token'], backchannel_logout_uri: 'http://dash.internal/bc' })).status).toBe(201)
+    } finally {
+      await https.close()
+    }
+  })
+
   test('tokens: mints an operator session with a credential envelope that names issuer and client', async () => {
     const { userId, clientId } = await seedUserAndClient(svc)
     const issued = await mint(svc, userId, clientId, { refresh_token_ttl: 7_776_000, name: 'ci-runner' })

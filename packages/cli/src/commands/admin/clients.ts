@@ -11,6 +11,8 @@ type Seconds = number | 'none'
 interface ClientOptions {
   name?: string
   redirectUri?: string[]
+  postLogoutRedirectUri?: string[]
+  backchannelLogoutUri?: string
   grantType?: string[]
   authMethod?: string
   scope?: string[]
@@ -45,7 +47,11 @@ Examples:
   $ evergreen admin clients create --name "Build bot" --grant-type refresh_token \\
       --grant-type client_credentials --scope "deploy read" --refresh-token-ttl 90d
   $ evergreen admin clients create --name web --grant-type authorization_code \\
-      --grant-type refresh_token --redirect-uri https://app.example.com/callback --json`)
+      --grant-type refresh_token --redirect-uri https://app.example.com/callback --json
+  $ evergreen admin clients create --name dashboard --grant-type authorization_code \\
+      --grant-type refresh_token --redirect-uri https://dash.example.com/callback \\
+      --post-logout-redirect-uri https://dash.example.com/signed-out \\
+      --backchannel-logout-uri https://dash.example.com/backchannel-logout`)
     .action(async (opts: ClientOptions, cmd: Command) => {
       const client = await connect(cmd, deps).request<ClientView>('POST', '/clients', {
         ...(opts.clientId !== undefined ? { client_id: opts.clientId } : {}),
@@ -109,7 +115,8 @@ keep the refresh-token lifetime they started with.
 Examples:
   $ evergreen admin clients update cli_… --refresh-token-ttl 90d --refresh-token-ttl-max 90d
   $ evergreen admin clients update cli_… --redirect-uri https://app.example.com/cb --redirect-uri http://127.0.0.1/cb
-  $ evergreen admin clients update cli_… --session-max-lifetime none`)
+  $ evergreen admin clients update cli_… --session-max-lifetime none
+  $ evergreen admin clients update cli_… --backchannel-logout-uri none --post-logout-redirect-uri none`)
     .action(async (id: string, opts: ClientOptions, cmd: Command) => {
       const patch = clientFields(opts)
       if (Object.keys(patch).length === 0) throw new CliError('nothing to update: pass at least one option (see evergreen admin clients update --help)')
@@ -135,8 +142,11 @@ Example:
 }
 
 function addClientFields(cmd: Command, seconds: (value: string) => Seconds, ttlNote = ''): void {
+  const updating = ttlNote !== ''
   cmd
     .option('--redirect-uri <uri>', 'allowed redirect URI (repeatable)', collect)
+    .option('--post-logout-redirect-uri <url>', `where end-session may send the browser afterwards (repeatable)${updating ? '; `none` clears the list' : ''}`, collect)
+    .option('--backchannel-logout-uri <url>', `where logout tokens are POSTed when a session of this client is revoked${updating ? '; `none` removes it' : ''}`)
     .option('--grant-type <grant>', 'allowed grant type (repeatable)', collectGrantType)
     .option('--scope <scope>', 'allowed scope (repeatable, or space-separated)', collectWords)
     .option('--access-token-ttl <seconds>', `access-token lifetime${ttlNote}`, seconds)
@@ -150,6 +160,10 @@ function clientFields(opts: ClientOptions): Record<string, unknown> {
   const body: Record<string, unknown> = {}
   if (opts.name !== undefined) body.name = opts.name
   if (opts.redirectUri !== undefined) body.redirect_uris = opts.redirectUri
+  if (opts.postLogoutRedirectUri !== undefined) {
+    body.post_logout_redirect_uris = opts.postLogoutRedirectUri.length === 1 && opts.postLogoutRedirectUri[0] === 'none' ? [] : opts.postLogoutRedirectUri
+  }
+  if (opts.backchannelLogoutUri !== undefined) body.backchannel_logout_uri = opts.backchannelLogoutUri === 'none' ? null : opts.backchannelLogoutUri
   if (opts.grantType !== undefined) body.grant_types = opts.grantType
   if (opts.scope !== undefined) body.allowed_scopes = opts.scope
   const seconds = (v: Seconds) => (v === 'none' ? null : v)
@@ -170,6 +184,8 @@ function clientDetails(c: ClientView): string {
     ['auth method', c.token_endpoint_auth_method],
     ['grant types', formatList(c.grant_types)],
     ['redirect uris', formatList(c.redirect_uris)],
+    ['post-logout uris', formatList(c.post_logout_redirect_uris)],
+    ['back-channel logout', c.backchannel_logout_uri ?? 'none'],
     ['scopes', formatList(c.allowed_scopes)],
     ['access token ttl', ttl(c.access_token_ttl)],
     ['refresh token ttl', ttl(c.refresh_token_ttl)],

@@ -15,6 +15,8 @@ export interface ClientView {
   client_id: string
   name: string
   redirect_uris: string[]
+  post_logout_redirect_uris: string[]
+  backchannel_logout_uri: string | null
   grant_types: string[]
   token_endpoint_auth_method: 'none' | 'client_secret_basic' | 'client_secret_post'
   allowed_scopes: string[]
