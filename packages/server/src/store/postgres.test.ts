@@ -45,6 +45,41 @@ describePostgres('PostgresStore', () => {
     }
   })
 
+  test('two nodes claiming the back-channel outbox at once: every row leased exactly once', async () => {
+    const schema = freshSchemaName()
+    const nodes = [openStore(schema), openStore(schema)]
+    const [a] = nodes as [PostgresStore, PostgresStore]
+    try {
+      await a.migrate()
+      const audit = (id: string, type: Rotation['audit']['type']) => ({
+        id, type, at: T0, session_id: null, user_id: null, client_id: 'dash', ip: null, user_agent: null, data: {},
+      })
+      await a.createClient({
+        client_id: 'dash', name: 'Dashboard', secret_hash: null, redirect_uris: [], post_logout_redirect_uris: [],
+        backchannel_logout_uri: 'https://dash.example/bc', grant_types: ['refresh_token'], token_endpoint_auth_method: 'none',
+        allowed_scopes: [], access_token_ttl: null, refresh_token_ttl: null, refresh_token_ttl_max: null,
+        session_max_lifetime: null, first_party: false, created_at: T0, updated_at: T0,
+      }, audit('ev-client', 'client.created'))
+      for (let i = 0; i < 30; i++) {
+        await a.createSession({
+          id: `s${i}`, user_id: 'u1', client_id: 'dash', kind: 'browser', scope: '', audience: null, created_at: T0,
+          last_refreshed_at: null, idle_expires_at: T0 + 3600, absolute_expires_at: null, refresh_ttl: 3600, generation: 0,
+          revoked_at: null, revoked_reason: null, parent_id: null, name: null, user_agent: null, ip: null,
+        }, {
+          hash: `rt${i}`, session_id: `s${i}`, generation: 0, created_at: T0, expires_at: T0 + 3600, spent_at: null,
+          successor_sealed: null, spent_ip: null, spent_user_agent: null,
+        }, audit(`ev-s${i}`, 'session.created'))
+      }
+      for (let i = 0; i < 30; i++) await a.revokeSession(`s${i}`, T0 + 1, 'r', audit(`ev-r${i}`, 'session.revoked'))
+      const claims = await Promise.all(Array.from({ length: 12 }, (_, i) => nodes[i % 2]!.claimBackchannelLogouts(T0 + 1, T0 + 31, 4)))
+      const leased = claims.flat().map((r) => r.session_id)
+      expect(new Set(leased).size).toBe(leased.length)
+      expect(leased).toHaveLength(30)
+    } finally {
+      await Promise.all(nodes.map((s) => s.close()))
+    }
+  })
+
   test('two nodes racing 20 rotations of one token: exactly one succeeds', async () => {
     const schema = freshSchemaName()
     const nodes = [openStore(schema), openStore(schema)]
