@@ -173,6 +173,36 @@ describe('delivery', () => {
     await verifyLogoutToken(got.token, await jwks(), { issuer: 'http://evergreen.test', clientId, sub: userId, sid: s.session_id })
   })
 
+  test('a receiver that hangs until its timeout does not hold up another client\'s logout', async () => {
+    await setup({ EVERGREEN_BACKCHANNEL_TIMEOUT_SECONDS: '1' })
+    const slowId = (await json<{ client_id: string }>(await svc.admin('POST', '/clients', {
+      name: 'Slow', grant_types: ['refresh_token'], token_endpoint_auth_method: 'none', backchannel_logout_uri: 'http://127.0.0.1:9/hangs',
+    }), 201)).client_id
+    const sent: string[] = []
+    sender = createBackchannelSender(svc.deps, {
+      pollMs: 3_600_000,
+      fetch: (url, init) => {
+        sent.push(String(url))
+        if (String(url) === receiver.uri) return fetch(url, init)
+        // Never answers; only the sender's own timeout ends it.
+        return new Promise((_resolve, reject) => init!.signal!.addEventListener('abort', () => reject(init!.signal!.reason)))
+      },
+    })
+    sender.start()
+    const slow = await mint(svc, userId, slowId)
+    const fast = await mint(svc, userId, clientId)
+    await json(await svc.admin('DELETE', `/sessions/${slow.session_id}`))
+    await json(await svc.admin('DELETE', `/sessions/${fast.session_id}`))
+    const started = Date.now()
+    const got = await receiver.next(900)
+    expect(Date.now() - started).toBeLessThan(900)
+    await verifyLogoutToken(got.token, await jwks(), { issuer: 'http://evergreen.test', clientId, sub: userId, sid: fast.session_id })
+    await sender.stop()
+    // The hung delivery timed out and waits for its retry.
+    expect(await svc.deps.store.listBackchannelLogouts()).toMatchObject([{ session_id: slow.session_id, attempts: 1, locked_until: null }])
+    expect(sent).toContain('http://127.0.0.1:9/hangs')
+  })
+
   test('a receiver that fails twice gets it on the third try, after 1 s and 2 s of backoff', async () => {
     await setup()
     receiver.failWith.push(500, 503)

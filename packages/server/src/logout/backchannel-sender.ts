@@ -10,19 +10,19 @@ export interface BackchannelSenderOptions {
   pollMs?: number
   /** Rows leased per round. */
   batchSize?: number
-  /** How long a claimed row is ours: several timeouts, so a live worker never loses one mid-POST. */
+  /** How long a claimed row is ours; raised to cover two delivery timeouts whatever is asked. */
   leaseSeconds?: number
 }
 
 export interface BackchannelSender {
   /**
    * One round: trims the outbox to its cap, leases the due rows and delivers them in parallel.
-   * Resolves when every delivery of the round has been recorded.
+   * Resolves when every delivery it started has been recorded.
    */
   runOnce(): Promise<{ delivered: number; failed: number }>
   /** Polls every `pollMs` and runs a round at once whenever this process revokes a session. */
   start(): void
-  /** Stops polling and waits for the round in flight. */
+  /** Stops polling and waits for the deliveries in flight (each ends by its timeout at the latest). */
   stop(): Promise<void>
 }
 
@@ -46,10 +46,13 @@ const MAX_BACKOFF_SECONDS = 300
  * @see https://openid.net/specs/openid-connect-backchannel-1_0.html#BCRequest
  */
 export function createBackchannelSender(deps: Deps, options: BackchannelSenderOptions = {}): BackchannelSender {
-  const { fetch: send = fetch, pollMs = 1000, batchSize = 50, leaseSeconds = 30 } = options
+  const { fetch: send = fetch, pollMs = 1000, batchSize = 50 } = options
   const { backchannelTimeoutSeconds, backchannelMaxAttempts, backchannelMaxPending } = deps.settings
-  let round: Promise<{ delivered: number; failed: number }> | undefined
+  // Longer than any delivery can take, so a live worker never has a row re-leased mid-POST.
+  const leaseSeconds = Math.max(options.leaseSeconds ?? 30, 2 * backchannelTimeoutSeconds + 5)
+  let claiming: Promise<Promise<boolean>[]> | undefined
   let again = false
+  const inflight = new Set<Promise<boolean>>()
   let timer: ReturnType<typeof setInterval> | undefined
   let unsubscribe: (() => void) | undefined
 
@@ -112,39 +115,52 @@ export function createBackchannelSender(deps: Deps, options: BackchannelSenderOp
     return false
   }
 
-  const runRound = async () => {
+  const track = (delivery: Promise<boolean>): Promise<boolean> => {
+    inflight.add(delivery)
+    const done = () => void inflight.delete(delivery)
+    delivery.then(done, done)
+    return delivery
+  }
+
+  const claimRound = async (): Promise<Promise<boolean>[]> => {
     await trim()
     const now = deps.now()
     const rows = await deps.store.claimBackchannelLogouts(now, now + leaseSeconds, batchSize)
-    const results = await Promise.all(rows.map(deliver))
+    return rows.map((row) => track(deliver(row)))
+  }
+
+  // Claims are serialised (a wake-up during one earns exactly one more); deliveries are not, so
+  // a receiver that hangs until its timeout never holds up the next revocation's logout.
+  const claimDue = (): Promise<Promise<boolean>[]> => {
+    if (claiming) {
+      again = true
+      return claiming
+    }
+    claiming = (async () => {
+      try {
+        const started = await claimRound()
+        while (again) {
+          again = false
+          started.push(...(await claimRound()))
+        }
+        return started
+      } finally {
+        claiming = undefined
+      }
+    })()
+    return claiming
+  }
+
+  const runOnce = async (): Promise<{ delivered: number; failed: number }> => {
+    const results = await Promise.all(await claimDue())
     const delivered = results.filter(Boolean).length
     return { delivered, failed: results.length - delivered }
   }
 
-  // One round at a time; a wake-up during a round earns exactly one more round after it.
-  const runOnce = (): Promise<{ delivered: number; failed: number }> => {
-    if (round) {
-      again = true
-      return round
-    }
-    round = (async () => {
-      try {
-        let result = await runRound()
-        while (again) {
-          again = false
-          const next = await runRound()
-          result = { delivered: result.delivered + next.delivered, failed: result.failed + next.failed }
-        }
-        return result
-      } finally {
-        round = undefined
-      }
-    })()
-    return round
-  }
-
   const tick = () => {
-    runOnce().catch((err: unknown) => deps.logger.warn({ err }, 'back-channel logout round failed'))
+    claimDue()
+      .then((deliveries) => Promise.all(deliveries))
+      .catch((err: unknown) => deps.logger.warn({ err }, 'back-channel logout round failed'))
   }
 
   return {
@@ -161,7 +177,8 @@ export function createBackchannelSender(deps: Deps, options: BackchannelSenderOp
       timer = undefined
       unsubscribe?.()
       unsubscribe = undefined
-      await round?.catch(() => {})
+      await claiming?.catch(() => {})
+      await Promise.allSettled([...inflight])
     },
   }
 }

@@ -102,7 +102,7 @@ export interface AuditEvent {
   data: Record<string, unknown>
 }
 
-/** Stable dotted names: operators filter and alert on them, so a rename is a breaking change. */
+/** Stable dotted names (DESIGN.md "Small contracts"). */
 export type AuditEventType =
   | 'session.created'
   | 'refresh.succeeded'
