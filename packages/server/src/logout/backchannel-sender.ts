@@ -22,7 +22,7 @@ export interface BackchannelSender {
   runOnce(): Promise<{ delivered: number; failed: number }>
   /** Polls every `pollMs` and runs a round at once whenever this process revokes a session. */
   start(): void
-  /** Stops polling and waits for the deliveries in flight (each ends by its timeout at the latest). */
+  /** Stops polling, aborts the deliveries in flight (they are retried later) and waits for them to be recorded. */
   stop(): Promise<void>
 }
 
@@ -53,6 +53,7 @@ export function createBackchannelSender(deps: Deps, options: BackchannelSenderOp
   let claiming: Promise<Promise<boolean>[]> | undefined
   let again = false
   const inflight = new Set<Promise<boolean>>()
+  const stopping = new AbortController()
   let timer: ReturnType<typeof setInterval> | undefined
   let unsubscribe: (() => void) | undefined
 
@@ -91,7 +92,8 @@ export function createBackchannelSender(deps: Deps, options: BackchannelSenderOp
         headers: { 'content-type': 'application/x-www-form-urlencoded', 'cache-control': 'no-store' },
         body: new URLSearchParams({ logout_token: signLogoutToken(deps, row) }).toString(),
         redirect: 'manual',
-        signal: AbortSignal.timeout(backchannelTimeoutSeconds * 1000),
+        // Stopping aborts too: the row is then rescheduled at once rather than left leased.
+        signal: AbortSignal.any([AbortSignal.timeout(backchannelTimeoutSeconds * 1000), stopping.signal]),
       })
       // The body is not ours to read, but an unread body would hold the connection open.
       await res.body?.cancel().catch(() => {})
@@ -177,6 +179,7 @@ export function createBackchannelSender(deps: Deps, options: BackchannelSenderOp
       timer = undefined
       unsubscribe?.()
       unsubscribe = undefined
+      stopping.abort()
       await claiming?.catch(() => {})
       await Promise.allSettled([...inflight])
     },
