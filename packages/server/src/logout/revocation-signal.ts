@@ -10,6 +10,14 @@ export interface RevocationSignal {
   subscribe(listener: () => void): () => void
 }
 
+/**
+ * An in-process signal with no memory: a notify with nobody subscribed is simply lost, which is
+ * fine because the outbox row is already written and the sender polls.
+ *
+ * @example
+ * const signal = createRevocationSignal()
+ * const stop = signal.subscribe(() => sender.runOnce())
+ */
 export function createRevocationSignal(): RevocationSignal {
   const listeners = new Set<() => void>()
   return {

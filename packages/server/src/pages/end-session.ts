@@ -26,8 +26,8 @@ const MAX_STATE = 2048
  * `post_logout_redirect_uris` (exact match, `state` appended) or shows "You are signed out".
  *
  * Sign-out is immediate only when a valid `id_token_hint` names the signed-in user (or nobody is
- * signed in): anyone can link a browser here, and a forced sign-out of someone else's sign-in is
- * a nuisance attack (§4). Otherwise the user confirms with a CSRF-protected POST. Errors are
+ * signed in): anyone can link a browser here, and signing people out by link is the denial of
+ * service the spec's security considerations warn about. Otherwise the user confirms with a CSRF-protected POST. Errors are
  * pages, never redirects: an unverified URI must not receive anything.
  *
  * @see https://openid.net/specs/openid-connect-rpinitiated-1_0.html
@@ -91,7 +91,8 @@ async function checkRequest(deps: Deps, params: Map<string, string>): Promise<En
   const hint = params.get('id_token_hint')
   if (hint !== undefined) {
     try {
-      // §2: the OP need not care whether the hint has expired; it only says who is leaving.
+      // The spec has OPs accept an expired ID token as a hint: it only says who is leaving, and
+      // a user coming back to log out after an hour must not be told their token is too old.
       const { payload } = await deps.keys.verify(hint, { issuer: deps.settings.issuer, typ: 'JWT', acceptExpired: true })
       const aud = Array.isArray(payload.aud) && payload.aud.length === 1 ? payload.aud[0] : payload.aud
       if (typeof aud !== 'string' || typeof payload.sub !== 'string') throw new Error('not an ID token')
@@ -140,7 +141,7 @@ ${user ? html` You are signed in as <strong>${user.email}</strong>.` : ''}</p>
   return csrf.withCookie(page(body, { title: 'Sign out', user, csrf: csrf.token, formTargets }))
 }
 
-/** The registered URI with `state` appended, its own query kept byte for byte (§3). */
+/** The registered URI with `state` appended, its own query kept byte for byte (RP-Initiated Logout §3). */
 function withState(uri: string, state: string | undefined): string {
   if (state === undefined) return uri
   return `${uri}${uri.includes('?') ? '&' : '?'}state=${encodeURIComponent(state)}`

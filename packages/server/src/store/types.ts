@@ -26,7 +26,7 @@ export interface ClientRecord {
   /** SHA-256 (hex) of the client secret; null for public clients. */
   secret_hash: string | null
   redirect_uris: string[]
-  /** Where end-session may send the browser afterwards, by exact match (OIDC RP-Initiated Logout §2). */
+  /** Where end-session may send the browser afterwards, by exact match (OIDC RP-Initiated Logout §3.1). */
   post_logout_redirect_uris: string[]
   /** Where a logout token is POSTed when one of this client's sessions is revoked (OIDC Back-Channel Logout §2.2). */
   backchannel_logout_uri: string | null
