@@ -55,8 +55,37 @@ export function pageCsrf(c: Context, deps: Deps): { token: string; withCookie(re
   }
 }
 
-/** Only same-site relative paths: `/x` yes, `//evil.example` and `https://…` no (open redirect). */
-export function safeReturnTo(value: string | undefined, fallback = '/settings/sessions'): string {
-  if (!value || !value.startsWith('/') || value.startsWith('//') || value.startsWith('/\\')) return fallback
-  return value
+/**
+ * Where to send the browser after sign-in: `value` resolved against the issuer with the WHATWG URL
+ * parser (the one browsers use on a Location header), kept only when it stays on the issuer's
+ * origin. Anything else — another origin, a scheme, a value the parser would read differently
+ * from a browser — becomes `fallback`, never an error.
+ *
+ * @param value the caller-supplied `return_to`
+ * @param issuer the service's issuer URL, whose origin the result must keep
+ * @example safeReturnTo('/device?user_code=ABCD', 'https://id.example') // '/device?user_code=ABCD'
+ * @example safeReturnTo('/\t/evil.example', 'https://id.example') // '/settings/sessions'
+ * @see https://cheatsheetseries.owasp.org/cheatsheets/Unvalidated_Redirects_and_Forwards_Cheat_Sheet.html
+ */
+export function safeReturnTo(value: string | undefined, issuer: string, fallback = '/settings/sessions'): string {
+  if (!value || value.length > 2048) return fallback
+  // Browsers silently drop tab, CR and LF inside a URL and read `\` as `/`, so `/<tab>/evil`
+  // becomes `//evil`. Refusing them outright means no value can mean one thing to us and
+  // another to the browser; CR and LF would also make the Location header itself throw.
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  if (/[\u0000-\u001f\u007f\\]/.test(value)) return fallback
+  let base: URL
+  let target: URL
+  try {
+    base = new URL(issuer)
+    target = new URL(value, base)
+  } catch {
+    return fallback
+  }
+  if (target.origin !== base.origin) return fallback
+  // Re-serialised by the parser: dot segments resolved and non-ASCII percent-encoded, so the
+  // header is plain ASCII. A path that still starts with `//` would be a protocol-relative URL.
+  const path = target.pathname + target.search + target.hash
+  if (path.startsWith('//')) return fallback
+  return path
 }

@@ -38,7 +38,7 @@ ${options.upstreamName
 
   return {
     async show(c: Context): Promise<Response> {
-      const returnTo = safeReturnTo(c.req.query('return_to'))
+      const returnTo = safeReturnTo(c.req.query('return_to'), deps.settings.issuer)
       if (await currentUser(c, deps)) return redirect(returnTo)
       return form(c, { returnTo })
     },
@@ -48,7 +48,7 @@ ${options.upstreamName
       if (parsed instanceof Response) return parsed
       const email = (parsed.get('email') ?? '').trim().slice(0, 254)
       const password = parsed.get('password') ?? ''
-      const returnTo = safeReturnTo(parsed.get('return_to'))
+      const returnTo = safeReturnTo(parsed.get('return_to'), deps.settings.issuer)
       const requester = requesterOf(c, deps.settings.trustProxy)
       const accountKey = email.toLowerCase()
       const addressKey = requester.ip ?? 'unknown'

@@ -65,7 +65,7 @@ export function upstreamLogin(deps: Deps) {
         state: oauth.generateRandomState(),
         nonce: oauth.generateRandomNonce(),
         verifier: oauth.generateRandomCodeVerifier(),
-        return_to: safeReturnTo(c.req.query('return_to')),
+        return_to: safeReturnTo(c.req.query('return_to'), deps.settings.issuer),
         exp: deps.now() + FLOW_TTL,
       }
       const target = new URL(as.authorization_endpoint!)
