@@ -104,6 +104,8 @@ export type AuditEventType =
   | 'refresh.succeeded'
   | 'refresh.failed'
   | 'refresh.reused'
+  | 'refresh.replayed'
+  | 'refresh.superseded'
   | 'session.revoked'
   | 'device.approved'
   | 'device.denied'
