@@ -1,3 +1,5 @@
+import { parseCidr } from './http/requester.js'
+
 /**
  * Every setting of the token service, in one table: its environment variables, its
  * `evergreen serve` flag, default and validation. README's settings table is checked against
@@ -18,6 +20,8 @@ export interface Settings {
   signingAlg: 'ES256' | 'RS256'
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   trustProxy: boolean
+  trustedProxies: readonly string[]
+  trustProxyHops: number
   rateLimitToken: number
   rateLimitAdmin: number
   maxBodyBytes: number
@@ -55,7 +59,9 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'refreshGraceSeconds', env: ['EVERGREEN_REFRESH_GRACE_SECONDS'], flag: '--refresh-grace-seconds', defaultText: '30', description: 'How long a spent refresh token still returns the same successor; `0` disables the grace window.' },
   { key: 'signingAlg', env: ['EVERGREEN_SIGNING_ALG'], flag: '--signing-alg', defaultText: 'ES256', description: 'Algorithm for new signing keys: `ES256` or `RS256`.' },
   { key: 'logLevel', env: ['EVERGREEN_LOG_LEVEL'], flag: '--log-level', defaultText: 'info', description: 'pino level: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`.' },
-  { key: 'trustProxy', env: ['EVERGREEN_TRUST_PROXY'], flag: '--trust-proxy', defaultText: 'false', description: 'Take the client address from `X-Forwarded-For` (only behind a proxy you run).' },
+  { key: 'trustProxy', env: ['EVERGREEN_TRUST_PROXY'], flag: '--trust-proxy', defaultText: 'false', description: 'Take the client address from `X-Forwarded-For` (only behind a proxy you run), read from the right: by default the address your one proxy saw; see the next two settings for more.' },
+  { key: 'trustedProxies', env: ['EVERGREEN_TRUSTED_PROXIES'], flag: '--trusted-proxies', defaultText: undefined, description: 'With trust-proxy: comma-separated CIDRs (IPv4 or IPv6) of your proxies. The client address is the right-most `X-Forwarded-For` hop not in this list; a request whose socket peer is not in it is taken at the socket address.' },
+  { key: 'trustProxyHops', env: ['EVERGREEN_TRUST_PROXY_HOPS'], flag: '--trust-proxy-hops', defaultText: '1', description: 'With trust-proxy and no trusted-proxy list: how many proxies of yours are in front; the client address is the one the outermost of them saw.' },
   { key: 'rateLimitToken', env: ['EVERGREEN_RATE_LIMIT_TOKEN'], flag: '--rate-limit-token', defaultText: '600', description: 'Requests per minute per client address to the token, revocation and introspection endpoints; `0` disables.' },
   { key: 'rateLimitAdmin', env: ['EVERGREEN_RATE_LIMIT_ADMIN'], flag: '--rate-limit-admin', defaultText: '20', description: 'Failed admin-key attempts per minute per client address before answering 429; `0` disables.' },
   { key: 'maxBodyBytes', env: ['EVERGREEN_MAX_BODY_BYTES'], flag: '--max-body-bytes', defaultText: '65536', description: 'Largest request body accepted; larger bodies get 413.' },
@@ -124,6 +130,15 @@ export function loadSettings(explicit: Raw = {}, env: Record<string, string | un
     return fallback
   }
 
+  const cidrList = (key: keyof Settings): string[] => {
+    const r = raw(key)
+    if (!r) return []
+    const items = r.value.split(',').map((v) => v.trim()).filter(Boolean)
+    const bad = items.filter((v) => parseCidr(v) === undefined)
+    if (bad.length > 0) problems.push(`${r.from} has ${bad.map((v) => JSON.stringify(v)).join(', ')}; expected IPv4 or IPv6 CIDRs such as 10.0.0.0/8 or fd00::/8`)
+    return items
+  }
+
   const port = int('port', 8787, 0, 65535)
   const host = raw('host')?.value ?? '127.0.0.1'
   const databaseUrl = raw('databaseUrl')?.value
@@ -163,6 +178,8 @@ export function loadSettings(explicit: Raw = {}, env: Record<string, string | un
     signingAlg: oneOf('signingAlg', 'ES256', ['ES256', 'RS256'] as const),
     logLevel: oneOf('logLevel', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
     trustProxy: bool('trustProxy', false),
+    trustedProxies: cidrList('trustedProxies'),
+    trustProxyHops: int('trustProxyHops', 1, 1, 32),
     rateLimitToken: int('rateLimitToken', 600, 0, 10_000_000),
     rateLimitAdmin: int('rateLimitAdmin', 20, 0, 10_000_000),
     maxBodyBytes: int('maxBodyBytes', 65_536, 1024, 10_485_760),
@@ -181,6 +198,12 @@ export function loadSettings(explicit: Raw = {}, env: Record<string, string | un
   }
   if (settings.upstreamIssuer !== undefined && !/^https?:\/\//.test(settings.upstreamIssuer)) {
     problems.push('EVERGREEN_UPSTREAM_ISSUER must be an http(s) URL')
+  }
+  if (!settings.trustProxy && (raw('trustedProxies') || raw('trustProxyHops'))) {
+    problems.push('EVERGREEN_TRUSTED_PROXIES and EVERGREEN_TRUST_PROXY_HOPS only apply with EVERGREEN_TRUST_PROXY=true')
+  }
+  if (raw('trustedProxies') && raw('trustProxyHops')) {
+    problems.push('set EVERGREEN_TRUSTED_PROXIES or EVERGREEN_TRUST_PROXY_HOPS, not both')
   }
   if (problems.length > 0) throw new SettingsError(problems)
   return settings

@@ -39,7 +39,7 @@ const TEN_YEARS = 315_360_000
 export function adminRouter(deps: Deps, failedAuthLimit: RateLimit): Hono {
   const app = new Hono()
   const body = (c: Context) => readJsonObject(c.req.raw, deps.settings.maxBodyBytes)
-  const who = (c: Context) => requesterOf(c, deps.settings.trustProxy)
+  const who = (c: Context) => requesterOf(c, deps.settings)
 
   app.onError((err) => {
     if (err instanceof StoreConflictError) return errorResponse(new OAuthError('invalid_request', err.message, { status: 409 }))

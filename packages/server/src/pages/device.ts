@@ -77,7 +77,7 @@ ${scopes.length ? html`<p>It asks for:</p><ul>${scopes.map((s) => html`<li><code
       const record = await lookup(form.get('user_code'))
       if (typeof record === 'string') return entry(c, signedIn.user, { error: record, status: 400 })
       const decision = form.get('decision') === 'approve' ? 'approved' : 'denied'
-      const requester = requesterOf(c, deps.settings.trustProxy)
+      const requester = requesterOf(c, deps.settings)
       const decided = await deps.store.decideDeviceCode(
         record.hash,
         decision,

@@ -49,7 +49,7 @@ ${options.upstreamName
       const email = (parsed.get('email') ?? '').trim().slice(0, 254)
       const password = parsed.get('password') ?? ''
       const returnTo = safeReturnTo(parsed.get('return_to'), deps.settings.issuer)
-      const requester = requesterOf(c, deps.settings.trustProxy)
+      const requester = requesterOf(c, deps.settings)
       const accountKey = email.toLowerCase()
       const addressKey = requester.ip ?? 'unknown'
       const [account, address] = await Promise.all([perAccount?.get(accountKey), perAddress?.get(addressKey)])

@@ -91,7 +91,7 @@ export function upstreamLogin(deps: Deps) {
       if (!flow || flow.exp <= deps.now()) {
         return withHeaders(errorPage('Sign-in expired', 'The sign-in took too long or was started in another browser. Start again.', 400), headers)
       }
-      const requester = requesterOf(c, deps.settings.trustProxy)
+      const requester = requesterOf(c, deps.settings)
       let claims: Record<string, unknown>
       try {
         const as = await discover()
