@@ -1,8 +1,8 @@
 import type { Context } from 'hono'
-import { RateLimiterMemory } from 'rate-limiter-flexible'
 import { verifyPassword } from '../accounts/passwords.js'
 import { auditEvent } from '../audit.js'
 import type { Deps } from '../deps.js'
+import { createAttemptLimit } from '../http/attempt-limit.js'
 import { requesterOf } from '../http/requester.js'
 import { authorizeTargets } from '../oauth/authorize.js'
 import { currentUser, endBrowserSession, startBrowserSession } from './browser-session.js'
@@ -14,8 +14,8 @@ const WINDOW_SECONDS = 15 * 60
 
 /** /login and /logout. Failed attempts are slowed per account and per address. */
 export function loginPages(deps: Deps, options: { upstreamName?: string | undefined } = {}) {
-  const perAccount = deps.settings.rateLimitLogin > 0 ? new RateLimiterMemory({ points: deps.settings.rateLimitLogin, duration: WINDOW_SECONDS, keyPrefix: 'login-account' }) : undefined
-  const perAddress = deps.settings.rateLimitLogin > 0 ? new RateLimiterMemory({ points: deps.settings.rateLimitLogin * 5, duration: WINDOW_SECONDS, keyPrefix: 'login-ip' }) : undefined
+  const perAccount = createAttemptLimit(deps.settings.rateLimitLogin, WINDOW_SECONDS, 'login-account')
+  const perAddress = createAttemptLimit(deps.settings.rateLimitLogin * 5, WINDOW_SECONDS, 'login-ip')
 
   const form = async (c: Context, values: { email?: string; returnTo: string; error?: string; status?: number }) => {
     const csrf = pageCsrf(c, deps)
@@ -52,21 +52,31 @@ ${options.upstreamName
       const requester = requesterOf(c, deps.settings)
       const accountKey = email.toLowerCase()
       const addressKey = requester.ip ?? 'unknown'
-      const [account, address] = await Promise.all([perAccount?.get(accountKey), perAddress?.get(addressKey)])
-      if ((account && account.remainingPoints <= 0) || (address && address.remainingPoints <= 0)) {
-        const wait = Math.ceil(Math.max(account?.msBeforeNext ?? 0, address?.msBeforeNext ?? 0) / 60_000)
-        await deps.store.appendAudit(auditEvent(deps, 'login.failed', { ...requester, data: { reason: 'throttled' } }))
+      // Counted before the password is checked: checking first and counting the failure after
+      // let every concurrent guess read "under the limit" and reach argon2 (25 at once against
+      // a limit of 10 were all verified).
+      const [account, address] = await Promise.all([perAccount.take(accountKey), perAddress.take(addressKey)])
+      if (!account.ok || !address.ok) {
+        // The budget that still had room was not spent on a check that never ran.
+        if (account.ok) await perAccount.refund(accountKey)
+        if (address.ok) await perAddress.refund(addressKey)
+        const wait = Math.ceil(Math.max(account.ok ? 0 : account.retryAfter, address.ok ? 0 : address.retryAfter) / 60)
+        // One audit row per throttled key and window, not one per refused request: a flood
+        // must not become a flood of rows.
+        if ((!account.ok && account.firstRefusal) || (!address.ok && address.firstRefusal)) {
+          await deps.store.appendAudit(auditEvent(deps, 'login.failed', { ...requester, data: { reason: 'throttled' } }))
+        }
         return form(c, { email, returnTo, status: 429, error: `Too many failed attempts. Try again in ${wait} minute${wait === 1 ? '' : 's'}.` })
       }
       const user = email ? await deps.store.getUserByEmail(email) : undefined
       // verifyPassword does the work even without a user, so timing does not reveal accounts.
       const ok = (await verifyPassword(password, user?.password_hash ?? null)) && user !== undefined && user.disabled_at === null
       if (!ok || !user) {
-        await Promise.all([perAccount?.penalty(accountKey), perAddress?.penalty(addressKey)])
         await deps.store.appendAudit(auditEvent(deps, 'login.failed', { user_id: user?.id ?? null, ...requester, data: { reason: 'bad_credentials' } }))
         return form(c, { email, returnTo, status: 401, error: 'That email and password do not match an account.' })
       }
-      await perAccount?.delete(accountKey)
+      await perAccount.reset(accountKey)
+      await perAddress.refund(addressKey)
       const cookie = await startBrowserSession(deps, user, requester, 'password')
       const headers = new Headers()
       headers.append('set-cookie', cookie)
