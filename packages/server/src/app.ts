@@ -10,6 +10,7 @@ import { tokenEndpoint } from './endpoints/token.js'
 import { deviceAuthorizationEndpoint } from './endpoints/device-authorization.js'
 import { userinfoEndpoint } from './endpoints/userinfo.js'
 import { errorResponse } from './http/errors.js'
+import { createAttemptLimit } from './http/attempt-limit.js'
 import { createRateLimit } from './http/rate-limit.js'
 import { authorizationEndpoint } from './oauth/authorize.js'
 import { COPY_SCRIPT, STYLESHEET } from './pages/assets.js'
@@ -26,7 +27,7 @@ import { upstreamLogin } from './pages/upstream.js'
 export function createApp(deps: Deps): Hono {
   const app = new Hono()
   const oauthLimit = createRateLimit(deps.settings.rateLimitToken, 'oauth')
-  const adminLimit = createRateLimit(deps.settings.rateLimitAdmin, 'admin-auth')
+  const adminLimit = createAttemptLimit(deps.settings.rateLimitAdmin, 60, 'admin-auth')
 
   app.use('*', async function observe(c, next) {
     const started = performance.now()
