@@ -29,6 +29,7 @@ export interface Settings {
   loginSessionTtl: number
   cliClientId: string
   rateLimitLogin: number
+  rateLimitDevice: number
   upstreamIssuer: string | undefined
   upstreamClientId: string | undefined
   upstreamClientSecret: string | undefined
@@ -68,6 +69,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'loginSessionTtl', env: ['EVERGREEN_LOGIN_SESSION_TTL'], flag: '--login-session-ttl', defaultText: '43200', description: 'Lifetime in seconds of the browser sign-in to the service\'s own pages (login, device approval, settings).' },
   { key: 'cliClientId', env: ['EVERGREEN_CLI_CLIENT_ID'], flag: '--cli-client-id', defaultText: 'evergreen-cli', description: 'The built-in public client (created on first start) that device login and `/settings/cli` credentials use.' },
   { key: 'rateLimitLogin', env: ['EVERGREEN_RATE_LIMIT_LOGIN'], flag: '--rate-limit-login', defaultText: '10', description: 'Failed sign-ins per 15 minutes per account, and five times that per client address, before sign-in is refused for a while; `0` disables.' },
+  { key: 'rateLimitDevice', env: ['EVERGREEN_RATE_LIMIT_DEVICE'], flag: '--rate-limit-device', defaultText: '10', description: 'Wrong user codes entered on `/device` per 15 minutes per signed-in user, and five times that per client address, before code entry is refused for a while (RFC 8628 §5.1); `0` disables.' },
   { key: 'upstreamIssuer', env: ['EVERGREEN_UPSTREAM_ISSUER'], flag: '--upstream-issuer', defaultText: undefined, description: 'Issuer URL of an upstream OpenID Connect provider (your SSO). When set, /login offers "Sign in with …"; users are matched or created by verified email.' },
   { key: 'upstreamClientId', env: ['EVERGREEN_UPSTREAM_CLIENT_ID'], flag: '--upstream-client-id', defaultText: undefined, description: 'Client id registered at the upstream provider, with redirect URI `<issuer>/login/upstream/callback`.' },
   { key: 'upstreamClientSecret', env: ['EVERGREEN_UPSTREAM_CLIENT_SECRET'], flag: '--upstream-client-secret', defaultText: undefined, description: 'Client secret at the upstream provider (client_secret_basic).' },
@@ -187,6 +189,7 @@ export function loadSettings(explicit: Raw = {}, env: Record<string, string | un
     loginSessionTtl: int('loginSessionTtl', 43_200, 60, 2_592_000),
     cliClientId: raw('cliClientId')?.value ?? 'evergreen-cli',
     rateLimitLogin: int('rateLimitLogin', 10, 0, 1_000_000),
+    rateLimitDevice: int('rateLimitDevice', 10, 0, 1_000_000),
     upstreamIssuer: raw('upstreamIssuer')?.value,
     upstreamClientId: raw('upstreamClientId')?.value,
     upstreamClientSecret: raw('upstreamClientSecret')?.value,

@@ -187,6 +187,18 @@ describe('device flow', () => {
     expect(await json(await poll(started.device_code), 400)).toMatchObject({ error: 'authorization_pending' })
   })
 
+  test('wrong user codes are rate limited (RFC 8628 §5.1): afterwards even the right code is refused, on entry and on the decision', async () => {
+    const started = await start()
+    await browser.login('ada@example.com', PASSWORD)
+    await browser.get('/device')
+    for (let i = 0; i < 10; i++) expect((await browser.post('/device', { user_code: 'BCDF-GHJK' })).status).toBe(400)
+    const entry = await browser.post('/device', { user_code: started.user_code })
+    expect(entry.status).toBe(429)
+    expect(await entry.text()).toContain('Too many wrong codes')
+    expect((await browser.post('/device/decision', { user_code: started.user_code, decision: 'approve' })).status).toBe(429)
+    expect(await json(await poll(started.device_code), 400)).toMatchObject({ error: 'authorization_pending' })
+  })
+
   test('an expired device code is expired_token, and /device refuses its user code', async () => {
     const started = await start()
     svc.clock.advance(started.expires_in)
