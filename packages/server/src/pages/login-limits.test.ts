@@ -41,3 +41,43 @@ describe('login limits', () => {
     expect(reasons.filter((r) => r === 'throttled')).toHaveLength(1)
   })
 })
+
+describe('account lockout by a stranger', () => {
+  let proxied: TestService
+  beforeEach(async () => {
+    proxied = await createTestService({ env: { EVERGREEN_TRUST_PROXY: 'true' } })
+    await json(await proxied.admin('POST', '/users', { email: 'ada@example.com', password: PASSWORD }), 201)
+  })
+  afterEach(async () => {
+    await proxied?.close()
+  })
+
+  /** A browser behind our (single) proxy, which reports its address in X-Forwarded-For. */
+  const from = async (address: string) => {
+    const browser = new PageClient(proxied)
+    await browser.get('/login')
+    return (password: string) => browser.post('/login', { email: 'ada@example.com', password }, { headers: { 'x-forwarded-for': address } })
+  }
+
+  test('an attacker exhausting the account limit does not lock the owner out of a clean address', async () => {
+    const attacker = await from('198.51.100.66')
+    for (let i = 0; i < 10; i++) expect((await attacker('wrong')).status).toBe(401)
+    expect((await attacker('wrong')).status).toBe(429)
+    // The attacker's address stays refused, even with the right password.
+    expect((await attacker(PASSWORD)).status).toBe(429)
+    const owner = await from('203.0.113.7')
+    const res = await owner(PASSWORD)
+    expect(res.status).toBe(303)
+    expect(res.headers.get('set-cookie')).toContain('evergreen_session=')
+  })
+
+  test('clean addresses get a smaller budget, one try each, while the account limit is spent', async () => {
+    const attacker = await from('198.51.100.66')
+    for (let i = 0; i < 10; i++) await attacker('wrong')
+    const statuses: number[] = []
+    for (let i = 1; i <= 6; i++) statuses.push((await (await from(`192.0.2.${i}`))('wrong')).status)
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429])
+    const second = await from('192.0.2.1')
+    expect((await second(PASSWORD)).status).toBe(429)
+  })
+})

@@ -12,10 +12,19 @@ import { page, redirect } from './layout.js'
 
 const WINDOW_SECONDS = 15 * 60
 
-/** /login and /logout. Failed attempts are slowed per account and per address. */
+/**
+ * /login and /logout. Failed attempts are slowed per account and per address; an account whose
+ * limit is spent stays open, at a lower rate, to addresses with no recent failures.
+ */
 export function loginPages(deps: Deps, options: { upstreamName?: string | undefined } = {}) {
   const perAccount = createAttemptLimit(deps.settings.rateLimitLogin, WINDOW_SECONDS, 'login-account')
   const perAddress = createAttemptLimit(deps.settings.rateLimitLogin * 5, WINDOW_SECONDS, 'login-ip')
+  // When an account's limit is spent, anyone could have spent it: a hard lock would let a
+  // stranger keep the owner out indefinitely. Addresses with no recent failures still get
+  // through, at half the rate, so the owner on their usual network can sign in while the
+  // guesser's address stays refused. (A guesser with many fresh addresses can spend this budget
+  // too; the per-address limit and the audit trail are the answer to that.)
+  const perAccountFromCleanAddress = createAttemptLimit(Math.max(1, Math.floor(deps.settings.rateLimitLogin / 2)), WINDOW_SECONDS, 'login-account-clean')
 
   const form = async (c: Context, values: { email?: string; returnTo: string; error?: string; status?: number }) => {
     const csrf = pageCsrf(c, deps)
@@ -55,7 +64,12 @@ ${options.upstreamName
       // Counted before the password is checked: checking first and counting the failure after
       // let every concurrent guess read "under the limit" and reach argon2 (25 at once against
       // a limit of 10 were all verified).
-      const [account, address] = await Promise.all([perAccount.take(accountKey), perAddress.take(addressKey)])
+      const address = await perAddress.take(addressKey)
+      let account = await perAccount.take(accountKey)
+      // `consumed === 1`: this attempt is the only one counted for the address in the window, so
+      // it has no recent failures (successes give their point back).
+      const clean = address.ok && address.consumed === 1
+      if (!account.ok && clean) account = await perAccountFromCleanAddress.take(accountKey)
       if (!account.ok || !address.ok) {
         // The budget that still had room was not spent on a check that never ran.
         if (account.ok) await perAccount.refund(accountKey)
