@@ -6,10 +6,11 @@ import { csrfToken, csrfValid, currentUser, type SignedIn } from './browser-sess
 import { errorPage, redirect } from './layout.js'
 
 /**
- * Reads a page form POST and checks CSRF. Returns the form, or a ready 4xx page: a bad form must
+ * Reads a page form POST and checks CSRF (`signedIn`: the token must be bound to the sign-in
+ * session, for actions only a signed-in user may take). Returns the form, or a ready 4xx page: a bad form must
  * change nothing and never become a 500.
  */
-export async function readPageForm(c: Context, deps: Deps): Promise<Map<string, string> | Response> {
+export async function readPageForm(c: Context, deps: Deps, options: { signedIn?: boolean } = {}): Promise<Map<string, string> | Response> {
   let form: Map<string, string>
   try {
     form = await readForm(c.req.raw, deps.settings.maxBodyBytes)
@@ -17,7 +18,7 @@ export async function readPageForm(c: Context, deps: Deps): Promise<Map<string, 
     const message = err instanceof OAuthError ? err.description : 'the form could not be read'
     return errorPage('Bad request', message, 400)
   }
-  if (!csrfValid(c, deps, form.get('csrf'))) {
+  if (!csrfValid(c, deps, form.get('csrf'), options)) {
     return errorPage('Form expired', 'This form expired or did not come from this site. Go back, reload the page and try again.', 403)
   }
   return form
@@ -36,7 +37,7 @@ export async function requireUser(c: Context, deps: Deps): Promise<SignedIn | Re
  * and learns nothing), then the user. Returns both, or the ready 4xx page or sign-in redirect.
  */
 export async function readSignedInForm(c: Context, deps: Deps): Promise<{ form: Map<string, string>; signedIn: SignedIn } | Response> {
-  const form = await readPageForm(c, deps)
+  const form = await readPageForm(c, deps, { signedIn: true })
   if (form instanceof Response) return form
   const signedIn = await requireUser(c, deps)
   if (signedIn instanceof Response) return signedIn

@@ -42,6 +42,11 @@ export class PageClient {
     return this.post('/login', { email, password })
   }
 
+  /** Sets a cookie as another host of the site could (cookie tossing), replacing ours. */
+  plantCookie(name: string, value: string): void {
+    this.cookies.set(name, value)
+  }
+
   csrf(): string {
     const m = /name="csrf" value="([^"]+)"/.exec(this.lastHtml)
     if (!m) throw new Error('no CSRF token on the last page')
