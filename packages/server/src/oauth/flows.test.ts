@@ -72,6 +72,17 @@ describe('authorization code + PKCE', () => {
     expect(refreshed.status).toBe(200)
   })
 
+  test('an ID token does not revoke the session at /oauth/revoke; the access token does', async () => {
+    await browser.login('ada@example.com', PASSWORD)
+    const tokens = await json<{ access_token: string; refresh_token: string; id_token: string }>(await exchange(await authorizeCode()))
+    expect((await svc.form('/oauth/revoke', { client_id: clientId, token: tokens.id_token })).status).toBe(200)
+    const still = await svc.form('/oauth/token', { grant_type: 'refresh_token', client_id: clientId, refresh_token: tokens.refresh_token })
+    const next = await json<{ access_token: string; refresh_token: string }>(still)
+    expect((await svc.form('/oauth/revoke', { client_id: clientId, token: next.access_token })).status).toBe(200)
+    const gone = await svc.form('/oauth/token', { grant_type: 'refresh_token', client_id: clientId, refresh_token: next.refresh_token })
+    expect(await json(gone, 400)).toMatchObject({ error: 'invalid_grant', error_reason: 'revoked' })
+  })
+
   test('a wrong PKCE verifier is invalid_grant', async () => {
     await browser.login('ada@example.com', PASSWORD)
     const code = await authorizeCode()
