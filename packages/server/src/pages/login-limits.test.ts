@@ -81,3 +81,19 @@ describe('account lockout by a stranger', () => {
     expect((await second(PASSWORD)).status).toBe(429)
   })
 })
+
+describe('email matching at sign-in', () => {
+  test('a Kelvin-sign look-alike of the address is another account, not this one', async () => {
+    const browser = new PageClient(svc)
+    await browser.get('/login')
+    await json(await svc.admin('POST', '/users', { email: 'kate@example.com', password: PASSWORD }), 201)
+    expect((await browser.post('/login', { email: '\u212Aate@example.com', password: PASSWORD })).status).toBe(401)
+    expect((await browser.post('/login', { email: 'KATE@example.com', password: PASSWORD })).status).toBe(303)
+  })
+
+  test('the admin API can create the Kelvin-sign address next to the ASCII one', async () => {
+    await json(await svc.admin('POST', '/users', { email: 'kate@example.com' }), 201)
+    await json(await svc.admin('POST', '/users', { email: '\u212Aate@example.com' }), 201)
+    expect((await svc.admin('POST', '/users', { email: 'Kate@Example.com' })).status).toBe(409)
+  })
+})

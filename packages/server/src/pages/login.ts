@@ -1,4 +1,5 @@
 import type { Context } from 'hono'
+import { emailKey } from '../accounts/email.js'
 import { verifyPassword } from '../accounts/passwords.js'
 import { auditEvent } from '../audit.js'
 import type { Deps } from '../deps.js'
@@ -59,7 +60,7 @@ ${options.upstreamName
       const password = parsed.get('password') ?? ''
       const returnTo = safeReturnTo(parsed.get('return_to'), deps.settings.issuer)
       const requester = requesterOf(c, deps.settings)
-      const accountKey = email.toLowerCase()
+      const accountKey = emailKey(email)
       const addressKey = requester.ip ?? 'unknown'
       // Counted before the password is checked: checking first and counting the failure after
       // let every concurrent guess read "under the limit" and reach argon2 (25 at once against

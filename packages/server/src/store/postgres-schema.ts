@@ -171,4 +171,12 @@ DROP INDEX IF EXISTS refresh_tokens_session;
 DROP INDEX IF EXISTS audit_type;
 `,
   },
+  {
+    // Same as SQLite's migration 4: email_lower becomes ASCII-only lowercase. PostgreSQL's
+    // lower() follows the collation and folds Unicode, so translate() spells out A-Z.
+    version: 4,
+    sql: `
+UPDATE users SET email_lower = translate(email, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz');
+`,
+  },
 ]

@@ -1,4 +1,5 @@
 import pg from 'pg'
+import { emailKey } from '../accounts/email.js'
 import { decodeCursor, toPage } from './cursor.js'
 import { POSTGRES_MIGRATIONS } from './postgres-schema.js'
 import {
@@ -236,8 +237,8 @@ export class PostgresStore implements Store {
       await this.transaction(async (c) => {
         await c.query(insertSql('users', USER_COLUMNS, ['email_lower']), [
           ...columnValues(user, USER_COLUMNS, bool),
-          // Lowercased in JS, as SQLite does, so both stores agree on what "the same email" is.
-          user.email.toLowerCase(),
+          // Computed in JS for both stores, so they agree on what "the same email" is.
+          emailKey(user.email),
         ])
         await this.audit(c, audit)
       })
@@ -254,7 +255,7 @@ export class PostgresStore implements Store {
 
   async getUserByEmail(email: string): Promise<UserRecord | undefined> {
     const { rows } = await this.pool.query<Row>(`SELECT ${USER_COLUMNS.join(', ')} FROM users WHERE email_lower = $1`, [
-      email.toLowerCase(),
+      emailKey(email),
     ])
     return rows[0] && toUser(rows[0])
   }

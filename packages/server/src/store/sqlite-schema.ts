@@ -179,4 +179,13 @@ CREATE INDEX audit_session ON audit_events (session_id, at, id);
 CREATE INDEX audit_user ON audit_events (user_id, at, id);
 `,
   },
+  {
+    // email_lower was JS toLowerCase(), which folds Unicode (the Kelvin sign became `k`) and so
+    // merged distinct addresses. It is now ASCII-only lowercase (accounts/email.ts); SQLite's
+    // built-in lower() folds exactly ASCII. ASCII folding is finer, so no new duplicates arise.
+    version: 4,
+    sql: `
+UPDATE users SET email_lower = lower(email);
+`,
+  },
 ]

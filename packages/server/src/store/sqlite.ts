@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3'
 import { closeSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { emailKey } from '../accounts/email.js'
 import { decodeCursor, toPage } from './cursor.js'
 import {
   AUDIT_COLUMNS, AUTHORIZATION_CODE_COLUMNS, CLIENT_COLUMNS, DEVICE_CODE_COLUMNS, KEY_COLUMNS, LOGIN_SESSION_COLUMNS,
@@ -169,7 +170,7 @@ export class SqliteStore implements Store {
   async createUser(user: UserRecord, audit: AuditEvent): Promise<void> {
     try {
       this.db.transaction(() => {
-        this.stmts.insertUser.run(...columnValues(user, USER_COLUMNS, bool), user.email.toLowerCase())
+        this.stmts.insertUser.run(...columnValues(user, USER_COLUMNS, bool), emailKey(user.email))
         this.audit(audit)
       })()
     } catch (err) {
@@ -184,7 +185,7 @@ export class SqliteStore implements Store {
   }
 
   async getUserByEmail(email: string) {
-    const r = this.stmts.getUserByEmail.get(email.toLowerCase()) as Row | undefined
+    const r = this.stmts.getUserByEmail.get(emailKey(email)) as Row | undefined
     return r && toUser(r)
   }
 

@@ -295,6 +295,21 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         expect(await store.getUserByEmail('someone@example.com')).toBeUndefined()
       })
 
+      test('emails compare ASCII-case-insensitively only: no Unicode case folding or normalisation', async () => {
+        const kate = await seedUser(makeUser('u1', { email: 'kate@example.com' }))
+        const emile = await seedUser(makeUser('u2', { email: '\u00e9mile@example.com' }))
+        // The Kelvin sign (U+212A) lowercases to k in Unicode, and \u00c9 to \u00e9: distinct addresses here.
+        expect(await store.getUserByEmail('\u212Aate@example.com')).toBeUndefined()
+        expect(await store.getUserByEmail('\u00c9mile@example.com')).toBeUndefined()
+        expect(await store.getUserByEmail('e\u0301mile@example.com')).toBeUndefined()
+        expect(await store.getUserByEmail('KATE@EXAMPLE.COM')).toEqual(kate)
+        expect(await store.getUserByEmail('\u00e9MILE@example.com')).toEqual(emile)
+        await seedUser(makeUser('u3', { email: '\u212Aate@example.com' }))
+        await seedUser(makeUser('u4', { email: '\u00c9mile@example.com' }))
+        expect((await store.getUserByEmail('\u212Aate@EXAMPLE.com'))?.id).toBe('u3')
+        expect((await store.getUserByEmail('kate@example.com'))?.id).toBe('u1')
+      })
+
       test('a taken email, in any case, is a StoreConflictError and writes nothing', async () => {
         await seedUser(makeUser('u1', { email: 'ada@example.com' }))
         const attempt = store.createUser(makeUser('u2', { email: 'ADA@example.com' }), makeAudit('user.created', { user_id: 'u2' }))
