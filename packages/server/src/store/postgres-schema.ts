@@ -179,4 +179,19 @@ DROP INDEX IF EXISTS audit_type;
 UPDATE users SET email_lower = translate(email, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz');
 `,
   },
+  {
+    // Upstream sign-in links by (issuer, subject) once the first verified-email match is made,
+    // so a later upstream account claiming the same email cannot take the local one over.
+    version: 5,
+    sql: `
+CREATE TABLE upstream_identities (
+  issuer TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  PRIMARY KEY (issuer, subject)
+);
+CREATE UNIQUE INDEX upstream_identities_user ON upstream_identities (issuer, user_id);
+`,
+  },
 ]

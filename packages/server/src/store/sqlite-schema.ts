@@ -188,4 +188,19 @@ CREATE INDEX audit_user ON audit_events (user_id, at, id);
 UPDATE users SET email_lower = lower(email);
 `,
   },
+  {
+    // Upstream sign-in links by (issuer, subject) once the first verified-email match is made,
+    // so a later upstream account claiming the same email cannot take the local one over.
+    version: 5,
+    sql: `
+CREATE TABLE upstream_identities (
+  issuer TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (issuer, subject)
+);
+CREATE UNIQUE INDEX upstream_identities_user ON upstream_identities (issuer, user_id);
+`,
+  },
 ]

@@ -15,7 +15,7 @@ import {
   type AuditEvent, type AuditFilter, type AuthorizationCodeRecord, type ClientPatch, type ClientRecord,
   type DeviceCodeRecord, type ListOptions, type LoginSessionRecord, type Page, type RefreshTokenRecord,
   type RefreshTokenView, type Rotation, type SessionFilter, type SessionRecord, type SigningKeyRecord, type Store,
-  type UserRecord,
+  type UpstreamIdentityRecord, type UserRecord,
 } from './types.js'
 
 type Row = Record<string, unknown>
@@ -134,6 +134,9 @@ export class SqliteStore implements Store {
         'UPDATE signing_keys SET retired_at = ?, expires_at = ? WHERE kid <> ? AND retired_at IS NULL',
       ),
       insertLoginSession: db.prepare(insertSql('login_sessions', LOGIN_SESSION_COLUMNS)),
+      getUpstreamIdentity: db.prepare('SELECT issuer, subject, user_id, created_at FROM upstream_identities WHERE issuer = ? AND subject = ?'),
+      // DO NOTHING covers both unique constraints: (issuer, subject) and (issuer, user_id).
+      linkUpstreamIdentity: db.prepare('INSERT INTO upstream_identities (issuer, subject, user_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING'),
       getLoginSession: db.prepare(`SELECT ${LOGIN_SESSION_COLUMNS.join(', ')} FROM login_sessions WHERE hash = ?`),
       revokeLoginSession: db.prepare('UPDATE login_sessions SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL'),
       insertAuthorizationCode: db.prepare(insertSql('authorization_codes', AUTHORIZATION_CODE_COLUMNS)),
@@ -187,6 +190,14 @@ export class SqliteStore implements Store {
   async getUserByEmail(email: string) {
     const r = this.stmts.getUserByEmail.get(emailKey(email)) as Row | undefined
     return r && toUser(r)
+  }
+
+  async getUpstreamIdentity(issuer: string, subject: string): Promise<UpstreamIdentityRecord | undefined> {
+    return this.stmts.getUpstreamIdentity.get(issuer, subject) as UpstreamIdentityRecord | undefined
+  }
+
+  async linkUpstreamIdentity(identity: UpstreamIdentityRecord): Promise<boolean> {
+    return this.stmts.linkUpstreamIdentity.run(identity.issuer, identity.subject, identity.user_id, identity.created_at).changes === 1
   }
 
   async listUsers(options: ListOptions): Promise<Page<UserRecord>> {

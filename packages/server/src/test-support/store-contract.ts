@@ -319,6 +319,23 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         expect((await store.listAudit({ user_id: 'u2', limit: 10 })).items).toEqual([])
       })
 
+      test('upstream identities: one user per (issuer, subject), one subject per user and issuer', async () => {
+        await seedUser(makeUser('u1', { email: 'a@example.com' }))
+        await seedUser(makeUser('u2', { email: 'b@example.com' }))
+        const link = (issuer: string, subject: string, user_id: string) => store.linkUpstreamIdentity({ issuer, subject, user_id, created_at: T0 })
+        expect(await store.getUpstreamIdentity('https://idp', 'sub-1')).toBeUndefined()
+        expect(await link('https://idp', 'sub-1', 'u1')).toBe(true)
+        expect(await store.getUpstreamIdentity('https://idp', 'sub-1')).toEqual({ issuer: 'https://idp', subject: 'sub-1', user_id: 'u1', created_at: T0 })
+        // The subject is taken, and u1 already has a subject at this issuer.
+        expect(await link('https://idp', 'sub-1', 'u2')).toBe(false)
+        expect(await link('https://idp', 'sub-2', 'u1')).toBe(false)
+        expect((await store.getUpstreamIdentity('https://idp', 'sub-1'))?.user_id).toBe('u1')
+        expect(await store.getUpstreamIdentity('https://idp', 'sub-2')).toBeUndefined()
+        // Another issuer is another namespace.
+        expect(await link('https://other', 'sub-1', 'u2')).toBe(true)
+        expect(await link('https://other', 'sub-9', 'u1')).toBe(true)
+      })
+
       test('listUsers pages by (created_at, id) across three pages', async () => {
         await seedUser(makeUser('u-a', { created_at: T0 + 2 }))
         await seedUser(makeUser('u-b', { created_at: T0 + 1 }))
