@@ -178,6 +178,11 @@ describe('device flow', () => {
     expect(next.refresh_token_expires_in).toBe(2_592_000)
   })
 
+  test.each(['0', '-1', '1.5', 'abc', '99999999999999'])('refresh_token_ttl=%s is refused at device authorization, not on every poll', async (ttl) => {
+    const res = await svc.form('/oauth/device_authorization', { client_id: cli, refresh_token_ttl: ttl })
+    expect(await json(res, 400)).toMatchObject({ error: 'invalid_request' })
+  })
+
   test('deny gives access_denied', async () => {
     const started = await start()
     await browser.login('ada@example.com', PASSWORD)
