@@ -136,3 +136,18 @@ describe('revocation and introspection', () => {
     expect(await json(res, 401)).toMatchObject({ error: 'invalid_client' })
   })
 })
+
+describe('repeated parameters (RFC 6749 §3.1)', () => {
+  test.each([
+    ['/oauth/token', 'grant_type=refresh_token&refresh_token=egr_x&client_id=&client_id=x'],
+    ['/oauth/token', 'grant_type=refresh_token&refresh_token=egr_x&client_id=x&client_id='],
+    ['/oauth/token', 'grant_type=&grant_type=refresh_token&client_id=x&refresh_token=egr_x'],
+    ['/oauth/revoke', 'token=&token=egr_x&client_id=x'],
+    ['/oauth/introspect', 'token=x&token='],
+    ['/oauth/device_authorization', 'client_id=&client_id=evergreen-cli'],
+  ])('%s with %s is invalid_request, even when one of the values is empty', async (path, body) => {
+    const res = await svc.fetch(path, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body })
+    expect(res.status).toBe(400)
+    expect(await res.json()).toMatchObject({ error: 'invalid_request', error_description: expect.stringContaining('repeated') })
+  })
+})
