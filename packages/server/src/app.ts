@@ -5,6 +5,7 @@ import type { Deps } from './deps.js'
 import { serverMetadata } from './endpoints/discovery.js'
 import { livez, readyz } from './endpoints/health.js'
 import { introspectionEndpoint } from './endpoints/introspection.js'
+import { metricsEndpoint } from './endpoints/metrics.js'
 import { revocationEndpoint } from './endpoints/revocation.js'
 import { tokenEndpoint } from './endpoints/token.js'
 import { deviceAuthorizationEndpoint } from './endpoints/device-authorization.js'
@@ -47,10 +48,9 @@ export function createApp(deps: Deps): Hono {
   app.get('/livez', livez)
   app.get('/readyz', readyz(deps))
   app.get('/healthz', readyz(deps))
-  app.get('/metrics', async (c) => {
-    c.header('content-type', deps.metrics.registry.contentType)
-    return c.body(await deps.metrics.registry.metrics())
-  })
+  // Public listener: only behind its bearer token. Without one, metrics are served on the
+  // separate listener (node/serve.ts) or not at all.
+  if (deps.settings.metricsToken !== undefined) app.get('/metrics', metricsEndpoint(deps, deps.settings.metricsToken))
 
   const metadata = (c: Context) => c.json(serverMetadata(deps), 200, { 'cache-control': 'public, max-age=300' })
   app.get('/.well-known/openid-configuration', metadata)

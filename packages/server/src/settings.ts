@@ -26,6 +26,9 @@ export interface Settings {
   rateLimitAdmin: number
   maxBodyBytes: number
   databasePoolSize: number
+  metricsToken: string | undefined
+  metricsPort: number | undefined
+  metricsHost: string
   loginSessionTtl: number
   cliClientId: string
   rateLimitLogin: number
@@ -74,6 +77,9 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'upstreamClientId', env: ['EVERGREEN_UPSTREAM_CLIENT_ID'], flag: '--upstream-client-id', defaultText: undefined, description: 'Client id registered at the upstream provider, with redirect URI `<issuer>/login/upstream/callback`.' },
   { key: 'upstreamClientSecret', env: ['EVERGREEN_UPSTREAM_CLIENT_SECRET'], flag: '--upstream-client-secret', defaultText: undefined, description: 'Client secret at the upstream provider (client_secret_basic).' },
   { key: 'upstreamName', env: ['EVERGREEN_UPSTREAM_NAME'], flag: '--upstream-name', defaultText: 'SSO', description: 'What the sign-in button calls the upstream provider.' },
+  { key: 'metricsToken', env: ['EVERGREEN_METRICS_TOKEN'], flag: '--metrics-token', defaultText: undefined, description: 'Serves `GET /metrics` on the public listener to `Authorization: Bearer <this token>` only (at least 16 characters). Unset: `/metrics` is not on the public listener.' },
+  { key: 'metricsPort', env: ['EVERGREEN_METRICS_PORT'], flag: '--metrics-port', defaultText: undefined, description: 'Serves `GET /metrics` without a token on a separate listener at this port, for a scraper on a private network.' },
+  { key: 'metricsHost', env: ['EVERGREEN_METRICS_HOST'], flag: '--metrics-host', defaultText: '127.0.0.1', description: 'Address the separate metrics listener binds.' },
   { key: 'databasePoolSize', env: ['EVERGREEN_DATABASE_POOL_SIZE'], flag: '--database-pool-size', defaultText: '10', description: 'PostgreSQL connections per process.' },
 ]
 
@@ -186,6 +192,9 @@ export function loadSettings(explicit: Raw = {}, env: Record<string, string | un
     rateLimitAdmin: int('rateLimitAdmin', 20, 0, 10_000_000),
     maxBodyBytes: int('maxBodyBytes', 65_536, 1024, 10_485_760),
     databasePoolSize: int('databasePoolSize', 10, 1, 200),
+    metricsToken: raw('metricsToken')?.value,
+    metricsPort: raw('metricsPort') ? int('metricsPort', 0, 0, 65535) : undefined,
+    metricsHost: raw('metricsHost')?.value ?? '127.0.0.1',
     loginSessionTtl: int('loginSessionTtl', 43_200, 60, 2_592_000),
     cliClientId: raw('cliClientId')?.value ?? 'evergreen-cli',
     rateLimitLogin: int('rateLimitLogin', 10, 0, 1_000_000),
@@ -207,6 +216,10 @@ export function loadSettings(explicit: Raw = {}, env: Record<string, string | un
   }
   if (raw('trustedProxies') && raw('trustProxyHops')) {
     problems.push('set EVERGREEN_TRUSTED_PROXIES or EVERGREEN_TRUST_PROXY_HOPS, not both')
+  }
+  if (settings.metricsToken !== undefined && settings.metricsToken.length < 16) problems.push(`${raw('metricsToken')!.from} must be at least 16 characters`)
+  if (settings.metricsPort !== undefined && settings.metricsPort === settings.port && settings.port !== 0) {
+    problems.push('EVERGREEN_METRICS_PORT must differ from EVERGREEN_PORT: the point is to keep metrics off the public listener')
   }
   if (problems.length > 0) throw new SettingsError(problems)
   return settings

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
 import { createTestService, json, mint, refresh, seedUserAndClient, type TestService } from '../test-support/harness.js'
 
+const METRICS_TOKEN = 'metrics-token-0123456789'
 let svc: TestService
 beforeEach(async () => {
   svc = await createTestService()
@@ -50,12 +51,14 @@ describe('health and metrics', () => {
   })
 
   test('/metrics counts requests by route and status, and refreshes by outcome', async () => {
+    await svc.close()
+    svc = await createTestService({ env: { EVERGREEN_METRICS_TOKEN: METRICS_TOKEN } })
     const { userId, clientId } = await seedUserAndClient(svc)
     const issued = await mint(svc, userId, clientId)
     await json(await refresh(svc, clientId, issued.refresh_token))
     svc.clock.advance(60)
     await refresh(svc, clientId, issued.refresh_token)
-    const text = await (await svc.fetch('/metrics')).text()
+    const text = await (await svc.fetch('/metrics', { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text()
     expect(text).toMatch(/evergreen_refresh_total\{outcome="rotated"\} 1/)
     expect(text).toMatch(/evergreen_refresh_total\{outcome="reused"\} 1/)
     expect(text).toMatch(/evergreen_http_requests_total\{route="\/oauth\/token",method="POST",status="200"\} 1/)
@@ -134,6 +137,23 @@ describe('revocation and introspection', () => {
     const { clientId } = await seedUserAndClient(svc)
     const res = await svc.form('/oauth/introspect', { token: 'x', client_id: clientId })
     expect(await json(res, 401)).toMatchObject({ error: 'invalid_client' })
+  })
+})
+
+describe('/metrics on the public listener', () => {
+  test('is not served without EVERGREEN_METRICS_TOKEN', async () => {
+    expect((await svc.fetch('/metrics')).status).toBe(404)
+    expect((await svc.fetch('/metrics', { headers: { authorization: 'Bearer anything-at-all-12345' } })).status).toBe(404)
+  })
+
+  test('with EVERGREEN_METRICS_TOKEN, answers only that bearer token', async () => {
+    await svc.close()
+    svc = await createTestService({ env: { EVERGREEN_METRICS_TOKEN: METRICS_TOKEN } })
+    expect((await svc.fetch('/metrics')).status).toBe(401)
+    expect((await svc.fetch('/metrics', { headers: { authorization: 'Bearer wrong-token-0123456789' } })).status).toBe(401)
+    const ok = await svc.fetch('/metrics', { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })
+    expect(ok.status).toBe(200)
+    expect(await ok.text()).toContain('evergreen_http_requests_total')
   })
 })
 
