@@ -69,6 +69,11 @@ describe('account lockout by a stranger', () => {
     const res = await owner(PASSWORD)
     expect(res.status).toBe(303)
     expect(res.headers.get('set-cookie')).toContain('evergreen_session=')
+    // The owner's sign-in does not hand the attacker a fresh account budget.
+    const elsewhere = await from('198.51.100.67')
+    expect((await elsewhere('wrong')).status).toBe(401)
+    expect((await (await from('198.51.100.68'))('wrong')).status).toBe(401)
+    expect((await attacker('wrong')).status).toBe(429)
   })
 
   test('clean addresses get a smaller budget, one try each, while the account limit is spent', async () => {

@@ -70,6 +70,7 @@ ${options.upstreamName
       // `consumed === 1`: this attempt is the only one counted for the address in the window, so
       // it has no recent failures (successes give their point back).
       const clean = address.ok && address.consumed === 1
+      const overAccountLimit = !account.ok
       if (!account.ok && clean) account = await perAccountFromCleanAddress.take(accountKey)
       if (!account.ok || !address.ok) {
         // The budget that still had room was not spent on a check that never ran.
@@ -90,7 +91,10 @@ ${options.upstreamName
         await deps.store.appendAudit(auditEvent(deps, 'login.failed', { user_id: user?.id ?? null, ...requester, data: { reason: 'bad_credentials' } }))
         return form(c, { email, returnTo, status: 401, error: 'That email and password do not match an account.' })
       }
-      await perAccount.reset(accountKey)
+      // The owner proving themselves resets the account's count, except while it is over its
+      // limit: then someone else spent it, and a reset would hand them a fresh budget each time
+      // the owner signs in.
+      if (!overAccountLimit) await perAccount.reset(accountKey)
       await perAddress.refund(addressKey)
       const cookie = await startBrowserSession(deps, user, requester, 'password')
       const headers = new Headers()
