@@ -83,11 +83,11 @@ async function throughUpstream(start: string): Promise<string> {
   throw new Error('too many upstream redirects')
 }
 
-async function signInUpstream(as: string): Promise<Response> {
+async function signInUpstream(as: string, returnTo = '%2Fsettings%2Fsessions'): Promise<Response> {
   ;(globalThis as unknown as { setUpstreamUser: (id: string) => void }).setUpstreamUser(as)
   const login = await browser.get('/login?return_to=/settings/sessions')
   expect(await login.text()).toContain('Sign in with Corp SSO')
-  const started = await browser.get('/login/upstream?return_to=%2Fsettings%2Fsessions')
+  const started = await browser.get(`/login/upstream?return_to=${returnTo}`)
   expect(started.status).toBe(303)
   const back = new URL(await throughUpstream(started.headers.get('location')!))
   return browser.get(back.pathname + back.search)
@@ -148,6 +148,15 @@ describe('upstream OIDC sign-in', () => {
     expect(users.items).toHaveLength(2)
     expect(users.items.find((u) => u.id === kate.id)?.email).toBe('kate@corp.example')
   })
+
+  test.each(['%2F%09%2Fevil.example%2Fx', '%2F%0d%0aSet-Cookie:x=1', '%2F%5Cevil.example', 'https:%2F%2Fevil.example'])(
+    'a hostile return_to (%s) through upstream sign-in lands on our own page, never a 500',
+    async (returnTo) => {
+      const res = await signInUpstream('alice', returnTo)
+      expect(res.status).toBe(303)
+      expect(res.headers.get('location')).toBe('/settings/sessions')
+    },
+  )
 
   test('a callback without the flow cookie (another browser, or forged) signs nobody in', async () => {
     const res = await browser.get('/login/upstream/callback?code=abc&state=xyz')
