@@ -337,6 +337,34 @@ describe.skipIf(!available)('server-rendered pages in Chromium', { timeout: 90_0
     await snap('signed-in')
   })
 
+  test('two tabs opening /login at once in a fresh browser can both sign in', async ({ task }) => {
+    const { page, context, snap } = await open(task.name)
+    const user = await createTestUser(server, 'tabs')
+    const second = await context.newPage()
+    // Hold both GET /login responses until both requests have been answered, so neither tab's
+    // request carried the other's cookie: the race a restored session of tabs produces.
+    let answered = 0
+    let release!: () => void
+    const bothAnswered = new Promise<void>((resolve) => (release = resolve))
+    const isLogin = (url: URL) => url.pathname === '/login'
+    await context.route(isLogin, async (route) => {
+      if (route.request().method() !== 'GET') return route.continue()
+      const response = await route.fetch()
+      if (++answered === 2) release()
+      await bothAnswered
+      await route.fulfill({ response })
+    })
+    await Promise.all([page.goto(`${server.url}/login`), second.goto(`${server.url}/login`)])
+    await context.unroute(isLogin)
+    for (const tab of [page, second]) {
+      await tab.getByLabel('Email').fill(user.email)
+      await tab.getByLabel('Password').fill(user.password)
+      await tab.getByRole('button', { name: 'Sign in' }).click()
+      await tab.getByRole('heading', { level: 1, name: 'Your sessions', exact: true }).waitFor()
+    }
+    await snap('both-tabs-signed-in')
+  })
+
   test('signing out on /logout ends the browser session', async ({ task }) => {
     const { page, snap } = await open(task.name)
     const user = await createTestUser(server, 'logout')
