@@ -71,7 +71,7 @@ describe.skipIf(!available)('server-rendered pages in Chromium', { timeout: 90_0
     await h1(page, 'Sign in').waitFor()
     // Double-submit CSRF: without this cookie the form's token is useless and the POST is a 403.
     const cookies = await page.context().cookies(server.url)
-    expect(cookies.map((c) => c.name), 'the sign-in page must set the evergreen_csrf cookie').toContain('evergreen_csrf')
+    expect(cookies.some((c) => c.name.startsWith('evergreen_csrf_')), 'the sign-in page must set a pre-login evergreen_csrf_<id> cookie').toBe(true)
     await page.getByLabel('Email').fill(user.email)
     await page.getByLabel('Password').fill(user.password)
     await page.getByRole('button', { name: 'Sign in' }).click()
@@ -291,7 +291,7 @@ describe.skipIf(!available)('server-rendered pages in Chromium', { timeout: 90_0
     const g = await open(task.name)
     const { page, snap } = g
     const user = await createTestUser(server, 'keys')
-    const csrfCookieSet = async () => (await page.context().cookies(server.url)).some((c) => c.name === 'evergreen_csrf')
+    const csrfCookieSet = async () => (await page.context().cookies(server.url)).some((c) => c.name.startsWith('evergreen_csrf_'))
     const active = () =>
       page.evaluate(() => {
         const el = document.activeElement
@@ -319,7 +319,7 @@ describe.skipIf(!available)('server-rendered pages in Chromium', { timeout: 90_0
     await page.keyboard.press('Shift+Tab')
     expect((await active())?.id).toBe('email')
 
-    expect(await csrfCookieSet(), 'the sign-in page must set the evergreen_csrf cookie').toBe(true)
+    expect(await csrfCookieSet(), 'the sign-in page must set a pre-login evergreen_csrf_<id> cookie').toBe(true)
     // Sign in with the keyboard alone: a wrong password first, which must be announced.
     await page.keyboard.type(user.email)
     await page.keyboard.press('Tab')
@@ -335,6 +335,34 @@ describe.skipIf(!available)('server-rendered pages in Chromium', { timeout: 90_0
     await page.keyboard.press('Enter')
     await h1(page, 'Your sessions').waitFor()
     await snap('signed-in')
+  })
+
+  test('two tabs opening /login at once in a fresh browser can both sign in', async ({ task }) => {
+    const { page, context, snap } = await open(task.name)
+    const user = await createTestUser(server, 'tabs')
+    const second = await context.newPage()
+    // Hold both GET /login responses until both requests have been answered, so neither tab's
+    // request carried the other's cookie: the race a restored session of tabs produces.
+    let answered = 0
+    let release!: () => void
+    const bothAnswered = new Promise<void>((resolve) => (release = resolve))
+    const isLogin = (url: URL) => url.pathname === '/login'
+    await context.route(isLogin, async (route) => {
+      if (route.request().method() !== 'GET') return route.continue()
+      const response = await route.fetch()
+      if (++answered === 2) release()
+      await bothAnswered
+      await route.fulfill({ response })
+    })
+    await Promise.all([page.goto(`${server.url}/login`), second.goto(`${server.url}/login`)])
+    await context.unroute(isLogin)
+    for (const tab of [page, second]) {
+      await tab.getByLabel('Email').fill(user.email)
+      await tab.getByLabel('Password').fill(user.password)
+      await tab.getByRole('button', { name: 'Sign in' }).click()
+      await tab.getByRole('heading', { level: 1, name: 'Your sessions', exact: true }).waitFor()
+    }
+    await snap('both-tabs-signed-in')
   })
 
   test('signing out on /logout ends the browser session', async ({ task }) => {

@@ -96,11 +96,15 @@ test('at log level trace, no admin key, client secret, password or token reaches
     expect(r.body.active).toBe(true)
   }
 
-  // A replay of a spent token within the grace window (logged at debug) returns the same successor.
-  const replay = await postForm(s.url, '/oauth/token', { grant_type: 'refresh_token', refresh_token: minted.refresh_token }, { authorization: basic })
+  // A replay of a spent token within the grace window (logged at debug) returns the same successor
+  // while that successor is unspent; an older spent token is refused as superseded.
+  const replay = await postForm(s.url, '/oauth/token', { grant_type: 'refresh_token', refresh_token: rt1 }, { authorization: basic })
   expect(replay.status, replay.text).toBe(200)
-  expect(replay.body.refresh_token).toBe(rt1)
+  expect(replay.body.refresh_token).toBe(rt2)
   keep('replayed access token', replay.body.access_token)
+  const superseded = await postForm(s.url, '/oauth/token', { grant_type: 'refresh_token', refresh_token: minted.refresh_token }, { authorization: basic })
+  expect(superseded.status, superseded.text).toBe(400)
+  expect(superseded.body.error_reason).toBe('superseded')
 
   // An unknown but well-formed refresh token.
   const garbage = keep('unknown refresh token', 'egr_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA000000')

@@ -12,6 +12,7 @@ import {
 
 const SECRET = 'integration-secret-0123456789-0123456789-abcdef'
 const PARALLEL = 40
+const METRICS_TOKEN = 'integration-metrics-token-0123456789'
 
 let servers: ServerProcess[] = []
 let schemas: string[] = []
@@ -53,6 +54,7 @@ async function startPair(extraEnv: Record<string, string> = {}): Promise<{ a: Se
     EVERGREEN_DATABASE_URL: url,
     EVERGREEN_SECRET: SECRET,
     EVERGREEN_RATE_LIMIT_TOKEN: '0',
+    EVERGREEN_METRICS_TOKEN: METRICS_TOKEN,
     ...extraEnv,
   }
   const started = await Promise.allSettled([startServerProcess({ env }), startServerProcess({ env })])
@@ -69,7 +71,7 @@ function refresh(server: ServerProcess, clientId: string, refreshToken: string):
 async function refreshOutcomes(...nodes: ServerProcess[]): Promise<Record<string, number>> {
   const totals: Record<string, number> = {}
   for (const node of nodes) {
-    const text = await (await fetch(`${node.url}/metrics`)).text()
+    const text = await (await fetch(`${node.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text()
     for (const m of text.matchAll(/^evergreen_refresh_total\{outcome="([^"]+)"\} (\d+)$/gm)) {
       totals[m[1]!] = (totals[m[1]!] ?? 0) + Number(m[2])
     }

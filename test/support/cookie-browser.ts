@@ -54,7 +54,9 @@ export class CookieBrowser {
     const form = await this.get(this.locationOf(loginRedirect))
     if (form.status !== 200) throw new Error(`GET /login answered ${form.status}`)
     // Double-submit CSRF: without the cookie the form's token is useless and POST /login is a 403.
-    if (!this.cookies.has('evergreen_csrf')) throw new Error('GET /login rendered a CSRF token but set no evergreen_csrf cookie')
+    if (![...this.cookies.keys()].some((name) => name.startsWith('evergreen_csrf_'))) {
+      throw new Error('GET /login rendered a CSRF token but set no pre-login evergreen_csrf_<id> cookie')
+    }
     return this.post(new URL('/login', this.origin), { email, password, return_to: this.hiddenField('return_to') })
   }
 

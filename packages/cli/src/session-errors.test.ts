@@ -22,6 +22,14 @@ test('log in again → 4, and the remedy names the issuer and profile', () => {
   expect(mapped(new AuthError('access_only_expired', 'expired; get a credential at /settings/cli'))[0]).toBe(4)
 })
 
+test('superseded → 4, says the stored session was kept and that trying again may work', () => {
+  const [code, message] = mapped(new AuthError('superseded', 'the stored refresh token is out of date (the session was not revoked); log in again'))
+  expect(code).toBe(4)
+  expect(message).toBe(
+    'the stored refresh token is out of date (the session was not revoked)\nthe stored session was kept; try again, or run `evergreen login --issuer https://auth.example.com` to log in again',
+  )
+})
+
 test('device login: denied and expired → 1, cancelled → 130', () => {
   expect(mapped(new DeviceLoginError('access_denied', 'x'))).toEqual([1, 'the login was denied in the browser; nothing was stored'])
   expect(mapped(new DeviceLoginError('expired_token', 'the code expired'))).toEqual([1, 'the code expired\nrun `evergreen login --issuer https://auth.example.com` for a new code'])

@@ -35,6 +35,14 @@ export function toCliError(err: unknown, ctx: ErrorContext): unknown {
       return new CliError(`not logged in${where}${profile}\nrun \`${how}\` to log in`, EXIT.authRequired)
     }
     if (err.reason === 'access_only_expired') return new CliError(err.message, EXIT.authRequired)
+    if (err.reason === 'superseded') {
+      // Nothing was deleted: another process sharing this session may still store its newer
+      // token, so trying again is a real remedy before logging in again.
+      return new CliError(
+        `${err.message.replace(/; log in again$/, '')}\nthe stored session was kept; try again, or run \`${loginCommand(ctx)}\` to log in again`,
+        EXIT.authRequired,
+      )
+    }
     // The SDK ends with "; log in again"; the remedy line below says exactly how.
     return new CliError(`${err.message.replace(/; log in again$/, '')}\nrun \`${loginCommand(ctx)}\` to log in again`, EXIT.authRequired)
   }

@@ -139,6 +139,46 @@ describe('failures', () => {
     expect(await store.read(KEY)).toEqual(other)
   })
 
+  test('invalid_grant superseded: re-reads the store and retries once with the newer token; the session is never deleted', async () => {
+    const { client, provider, store } = setup(0)
+    // Another process sharing the credential rotated it and stored the result outside our lock.
+    const newer = fakeSession(T0, 0, { access_token: 'at-newer', refresh_token: 'rt-newer' })
+    provider.failWith = () => {
+      provider.failWith = undefined
+      provider.current = 'rt-newer'
+      void store.write(KEY, newer)
+      return Response.json({ error: 'invalid_grant', error_reason: 'superseded' }, { status: 400 })
+    }
+    const token = await client.getValidToken()
+    expect(provider.refreshes).toBe(2)
+    expect(token).not.toBe('at-newer')
+    expect(await store.read(KEY)).toMatchObject({ access_token: token, refresh_token: provider.current })
+  })
+
+  test('invalid_grant superseded with nothing newer stored: AuthError superseded, the stored session kept, one try only', async () => {
+    const { client, provider, store } = setup(0)
+    provider.failWith = () => Response.json({ error: 'invalid_grant', error_reason: 'superseded' }, { status: 400 })
+    const before = await store.read(KEY)
+    const err = await client.getValidToken().catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(AuthError)
+    expect(err).toMatchObject({ reason: 'superseded', code: 'AUTH_SUPERSEDED', serverReason: 'superseded' })
+    expect(await store.read(KEY)).toEqual(before)
+    expect(provider.refreshes).toBe(1)
+  })
+
+  test('invalid_grant superseded twice in a row: stops after one retry and keeps the store', async () => {
+    const { client, provider, store } = setup(0)
+    let n = 0
+    provider.failWith = () => {
+      n++
+      void store.write(KEY, fakeSession(T0, 0, { refresh_token: `rt-newer-${n}` }))
+      return Response.json({ error: 'invalid_grant', error_reason: 'superseded' }, { status: 400 })
+    }
+    await expect(client.getValidToken()).rejects.toMatchObject({ code: 'AUTH_SUPERSEDED' })
+    expect(provider.refreshes).toBe(2)
+    expect(await store.read(KEY)).toMatchObject({ refresh_token: 'rt-newer-2' })
+  })
+
   test.each([
     ['503', () => Response.json({ error: 'temporarily_unavailable' }, { status: 503 })],
     ['500 html', () => new Response('<h1>oops</h1>', { status: 500 })],

@@ -246,8 +246,11 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
     })
   }
 
-  /** One refresh-token grant; the caller holds the lock. */
-  async function refreshOverNetwork(key: SessionKey, current: StoredSession & { refresh_token: string }, reason: RefreshReason): Promise<string> {
+  /**
+   * One refresh-token grant; the caller holds the lock. `retried` is set on the one extra attempt
+   * a `superseded` refusal allows.
+   */
+  async function refreshOverNetwork(key: SessionKey, current: StoredSession & { refresh_token: string }, reason: RefreshReason, retried = false): Promise<string> {
     debug({ type: 'refresh_started', reason })
     try {
       const as = await discover(current.issuer, fetchImpl, http)
@@ -267,6 +270,20 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
       return next.access_token
     } catch (err) {
       debug({ type: 'refresh_failed', reason, code: err instanceof EvergreenClientError ? err.code : 'UNEXPECTED' })
+      if (err instanceof OAuthResponseError && err.error === 'invalid_grant' && err.error_reason === 'superseded') {
+        // The server says a newer token of this session exists and the session is alive: another
+        // process sharing the credential refreshed it. That is never a logout. The newer token
+        // is most likely in the store already (a writer outside our lock); use it, once.
+        const latest = await store.read(key)
+        if (latest && isRenewable(latest) && latest.refresh_token !== current.refresh_token) {
+          if (refreshNeed(latest) === undefined) {
+            debug({ type: 'refresh_skipped', reason: 'reread_fresh' })
+            return latest.access_token
+          }
+          if (!retried) return refreshOverNetwork(key, latest, reason, true)
+        }
+        throw authErrorFromRefusal(err)
+      }
       if (err instanceof OAuthResponseError && err.error === 'invalid_grant') {
         // Delete only what the server refused: if the store now holds another refresh token (a
         // writer that raced us despite the lock), that session is not ours to wipe — seed 002.

@@ -4,13 +4,14 @@ import type { OAuthErrorBody } from '@evergreen/core'
  * Every error the SDK throws on purpose has a stable `code` from one of these literal unions, so a
  * CLI can switch on it (jose's `JOSEErrorCode`). Renaming a code is a breaking change.
  */
-export type AuthErrorReason = 'not_logged_in' | 'session_expired' | 'revoked' | 'reused' | 'access_only_expired' | 'unauthorized'
+export type AuthErrorReason = 'not_logged_in' | 'session_expired' | 'revoked' | 'reused' | 'superseded' | 'access_only_expired' | 'unauthorized'
 
 export type AuthErrorCode =
   | 'AUTH_NOT_LOGGED_IN'
   | 'AUTH_SESSION_EXPIRED'
   | 'AUTH_REVOKED'
   | 'AUTH_REUSED'
+  | 'AUTH_SUPERSEDED'
   | 'AUTH_ACCESS_ONLY_EXPIRED'
   | 'AUTH_UNAUTHORIZED'
 
@@ -56,6 +57,7 @@ const AUTH_CODES: Record<AuthErrorReason, AuthErrorCode> = {
   session_expired: 'AUTH_SESSION_EXPIRED',
   revoked: 'AUTH_REVOKED',
   reused: 'AUTH_REUSED',
+  superseded: 'AUTH_SUPERSEDED',
   access_only_expired: 'AUTH_ACCESS_ONLY_EXPIRED',
   unauthorized: 'AUTH_UNAUTHORIZED',
 }
@@ -170,6 +172,15 @@ export function authErrorFromRefusal(err: OAuthResponseError): AuthError {
     return new AuthError(
       'reused',
       'the refresh token was used twice, so the token service revoked the session (a copy of the credential may exist elsewhere); log in again',
+      { cause: err, serverReason },
+    )
+  }
+  if (serverReason === 'superseded') {
+    // The stored session is kept: the server did not revoke it, and a newer token may yet be
+    // written by the process that holds it.
+    return new AuthError(
+      'superseded',
+      'another copy of this session has refreshed it, so the stored refresh token is out of date (the session was not revoked); log in again',
       { cause: err, serverReason },
     )
   }

@@ -31,6 +31,13 @@ export type RefreshFailureReason =
   | 'not_found'
   | 'client_mismatch'
   | 'malformed'
+  /**
+   * A token spent within the grace window whose successor has itself been spent: an older copy
+   * of the session's token, refused without revoking the session. A client that shares its
+   * session store should re-read the store, where a newer token is likely waiting, and retry
+   * once; it must not treat this as a logout.
+   */
+  | 'superseded'
 
 /** Every {@link RefreshFailureReason}, for validation and documentation. */
 export const REFRESH_FAILURE_REASONS: readonly RefreshFailureReason[] = [
@@ -41,6 +48,7 @@ export const REFRESH_FAILURE_REASONS: readonly RefreshFailureReason[] = [
   'not_found',
   'client_mismatch',
   'malformed',
+  'superseded',
 ]
 
 /** The JSON body of an OAuth error response, plus Evergreen's optional `error_reason`. */

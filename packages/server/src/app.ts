@@ -5,11 +5,13 @@ import type { Deps } from './deps.js'
 import { serverMetadata } from './endpoints/discovery.js'
 import { livez, readyz } from './endpoints/health.js'
 import { introspectionEndpoint } from './endpoints/introspection.js'
+import { metricsEndpoint } from './endpoints/metrics.js'
 import { revocationEndpoint } from './endpoints/revocation.js'
 import { tokenEndpoint } from './endpoints/token.js'
 import { deviceAuthorizationEndpoint } from './endpoints/device-authorization.js'
 import { userinfoEndpoint } from './endpoints/userinfo.js'
 import { errorResponse } from './http/errors.js'
+import { createAttemptLimit } from './http/attempt-limit.js'
 import { createRateLimit } from './http/rate-limit.js'
 import { authorizationEndpoint } from './oauth/authorize.js'
 import { COPY_SCRIPT, STYLESHEET } from './pages/assets.js'
@@ -27,7 +29,7 @@ import { upstreamLogin } from './pages/upstream.js'
 export function createApp(deps: Deps): Hono {
   const app = new Hono()
   const oauthLimit = createRateLimit(deps.settings.rateLimitToken, 'oauth')
-  const adminLimit = createRateLimit(deps.settings.rateLimitAdmin, 'admin-auth')
+  const adminLimit = createAttemptLimit(deps.settings.rateLimitAdmin, 60, 'admin-auth')
 
   app.use('*', async function observe(c, next) {
     const started = performance.now()
@@ -47,10 +49,9 @@ export function createApp(deps: Deps): Hono {
   app.get('/livez', livez)
   app.get('/readyz', readyz(deps))
   app.get('/healthz', readyz(deps))
-  app.get('/metrics', async (c) => {
-    c.header('content-type', deps.metrics.registry.contentType)
-    return c.body(await deps.metrics.registry.metrics())
-  })
+  // Public listener: only behind its bearer token. Without one, metrics are served on the
+  // separate listener (node/serve.ts) or not at all.
+  if (deps.settings.metricsToken !== undefined) app.get('/metrics', metricsEndpoint(deps, deps.settings.metricsToken))
 
   const metadata = (c: Context) => c.json(serverMetadata(deps), 200, { 'cache-control': 'public, max-age=300' })
   app.get('/.well-known/openid-configuration', metadata)

@@ -1,3 +1,5 @@
+import { parseCidr } from './http/requester.js'
+
 /**
  * Every setting of the token service, in one table: its environment variables, its
  * `evergreen serve` flag, default and validation. README's settings table is checked against
@@ -18,13 +20,19 @@ export interface Settings {
   signingAlg: 'ES256' | 'RS256'
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   trustProxy: boolean
+  trustedProxies: readonly string[]
+  trustProxyHops: number
   rateLimitToken: number
   rateLimitAdmin: number
   maxBodyBytes: number
   databasePoolSize: number
+  metricsToken: string | undefined
+  metricsPort: number | undefined
+  metricsHost: string
   loginSessionTtl: number
   cliClientId: string
   rateLimitLogin: number
+  rateLimitDevice: number
   upstreamIssuer: string | undefined
   upstreamClientId: string | undefined
   upstreamClientSecret: string | undefined
@@ -58,20 +66,26 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'refreshGraceSeconds', env: ['EVERGREEN_REFRESH_GRACE_SECONDS'], flag: '--refresh-grace-seconds', defaultText: '30', description: 'How long a spent refresh token still returns the same successor; `0` disables the grace window.' },
   { key: 'signingAlg', env: ['EVERGREEN_SIGNING_ALG'], flag: '--signing-alg', defaultText: 'ES256', description: 'Algorithm for new signing keys: `ES256` or `RS256`.' },
   { key: 'logLevel', env: ['EVERGREEN_LOG_LEVEL'], flag: '--log-level', defaultText: 'info', description: 'pino level: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`.' },
-  { key: 'trustProxy', env: ['EVERGREEN_TRUST_PROXY'], flag: '--trust-proxy', defaultText: 'false', description: 'Take the client address from `X-Forwarded-For` (only behind a proxy you run).' },
+  { key: 'trustProxy', env: ['EVERGREEN_TRUST_PROXY'], flag: '--trust-proxy', defaultText: 'false', description: 'Take the client address from `X-Forwarded-For` (only behind a proxy you run), read from the right: by default the address your one proxy saw; see the next two settings for more.' },
+  { key: 'trustedProxies', env: ['EVERGREEN_TRUSTED_PROXIES'], flag: '--trusted-proxies', defaultText: undefined, description: 'With trust-proxy: comma-separated CIDRs (IPv4 or IPv6) of your proxies. The client address is the right-most `X-Forwarded-For` hop not in this list; a request whose socket peer is not in it is taken at the socket address.' },
+  { key: 'trustProxyHops', env: ['EVERGREEN_TRUST_PROXY_HOPS'], flag: '--trust-proxy-hops', defaultText: '1', description: 'With trust-proxy and no trusted-proxy list: how many proxies of yours are in front; the client address is the one the outermost of them saw.' },
   { key: 'rateLimitToken', env: ['EVERGREEN_RATE_LIMIT_TOKEN'], flag: '--rate-limit-token', defaultText: '600', description: 'Requests per minute per client address to the token, revocation and introspection endpoints; `0` disables.' },
-  { key: 'rateLimitAdmin', env: ['EVERGREEN_RATE_LIMIT_ADMIN'], flag: '--rate-limit-admin', defaultText: '20', description: 'Failed admin-key attempts per minute per client address before answering 429; `0` disables.' },
+  { key: 'rateLimitAdmin', env: ['EVERGREEN_RATE_LIMIT_ADMIN'], flag: '--rate-limit-admin', defaultText: '20', description: 'Failed admin-key attempts per minute per client address before answering 429 to every request from it, right key or not; `0` disables.' },
   { key: 'maxBodyBytes', env: ['EVERGREEN_MAX_BODY_BYTES'], flag: '--max-body-bytes', defaultText: '65536', description: 'Largest request body accepted; larger bodies get 413.' },
   { key: 'loginSessionTtl', env: ['EVERGREEN_LOGIN_SESSION_TTL'], flag: '--login-session-ttl', defaultText: '43200', description: 'Lifetime in seconds of the browser sign-in to the service\'s own pages (login, device approval, settings).' },
   { key: 'cliClientId', env: ['EVERGREEN_CLI_CLIENT_ID'], flag: '--cli-client-id', defaultText: 'evergreen-cli', description: 'The built-in public client (created on first start) that device login and `/settings/cli` credentials use.' },
-  { key: 'rateLimitLogin', env: ['EVERGREEN_RATE_LIMIT_LOGIN'], flag: '--rate-limit-login', defaultText: '10', description: 'Failed sign-ins per 15 minutes per account, and five times that per client address, before sign-in is refused for a while; `0` disables.' },
-  { key: 'upstreamIssuer', env: ['EVERGREEN_UPSTREAM_ISSUER'], flag: '--upstream-issuer', defaultText: undefined, description: 'Issuer URL of an upstream OpenID Connect provider (your SSO). When set, /login offers "Sign in with …"; users are matched or created by verified email.' },
+  { key: 'rateLimitLogin', env: ['EVERGREEN_RATE_LIMIT_LOGIN'], flag: '--rate-limit-login', defaultText: '10', description: 'Failed sign-ins per 15 minutes per account, and five times that per client address, before sign-in is refused for a while; `0` disables. Counted before the password is checked. An account over its limit stays open, at half the rate, to addresses with no recent failures.' },
+  { key: 'rateLimitDevice', env: ['EVERGREEN_RATE_LIMIT_DEVICE'], flag: '--rate-limit-device', defaultText: '10', description: 'Wrong user codes entered on `/device` per 15 minutes per signed-in user, and five times that per client address, before code entry is refused for a while (RFC 8628 §5.1); `0` disables.' },
+  { key: 'upstreamIssuer', env: ['EVERGREEN_UPSTREAM_ISSUER'], flag: '--upstream-issuer', defaultText: undefined, description: 'Issuer URL of an upstream OpenID Connect provider (your SSO). When set, /login offers "Sign in with …"; users are matched or created by verified email the first time, then by the upstream issuer and subject.' },
   { key: 'upstreamClientId', env: ['EVERGREEN_UPSTREAM_CLIENT_ID'], flag: '--upstream-client-id', defaultText: undefined, description: 'Client id registered at the upstream provider, with redirect URI `<issuer>/login/upstream/callback`.' },
   { key: 'upstreamClientSecret', env: ['EVERGREEN_UPSTREAM_CLIENT_SECRET'], flag: '--upstream-client-secret', defaultText: undefined, description: 'Client secret at the upstream provider (client_secret_basic).' },
   { key: 'upstreamName', env: ['EVERGREEN_UPSTREAM_NAME'], flag: '--upstream-name', defaultText: 'SSO', description: 'What the sign-in button calls the upstream provider.' },
   { key: 'backchannelTimeoutSeconds', env: ['EVERGREEN_BACKCHANNEL_TIMEOUT_SECONDS'], flag: '--backchannel-timeout-seconds', defaultText: '5', description: 'How long a back-channel logout POST to a client\'s `backchannel_logout_uri` may take before it counts as failed.' },
   { key: 'backchannelMaxAttempts', env: ['EVERGREEN_BACKCHANNEL_MAX_ATTEMPTS'], flag: '--backchannel-max-attempts', defaultText: '8', description: 'Deliveries tried per back-channel logout (backoff 1 s, 2 s, 4 s … up to 5 min) before it is given up with a `backchannel_logout.failed` audit event.' },
   { key: 'backchannelMaxPending', env: ['EVERGREEN_BACKCHANNEL_MAX_PENDING'], flag: '--backchannel-max-pending', defaultText: '10000', description: 'Most back-channel logouts kept waiting; beyond it the oldest are dropped (warning log, `backchannel_logout.dropped` audit event, metric).' },
+  { key: 'metricsToken', env: ['EVERGREEN_METRICS_TOKEN'], flag: '--metrics-token', defaultText: undefined, description: 'Serves `GET /metrics` on the public listener to `Authorization: Bearer <this token>` only (at least 16 characters). Unset: `/metrics` is not on the public listener.' },
+  { key: 'metricsPort', env: ['EVERGREEN_METRICS_PORT'], flag: '--metrics-port', defaultText: undefined, description: 'Serves `GET /metrics` without a token on a separate listener at this port, for a scraper on a private network.' },
+  { key: 'metricsHost', env: ['EVERGREEN_METRICS_HOST'], flag: '--metrics-host', defaultText: '127.0.0.1', description: 'Address the separate metrics listener binds.' },
   { key: 'databasePoolSize', env: ['EVERGREEN_DATABASE_POOL_SIZE'], flag: '--database-pool-size', defaultText: '10', description: 'PostgreSQL connections per process.' },
 ]
 
@@ -130,6 +144,15 @@ export function loadSettings(explicit: Raw = {}, env: Record<string, string | un
     return fallback
   }
 
+  const cidrList = (key: keyof Settings): string[] => {
+    const r = raw(key)
+    if (!r) return []
+    const items = r.value.split(',').map((v) => v.trim()).filter(Boolean)
+    const bad = items.filter((v) => parseCidr(v) === undefined)
+    if (bad.length > 0) problems.push(`${r.from} has ${bad.map((v) => JSON.stringify(v)).join(', ')}; expected IPv4 or IPv6 CIDRs such as 10.0.0.0/8 or fd00::/8`)
+    return items
+  }
+
   const port = int('port', 8787, 0, 65535)
   const host = raw('host')?.value ?? '127.0.0.1'
   const databaseUrl = raw('databaseUrl')?.value
@@ -169,13 +192,19 @@ export function loadSettings(explicit: Raw = {}, env: Record<string, string | un
     signingAlg: oneOf('signingAlg', 'ES256', ['ES256', 'RS256'] as const),
     logLevel: oneOf('logLevel', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
     trustProxy: bool('trustProxy', false),
+    trustedProxies: cidrList('trustedProxies'),
+    trustProxyHops: int('trustProxyHops', 1, 1, 32),
     rateLimitToken: int('rateLimitToken', 600, 0, 10_000_000),
     rateLimitAdmin: int('rateLimitAdmin', 20, 0, 10_000_000),
     maxBodyBytes: int('maxBodyBytes', 65_536, 1024, 10_485_760),
     databasePoolSize: int('databasePoolSize', 10, 1, 200),
+    metricsToken: raw('metricsToken')?.value,
+    metricsPort: raw('metricsPort') ? int('metricsPort', 0, 0, 65535) : undefined,
+    metricsHost: raw('metricsHost')?.value ?? '127.0.0.1',
     loginSessionTtl: int('loginSessionTtl', 43_200, 60, 2_592_000),
     cliClientId: raw('cliClientId')?.value ?? 'evergreen-cli',
     rateLimitLogin: int('rateLimitLogin', 10, 0, 1_000_000),
+    rateLimitDevice: int('rateLimitDevice', 10, 0, 1_000_000),
     upstreamIssuer: raw('upstreamIssuer')?.value,
     upstreamClientId: raw('upstreamClientId')?.value,
     upstreamClientSecret: raw('upstreamClientSecret')?.value,
@@ -190,6 +219,16 @@ export function loadSettings(explicit: Raw = {}, env: Record<string, string | un
   }
   if (settings.upstreamIssuer !== undefined && !/^https?:\/\//.test(settings.upstreamIssuer)) {
     problems.push('EVERGREEN_UPSTREAM_ISSUER must be an http(s) URL')
+  }
+  if (!settings.trustProxy && (raw('trustedProxies') || raw('trustProxyHops'))) {
+    problems.push('EVERGREEN_TRUSTED_PROXIES and EVERGREEN_TRUST_PROXY_HOPS only apply with EVERGREEN_TRUST_PROXY=true')
+  }
+  if (raw('trustedProxies') && raw('trustProxyHops')) {
+    problems.push('set EVERGREEN_TRUSTED_PROXIES or EVERGREEN_TRUST_PROXY_HOPS, not both')
+  }
+  if (settings.metricsToken !== undefined && settings.metricsToken.length < 16) problems.push(`${raw('metricsToken')!.from} must be at least 16 characters`)
+  if (settings.metricsPort !== undefined && settings.metricsPort === settings.port && settings.port !== 0) {
+    problems.push('EVERGREEN_METRICS_PORT must differ from EVERGREEN_PORT: the point is to keep metrics off the public listener')
   }
   if (problems.length > 0) throw new SettingsError(problems)
   return settings

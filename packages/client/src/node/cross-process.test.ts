@@ -62,7 +62,8 @@ interface Minted {
 }
 
 async function refreshOutcomes(): Promise<Record<string, number>> {
-  const text = await (await fetch(`${issuer}/metrics`)).text()
+  // Metrics are served on the service's separate, token-free listener (EVERGREEN_METRICS_PORT).
+  const text = await (await fetch(`${server.metricsUrl}/metrics`)).text()
   const out: Record<string, number> = {}
   for (const m of text.matchAll(/^evergreen_refresh_total\{outcome="([^"]+)"\} (\d+)$/gm)) out[m[1]!] = Number(m[2])
   return out
@@ -147,6 +148,7 @@ beforeAll(async () => {
       EVERGREEN_DATA_DIR: mkdtempSync(join(tmpdir(), 'evergreen-xp-server-')),
       EVERGREEN_ADMIN_KEY: ADMIN_KEY,
       EVERGREEN_RATE_LIMIT_TOKEN: '0',
+      EVERGREEN_METRICS_PORT: '0',
       EVERGREEN_LOG_LEVEL: 'silent',
     },
   )

@@ -172,3 +172,24 @@ describe('admin API', () => {
     expect((await svc.admin('GET', '/audit?limit=0')).status).toBe(400)
   })
 })
+
+describe('admin key limit', () => {
+  test('a throttled address gets 429 for the right key too, so it cannot learn which guess was right', async () => {
+    await svc.close()
+    svc = await createTestService({ env: { EVERGREEN_RATE_LIMIT_ADMIN: '3' } })
+    const wrong = () => svc.fetch('/admin/v1/users', { headers: { authorization: 'Bearer ega_wrong-guess' } })
+    for (let i = 0; i < 3; i++) expect((await wrong()).status).toBe(401)
+    expect((await wrong()).status).toBe(429)
+    expect((await svc.admin('GET', '/users')).status).toBe(429)
+  })
+
+  test('concurrent wrong keys: only the budget gets a 401', async () => {
+    await svc.close()
+    svc = await createTestService({ env: { EVERGREEN_RATE_LIMIT_ADMIN: '5' } })
+    const statuses = await Promise.all(
+      Array.from({ length: 20 }, () => svc.fetch('/admin/v1/users', { headers: { authorization: 'Bearer ega_wrong-guess' } }).then((r) => r.status)),
+    )
+    expect(statuses.filter((s) => s === 401)).toHaveLength(5)
+    expect(statuses.filter((s) => s === 429)).toHaveLength(15)
+  })
+})

@@ -6,7 +6,7 @@ import { hashSecret, secretMatches } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
 import { errorResponse, noStoreJson } from '../http/errors.js'
 import { readJsonObject } from '../http/form.js'
-import type { RateLimit } from '../http/rate-limit.js'
+import type { AttemptLimit } from '../http/attempt-limit.js'
 import { requesterOf } from '../http/requester.js'
 import { credentialFor } from '../sessions/credential.js'
 import { issueSession } from '../sessions/issue.js'
@@ -36,10 +36,10 @@ const TEN_YEARS = 315_360_000
  * The operator API under `/admin/v1/`, authenticated by `Authorization: Bearer <admin key>`.
  * Lists return `{ items, next_cursor }`; errors are OAuth error JSON like everywhere else.
  */
-export function adminRouter(deps: Deps, failedAuthLimit: RateLimit): Hono {
+export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
   const app = new Hono()
   const body = (c: Context) => readJsonObject(c.req.raw, deps.settings.maxBodyBytes)
-  const who = (c: Context) => requesterOf(c, deps.settings.trustProxy)
+  const who = (c: Context) => requesterOf(c, deps.settings)
 
   app.onError((err) => {
     if (err instanceof StoreConflictError) return errorResponse(new OAuthError('invalid_request', err.message, { status: 409 }))
@@ -54,11 +54,18 @@ export function adminRouter(deps: Deps, failedAuthLimit: RateLimit): Hono {
   })
 
   app.use('*', async function adminAuth(c, next) {
+    const address = who(c).ip ?? 'unknown'
+    // Once an address has spent its budget, every answer is 429 and the key is not even
+    // compared: answering 429 only to wrong keys would tell a throttled guesser when it was right.
+    const spent = await failedAuthLimit.spent(address)
+    if (spent.spent) throw tooManyAttempts(spent.retryAfter)
     const header = c.req.header('authorization') ?? ''
     const m = /^Bearer\s+(\S+)$/i.exec(header)
     if (!m || !secretMatches(m[1]!, deps.adminKeyHash)) {
       // Only failures count against the budget, so a busy provisioning system is never throttled.
-      await failedAuthLimit(who(c).ip ?? 'unknown')
+      // The count is atomic, so of concurrent wrong keys only the budget's worth get a 401.
+      const attempt = await failedAuthLimit.take(address)
+      if (!attempt.ok) throw tooManyAttempts(attempt.retryAfter)
       throw new OAuthError('invalid_token', 'admin key missing or wrong', {
         status: 401,
         headers: { 'www-authenticate': 'Bearer realm="evergreen-admin"' },
@@ -327,4 +334,8 @@ async function findClient(deps: Deps, clientId: string) {
 
 function notFound(what: string): OAuthError {
   return new OAuthError('invalid_request', `${what} not found`, { status: 404 })
+}
+
+function tooManyAttempts(retryAfter: number): OAuthError {
+  return new OAuthError('temporarily_unavailable', 'too many requests; slow down', { status: 429, headers: { 'retry-after': String(retryAfter) } })
 }

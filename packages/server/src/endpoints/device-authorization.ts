@@ -8,6 +8,7 @@ import { noStoreJson } from '../http/errors.js'
 import { oauthEndpoint } from '../http/oauth-endpoint.js'
 import type { RateLimit } from '../http/rate-limit.js'
 import { formatUserCode, generateUserCode } from '../oauth/user-code.js'
+import { resolveRefreshTtl } from '../sessions/lifetimes.js'
 import { StoreConflictError } from '../store/types.js'
 
 const EXPIRES_IN = 600
@@ -23,7 +24,10 @@ export function deviceAuthorizationEndpoint(deps: Deps, rateLimit: RateLimit) {
     if (!client.grant_types.includes(DEVICE_GRANT)) throw new OAuthError('unauthorized_client', 'client may not use the device flow')
     const scope = grantedScope(form.get('scope'), client.allowed_scopes)
     const ttl = form.get('refresh_token_ttl')
-    if (ttl !== undefined && !/^\d{1,10}$/.test(ttl)) throw new OAuthError('invalid_request', 'refresh_token_ttl must be a whole number of seconds')
+    // Validated now by the same rule the session's issuance applies when the device polls:
+    // a value that passed here and failed there (0, say) made every poll fail after the person
+    // had already approved.
+    if (ttl !== undefined) resolveRefreshTtl(ttl, client, deps.settings)
     const deviceCode = deps.random.secret('egd')
     const now = deps.now()
     for (let attempt = 0; ; attempt++) {

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
 import { createTestService, json, mint, refresh, seedUserAndClient, type TestService } from '../test-support/harness.js'
 
+const METRICS_TOKEN = 'metrics-token-0123456789'
 let svc: TestService
 beforeEach(async () => {
   svc = await createTestService()
@@ -50,12 +51,14 @@ describe('health and metrics', () => {
   })
 
   test('/metrics counts requests by route and status, and refreshes by outcome', async () => {
+    await svc.close()
+    svc = await createTestService({ env: { EVERGREEN_METRICS_TOKEN: METRICS_TOKEN } })
     const { userId, clientId } = await seedUserAndClient(svc)
     const issued = await mint(svc, userId, clientId)
     await json(await refresh(svc, clientId, issued.refresh_token))
     svc.clock.advance(60)
     await refresh(svc, clientId, issued.refresh_token)
-    const text = await (await svc.fetch('/metrics')).text()
+    const text = await (await svc.fetch('/metrics', { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text()
     expect(text).toMatch(/evergreen_refresh_total\{outcome="rotated"\} 1/)
     expect(text).toMatch(/evergreen_refresh_total\{outcome="reused"\} 1/)
     expect(text).toMatch(/evergreen_http_requests_total\{route="\/oauth\/token",method="POST",status="200"\} 1/)
@@ -134,5 +137,37 @@ describe('revocation and introspection', () => {
     const { clientId } = await seedUserAndClient(svc)
     const res = await svc.form('/oauth/introspect', { token: 'x', client_id: clientId })
     expect(await json(res, 401)).toMatchObject({ error: 'invalid_client' })
+  })
+})
+
+describe('/metrics on the public listener', () => {
+  test('is not served without EVERGREEN_METRICS_TOKEN', async () => {
+    expect((await svc.fetch('/metrics')).status).toBe(404)
+    expect((await svc.fetch('/metrics', { headers: { authorization: 'Bearer anything-at-all-12345' } })).status).toBe(404)
+  })
+
+  test('with EVERGREEN_METRICS_TOKEN, answers only that bearer token', async () => {
+    await svc.close()
+    svc = await createTestService({ env: { EVERGREEN_METRICS_TOKEN: METRICS_TOKEN } })
+    expect((await svc.fetch('/metrics')).status).toBe(401)
+    expect((await svc.fetch('/metrics', { headers: { authorization: 'Bearer wrong-token-0123456789' } })).status).toBe(401)
+    const ok = await svc.fetch('/metrics', { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })
+    expect(ok.status).toBe(200)
+    expect(await ok.text()).toContain('evergreen_http_requests_total')
+  })
+})
+
+describe('repeated parameters (RFC 6749 §3.1)', () => {
+  test.each([
+    ['/oauth/token', 'grant_type=refresh_token&refresh_token=egr_x&client_id=&client_id=x'],
+    ['/oauth/token', 'grant_type=refresh_token&refresh_token=egr_x&client_id=x&client_id='],
+    ['/oauth/token', 'grant_type=&grant_type=refresh_token&client_id=x&refresh_token=egr_x'],
+    ['/oauth/revoke', 'token=&token=egr_x&client_id=x'],
+    ['/oauth/introspect', 'token=x&token='],
+    ['/oauth/device_authorization', 'client_id=&client_id=evergreen-cli'],
+  ])('%s with %s is invalid_request, even when one of the values is empty', async (path, body) => {
+    const res = await svc.fetch(path, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body })
+    expect(res.status).toBe(400)
+    expect(await res.json()).toMatchObject({ error: 'invalid_request', error_description: expect.stringContaining('repeated') })
   })
 })

@@ -47,7 +47,9 @@ export function revocationEndpoint(deps: Deps, rateLimit: RateLimit) {
 async function sessionOf(deps: Deps, token: string): Promise<string | undefined> {
   if (isWellFormedRefreshToken(token)) return (await deps.store.findRefreshToken(hashSecret(token)))?.session.id
   try {
-    const { payload } = await deps.keys.verify(token, { issuer: deps.settings.issuer })
+    // Only refresh and access tokens are revocable (RFC 7009 §2.1). An ID token carries the same
+    // `sid`, but it is handed to relying parties and front ends, so it must not end a session.
+    const { payload } = await deps.keys.verify(token, { issuer: deps.settings.issuer, typ: 'at+jwt' })
     return typeof payload.sid === 'string' ? payload.sid : undefined
   } catch {
     return undefined

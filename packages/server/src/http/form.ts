@@ -15,9 +15,13 @@ export async function readForm(req: Request, maxBytes: number): Promise<Map<stri
   // NUL is never meaningful in OAuth parameters, and PostgreSQL rejects it in text: refuse it at
   // the door rather than let it become a database error.
   if (text.includes('%00') || text.includes('\0')) throw new OAuthError('invalid_request', 'parameters must not contain NUL characters')
+  // Every name seen, empty or not: `client_id=&client_id=x` repeats client_id even though the
+  // empty one is then treated as omitted.
+  const seen = new Set<string>()
   for (const [k, v] of new URLSearchParams(text)) {
-    // RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once."
-    if (params.has(k)) throw new OAuthError('invalid_request', `parameter ${k} is repeated`)
+    // RFC 6749 §3.1/§3.2: "Request and response parameters MUST NOT be included more than once."
+    if (seen.has(k)) throw new OAuthError('invalid_request', `parameter ${k} is repeated`)
+    seen.add(k)
     // Empty values are treated as omitted (RFC 6749 §3.1).
     if (v !== '') params.set(k, v)
   }

@@ -24,7 +24,7 @@ export interface OAuthRequest {
 export function oauthEndpoint(deps: Deps, rateLimit: RateLimit, name: string, handle: (request: OAuthRequest) => Promise<Response>) {
   const endpoint = async (c: Context): Promise<Response> => {
     try {
-      const requester = requesterOf(c, deps.settings.trustProxy)
+      const requester = requesterOf(c, deps.settings)
       await rateLimit(requester.ip ?? 'unknown')
       const form = await readForm(c.req.raw, deps.settings.maxBodyBytes)
       let client: PresentedClient | undefined

@@ -23,7 +23,7 @@ describe('signing keys', () => {
     const { userId, clientId } = await seedUserAndClient(svc)
     const issued = await mint(svc, userId, clientId)
     expect(decodeProtectedHeader(issued.access_token)).toMatchObject({ alg: 'ES256', kid: jwks.keys[0]!.kid, typ: 'at+jwt' })
-    await expect(svc.deps.keys.verify(issued.access_token, { issuer: 'http://evergreen.test' })).resolves.toBeTruthy()
+    await expect(svc.deps.keys.verify(issued.access_token, { issuer: 'http://evergreen.test', typ: 'at+jwt' })).resolves.toBeTruthy()
   })
 
   test('RS256 is selectable', async () => {
@@ -66,7 +66,7 @@ describe('signing keys', () => {
     const { userId, clientId } = await seedUserAndClient(svc)
     const issued = await mint(svc, userId, clientId)
     await json(await svc.admin('POST', '/keys/rotate', { activate_after: 0 }), 201)
-    await expect(svc.deps.keys.verify(issued.access_token, { issuer: 'http://evergreen.test' })).resolves.toBeTruthy()
+    await expect(svc.deps.keys.verify(issued.access_token, { issuer: 'http://evergreen.test', typ: 'at+jwt' })).resolves.toBeTruthy()
   })
 
   test('private keys are sealed at rest and a different EVERGREEN_SECRET refuses to start', async () => {

@@ -14,8 +14,12 @@ export interface Keyring {
   signer(): { kid: string; signAccessToken: JwtSigner; signIdToken: JwtSigner; signLogoutToken: JwtSigner }
   /** Every key a verifier may meet: active, not yet active (published early), and retired-but-unexpired. */
   jwks(): Jwks
-  /** Verifies a token signed by this service from the local keys, never by fetching our own URL. */
-  verify(token: string, options: { issuer: string; audience?: string; typ?: string; acceptExpired?: boolean }): Promise<JWTVerifyResult>
+  /**
+   * Verifies a token signed by this service from the local keys, never by fetching our own URL.
+   * `typ` is required: access tokens (`at+jwt`) and ID tokens (`JWT`) share keys and issuer, so
+   * without it either passes for the other (an ID token revoking a session, say).
+   */
+  verify(token: string, options: { issuer: string; audience?: string; typ: string; acceptExpired?: boolean }): Promise<JWTVerifyResult>
   /** Re-reads keys from the store (another node may have rotated). */
   reload(): Promise<void>
   /**
@@ -146,7 +150,7 @@ export async function createKeyring(options: KeyringOptions): Promise<Keyring> {
       return jwtVerify(token, jwkSet, {
         issuer: opts.issuer,
         ...(opts.audience !== undefined ? { audience: opts.audience } : {}),
-        ...(opts.typ !== undefined ? { typ: opts.typ } : {}),
+        typ: opts.typ,
         algorithms: ['ES256', 'RS256'],
         currentDate: new Date(at * 1000),
       }) as Promise<JWTVerifyResult<JWTPayload>>

@@ -276,6 +276,6 @@ describe('delivery', () => {
     const sids = receiver.received.map((r) => JSON.parse(Buffer.from(r.token.split('.')[1]!, 'base64url').toString()).sid as string)
     expect(sids.sort()).toEqual([sessions[1]!.session_id, sessions[2]!.session_id].sort())
     expect((await svc.deps.store.listAudit({ type: 'backchannel_logout.dropped', limit: 10 })).items).toMatchObject([{ data: { dropped: 1, max_pending: 2 } }])
-    expect(await (await svc.fetch('/metrics')).text()).toMatch(/evergreen_backchannel_logout_total\{outcome="dropped"\} 1/)
+    expect(await svc.deps.metrics.registry.metrics()).toMatch(/evergreen_backchannel_logout_total\{outcome="dropped"\} 1/)
   })
 })

@@ -1,5 +1,7 @@
 import { serve, type ServerType } from '@hono/node-server'
+import { Hono } from 'hono'
 import type { AddressInfo } from 'node:net'
+import { metricsEndpoint } from '../endpoints/metrics.js'
 import type { Settings } from '../settings.js'
 import { createBackchannelSender, type BackchannelSenderOptions } from '../logout/backchannel-sender.js'
 import { startMaintenance } from './maintenance.js'
@@ -9,6 +11,8 @@ export interface RunningServer {
   service: Service
   /** The base URL actually listening (the port is real even when 0 was asked). */
   url: string
+  /** The separate metrics listener's base URL, when EVERGREEN_METRICS_PORT is set. */
+  metricsUrl?: string
   /** Stops accepting connections, lets in-flight requests finish, then closes the store. */
   stop(): Promise<void>
 }
@@ -23,11 +27,17 @@ export async function startServer(
 ): Promise<RunningServer> {
   const service = await createService(settings, overrides)
   let server: ServerType
+  let metricsServer: ServerType | undefined
   try {
-    server = await new Promise((resolveListening, reject) => {
-      const s = serve({ fetch: service.app.fetch, port: settings.port, hostname: settings.host }, () => resolveListening(s))
-      s.once('error', reject)
-    })
+    server = await listen(service.app.fetch, settings.port, settings.host)
+    if (settings.metricsPort !== undefined) {
+      const metricsApp = new Hono()
+      metricsApp.get('/metrics', metricsEndpoint(service.deps, undefined))
+      metricsServer = await listen(metricsApp.fetch, settings.metricsPort, settings.metricsHost).catch(async (err: unknown) => {
+        await close(server)
+        throw err
+      })
+    }
   } catch (err) {
     // Could not listen (port taken): release the database before reporting it.
     await service.close()
@@ -48,16 +58,33 @@ export async function startServer(
   return {
     service,
     url: `http://${host}:${address.port}`,
+    ...(metricsServer ? { metricsUrl: urlOf(metricsServer) } : {}),
     stop: () =>
       (stopping ??= (async () => {
         stopMaintenance()
         await backchannel.stop()
-        await new Promise<void>((done) => {
-          server.close(() => done())
-          // close() waits for in-flight requests; idle keep-alive sockets would hold it forever.
-          if ('closeIdleConnections' in server) server.closeIdleConnections()
-        })
+        await Promise.all([close(server), metricsServer && close(metricsServer)])
         await service.close()
       })()),
   }
+}
+
+function listen(fetch: (req: Request) => Response | Promise<Response>, port: number, hostname: string): Promise<ServerType> {
+  return new Promise((resolveListening, reject) => {
+    const s = serve({ fetch, port, hostname }, () => resolveListening(s))
+    s.once('error', reject)
+  })
+}
+
+function close(server: ServerType): Promise<void> {
+  return new Promise<void>((done) => {
+    server.close(() => done())
+    // close() waits for in-flight requests; idle keep-alive sockets would hold it forever.
+    if ('closeIdleConnections' in server) server.closeIdleConnections()
+  })
+}
+
+function urlOf(server: ServerType): string {
+  const address = server.address() as AddressInfo
+  return `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`
 }

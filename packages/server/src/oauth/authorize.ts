@@ -49,7 +49,7 @@ export function authorizationEndpoint(deps: Deps) {
     },
 
     async decide(c: Context): Promise<Response> {
-      const form = await readPageForm(c, deps)
+      const form = await readPageForm(c, deps, { signedIn: true })
       if (form instanceof Response) return form
       const signedIn = await currentUser(c, deps)
       if (!signedIn) return errorPage('Signed out', 'Your sign-in ended. Start again from the application.', 401)

@@ -72,6 +72,17 @@ describe('authorization code + PKCE', () => {
     expect(refreshed.status).toBe(200)
   })
 
+  test('an ID token does not revoke the session at /oauth/revoke; the access token does', async () => {
+    await browser.login('ada@example.com', PASSWORD)
+    const tokens = await json<{ access_token: string; refresh_token: string; id_token: string }>(await exchange(await authorizeCode()))
+    expect((await svc.form('/oauth/revoke', { client_id: clientId, token: tokens.id_token })).status).toBe(200)
+    const still = await svc.form('/oauth/token', { grant_type: 'refresh_token', client_id: clientId, refresh_token: tokens.refresh_token })
+    const next = await json<{ access_token: string; refresh_token: string }>(still)
+    expect((await svc.form('/oauth/revoke', { client_id: clientId, token: next.access_token })).status).toBe(200)
+    const gone = await svc.form('/oauth/token', { grant_type: 'refresh_token', client_id: clientId, refresh_token: next.refresh_token })
+    expect(await json(gone, 400)).toMatchObject({ error: 'invalid_grant', error_reason: 'revoked' })
+  })
+
   test('a wrong PKCE verifier is invalid_grant', async () => {
     await browser.login('ada@example.com', PASSWORD)
     const code = await authorizeCode()
@@ -167,6 +178,11 @@ describe('device flow', () => {
     expect(next.refresh_token_expires_in).toBe(2_592_000)
   })
 
+  test.each(['0', '-1', '1.5', 'abc', '99999999999999'])('refresh_token_ttl=%s is refused at device authorization, not on every poll', async (ttl) => {
+    const res = await svc.form('/oauth/device_authorization', { client_id: cli, refresh_token_ttl: ttl })
+    expect(await json(res, 400)).toMatchObject({ error: 'invalid_request' })
+  })
+
   test('deny gives access_denied', async () => {
     const started = await start()
     await browser.login('ada@example.com', PASSWORD)
@@ -184,6 +200,18 @@ describe('device flow', () => {
     svc.clock.advance(started.interval)
     expect(await json(await poll(started.device_code), 400)).toMatchObject({ error: 'slow_down' })
     svc.clock.advance(started.interval + 10)
+    expect(await json(await poll(started.device_code), 400)).toMatchObject({ error: 'authorization_pending' })
+  })
+
+  test('wrong user codes are rate limited (RFC 8628 §5.1): afterwards even the right code is refused, on entry and on the decision', async () => {
+    const started = await start()
+    await browser.login('ada@example.com', PASSWORD)
+    await browser.get('/device')
+    for (let i = 0; i < 10; i++) expect((await browser.post('/device', { user_code: 'BCDF-GHJK' })).status).toBe(400)
+    const entry = await browser.post('/device', { user_code: started.user_code })
+    expect(entry.status).toBe(429)
+    expect(await entry.text()).toContain('Too many wrong codes')
+    expect((await browser.post('/device/decision', { user_code: started.user_code, decision: 'approve' })).status).toBe(429)
     expect(await json(await poll(started.device_code), 400)).toMatchObject({ error: 'authorization_pending' })
   })
 

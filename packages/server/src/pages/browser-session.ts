@@ -88,7 +88,7 @@ export async function endBrowserSession(
       await deps.store.revokeLoginSession(hash, deps.now(), auditEvent(deps, 'logout.succeeded', {
         user_id: login.user_id,
         client_id: details.clientId ?? null,
-        ...requesterOf(c, deps.settings.trustProxy),
+        ...requesterOf(c, deps.settings),
         data: { via: details.via },
       }))
     }
@@ -96,30 +96,87 @@ export async function endBrowserSession(
   return generateCookie(SESSION_COOKIE, '', cookieOptions(deps, 0))
 }
 
+// CSRF tokens are bound to something this browser holds and a forger cannot set:
+//
+// - signed in: the sign-in session cookie. The token is an HMAC of it, so a token obtained
+//   anywhere else (an attacker's own visit, a planted cookie) is useless against this session.
+// - not signed in yet: a pre-login cookie the service issued. Each one has its own name
+//   (`evergreen_csrf_<id>`), because two tabs opening /login in a fresh browser both get a new
+//   one; under a single name the second would replace the first and the first form would fail.
+//   The value is an HMAC of the id, so the service only ever vouches for cookies it issued.
+const PRE_LOGIN_TTL = 24 * 60 * 60
+const PRE_LOGIN_ID = /^[A-Za-z0-9_-]{16,64}$/
+
 /**
- * The CSRF token for this browser: an HMAC of a random per-browser cookie (double submit, bound
- * to a server key so a cookie planted by a sibling subdomain is useless without the key).
- * Returns the token and, when the cookie had to be created, the Set-Cookie header.
+ * The CSRF token for a page about to be rendered in this browser and, when a pre-login cookie
+ * had to be created for it, the Set-Cookie header.
  */
 export function csrfToken(c: Context, deps: Deps): { token: string; setCookie?: string } {
-  const existing = readCookie(c, deps, CSRF_COOKIE)
-  if (existing && /^[A-Za-z0-9_-]{20,100}$/.test(existing)) return { token: sign(deps, existing) }
-  const value = deps.random.secret('csrf').slice(5)
-  return { token: sign(deps, value), setCookie: generateCookie(CSRF_COOKIE, value, cookieOptions(deps, 60 * 60 * 24 * 30)) }
+  const session = readCookie(c, deps, SESSION_COOKIE)
+  if (session) return { token: `s.${mac(deps, 'session', session)}` }
+  const existing = preLoginIds(c, deps)[0]
+  if (existing) return { token: preLoginToken(deps, existing) }
+  const id = deps.random.secret('csrf').slice(5, 29)
+  return {
+    token: preLoginToken(deps, id),
+    setCookie: generateCookie(`${CSRF_COOKIE}_${id}`, mac(deps, 'pre-login-cookie', id), cookieOptions(deps, PRE_LOGIN_TTL)),
+  }
 }
 
-/** True when a form POST carries the CSRF token of this browser and comes from our own origin. */
-export function csrfValid(c: Context, deps: Deps, submitted: string | undefined): boolean {
+/**
+ * True when a form POST carries a CSRF token bound to this browser and comes from our own
+ * origin. With `signedIn`, only a token bound to the sign-in session counts: a pre-login cookie
+ * is the one thing a sibling host could plant, and it must not unlock a signed-in action.
+ */
+export function csrfValid(c: Context, deps: Deps, submitted: string | undefined, options: { signedIn?: boolean } = {}): boolean {
+  if (!sameOrigin(c, deps)) return false
+  if (!submitted || submitted.length > 200) return false
+  const [kind, first, second] = submitted.split('.')
+  if (kind === 's' && first !== undefined && second === undefined) {
+    const session = readCookie(c, deps, SESSION_COOKIE)
+    return session !== undefined && equal(first, mac(deps, 'session', session))
+  }
+  if (kind === 'p' && !options.signedIn && first !== undefined && second !== undefined && PRE_LOGIN_ID.test(first)) {
+    return preLoginIds(c, deps).includes(first) && equal(submitted, preLoginToken(deps, first))
+  }
+  return false
+}
+
+/**
+ * Browsers send Origin on POST; when present it must be ours (a second, independent check).
+ * Chromium sends `Origin: null` on our own form posts because the pages are no-referrer, so
+ * `null` is accepted only with Sec-Fetch-Site: same-origin, which no page can forge (a sandboxed
+ * frame or a data: URL also says `null`, with `cross-site`).
+ */
+function sameOrigin(c: Context, deps: Deps): boolean {
   const origin = c.req.header('origin')
-  // Browsers send Origin on POST; when present it must be ours (a second, independent check).
-  if (origin !== undefined && origin !== 'null' && origin !== new URL(deps.settings.issuer).origin) return false
-  const cookie = readCookie(c, deps, CSRF_COOKIE)
-  if (!cookie || !submitted) return false
-  const expected = Buffer.from(sign(deps, cookie))
-  const given = Buffer.from(submitted)
-  return expected.length === given.length && timingSafeEqual(expected, given)
+  if (origin === undefined) return true
+  if (origin === 'null') return c.req.header('sec-fetch-site') === 'same-origin'
+  return origin === new URL(deps.settings.issuer).origin
 }
 
-function sign(deps: Deps, value: string): string {
-  return createHmac('sha256', deps.pageKey).update(value).digest('base64url')
+/** Ids of the valid pre-login cookies this browser sent (ones this service issued). */
+function preLoginIds(c: Context, deps: Deps): string[] {
+  const prefix = `${secure(deps) ? '__Host-' : ''}${CSRF_COOKIE}_`
+  const ids: string[] = []
+  for (const [name, value] of Object.entries(getCookie(c))) {
+    if (!name.startsWith(prefix)) continue
+    const id = name.slice(prefix.length)
+    if (PRE_LOGIN_ID.test(id) && equal(value, mac(deps, 'pre-login-cookie', id))) ids.push(id)
+  }
+  return ids
+}
+
+function preLoginToken(deps: Deps, id: string): string {
+  return `p.${id}.${mac(deps, 'pre-login', id)}`
+}
+
+function mac(deps: Deps, purpose: string, value: string): string {
+  return createHmac('sha256', deps.pageKey).update(`evergreen/csrf/${purpose}\0${value}`).digest('base64url')
+}
+
+function equal(a: string, b: string): boolean {
+  const x = Buffer.from(a)
+  const y = Buffer.from(b)
+  return x.length === y.length && timingSafeEqual(x, y)
 }

@@ -1,12 +1,15 @@
 import type { Context } from 'hono'
 import { auditEvent } from '../audit.js'
 import type { Deps } from '../deps.js'
+import { createAttemptLimit } from '../http/attempt-limit.js'
 import { requesterOf } from '../http/requester.js'
 import { formatUserCode, normaliseUserCode } from '../oauth/user-code.js'
-import type { DeviceCodeRecord } from '../store/types.js'
+import type { DeviceCodeRecord, UserRecord } from '../store/types.js'
 import { pageCsrf, readSignedInForm, requireUser } from './forms.js'
 import { html } from './html.js'
 import { page } from './layout.js'
+
+const WINDOW_SECONDS = 15 * 60
 
 /**
  * /device (RFC 8628 §3.3): the person types the user code (prefilled from
@@ -28,12 +31,27 @@ ${values.error ? html`<p class="error" role="alert" id="code-error">${values.err
     return csrf.withCookie(page(body, { title: 'Connect a device', user, csrf: csrf.token, status: values.status ?? 200 }))
   }
 
-  const lookup = async (input: string | undefined): Promise<DeviceCodeRecord | string> => {
+  // RFC 8628 §5.1: user codes are short enough to guess, so entry is rate limited. Per user and
+  // per address, counted before the lookup so concurrent guesses cannot all slip under it.
+  const perUser = createAttemptLimit(deps.settings.rateLimitDevice, WINDOW_SECONDS, 'device-user')
+  const perAddress = createAttemptLimit(deps.settings.rateLimitDevice * 5, WINDOW_SECONDS, 'device-ip')
+
+  const lookup = async (c: Context, user: UserRecord, input: string | undefined): Promise<DeviceCodeRecord | { error: string; status: number }> => {
+    const address = requesterOf(c, deps.settings).ip ?? 'unknown'
+    const [byUser, byAddress] = await Promise.all([perUser.take(user.id), perAddress.take(address)])
+    if (!byUser.ok || !byAddress.ok) {
+      if (byUser.ok) await perUser.refund(user.id)
+      if (byAddress.ok) await perAddress.refund(address)
+      const wait = Math.ceil(Math.max(byUser.ok ? 0 : byUser.retryAfter, byAddress.ok ? 0 : byAddress.retryAfter) / 60)
+      return { error: `Too many wrong codes. Try again in ${wait} minute${wait === 1 ? '' : 's'}.`, status: 429 }
+    }
     const code = input === undefined ? undefined : normaliseUserCode(input)
-    if (!code) return 'That is not a valid code. Codes look like ABCD-EFGH.'
+    if (!code) return { error: 'That is not a valid code. Codes look like ABCD-EFGH.', status: 400 }
     const record = await deps.store.getDeviceCodeByUserCode(code)
-    if (!record || record.expires_at <= deps.now()) return 'That code is unknown or has expired. Start again on your device.'
-    if (record.status !== 'pending') return 'That code has already been used.'
+    if (!record || record.expires_at <= deps.now()) return { error: 'That code is unknown or has expired. Start again on your device.', status: 400 }
+    // A real code, even a used one, is not a guess: give the attempt back.
+    await Promise.all([perUser.refund(user.id), perAddress.refund(address)])
+    if (record.status !== 'pending') return { error: 'That code has already been used.', status: 400 }
     return record
   }
 
@@ -49,8 +67,8 @@ ${values.error ? html`<p class="error" role="alert" id="code-error">${values.err
       const posted = await readSignedInForm(c, deps)
       if (posted instanceof Response) return posted
       const { form, signedIn } = posted
-      const record = await lookup(form.get('user_code'))
-      if (typeof record === 'string') return entry(c, signedIn.user, { code: form.get('user_code') ?? '', error: record, status: 400 })
+      const record = await lookup(c, signedIn.user, form.get('user_code'))
+      if ('error' in record) return entry(c, signedIn.user, { code: form.get('user_code') ?? '', ...record })
       const client = await deps.store.getClient(record.client_id)
       const scopes = record.scope.split(' ').filter(Boolean)
       const csrf = pageCsrf(c, deps)
@@ -74,10 +92,10 @@ ${scopes.length ? html`<p>It asks for:</p><ul>${scopes.map((s) => html`<li><code
       const posted = await readSignedInForm(c, deps)
       if (posted instanceof Response) return posted
       const { form, signedIn } = posted
-      const record = await lookup(form.get('user_code'))
-      if (typeof record === 'string') return entry(c, signedIn.user, { error: record, status: 400 })
+      const record = await lookup(c, signedIn.user, form.get('user_code'))
+      if ('error' in record) return entry(c, signedIn.user, record)
       const decision = form.get('decision') === 'approve' ? 'approved' : 'denied'
-      const requester = requesterOf(c, deps.settings.trustProxy)
+      const requester = requesterOf(c, deps.settings)
       const decided = await deps.store.decideDeviceCode(
         record.hash,
         decision,

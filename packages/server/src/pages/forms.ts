@@ -6,10 +6,11 @@ import { csrfToken, csrfValid, currentUser, type SignedIn } from './browser-sess
 import { errorPage, redirect } from './layout.js'
 
 /**
- * Reads a page form POST and checks CSRF. Returns the form, or a ready 4xx page: a bad form must
+ * Reads a page form POST and checks CSRF (`signedIn`: the token must be bound to the sign-in
+ * session, for actions only a signed-in user may take). Returns the form, or a ready 4xx page: a bad form must
  * change nothing and never become a 500.
  */
-export async function readPageForm(c: Context, deps: Deps): Promise<Map<string, string> | Response> {
+export async function readPageForm(c: Context, deps: Deps, options: { signedIn?: boolean } = {}): Promise<Map<string, string> | Response> {
   let form: Map<string, string>
   try {
     form = await readForm(c.req.raw, deps.settings.maxBodyBytes)
@@ -17,7 +18,7 @@ export async function readPageForm(c: Context, deps: Deps): Promise<Map<string, 
     const message = err instanceof OAuthError ? err.description : 'the form could not be read'
     return errorPage('Bad request', message, 400)
   }
-  if (!csrfValid(c, deps, form.get('csrf'))) {
+  if (!csrfValid(c, deps, form.get('csrf'), options)) {
     return errorPage('Form expired', 'This form expired or did not come from this site. Go back, reload the page and try again.', 403)
   }
   return form
@@ -36,7 +37,7 @@ export async function requireUser(c: Context, deps: Deps): Promise<SignedIn | Re
  * and learns nothing), then the user. Returns both, or the ready 4xx page or sign-in redirect.
  */
 export async function readSignedInForm(c: Context, deps: Deps): Promise<{ form: Map<string, string>; signedIn: SignedIn } | Response> {
-  const form = await readPageForm(c, deps)
+  const form = await readPageForm(c, deps, { signedIn: true })
   if (form instanceof Response) return form
   const signedIn = await requireUser(c, deps)
   if (signedIn instanceof Response) return signedIn
@@ -55,8 +56,37 @@ export function pageCsrf(c: Context, deps: Deps): { token: string; withCookie(re
   }
 }
 
-/** Only same-site relative paths: `/x` yes, `//evil.example` and `https://…` no (open redirect). */
-export function safeReturnTo(value: string | undefined, fallback = '/settings/sessions'): string {
-  if (!value || !value.startsWith('/') || value.startsWith('//') || value.startsWith('/\\')) return fallback
-  return value
+/**
+ * Where to send the browser after sign-in: `value` resolved against the issuer with the WHATWG URL
+ * parser (the one browsers use on a Location header), kept only when it stays on the issuer's
+ * origin. Anything else — another origin, a scheme, a value the parser would read differently
+ * from a browser — becomes `fallback`, never an error.
+ *
+ * @param value the caller-supplied `return_to`
+ * @param issuer the service's issuer URL, whose origin the result must keep
+ * @example safeReturnTo('/device?user_code=ABCD', 'https://id.example') // '/device?user_code=ABCD'
+ * @example safeReturnTo('/\t/evil.example', 'https://id.example') // '/settings/sessions'
+ * @see https://cheatsheetseries.owasp.org/cheatsheets/Unvalidated_Redirects_and_Forwards_Cheat_Sheet.html
+ */
+export function safeReturnTo(value: string | undefined, issuer: string, fallback = '/settings/sessions'): string {
+  if (!value || value.length > 2048) return fallback
+  // Browsers silently drop tab, CR and LF inside a URL and read `\` as `/`, so `/<tab>/evil`
+  // becomes `//evil`. Refusing them outright means no value can mean one thing to us and
+  // another to the browser; CR and LF would also make the Location header itself throw.
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  if (/[\u0000-\u001f\u007f\\]/.test(value)) return fallback
+  let base: URL
+  let target: URL
+  try {
+    base = new URL(issuer)
+    target = new URL(value, base)
+  } catch {
+    return fallback
+  }
+  if (target.origin !== base.origin) return fallback
+  // Re-serialised by the parser: dot segments resolved and non-ASCII percent-encoded, so the
+  // header is plain ASCII. A path that still starts with `//` would be a protocol-relative URL.
+  const path = target.pathname + target.search + target.hash
+  if (path.startsWith('//')) return fallback
+  return path
 }

@@ -1,8 +1,9 @@
 import type { Context } from 'hono'
-import { RateLimiterMemory } from 'rate-limiter-flexible'
+import { emailKey } from '../accounts/email.js'
 import { verifyPassword } from '../accounts/passwords.js'
 import { auditEvent } from '../audit.js'
 import type { Deps } from '../deps.js'
+import { createAttemptLimit } from '../http/attempt-limit.js'
 import { requesterOf } from '../http/requester.js'
 import { authorizeTargets } from '../oauth/authorize.js'
 import { currentUser, endBrowserSession, startBrowserSession } from './browser-session.js'
@@ -12,10 +13,19 @@ import { page, redirect } from './layout.js'
 
 const WINDOW_SECONDS = 15 * 60
 
-/** /login and /logout. Failed attempts are slowed per account and per address. */
+/**
+ * /login and /logout. Failed attempts are slowed per account and per address; an account whose
+ * limit is spent stays open, at a lower rate, to addresses with no recent failures.
+ */
 export function loginPages(deps: Deps, options: { upstreamName?: string | undefined } = {}) {
-  const perAccount = deps.settings.rateLimitLogin > 0 ? new RateLimiterMemory({ points: deps.settings.rateLimitLogin, duration: WINDOW_SECONDS, keyPrefix: 'login-account' }) : undefined
-  const perAddress = deps.settings.rateLimitLogin > 0 ? new RateLimiterMemory({ points: deps.settings.rateLimitLogin * 5, duration: WINDOW_SECONDS, keyPrefix: 'login-ip' }) : undefined
+  const perAccount = createAttemptLimit(deps.settings.rateLimitLogin, WINDOW_SECONDS, 'login-account')
+  const perAddress = createAttemptLimit(deps.settings.rateLimitLogin * 5, WINDOW_SECONDS, 'login-ip')
+  // When an account's limit is spent, anyone could have spent it: a hard lock would let a
+  // stranger keep the owner out indefinitely. Addresses with no recent failures still get
+  // through, at half the rate, so the owner on their usual network can sign in while the
+  // guesser's address stays refused. (A guesser with many fresh addresses can spend this budget
+  // too; the per-address limit and the audit trail are the answer to that.)
+  const perAccountFromCleanAddress = createAttemptLimit(Math.max(1, Math.floor(deps.settings.rateLimitLogin / 2)), WINDOW_SECONDS, 'login-account-clean')
 
   const form = async (c: Context, values: { email?: string; returnTo: string; error?: string; status?: number }) => {
     const csrf = pageCsrf(c, deps)
@@ -38,7 +48,7 @@ ${options.upstreamName
 
   return {
     async show(c: Context): Promise<Response> {
-      const returnTo = safeReturnTo(c.req.query('return_to'))
+      const returnTo = safeReturnTo(c.req.query('return_to'), deps.settings.issuer)
       if (await currentUser(c, deps)) return redirect(returnTo)
       return form(c, { returnTo })
     },
@@ -48,25 +58,44 @@ ${options.upstreamName
       if (parsed instanceof Response) return parsed
       const email = (parsed.get('email') ?? '').trim().slice(0, 254)
       const password = parsed.get('password') ?? ''
-      const returnTo = safeReturnTo(parsed.get('return_to'))
-      const requester = requesterOf(c, deps.settings.trustProxy)
-      const accountKey = email.toLowerCase()
+      const returnTo = safeReturnTo(parsed.get('return_to'), deps.settings.issuer)
+      const requester = requesterOf(c, deps.settings)
+      const accountKey = emailKey(email)
       const addressKey = requester.ip ?? 'unknown'
-      const [account, address] = await Promise.all([perAccount?.get(accountKey), perAddress?.get(addressKey)])
-      if ((account && account.remainingPoints <= 0) || (address && address.remainingPoints <= 0)) {
-        const wait = Math.ceil(Math.max(account?.msBeforeNext ?? 0, address?.msBeforeNext ?? 0) / 60_000)
-        await deps.store.appendAudit(auditEvent(deps, 'login.failed', { ...requester, data: { reason: 'throttled' } }))
+      // Counted before the password is checked: checking first and counting the failure after
+      // let every concurrent guess read "under the limit" and reach argon2 (25 at once against
+      // a limit of 10 were all verified).
+      const address = await perAddress.take(addressKey)
+      let account = await perAccount.take(accountKey)
+      // `consumed === 1`: this attempt is the only one counted for the address in the window, so
+      // it has no recent failures (successes give their point back).
+      const clean = address.ok && address.consumed === 1
+      const overAccountLimit = !account.ok
+      if (!account.ok && clean) account = await perAccountFromCleanAddress.take(accountKey)
+      if (!account.ok || !address.ok) {
+        // The budget that still had room was not spent on a check that never ran.
+        if (account.ok) await perAccount.refund(accountKey)
+        if (address.ok) await perAddress.refund(addressKey)
+        const wait = Math.ceil(Math.max(account.ok ? 0 : account.retryAfter, address.ok ? 0 : address.retryAfter) / 60)
+        // One audit row per throttled key and window, not one per refused request: a flood
+        // must not become a flood of rows.
+        if ((!account.ok && account.firstRefusal) || (!address.ok && address.firstRefusal)) {
+          await deps.store.appendAudit(auditEvent(deps, 'login.failed', { ...requester, data: { reason: 'throttled' } }))
+        }
         return form(c, { email, returnTo, status: 429, error: `Too many failed attempts. Try again in ${wait} minute${wait === 1 ? '' : 's'}.` })
       }
       const user = email ? await deps.store.getUserByEmail(email) : undefined
       // verifyPassword does the work even without a user, so timing does not reveal accounts.
       const ok = (await verifyPassword(password, user?.password_hash ?? null)) && user !== undefined && user.disabled_at === null
       if (!ok || !user) {
-        await Promise.all([perAccount?.penalty(accountKey), perAddress?.penalty(addressKey)])
         await deps.store.appendAudit(auditEvent(deps, 'login.failed', { user_id: user?.id ?? null, ...requester, data: { reason: 'bad_credentials' } }))
         return form(c, { email, returnTo, status: 401, error: 'That email and password do not match an account.' })
       }
-      await perAccount?.delete(accountKey)
+      // The owner proving themselves resets the account's count, except while it is over its
+      // limit: then someone else spent it, and a reset would hand them a fresh budget each time
+      // the owner signs in.
+      if (!overAccountLimit) await perAccount.reset(accountKey)
+      await perAddress.refund(addressKey)
       const cookie = await startBrowserSession(deps, user, requester, 'password')
       const headers = new Headers()
       headers.append('set-cookie', cookie)

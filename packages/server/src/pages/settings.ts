@@ -53,7 +53,7 @@ export function settingsPages(deps: Deps) {
       session_id: session.id,
       user_id: session.user_id,
       client_id: session.client_id,
-      ...requesterOf(c, deps.settings.trustProxy),
+      ...requesterOf(c, deps.settings),
       data: { reason },
     }))
 
@@ -151,7 +151,7 @@ ${sessions.length === 0
         scope: client.allowed_scopes.join(' '),
         requestedTtl: lifetime.seconds,
         name,
-        requester: requesterOf(c, deps.settings.trustProxy),
+        requester: requesterOf(c, deps.settings),
       })
       const credential = credentialFor(deps, issued)
       const csrf = pageCsrf(c, deps)

@@ -83,11 +83,11 @@ async function throughUpstream(start: string): Promise<string> {
   throw new Error('too many upstream redirects')
 }
 
-async function signInUpstream(as: string): Promise<Response> {
+async function signInUpstream(as: string, returnTo = '%2Fsettings%2Fsessions'): Promise<Response> {
   ;(globalThis as unknown as { setUpstreamUser: (id: string) => void }).setUpstreamUser(as)
   const login = await browser.get('/login?return_to=/settings/sessions')
   expect(await login.text()).toContain('Sign in with Corp SSO')
-  const started = await browser.get('/login/upstream?return_to=%2Fsettings%2Fsessions')
+  const started = await browser.get(`/login/upstream?return_to=${returnTo}`)
   expect(started.status).toBe(303)
   const back = new URL(await throughUpstream(started.headers.get('location')!))
   return browser.get(back.pathname + back.search)
@@ -116,6 +116,47 @@ describe('upstream OIDC sign-in', () => {
     expect(await res.text()).toContain('Email not verified')
     expect((await svc.admin('GET', '/users/admin@corp.example')).status).toBe(404)
   })
+
+  test('after the first verified-email match the link is by subject: a changed upstream email still signs in the same account', async () => {
+    expect((await signInUpstream('alice')).status).toBe(303)
+    const first = await json<{ id: string }>(await svc.admin('GET', '/users/alice@corp.example'))
+    accounts.alice!.email = 'alice.renamed@corp.example'
+    browser = new PageClient(svc)
+    expect((await signInUpstream('alice')).status).toBe(303)
+    expect(await (await browser.get('/settings/sessions')).text()).toContain('alice@corp.example')
+    const users = await json<{ items: { id: string }[] }>(await svc.admin('GET', '/users'))
+    expect(users.items.map((u) => u.id)).toEqual([first.id])
+  })
+
+  test('a second upstream account claiming a linked account\'s verified email is refused', async () => {
+    expect((await signInUpstream('alice')).status).toBe(303)
+    accounts.eve = { email: 'Alice@corp.example', email_verified: true, name: 'Eve' }
+    browser = new PageClient(svc)
+    const res = await signInUpstream('eve')
+    expect(res.status).toBe(403)
+    expect(await res.text()).toContain('linked to a different Corp SSO account')
+    expect((await browser.get('/settings/sessions')).status).toBe(303)
+  })
+
+  test('an upstream email that only Unicode-folds to a local one is a different account', async () => {
+    const kate = await json<{ id: string }>(await svc.admin('POST', '/users', { email: 'kate@corp.example', password: 'local password 123' }), 201)
+    accounts.kelvin = { email: '\u212Aate@corp.example', email_verified: true, name: 'Not Kate' }
+    expect((await signInUpstream('kelvin')).status).toBe(303)
+    const page = await (await browser.get('/settings/sessions')).text()
+    expect(page).not.toContain('>kate@corp.example<')
+    const users = await json<{ items: { id: string; email: string }[] }>(await svc.admin('GET', '/users'))
+    expect(users.items).toHaveLength(2)
+    expect(users.items.find((u) => u.id === kate.id)?.email).toBe('kate@corp.example')
+  })
+
+  test.each(['%2F%09%2Fevil.example%2Fx', '%2F%0d%0aSet-Cookie:x=1', '%2F%5Cevil.example', 'https:%2F%2Fevil.example'])(
+    'a hostile return_to (%s) through upstream sign-in lands on our own page, never a 500',
+    async (returnTo) => {
+      const res = await signInUpstream('alice', returnTo)
+      expect(res.status).toBe(303)
+      expect(res.headers.get('location')).toBe('/settings/sessions')
+    },
+  )
 
   test('a callback without the flow cookie (another browser, or forged) signs nobody in', async () => {
     const res = await browser.get('/login/upstream/callback?code=abc&state=xyz')

@@ -34,6 +34,8 @@ export function upstreamLogin(deps: Deps) {
   const issuer = new URL(upstreamIssuer)
   const insecure = issuer.protocol === 'http:' ? { [oauth.allowInsecureRequests]: true } : {}
   const callback = `${deps.settings.issuer}/login/upstream/callback`
+  // The configured issuer, normalised as discovery validates it; identities are keyed by it.
+  const upstreamIssuerId = issuer.href.replace(/\/$/, '')
   const box = deriveKey(deps.pageKey, 'evergreen/upstream-flow/v1')
   let metadata: Promise<oauth.AuthorizationServer> | undefined
 
@@ -65,7 +67,7 @@ export function upstreamLogin(deps: Deps) {
         state: oauth.generateRandomState(),
         nonce: oauth.generateRandomNonce(),
         verifier: oauth.generateRandomCodeVerifier(),
-        return_to: safeReturnTo(c.req.query('return_to')),
+        return_to: safeReturnTo(c.req.query('return_to'), deps.settings.issuer),
         exp: deps.now() + FLOW_TTL,
       }
       const target = new URL(as.authorization_endpoint!)
@@ -91,7 +93,7 @@ export function upstreamLogin(deps: Deps) {
       if (!flow || flow.exp <= deps.now()) {
         return withHeaders(errorPage('Sign-in expired', 'The sign-in took too long or was started in another browser. Start again.', 400), headers)
       }
-      const requester = requesterOf(c, deps.settings.trustProxy)
+      const requester = requesterOf(c, deps.settings)
       let claims: Record<string, unknown>
       try {
         const as = await discover()
@@ -115,14 +117,18 @@ export function upstreamLogin(deps: Deps) {
         await deps.store.appendAudit(auditEvent(deps, 'login.failed', { ...requester, data: { reason: denied ? 'upstream_denied' : 'upstream_error', method: 'upstream' } }))
         return withHeaders(errorPage('Sign-in failed', denied ? 'The sign-in was cancelled.' : `${deps.settings.upstreamName} did not complete the sign-in. Try again.`, denied ? 403 : 502), headers)
       }
-      // Only a verified email may link to (or create) an account: an unverified one would let
-      // anyone who can register that address upstream take over the local account.
-      const email = typeof claims.email === 'string' ? claims.email : undefined
-      if (!email || claims.email_verified !== true) {
+      const user = await linkedUser(deps, upstreamIssuerId, claims, requester)
+      if (user === 'email_not_verified') {
         await deps.store.appendAudit(auditEvent(deps, 'login.failed', { ...requester, data: { reason: 'email_not_verified', method: 'upstream' } }))
         return withHeaders(errorPage('Email not verified', `${deps.settings.upstreamName} did not vouch for your email address, so Evergreen cannot sign you in with it.`, 403), headers)
       }
-      const user = await findOrCreate(deps, email, typeof claims.name === 'string' ? claims.name : null, requester)
+      if (user === 'linked_elsewhere') {
+        await deps.store.appendAudit(auditEvent(deps, 'login.failed', { ...requester, data: { reason: 'linked_to_another_upstream_account', method: 'upstream' } }))
+        return withHeaders(
+          errorPage('Account already linked', `The Evergreen account with this email is linked to a different ${deps.settings.upstreamName} account. Contact your administrator.`, 403),
+          headers,
+        )
+      }
       if (user.disabled_at !== null) {
         await deps.store.appendAudit(auditEvent(deps, 'login.failed', { user_id: user.id, ...requester, data: { reason: 'disabled', method: 'upstream' } }))
         return withHeaders(errorPage('Account disabled', 'This account has been disabled. Contact your administrator.', 403), headers)
@@ -131,6 +137,38 @@ export function upstreamLogin(deps: Deps) {
       return redirect(flow.return_to, headers)
     },
   }
+}
+
+/**
+ * The local user for an upstream sign-in. A linked (issuer, subject) is that user, whatever email
+ * the upstream reports today. Otherwise a verified email matches (or creates) the user, and the
+ * subject is linked to it from then on; a user already linked to another subject at this issuer
+ * is not taken over by a newcomer claiming the same email.
+ */
+async function linkedUser(
+  deps: Deps,
+  issuer: string,
+  claims: Record<string, unknown>,
+  requester: { ip: string | null; user_agent: string | null },
+): Promise<UserRecord | 'email_not_verified' | 'linked_elsewhere'> {
+  // `sub` comes from the validated ID token (oauth4webapi checks it is a string).
+  const subject = claims.sub as string
+  const linked = await deps.store.getUpstreamIdentity(issuer, subject)
+  if (linked) {
+    const user = await deps.store.getUser(linked.user_id)
+    if (user) return user
+  }
+  // Only a verified email may link to (or create) an account: an unverified one would let
+  // anyone who can register that address upstream take over the local account.
+  const email = typeof claims.email === 'string' ? claims.email : undefined
+  if (!email || claims.email_verified !== true) return 'email_not_verified'
+  const user = await findOrCreate(deps, email, typeof claims.name === 'string' ? claims.name : null, requester)
+  if (await deps.store.linkUpstreamIdentity({ issuer, subject, user_id: user.id, created_at: deps.now() })) return user
+  // Not linked: either this subject was linked a moment ago by a concurrent first sign-in, or
+  // the user already belongs to another subject here.
+  const raced = await deps.store.getUpstreamIdentity(issuer, subject)
+  if (!raced) return 'linked_elsewhere'
+  return raced.user_id === user.id ? user : ((await deps.store.getUser(raced.user_id)) ?? 'linked_elsewhere')
 }
 
 async function findOrCreate(deps: Deps, email: string, name: string | null, requester: { ip: string | null; user_agent: string | null }): Promise<UserRecord> {

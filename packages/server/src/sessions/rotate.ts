@@ -40,7 +40,8 @@ export interface RefreshResult {
  * Refresh-token rotation, the heart of the service (DESIGN.md "Refresh rotation"):
  *
  * 1. a fresh token is spent and a successor issued, atomically (one read, one transaction);
- * 2. a spent token presented again within the grace window returns the *same* successor;
+ * 2. a spent token presented again within the grace window returns the *same* successor, as
+ *    long as that successor is still unspent; an older token in its window is `superseded`;
  * 3. a spent token presented after the window revokes the session as stolen;
  * 4. across nodes, the compare-and-set on "spent" lets exactly one caller win; a loser re-reads
  *    and takes the grace path, so parallel callers all get the winner's successor.
@@ -75,6 +76,17 @@ export async function rotateRefreshToken(deps: Deps, req: RefreshRequest, lookup
     if (token.spent_at !== null) {
       const grace = deps.settings.refreshGraceSeconds
       if (grace > 0 && now - token.spent_at <= grace && token.successor_sealed !== null) {
+        // The grace window covers one lost response: the presenter never saw the successor.
+        // It hands out that successor only while it is still the session's current, unspent
+        // token (generations advance by one per rotation, atomically with the spend). Once the
+        // successor was spent too, whoever replays an older token is not the one holding the
+        // session; returning the sealed successor (or walking the chain to the live token)
+        // would give any copy of a recently spent token the current one. `view` is one
+        // consistent read, so the answer is as of a single moment.
+        if (session.generation !== token.generation + 1) {
+          await supersededRefused(deps, view, req)
+          throw refused('superseded', 'refresh token was replaced by a newer one; use the latest refresh token')
+        }
         const successor = openSuccessor(req.refreshToken, token.hash, token.successor_sealed)
         if (successor !== undefined) return graceReplay(deps, view, successor, scope, req)
       }
@@ -127,8 +139,20 @@ export async function rotateRefreshToken(deps: Deps, req: RefreshRequest, lookup
   throw refused('not_found', 'refresh token is not recognised')
 }
 
-function graceReplay(deps: Deps, view: RefreshTokenView, successor: string, scope: string, req: RefreshRequest): RefreshResult {
+async function graceReplay(deps: Deps, view: RefreshTokenView, successor: string, scope: string, req: RefreshRequest): Promise<RefreshResult> {
   const now = deps.now()
+  const { session, token } = view
+  // A replay hands out a live token, so it leaves the same trail as a rotation: who asked, and
+  // who spent the token first.
+  await deps.store.appendAudit(
+    auditEvent(deps, 'refresh.replayed', {
+      session_id: session.id,
+      user_id: session.user_id,
+      client_id: session.client_id,
+      ...req.requester,
+      data: { generation: token.generation, first_presented: { at: token.spent_at, ip: token.spent_ip, user_agent: token.spent_user_agent } },
+    }),
+  )
   deps.logger.debug({ session_id: view.session.id, ip: req.requester.ip }, 'refresh replayed within grace window')
   // The successor expires with the session's current idle expiry (set by the rotation that made it).
   const refreshExpiresIn = Math.max(0, view.session.idle_expires_at - now)
@@ -172,6 +196,28 @@ function narrowScope(granted: string, requested: string | undefined): string {
   const extra = want.filter((s) => !have.has(s))
   if (extra.length > 0) throw new OAuthError('invalid_scope', 'requested scope exceeds the scope of the session')
   return want.join(' ')
+}
+
+/**
+ * An older copy of the session's token, presented inside its grace window after its successor
+ * was spent too. Lagging copies are normal (two processes sharing a credential), so the session
+ * lives on; the presenter is recorded because a thief with a copy looks exactly like this.
+ */
+async function supersededRefused(deps: Deps, view: RefreshTokenView, req: RefreshRequest): Promise<void> {
+  const { session, token } = view
+  await deps.store.appendAudit(
+    auditEvent(deps, 'refresh.superseded', {
+      session_id: session.id,
+      user_id: session.user_id,
+      client_id: session.client_id,
+      ...req.requester,
+      data: {
+        generation: token.generation,
+        current_generation: session.generation,
+        first_presented: { at: token.spent_at, ip: token.spent_ip, user_agent: token.spent_user_agent },
+      },
+    }),
+  )
 }
 
 async function reuseDetected(deps: Deps, view: RefreshTokenView, req: RefreshRequest): Promise<void> {

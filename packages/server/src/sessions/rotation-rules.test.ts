@@ -88,6 +88,63 @@ function rotationRules(openStore: () => Promise<Store>) {
     expect(after.refresh_token).not.toBe(first.refresh_token)
   })
 
+  test('grace replays do not walk forward: a spent token whose successor was spent too is superseded, and the session lives', async () => {
+    const issued = await mint(svc, userId, clientId)
+    const t1 = await rotate(issued.refresh_token)
+    svc.clock.advance(5)
+    const t2 = await rotate(t1.refresh_token)
+    svc.clock.advance(5)
+    // T0 is 10 s old and inside its window, but T1 has been spent: no token, neither T1 nor T2.
+    const lagging = await svc.form('/oauth/token', { grant_type: 'refresh_token', client_id: clientId, refresh_token: issued.refresh_token }, { 'user-agent': 'copy/1' })
+    const body = await json<OAuthErr & { refresh_token?: string }>(lagging, 400)
+    expect(body).toMatchObject({ error: 'invalid_grant', error_reason: 'superseded' })
+    expect(body.refresh_token).toBeUndefined()
+    // T1's successor T2 is still current, so a lost response on T1 is still recoverable...
+    const replay = await rotate(t1.refresh_token)
+    expect(replay.refresh_token).toBe(t2.refresh_token)
+    // ...until T2 is spent: then T1 is superseded as well.
+    const t3 = await rotate(t2.refresh_token)
+    expect(await refuse(t1.refresh_token)).toMatchObject({ error: 'invalid_grant', error_reason: 'superseded' })
+    // Not revoked: a lagging copy is not proof of theft, and the live token keeps working.
+    const session = await json<{ active: boolean; revoked_reason: string | null }>(await svc.admin('GET', `/sessions/${issued.session_id}`))
+    expect(session).toMatchObject({ active: true, revoked_reason: null })
+    expect((await rotate(t3.refresh_token)).refresh_token).toMatch(/^egr_/)
+  })
+
+  test('every grace replay and every superseded refusal is audited with the presenter', async () => {
+    const issued = await mint(svc, userId, clientId)
+    const t1 = await rotate(issued.refresh_token)
+    const present = (token: string, ua: string) =>
+      svc.form('/oauth/token', { grant_type: 'refresh_token', client_id: clientId, refresh_token: token }, { 'user-agent': ua })
+    await json(await present(issued.refresh_token, 'replayer/1'))
+    await rotate(t1.refresh_token)
+    await json(await present(issued.refresh_token, 'lagger/1'), 400)
+    const audit = await json<{ items: { type: string; user_agent: string | null; data: { generation: number; current_generation?: number } }[] }>(
+      await svc.admin('GET', `/audit?session=${issued.session_id}`),
+    )
+    const replayed = audit.items.filter((e) => e.type === 'refresh.replayed')
+    const superseded = audit.items.filter((e) => e.type === 'refresh.superseded')
+    expect(replayed).toHaveLength(1)
+    expect(replayed[0]).toMatchObject({ user_agent: 'replayer/1', data: { generation: 0 } })
+    expect(superseded).toHaveLength(1)
+    expect(superseded[0]).toMatchObject({ user_agent: 'lagger/1', data: { generation: 0, current_generation: 2 } })
+    expect(audit.items.some((e) => e.type === 'session.revoked' || e.type === 'refresh.reused')).toBe(false)
+  })
+
+  test('a superseded token still counts as reuse once its own window is over', async () => {
+    const issued = await mint(svc, userId, clientId)
+    const t1 = await rotate(issued.refresh_token)
+    await rotate(t1.refresh_token)
+    svc.clock.advance(31)
+    expect(await refuse(issued.refresh_token)).toMatchObject({ error_reason: 'reused' })
+  })
+
+  test('parallel refreshes of one token all get the identical successor', async () => {
+    const issued = await mint(svc, userId, clientId)
+    const results = await Promise.all(Array.from({ length: 20 }, () => rotate(issued.refresh_token)))
+    expect(new Set(results.map((r) => r.refresh_token)).size).toBe(1)
+  })
+
   test('a replay after the grace window revokes the session and its newest token stops working', async () => {
     const issued = await mint(svc, userId, clientId)
     const first = await rotate(issued.refresh_token)

@@ -194,4 +194,27 @@ CREATE UNIQUE INDEX backchannel_logouts_session_client ON backchannel_logouts (s
 CREATE INDEX backchannel_logouts_due ON backchannel_logouts (next_attempt_at);
 `,
   },
+  {
+    // Same as SQLite's migration 5: email_lower becomes ASCII-only lowercase. PostgreSQL's
+    // lower() follows the collation and folds Unicode, so translate() spells out A-Z.
+    version: 5,
+    sql: `
+UPDATE users SET email_lower = translate(email, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz');
+`,
+  },
+  {
+    // Upstream sign-in links by (issuer, subject) once the first verified-email match is made,
+    // so a later upstream account claiming the same email cannot take the local one over.
+    version: 6,
+    sql: `
+CREATE TABLE upstream_identities (
+  issuer TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  PRIMARY KEY (issuer, subject)
+);
+CREATE UNIQUE INDEX upstream_identities_user ON upstream_identities (issuer, user_id);
+`,
+  },
 ]

@@ -1,4 +1,5 @@
 import pg from 'pg'
+import { emailKey } from '../accounts/email.js'
 import { decodeCursor, toPage } from './cursor.js'
 import { POSTGRES_MIGRATIONS } from './postgres-schema.js'
 import {
@@ -12,7 +13,7 @@ import {
   type AuditEvent, type AuditFilter, type AuthorizationCodeRecord, type BackchannelLogoutRecord, type ClientPatch, type ClientRecord,
   type DeviceCodeRecord, type ListOptions, type LoginSessionRecord, type Page, type RefreshTokenRecord,
   type RefreshTokenView, type Rotation, type SessionFilter, type SessionRecord, type SigningKeyRecord, type Store,
-  type UserRecord,
+  type UpstreamIdentityRecord, type UserRecord,
 } from './types.js'
 
 type Row = Record<string, unknown>
@@ -280,8 +281,8 @@ export class PostgresStore implements Store {
       await this.transaction(async (c) => {
         await c.query(insertSql('users', USER_COLUMNS, ['email_lower']), [
           ...columnValues(user, USER_COLUMNS, bool),
-          // Lowercased in JS, as SQLite does, so both stores agree on what "the same email" is.
-          user.email.toLowerCase(),
+          // Computed in JS for both stores, so they agree on what "the same email" is.
+          emailKey(user.email),
         ])
         await this.audit(c, audit)
       })
@@ -298,9 +299,26 @@ export class PostgresStore implements Store {
 
   async getUserByEmail(email: string): Promise<UserRecord | undefined> {
     const { rows } = await this.pool.query<Row>(`SELECT ${USER_COLUMNS.join(', ')} FROM users WHERE email_lower = $1`, [
-      email.toLowerCase(),
+      emailKey(email),
     ])
     return rows[0] && toUser(rows[0])
+  }
+
+  async getUpstreamIdentity(issuer: string, subject: string): Promise<UpstreamIdentityRecord | undefined> {
+    const { rows } = await this.pool.query<UpstreamIdentityRecord>(
+      'SELECT issuer, subject, user_id, created_at FROM upstream_identities WHERE issuer = $1 AND subject = $2',
+      [issuer, subject],
+    )
+    return rows[0] && { ...rows[0], created_at: Number(rows[0].created_at) }
+  }
+
+  async linkUpstreamIdentity(identity: UpstreamIdentityRecord): Promise<boolean> {
+    // DO NOTHING without a target covers both unique constraints: (issuer, subject) and (issuer, user_id).
+    const inserted = await this.pool.query(
+      'INSERT INTO upstream_identities (issuer, subject, user_id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
+      [identity.issuer, identity.subject, identity.user_id, identity.created_at],
+    )
+    return inserted.rowCount === 1
   }
 
   async listUsers(options: ListOptions): Promise<Page<UserRecord>> {

@@ -202,4 +202,28 @@ CREATE UNIQUE INDEX backchannel_logouts_session_client ON backchannel_logouts (s
 CREATE INDEX backchannel_logouts_due ON backchannel_logouts (next_attempt_at);
 `,
   },
+  {
+    // email_lower was JS toLowerCase(), which folds Unicode (the Kelvin sign became `k`) and so
+    // merged distinct addresses. It is now ASCII-only lowercase (accounts/email.ts); SQLite's
+    // built-in lower() folds exactly ASCII. ASCII folding is finer, so no new duplicates arise.
+    version: 5,
+    sql: `
+UPDATE users SET email_lower = lower(email);
+`,
+  },
+  {
+    // Upstream sign-in links by (issuer, subject) once the first verified-email match is made,
+    // so a later upstream account claiming the same email cannot take the local one over.
+    version: 6,
+    sql: `
+CREATE TABLE upstream_identities (
+  issuer TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (issuer, subject)
+);
+CREATE UNIQUE INDEX upstream_identities_user ON upstream_identities (issuer, user_id);
+`,
+  },
 ]

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3'
 import { closeSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { emailKey } from '../accounts/email.js'
 import { decodeCursor, toPage } from './cursor.js'
 import {
   AUDIT_COLUMNS, AUTHORIZATION_CODE_COLUMNS, BACKCHANNEL_COLUMNS, CLIENT_COLUMNS, DEVICE_CODE_COLUMNS, KEY_COLUMNS, LOGIN_SESSION_COLUMNS,
@@ -14,7 +15,7 @@ import {
   type AuditEvent, type AuditFilter, type AuthorizationCodeRecord, type BackchannelLogoutRecord, type ClientPatch, type ClientRecord,
   type DeviceCodeRecord, type ListOptions, type LoginSessionRecord, type Page, type RefreshTokenRecord,
   type RefreshTokenView, type Rotation, type SessionFilter, type SessionRecord, type SigningKeyRecord, type Store,
-  type UserRecord,
+  type UpstreamIdentityRecord, type UserRecord,
 } from './types.js'
 
 type Row = Record<string, unknown>
@@ -161,6 +162,9 @@ export class SqliteStore implements Store {
         'UPDATE signing_keys SET retired_at = ?, expires_at = ? WHERE kid <> ? AND retired_at IS NULL',
       ),
       insertLoginSession: db.prepare(insertSql('login_sessions', LOGIN_SESSION_COLUMNS)),
+      getUpstreamIdentity: db.prepare('SELECT issuer, subject, user_id, created_at FROM upstream_identities WHERE issuer = ? AND subject = ?'),
+      // DO NOTHING covers both unique constraints: (issuer, subject) and (issuer, user_id).
+      linkUpstreamIdentity: db.prepare('INSERT INTO upstream_identities (issuer, subject, user_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING'),
       getLoginSession: db.prepare(`SELECT ${LOGIN_SESSION_COLUMNS.join(', ')} FROM login_sessions WHERE hash = ?`),
       revokeLoginSession: db.prepare('UPDATE login_sessions SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL'),
       insertAuthorizationCode: db.prepare(insertSql('authorization_codes', AUTHORIZATION_CODE_COLUMNS)),
@@ -197,7 +201,7 @@ export class SqliteStore implements Store {
   async createUser(user: UserRecord, audit: AuditEvent): Promise<void> {
     try {
       this.db.transaction(() => {
-        this.stmts.insertUser.run(...columnValues(user, USER_COLUMNS, bool), user.email.toLowerCase())
+        this.stmts.insertUser.run(...columnValues(user, USER_COLUMNS, bool), emailKey(user.email))
         this.audit(audit)
       })()
     } catch (err) {
@@ -212,8 +216,16 @@ export class SqliteStore implements Store {
   }
 
   async getUserByEmail(email: string) {
-    const r = this.stmts.getUserByEmail.get(email.toLowerCase()) as Row | undefined
+    const r = this.stmts.getUserByEmail.get(emailKey(email)) as Row | undefined
     return r && toUser(r)
+  }
+
+  async getUpstreamIdentity(issuer: string, subject: string): Promise<UpstreamIdentityRecord | undefined> {
+    return this.stmts.getUpstreamIdentity.get(issuer, subject) as UpstreamIdentityRecord | undefined
+  }
+
+  async linkUpstreamIdentity(identity: UpstreamIdentityRecord): Promise<boolean> {
+    return this.stmts.linkUpstreamIdentity.run(identity.issuer, identity.subject, identity.user_id, identity.created_at).changes === 1
   }
 
   async listUsers(options: ListOptions): Promise<Page<UserRecord>> {

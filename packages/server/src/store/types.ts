@@ -20,6 +20,18 @@ export interface UserRecord {
   disabled_at: number | null
 }
 
+/**
+ * An account at the upstream OpenID Connect provider, linked to a local user. Once linked, that
+ * upstream account signs in by (issuer, subject) alone: a later account upstream that claims the
+ * same email (a recycled address, a renamed user) is someone else.
+ */
+export interface UpstreamIdentityRecord {
+  issuer: string
+  subject: string
+  user_id: string
+  created_at: number
+}
+
 export interface ClientRecord {
   client_id: string
   name: string
@@ -108,6 +120,8 @@ export type AuditEventType =
   | 'refresh.succeeded'
   | 'refresh.failed'
   | 'refresh.reused'
+  | 'refresh.replayed'
+  | 'refresh.superseded'
   | 'session.revoked'
   | 'device.approved'
   | 'device.denied'
@@ -284,6 +298,13 @@ export interface Store {
   getUser(id: string): Promise<UserRecord | undefined>
   getUserByEmail(email: string): Promise<UserRecord | undefined>
   listUsers(options: ListOptions): Promise<Page<UserRecord>>
+  /** The link for an upstream (issuer, subject), if any. */
+  getUpstreamIdentity(issuer: string, subject: string): Promise<UpstreamIdentityRecord | undefined>
+  /**
+   * Links an upstream (issuer, subject) to a user. A subject links to one user and a user to one
+   * subject per issuer; returns false, writing nothing, when either is taken.
+   */
+  linkUpstreamIdentity(identity: UpstreamIdentityRecord): Promise<boolean>
   /**
    * Disables the user and revokes all their sessions, in one transaction. Like every revoking
    * method, queues a back-channel logout for each session it revokes whose client has a

@@ -25,13 +25,13 @@ export class PageClient {
     return this.send(path, { method: 'GET' })
   }
 
-  async post(path: string, fields: Record<string, string>, options: { csrf?: boolean; origin?: string } = {}): Promise<Response> {
+  async post(path: string, fields: Record<string, string>, options: { csrf?: boolean; origin?: string; headers?: Record<string, string> } = {}): Promise<Response> {
     const body = new URLSearchParams(fields)
     if (options.csrf !== false && !body.has('csrf')) body.set('csrf', this.csrf())
     const origin = options.origin ?? this.options.origin
     return this.send(path, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', ...(origin ? { origin } : {}) },
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...(origin ? { origin } : {}), ...options.headers },
       body: body.toString(),
     })
   }
@@ -40,6 +40,11 @@ export class PageClient {
   async login(email: string, password: string): Promise<Response> {
     await this.get('/login')
     return this.post('/login', { email, password })
+  }
+
+  /** Sets a cookie as another host of the site could (cookie tossing), replacing ours. */
+  plantCookie(name: string, value: string): void {
+    this.cookies.set(name, value)
   }
 
   csrf(): string {

@@ -297,6 +297,21 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         expect(await store.getUserByEmail('someone@example.com')).toBeUndefined()
       })
 
+      test('emails compare ASCII-case-insensitively only: no Unicode case folding or normalisation', async () => {
+        const kate = await seedUser(makeUser('u1', { email: 'kate@example.com' }))
+        const emile = await seedUser(makeUser('u2', { email: '\u00e9mile@example.com' }))
+        // The Kelvin sign (U+212A) lowercases to k in Unicode, and \u00c9 to \u00e9: distinct addresses here.
+        expect(await store.getUserByEmail('\u212Aate@example.com')).toBeUndefined()
+        expect(await store.getUserByEmail('\u00c9mile@example.com')).toBeUndefined()
+        expect(await store.getUserByEmail('e\u0301mile@example.com')).toBeUndefined()
+        expect(await store.getUserByEmail('KATE@EXAMPLE.COM')).toEqual(kate)
+        expect(await store.getUserByEmail('\u00e9MILE@example.com')).toEqual(emile)
+        await seedUser(makeUser('u3', { email: '\u212Aate@example.com' }))
+        await seedUser(makeUser('u4', { email: '\u00c9mile@example.com' }))
+        expect((await store.getUserByEmail('\u212Aate@EXAMPLE.com'))?.id).toBe('u3')
+        expect((await store.getUserByEmail('kate@example.com'))?.id).toBe('u1')
+      })
+
       test('a taken email, in any case, is a StoreConflictError and writes nothing', async () => {
         await seedUser(makeUser('u1', { email: 'ada@example.com' }))
         const attempt = store.createUser(makeUser('u2', { email: 'ADA@example.com' }), makeAudit('user.created', { user_id: 'u2' }))
@@ -304,6 +319,23 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         await expect(attempt).rejects.toMatchObject({ code: 'STORE_CONFLICT' })
         expect(await store.getUser('u2')).toBeUndefined()
         expect((await store.listAudit({ user_id: 'u2', limit: 10 })).items).toEqual([])
+      })
+
+      test('upstream identities: one user per (issuer, subject), one subject per user and issuer', async () => {
+        await seedUser(makeUser('u1', { email: 'a@example.com' }))
+        await seedUser(makeUser('u2', { email: 'b@example.com' }))
+        const link = (issuer: string, subject: string, user_id: string) => store.linkUpstreamIdentity({ issuer, subject, user_id, created_at: T0 })
+        expect(await store.getUpstreamIdentity('https://idp', 'sub-1')).toBeUndefined()
+        expect(await link('https://idp', 'sub-1', 'u1')).toBe(true)
+        expect(await store.getUpstreamIdentity('https://idp', 'sub-1')).toEqual({ issuer: 'https://idp', subject: 'sub-1', user_id: 'u1', created_at: T0 })
+        // The subject is taken, and u1 already has a subject at this issuer.
+        expect(await link('https://idp', 'sub-1', 'u2')).toBe(false)
+        expect(await link('https://idp', 'sub-2', 'u1')).toBe(false)
+        expect((await store.getUpstreamIdentity('https://idp', 'sub-1'))?.user_id).toBe('u1')
+        expect(await store.getUpstreamIdentity('https://idp', 'sub-2')).toBeUndefined()
+        // Another issuer is another namespace.
+        expect(await link('https://other', 'sub-1', 'u2')).toBe(true)
+        expect(await link('https://other', 'sub-9', 'u1')).toBe(true)
       })
 
       test('listUsers pages by (created_at, id) across three pages', async () => {
