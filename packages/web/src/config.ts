@@ -178,7 +178,7 @@ export function resolveConfig(options: EvergreenWebOptions): WebConfig {
   const scope = [...new Set(['openid', ...(Array.isArray(scopes) ? scopes : [])])].join(' ')
 
   const audience = o.audience ?? o.clientId ?? ''
-  if (typeof audience !== 'string' || audience === '') problem('audience', 'INVALID_VALUE', 'must be a non-empty string')
+  if (o.audience !== undefined && (typeof audience !== 'string' || audience === '')) problem('audience', 'INVALID_VALUE', 'must be a non-empty string')
 
   const cookiePrefix = o.cookiePrefix ?? 'evergreen.'
   if (typeof cookiePrefix !== 'string' || !COOKIE_NAME.test(cookiePrefix) || cookiePrefix.length > 32 || /^__(host|secure)-/i.test(cookiePrefix)) {

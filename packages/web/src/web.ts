@@ -230,7 +230,9 @@ export function createEvergreenWeb(options: EvergreenWebOptions): EvergreenWeb {
         valid = { token: access.value, claims: check.claims }
       } else {
         if (!check.ok && check.reason === 'unavailable') accessUnavailable = true
-        else out.push(deleteCookie(scope, access.name))
+        // An expired one is left to the browser (its Max-Age ends with it): during an outage the
+        // response must not touch the session cookies at all.
+        else if (check.ok || check.reason === 'invalid') out.push(deleteCookie(scope, access.name))
       }
     }
 
@@ -353,7 +355,8 @@ export function createEvergreenWeb(options: EvergreenWebOptions): EvergreenWeb {
     const highest = Math.max(0, ...c.refresh.map((r) => r.gen), ...c.access.map((a) => a.gen))
     const gen = Math.max(now, highest + 1)
     const issued = await issueCookies(scope, gen, tokens, undefined, check.claims.sub, now)
-    const out = [...clearAll(scope, c, true), ...issued.lines]
+    // Only this attempt's transaction goes: another tab may be signing in right now with its own.
+    const out = [...clearAll(scope, c), deleteCookie(scope, entry!.name), ...issued.lines]
     emit({ type: 'login', at: now, sub: check.claims.sub, sid: issued.payload.sid })
     return redirect(tx.r, out)
   }

@@ -141,21 +141,29 @@ export class TwoOriginBrowser {
 export async function signIn(f: WebFixture, browser: TwoOriginBrowser, returnTo = '/dashboard'): Promise<Response> {
   const start = await browser.send(`${APP}/auth/login?return_to=${encodeURIComponent(returnTo)}`)
   if (start.status !== 303) throw new Error(`/auth/login answered ${start.status}`)
-  const { res: form, url } = await browser.follow(start, `${APP}/auth/login`)
-  if (form.status !== 200 || new URL(url).pathname !== '/login') throw new Error(`expected the login form, got ${form.status} at ${url}`)
-  const posted = await browser.send(`${ISSUER}/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: ISSUER },
-    body: new URLSearchParams({ email: f.email, password: f.password, return_to: browser.hidden('return_to'), csrf: browser.hidden('csrf') }).toString(),
-  })
-  if (posted.status !== 303) throw new Error(`POST /login answered ${posted.status}`)
-  let res = posted
-  let at = `${ISSUER}/login`
-  for (let i = 0; i < 5; i++) {
+  return completeLogin(f, browser, start.headers.get('location')!)
+}
+
+/**
+ * From the authorization URL to the app's callback: signs in on the service's /login page when
+ * it asks (a browser already signed in there goes straight back). Returns the callback's response.
+ */
+export async function completeLogin(f: WebFixture, browser: TwoOriginBrowser, authorize: string): Promise<Response> {
+  let res = await browser.send(authorize)
+  let at = authorize
+  for (let i = 0; i < 6; i++) {
     const next = new URL(res.headers.get('location')!, at)
     if (next.origin === APP) return browser.send(next)
     at = next.href
     res = await browser.send(next)
+    if (res.status === 200 && next.pathname === '/login') {
+      res = await browser.send(`${ISSUER}/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: ISSUER },
+        body: new URLSearchParams({ email: f.email, password: f.password, return_to: browser.hidden('return_to'), csrf: browser.hidden('csrf') }).toString(),
+      })
+      at = `${ISSUER}/login`
+    }
     if (res.status !== 303 && res.status !== 302) throw new Error(`expected a redirect at ${at}, got ${res.status}`)
   }
   throw new Error('no redirect back to the app')
