@@ -1,5 +1,6 @@
 import fc from 'fast-check'
 import { beforeAll, describe, expect, test } from 'vitest'
+import { json } from '../../server/src/test-support/harness.js'
 import { safeReturnTo } from './return-to.js'
 import { APP, browserFor, createWebFixture, ISSUER, signIn, strongSecret, type WebFixture } from './test-support/fixture.js'
 import { createLogoutSigner, logoutClaims, type LogoutSigner } from './test-support/logout-tokens.js'
@@ -19,14 +20,26 @@ beforeAll(async () => {
   const b = browserFor(f)
   await signIn(f, b)
   genuine = [...b.jar(APP)].map(([name, value]) => ({ name, value }))
-  // Another app on the same host with its own secret: same cookie names, values it cannot open.
-  const other = createEvergreenWeb({ ...f.options, sessionSecret: strongSecret() })
+  // Another app on the same host — its own client at the same service and its own secret — with
+  // the same cookie names: its sealed cookie cannot be opened, its access token has another aud.
+  const client = await json<{ client_id: string; client_secret: string }>(
+    await f.svc.admin('POST', '/clients', {
+      name: 'other app',
+      redirect_uris: [`${APP}/auth/callback`],
+      grant_types: ['authorization_code', 'refresh_token'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      first_party: true,
+    }),
+    201,
+  )
+  const other = createEvergreenWeb({ ...f.options, clientId: client.client_id, clientSecret: client.client_secret, sessionSecret: strongSecret() })
   const ob = browserFor({ ...f, app: async (r) => {
     const res = await other.require(r)
     return res.type === 'response' ? res.response : new Response('ok')
   } })
   await signIn(f, ob)
   foreign = [...ob.jar(APP)].map(([name, value]) => ({ name, value }))
+  if (foreign.length !== 2 || genuine.length !== 2) throw new Error('setup: expected a session pair for each app')
 }, 60_000)
 
 const name = fc.oneof(

@@ -46,16 +46,14 @@ export function createRefreshCoordinator(config: WebConfig, provider: Provider):
       }
       recent.delete(key)
     }
-    let pending = inFlight.get(key)
-    if (pending) return { outcome: await pending, shared: true }
-    {
-      pending = provider.refresh(refreshToken).then((outcome) => {
-        remember(key, outcome)
-        return outcome
-      })
-      inFlight.set(key, pending)
-      void pending.finally(() => inFlight.delete(key))
-    }
+    const joined = inFlight.get(key)
+    if (joined) return { outcome: await joined, shared: true }
+    const pending = provider.refresh(refreshToken).then((outcome) => {
+      remember(key, outcome)
+      return outcome
+    })
+    inFlight.set(key, pending)
+    void pending.finally(() => inFlight.delete(key))
     return { outcome: await pending, shared: false }
   }
 }

@@ -83,6 +83,16 @@ describe('sign-in', () => {
     expect(cookieNames(b).filter((n) => n.includes('.tx.')).length).toBeLessThanOrEqual(3)
   })
 
+  test('a public client (PKCE only, no secret) signs in and refreshes', async () => {
+    const f = await createWebFixture({}, {}, 'public')
+    const b = browserFor(f)
+    expect((await signIn(f, b)).status).toBe(303)
+    f.svc.clock.advance(1000)
+    const res = await b.send(`${APP}/api/me`)
+    expect(res.status).toBe(200)
+    expect(res.headers.getSetCookie().some((l) => /^evergreen\.rt\.\d+=v1\./.test(l))).toBe(true)
+  })
+
   test('a callback without its transaction cookie is a 400 page, not a session', async () => {
     const f = await createWebFixture()
     const res = await f.app(new Request(`${APP}/auth/callback?code=abc&state=nostate`))
@@ -247,6 +257,25 @@ describe('error policy', () => {
     expect(res.headers.getSetCookie()).toEqual([])
     const page = await f.app(new Request(`${APP}/dashboard`, { headers: { cookie: b.cookieHeader(), ...nav } }))
     expect(page.status).toBe(503)
+  })
+
+  test('onLoginRequired replaces the default answer, and learns why', async () => {
+    const seen: unknown[] = []
+    const f = await createWebFixture({
+      onLoginRequired: (_req, ctx) => {
+        seen.push(ctx)
+        return ctx.api ? undefined : new Response('custom', { status: 401 })
+      },
+    })
+    const page = await f.app(new Request(`${APP}/dashboard`, { headers: nav }))
+    expect([page.status, await page.text()]).toEqual([401, 'custom'])
+    const apiRes = await f.app(new Request(`${APP}/reports`, { headers: { accept: 'application/json, text/html;q=0.5' } }))
+    expect(apiRes.status).toBe(401)
+    expect(await apiRes.json()).toMatchObject({ error: 'session_expired' })
+    expect(seen).toEqual([
+      { reason: 'no_session', api: false, loginUrl: '/auth/login?return_to=%2Fdashboard' },
+      { reason: 'no_session', api: true, loginUrl: '/auth/login?return_to=%2F' },
+    ])
   })
 
   test('a fetch() is never answered with a redirect: Sec-Fetch-Mode cors on a page path gets 401 JSON', async () => {

@@ -422,6 +422,15 @@ export function createEvergreenWeb(options: EvergreenWebOptions): EvergreenWeb {
   }
 
   async function backchannelLogout(request: Request): Promise<Response> {
+    try {
+      return await receiveLogoutToken(request)
+    } catch {
+      // The revocation list's store (Redis) failed: the OP should retry, so not a 400.
+      return backchannelJson(503, { error: 'temporarily_unavailable', error_description: 'cannot record the logout now' })
+    }
+  }
+
+  async function receiveLogoutToken(request: Request): Promise<Response> {
     const form = await readForm(request)
     const token = form?.get('logout_token')
     if (!token) return backchannelJson(400, { error: 'invalid_request', error_description: 'logout_token is required' })

@@ -13,7 +13,7 @@ export interface WebFixture {
   svc: TestService
   web: EvergreenWeb
   clientId: string
-  clientSecret: string
+  clientSecret: string | undefined
   email: string
   password: string
   /** What the middleware's fetch does now; tests swap it to simulate an outage. */
@@ -28,7 +28,7 @@ export interface WebFixture {
  * password, a confidential first-party client whose redirect URI is the app's callback, and the
  * middleware core talking to the service through an injectable `fetch`.
  */
-export async function createWebFixture(extra: Partial<EvergreenWebOptions> = {}, env: Record<string, string> = {}): Promise<WebFixture> {
+export async function createWebFixture(extra: Partial<EvergreenWebOptions> = {}, env: Record<string, string> = {}, kind: 'confidential' | 'public' = 'confidential'): Promise<WebFixture> {
   const svc = await createTestService({ env: { EVERGREEN_ACCESS_TOKEN_TTL: '900', ...env } })
   const email = `web-${Math.random().toString(36).slice(2, 10)}@example.test`
   const password = `pw-${Math.random().toString(36).slice(2)}-Correct-Horse`
@@ -38,7 +38,7 @@ export async function createWebFixture(extra: Partial<EvergreenWebOptions> = {},
       name: 'dashboard',
       redirect_uris: [`${APP}/auth/callback`],
       grant_types: ['authorization_code', 'refresh_token'],
-      token_endpoint_auth_method: 'client_secret_basic',
+      token_endpoint_auth_method: kind === 'public' ? 'none' : 'client_secret_basic',
       first_party: true,
     }),
     201,
@@ -47,7 +47,7 @@ export async function createWebFixture(extra: Partial<EvergreenWebOptions> = {},
   const options: EvergreenWebOptions = {
     issuer: ISSUER,
     clientId: client.client_id,
-    clientSecret: client.client_secret,
+    ...(kind === 'public' ? {} : { clientSecret: client.client_secret }),
     sessionSecret: strongSecret(),
     scopes: ['openid', 'email'],
     fetch: (input, init) => transport.fetch(input, init),
