@@ -2,7 +2,8 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 // Protocol logic must run on Workers, Deno and Bun too: node:* stays in the Node edges
-// (server entry and stores, client/node, web/node.ts, cli), as STYLE.md §4 asks.
+// (server entry and stores, client/node, web/node.ts and the web adapters that sit on node:http
+// or ioredis — web/express.ts, web/redis.ts — and cli), as STYLE.md §4 asks.
 const NODE_ONLY = {
   patterns: [{ group: ['node:*'], message: 'node:* belongs in a Node-specific edge module (node/, store/, crypto/, cli).' }],
 }

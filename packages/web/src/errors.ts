@@ -2,7 +2,7 @@
  * Every error `@evergreen/web` throws on purpose carries a stable `code` from this union, so a
  * caller can switch on it (jose's `JOSEErrorCode`). Renaming a code is a breaking change.
  */
-export type WebErrorCode = 'WEB_CONFIG_INVALID' | 'WEB_SEAL_INVALID'
+export type WebErrorCode = 'WEB_CONFIG_INVALID'
 
 /**
  * What is wrong with one configuration option. `option` names the option as it is spelled in

@@ -1,3 +1,5 @@
+// @evergreen/web: the runtime-agnostic core. Adapters live in their own entry points:
+// @evergreen/web/hono, @evergreen/web/express, @evergreen/web/node, @evergreen/web/redis.
 export { createEvergreenWeb, withCookies } from './web.js'
 export type { AuthResult, EvergreenWeb, WebSession } from './web.js'
 export type { DenialReason, EvergreenWebOptions, LoginRequiredContext, WebConfig } from './config.js'

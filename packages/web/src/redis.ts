@@ -9,6 +9,7 @@ export interface RedisRevocationList extends RevocationList {
   close(): Promise<void>
 }
 
+/** Options of {@link createRedisRevocationList}. */
 export interface RedisRevocationListOptions {
   /** An ioredis client, or a `redis://` URL to open one. */
   redis: Redis | string
