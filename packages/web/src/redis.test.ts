@@ -1,38 +1,22 @@
 import { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { afterAll, beforeAll, expect, test } from 'vitest'
 import { createRedisRevocationList, type RedisRevocationList } from './redis.js'
 import { APP, browserFor, createWebFixture, signIn } from './test-support/fixture.js'
+import { describeRedis, redisUrl } from './test-support/redis.js'
 import { createLogoutSigner, logoutClaims } from './test-support/logout-tokens.js'
 import { createEvergreenWeb } from './web.js'
 
 // Two processes' revocation lists on the real Redis at 127.0.0.1:6379, each with its own
 // connections, as two app servers would have. A fresh prefix per run keeps runs apart.
 
-const URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const prefix = `evergreen:test:${Math.random().toString(36).slice(2)}:`
 const lists: RedisRevocationList[] = []
 const open = async () => {
-  const list = createRedisRevocationList({ redis: URL, prefix })
+  const list = createRedisRevocationList({ redis: redisUrl, prefix })
   lists.push(list)
   await list.ready
   return list
 }
-
-let a: RedisRevocationList
-let b: RedisRevocationList
-
-beforeAll(async () => {
-  a = await open()
-  b = await open()
-})
-
-afterAll(async () => {
-  await Promise.all(lists.map((l) => l.close()))
-  const redis = new Redis(URL)
-  const keys = await redis.keys(`${prefix}*`)
-  if (keys.length) await redis.del(...keys)
-  await redis.quit()
-})
 
 async function within(ms: number, check: () => boolean): Promise<number> {
   const start = performance.now()
@@ -43,7 +27,23 @@ async function within(ms: number, check: () => boolean): Promise<number> {
   return performance.now() - start
 }
 
-describe('Redis revocation list', () => {
+describeRedis('Redis revocation list', () => {
+  let a: RedisRevocationList
+  let b: RedisRevocationList
+
+  beforeAll(async () => {
+    a = await open()
+    b = await open()
+  })
+
+  afterAll(async () => {
+    await Promise.all(lists.map((l) => l.close()))
+    const redis = new Redis(redisUrl)
+    const keys = await redis.keys(`${prefix}*`)
+    if (keys.length) await redis.del(...keys)
+    await redis.quit()
+  })
+
   test('a sid denied on one instance is denied on the other within a second', async () => {
     const identity = { sid: 'sid_shared_1', sub: 'usr_1', loginAt: 100 }
     expect(a.isRevoked(identity)).toBe(false)
@@ -76,7 +76,7 @@ describe('Redis revocation list', () => {
   test('entries expire with their TTL', async () => {
     await a.revoke({ sid: 'sid_short' }, 0.2)
     await within(1000, () => b.isRevoked({ sid: 'sid_short', sub: 'u', loginAt: 0 }))
-    const redis = new Redis(URL)
+    const redis = new Redis(redisUrl)
     await within(600, () => false).catch(() => undefined)
     expect(await redis.exists(`${prefix}revoked:sid:sid_short`)).toBe(0)
     await redis.quit()
