@@ -299,8 +299,9 @@ export function createEvergreenWeb(options: EvergreenWebOptions): EvergreenWeb {
     // state; only the newest few are kept, and stale or unreadable ones are dropped.
     const keep: { name: string; c: number }[] = []
     const k = await keys()
+    const readable = new Set(considered(c.transactions))
     for (const t of c.transactions) {
-      const tx = keep.length < 8 ? ((await unseal(k, 'login', t.value)) as Transaction | undefined) : undefined
+      const tx = readable.has(t) ? ((await unseal(k, 'login', t.value)) as Transaction | undefined) : undefined
       if (tx && typeof tx.c === 'number' && tx.c + TX_SECONDS > now) keep.push({ name: t.name, c: tx.c })
       else out.push(deleteCookie(scope, t.name))
     }
