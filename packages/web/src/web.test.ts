@@ -151,6 +151,24 @@ describe('the valid-cookie path and transparent refresh', () => {
     expect(calls.get('/oauth/token')).toBe(1)
   })
 
+  test('two processes refreshing the same cookie at once get the identical successor (the service grace window)', async () => {
+    const { f, b } = await signedIn()
+    f.svc.clock.advance(1000)
+    const cookie = b.cookieHeader()
+    // Two app servers: separate cores, so no shared single flight; same secret, same client.
+    const [one, two] = [createEvergreenWeb(f.options), createEvergreenWeb(f.options)]
+    const [r1, r2] = await Promise.all([one, two].map((w) => w.require(new Request(`${APP}/api/me`, { headers: { cookie, ...api } }))))
+    expect([r1!.type, r2!.type]).toEqual(['session', 'session'])
+    // Past the grace window, each one's new cookies still refresh: had the two successors
+    // differed, one would be a spent token and the service would revoke the session as reused.
+    f.svc.clock.advance(1000)
+    for (const r of [r1!, r2!]) {
+      const jar = (r as { headers: Headers }).headers.getSetCookie().filter((l) => !l.includes('Max-Age=0')).map((l) => l.split(';')[0]).join('; ')
+      const again = await createEvergreenWeb(f.options).require(new Request(`${APP}/api/me`, { headers: { cookie: jar, ...api } }))
+      expect(again.type).toBe('session')
+    }
+  })
+
   test('a late response carrying the older pair never wins: the highest generation is used, lower ones deleted', async () => {
     const { f, b } = await signedIn()
     const old = { rt: refreshCookie(b)!, at: accessCookie(b)!, rtValue: b.jar(APP).get(refreshCookie(b)!)!, atValue: b.jar(APP).get(accessCookie(b)!)! }
@@ -276,6 +294,17 @@ describe('error policy', () => {
       { reason: 'no_session', api: false, loginUrl: '/auth/login?return_to=%2Fdashboard' },
       { reason: 'no_session', api: true, loginUrl: '/auth/login?return_to=%2F' },
     ])
+  })
+
+  test.each([
+    [{ 'sec-fetch-dest': 'empty' }, 401],
+    [{ 'sec-fetch-mode': 'no-cors' }, 401],
+    [{ accept: 'application/json' }, 401],
+    [{ accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8', 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document' }, 303],
+    [{}, 303],
+  ])('request kind %j on a page path → %i', async (headers, status) => {
+    const f = await createWebFixture()
+    expect((await f.app(new Request(`${APP}/reports`, { headers }))).status).toBe(status)
   })
 
   test('a fetch() is never answered with a redirect: Sec-Fetch-Mode cors on a page path gets 401 JSON', async () => {
