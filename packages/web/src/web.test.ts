@@ -260,6 +260,21 @@ describe('error policy', () => {
     expect(res.status).toBe(200)
   })
 
+  test('a refresh whose access token this app cannot accept still stores the rotated refresh token (no later reuse)', async () => {
+    const { f, b } = await signedIn()
+    f.svc.clock.advance(1000)
+    const misconfigured = createEvergreenWeb({ ...f.options, audience: 'another-api' })
+    const r = await misconfigured.require(new Request(`${APP}/api/me`, { headers: { cookie: b.cookieHeader(), ...api } }))
+    const res = (r as { response: Response }).response
+    expect(res.status).toBe(503)
+    const lines = res.headers.getSetCookie()
+    expect(lines.some((l) => /^evergreen\.rt\.\d+=v1\./.test(l))).toBe(true)
+    // Past the grace window the stored successor still refreshes for a correctly configured app.
+    b.absorb(APP, res)
+    f.svc.clock.advance(1000)
+    expect((await b.send(`${APP}/api/me`, { headers: api })).status).toBe(200)
+  })
+
   test('superseded (another request won the rotation): not a logout — API 503 Retry-After: 1, nothing cleared', async () => {
     const { f, b } = await signedIn()
     await b.send(`${APP}/api/me`)

@@ -254,21 +254,21 @@ export function createEvergreenWeb(options: EvergreenWebOptions): EvergreenWeb {
     if (outcome.ok) {
       const nextGen = Math.max(now, gen + 1)
       const issued = await issueCookies(scope, nextGen, outcome.tokens, payload, payload.sub, payload.la)
+      // The old refresh token is spent now: the new pair goes out whatever happens next, or the
+      // browser would present the spent one again after the grace window and the service would
+      // revoke the session as reused.
+      out.push(deleteCookie(scope, refreshName(scope, gen)), deleteCookie(scope, accessName(scope, gen)), ...issued.lines)
       const check = await verifyAccess(outcome.tokens.access_token)
       if (!check.ok) {
-        // The service answered with a token this app cannot accept (wrong audience or issuer
-        // configured): a configuration problem, not the person's — keep their cookies.
+        // A token this app cannot accept (audience or issuer misconfigured, or the JWKS
+        // unreachable): not the person's fault, so not a logout.
         if (!shared) emit({ type: 'refresh.failed', at: now, sid: payload.sid, reason: 'invalid_response' })
         return valid ? { type: 'session', session: await sessionOf(valid.token, valid.claims, payload), headers: headersOf(out) } : anonymous('unavailable', 5)
       }
       if (!shared) emit({ type: 'refresh.succeeded', at: now, sub: payload.sub, sid: issued.payload.sid })
-      if (nextGen !== gen) out.push(deleteCookie(scope, refreshName(scope, gen)), deleteCookie(scope, accessName(scope, gen)))
-      out.push(...issued.lines)
       return { type: 'session', session: await sessionOf(outcome.tokens.access_token, check.claims, issued.payload), headers: headersOf(out) }
     }
-    if (!shared || outcome.kind === 'refused') {
-      if (!shared) emit({ type: 'refresh.failed', at: now, sid: payload.sid, reason: outcome.failure })
-    }
+    if (!shared) emit({ type: 'refresh.failed', at: now, sid: payload.sid, reason: outcome.failure })
     if (outcome.kind === 'refused') {
       out.push(...clearAll(scope, c))
       return anonymous('session_expired')
@@ -292,7 +292,9 @@ export function createEvergreenWeb(options: EvergreenWebOptions): EvergreenWeb {
     } catch {
       return retryPage(5, [], issuerOrigin)
     }
-    if (!as.authorization_endpoint) return problemPage(502, 'Sign-in is misconfigured', 'The sign-in service has no authorization endpoint.', { href: '/', text: 'Home' }, [], issuerOrigin)
+    // Discovery without an authorization endpoint cannot start a sign-in; like an outage, it is
+    // the service's to fix, and the page retries.
+    if (!as.authorization_endpoint) return retryPage(5, [], issuerOrigin)
     const now = config.now()
     const out: string[] = []
     // One cookie per login attempt, so two tabs signing in at once do not overwrite each other's
