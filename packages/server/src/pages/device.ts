@@ -2,7 +2,7 @@ import type { Context } from 'hono'
 import { auditEvent } from '../audit.js'
 import type { Deps } from '../deps.js'
 import { requesterOf } from '../http/requester.js'
-import { formatUserCode, normaliseUserCode } from '../oauth/user-code.js'
+import { formatUserCode, normaliseUserCode, userCodeDigest } from '../oauth/user-code.js'
 import type { DeviceCodeRecord } from '../store/types.js'
 import { pageCsrf, readSignedInForm, requireUser } from './forms.js'
 import { html } from './html.js'
@@ -28,13 +28,15 @@ ${values.error ? html`<p class="error" role="alert" id="code-error">${values.err
     return csrf.withCookie(page(body, { title: 'Connect a device', user, csrf: csrf.token, status: values.status ?? 200 }))
   }
 
-  const lookup = async (input: string | undefined): Promise<DeviceCodeRecord | string> => {
+  // The store holds only a digest of the code (see userCodeDigest), so pages show the code the
+  // person typed, normalised, once it has matched.
+  const lookup = async (input: string | undefined): Promise<{ record: DeviceCodeRecord; code: string } | string> => {
     const code = input === undefined ? undefined : normaliseUserCode(input)
     if (!code) return 'That is not a valid code. Codes look like ABCD-EFGH.'
-    const record = await deps.store.getDeviceCodeByUserCode(code)
+    const record = await deps.store.getDeviceCodeByUserCode(userCodeDigest(deps.pageKey, code))
     if (!record || record.expires_at <= deps.now()) return 'That code is unknown or has expired. Start again on your device.'
     if (record.status !== 'pending') return 'That code has already been used.'
-    return record
+    return { record, code }
   }
 
   return {
@@ -49,19 +51,20 @@ ${values.error ? html`<p class="error" role="alert" id="code-error">${values.err
       const posted = await readSignedInForm(c, deps)
       if (posted instanceof Response) return posted
       const { form, signedIn } = posted
-      const record = await lookup(form.get('user_code'))
-      if (typeof record === 'string') return entry(c, signedIn.user, { code: form.get('user_code') ?? '', error: record, status: 400 })
+      const found = await lookup(form.get('user_code'))
+      if (typeof found === 'string') return entry(c, signedIn.user, { code: form.get('user_code') ?? '', error: found, status: 400 })
+      const { record, code } = found
       const client = await deps.store.getClient(record.client_id)
       const scopes = record.scope.split(' ').filter(Boolean)
       const csrf = pageCsrf(c, deps)
       const body = html`<h1>Approve ${client?.name ?? record.client_id}?</h1>
-<p>A device using code <strong>${formatUserCode(record.user_code)}</strong> wants to sign in as <strong>${signedIn.user.email}</strong>
+<p>A device using code <strong>${formatUserCode(code)}</strong> wants to sign in as <strong>${signedIn.user.email}</strong>
 with <strong>${client?.name ?? record.client_id}</strong>.</p>
 ${scopes.length ? html`<p>It asks for:</p><ul>${scopes.map((s) => html`<li><code>${s}</code></li>`)}</ul>` : ''}
 <p class="muted">Only approve if you started this on your own device just now.</p>
 <form method="post" action="/device/decision">
   <input type="hidden" name="csrf" value="${csrf.token}">
-  <input type="hidden" name="user_code" value="${record.user_code}">
+  <input type="hidden" name="user_code" value="${code}">
   <div class="actions">
     <button class="primary" type="submit" name="decision" value="approve">Approve</button>
     <button type="submit" name="decision" value="deny">Deny</button>
@@ -74,8 +77,9 @@ ${scopes.length ? html`<p>It asks for:</p><ul>${scopes.map((s) => html`<li><code
       const posted = await readSignedInForm(c, deps)
       if (posted instanceof Response) return posted
       const { form, signedIn } = posted
-      const record = await lookup(form.get('user_code'))
-      if (typeof record === 'string') return entry(c, signedIn.user, { error: record, status: 400 })
+      const found = await lookup(form.get('user_code'))
+      if (typeof found === 'string') return entry(c, signedIn.user, { error: found, status: 400 })
+      const { record } = found
       const decision = form.get('decision') === 'approve' ? 'approved' : 'denied'
       const requester = requesterOf(c, deps.settings.trustProxy)
       const decided = await deps.store.decideDeviceCode(
@@ -86,8 +90,9 @@ ${scopes.length ? html`<p>It asks for:</p><ul>${scopes.map((s) => html`<li><code
         auditEvent(deps, decision === 'approved' ? 'device.approved' : 'device.denied', {
           user_id: signedIn.user.id,
           client_id: record.client_id,
+          // No user code in the event: audit events outlive the device code, and a dump of the
+          // database must not hold one (see userCodeDigest).
           ...requester,
-          data: { user_code: formatUserCode(record.user_code) },
         }),
       )
       if (!decided) return entry(c, signedIn.user, { error: 'That code has already been used.', status: 409 })
