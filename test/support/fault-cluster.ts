@@ -58,16 +58,25 @@ export async function startCluster(count: number, options: Omit<StartOptions, 'p
   const issuer = `http://127.0.0.1:${ports[0]}`
   const nodes: NodeSlot[] = ports.map((port) => ({ port, url: `http://127.0.0.1:${port}`, process: undefined, live: false, pastOutput: [] }))
   let cursor = 0
+  // Starts still running when stopAll is called (a test that failed or timed out mid-restart):
+  // stopAll waits for them, and a start that lands after it stops its own child at once.
+  const starting = new Set<Promise<void>>()
+  let closed = false
 
-  const restart = async (node: NodeSlot) => {
+  const startIn = async (node: NodeSlot) => {
     if (node.process) node.pastOutput.push(node.process.output())
     node.process = undefined
     // The port was just freed by the kill; another process grabbing it in between is possible but
     // rare on loopback, so a few short retries are enough.
     let lastError: unknown
-    for (let attempt = 0; attempt < 5; attempt++) {
+    for (let attempt = 0; attempt < 5 && !closed; attempt++) {
       try {
-        node.process = await startServerProcess({ ...options, port: node.port, env: { EVERGREEN_ISSUER: issuer, ...options.env } })
+        const started = await startServerProcess({ ...options, port: node.port, env: { EVERGREEN_ISSUER: issuer, ...options.env } })
+        if (closed) {
+          await started.stop()
+          break
+        }
+        node.process = started
         node.live = true
         return
       } catch (err) {
@@ -75,7 +84,12 @@ export async function startCluster(count: number, options: Omit<StartOptions, 'p
         await new Promise((r) => setTimeout(r, 200))
       }
     }
-    throw lastError
+    throw lastError ?? new Error('cluster stopped')
+  }
+  const restart = (node: NodeSlot) => {
+    const p = startIn(node)
+    starting.add(p)
+    return p.finally(() => starting.delete(p))
   }
 
   const cluster: Cluster = {
@@ -100,6 +114,8 @@ export async function startCluster(count: number, options: Omit<StartOptions, 'p
     },
     restart,
     async stopAll() {
+      closed = true
+      await Promise.allSettled([...starting])
       await Promise.all(nodes.map(async (n) => {
         n.live = false
         await n.process?.stop()
