@@ -7,6 +7,8 @@ export class CookieBrowser {
   private readonly cookies = new Map<string, string>()
   /** The last HTML page received. */
   lastHtml = ''
+  /** Every cookie value the server ever set here, expired ones included (for secret scans). */
+  readonly seenCookieValues = new Set<string>()
 
   constructor(private readonly origin: string) {}
 
@@ -76,6 +78,7 @@ export class CookieBrowser {
         const value = pair!.slice(i + 1).trim()
         if (/max-age=0/i.test(line) || value === '') this.cookies.delete(name)
         else this.cookies.set(name, value)
+        if (value !== '') this.seenCookieValues.add(value)
       }
     }
     if ((res.headers.get('content-type') ?? '').startsWith('text/html')) this.lastHtml = await res.clone().text()

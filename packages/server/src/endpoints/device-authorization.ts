@@ -7,7 +7,7 @@ import { authenticateClient } from '../http/client-auth.js'
 import { noStoreJson } from '../http/errors.js'
 import { oauthEndpoint } from '../http/oauth-endpoint.js'
 import type { RateLimit } from '../http/rate-limit.js'
-import { formatUserCode, generateUserCode } from '../oauth/user-code.js'
+import { formatUserCode, generateUserCode, userCodeDigest } from '../oauth/user-code.js'
 import { resolveRefreshTtl } from '../sessions/lifetimes.js'
 import { StoreConflictError } from '../store/types.js'
 
@@ -35,7 +35,7 @@ export function deviceAuthorizationEndpoint(deps: Deps, rateLimit: RateLimit) {
       try {
         await deps.store.createDeviceCode({
           hash: hashSecret(deviceCode),
-          user_code: userCode,
+          user_code: userCodeDigest(deps.pageKey, userCode),
           client_id: client.client_id,
           scope,
           requested_ttl: ttl === undefined ? null : Number(ttl),

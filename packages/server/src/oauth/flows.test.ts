@@ -183,6 +183,24 @@ describe('device flow', () => {
     expect(await json(res, 400)).toMatchObject({ error: 'invalid_request' })
   })
 
+  test('the database holds no user code: a keyed digest in device_codes, none in the audit event', async () => {
+    const started = await start()
+    await browser.login('ada@example.com', PASSWORD)
+    await browser.get('/device')
+    await browser.post('/device', { user_code: started.user_code })
+    expect(await (await browser.post('/device/decision', { user_code: started.user_code, decision: 'approve' })).text()).toContain('Device connected')
+    const bare = started.user_code.replace('-', '')
+    const row = await svc.deps.store.getDeviceCode(createHash('sha256').update(started.device_code).digest('hex'))
+    expect(row?.status).toBe('approved')
+    expect(row!.user_code).toMatch(/^[0-9a-f]{64}$/)
+    // Keyed: a plain SHA-256 of 20^8 possible codes would be reversed offline in seconds.
+    expect(row!.user_code).not.toBe(createHash('sha256').update(bare).digest('hex'))
+    const audit = await (await svc.admin('GET', '/audit?type=device.approved')).text()
+    expect(audit).toContain('device.approved')
+    expect(audit).not.toContain(bare)
+    expect(audit).not.toContain(started.user_code)
+  })
+
   test('deny gives access_denied', async () => {
     const started = await start()
     await browser.login('ada@example.com', PASSWORD)

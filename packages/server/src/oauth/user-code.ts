@@ -1,4 +1,5 @@
-import { randomInt } from 'node:crypto'
+import { createHmac, randomInt } from 'node:crypto'
+import { deriveKey } from '../crypto/aead.js'
 
 // RFC 8628 §6.1: a user code is typed by a person on a second device. The RFC's suggested
 // 20 consonants (no vowels, so no accidental words; no digits to confuse with letters):
@@ -27,4 +28,19 @@ export function normaliseUserCode(input: string): string | undefined {
   if (code.length !== LENGTH) return undefined
   for (const ch of code) if (!ALPHABET.includes(ch)) return undefined
   return code
+}
+
+/**
+ * The stored form of a normalised user code: an HMAC under a key derived from the service
+ * secret, so a database dump holds no code that could approve a pending device. Keyed, because
+ * 20^8 codes are too few for a plain hash: an offline search of SHA-256 over all of them takes
+ * seconds. Deterministic, so the unique index and the lookup by code work as before.
+ *
+ * @param pageKey the service's page key (`deps.pageKey`, derived from EVERGREEN_SECRET)
+ * @example
+ * await store.getDeviceCodeByUserCode(userCodeDigest(deps.pageKey, normaliseUserCode(typed)!))
+ * @see https://www.rfc-editor.org/rfc/rfc8628#section-5.1
+ */
+export function userCodeDigest(pageKey: Uint8Array, code: string): string {
+  return createHmac('sha256', deriveKey(pageKey, 'evergreen/user-code/v1')).update(code, 'utf8').digest('hex')
 }

@@ -3,7 +3,7 @@ import { auditEvent } from '../audit.js'
 import type { Deps } from '../deps.js'
 import { createAttemptLimit } from '../http/attempt-limit.js'
 import { requesterOf } from '../http/requester.js'
-import { formatUserCode, normaliseUserCode } from '../oauth/user-code.js'
+import { formatUserCode, normaliseUserCode, userCodeDigest } from '../oauth/user-code.js'
 import type { DeviceCodeRecord, UserRecord } from '../store/types.js'
 import { pageCsrf, readSignedInForm, requireUser } from './forms.js'
 import { html } from './html.js'
@@ -36,7 +36,13 @@ ${values.error ? html`<p class="error" role="alert" id="code-error">${values.err
   const perUser = createAttemptLimit(deps.settings.rateLimitDevice, WINDOW_SECONDS, 'device-user')
   const perAddress = createAttemptLimit(deps.settings.rateLimitDevice * 5, WINDOW_SECONDS, 'device-ip')
 
-  const lookup = async (c: Context, user: UserRecord, input: string | undefined): Promise<DeviceCodeRecord | { error: string; status: number }> => {
+  // The store holds only a digest of the code (see userCodeDigest), so pages show the code the
+  // person typed, normalised, once it has matched.
+  const lookup = async (
+    c: Context,
+    user: UserRecord,
+    input: string | undefined,
+  ): Promise<{ record: DeviceCodeRecord; code: string } | { error: string; status: number }> => {
     const address = requesterOf(c, deps.settings).ip ?? 'unknown'
     const [byUser, byAddress] = await Promise.all([perUser.take(user.id), perAddress.take(address)])
     if (!byUser.ok || !byAddress.ok) {
@@ -47,12 +53,12 @@ ${values.error ? html`<p class="error" role="alert" id="code-error">${values.err
     }
     const code = input === undefined ? undefined : normaliseUserCode(input)
     if (!code) return { error: 'That is not a valid code. Codes look like ABCD-EFGH.', status: 400 }
-    const record = await deps.store.getDeviceCodeByUserCode(code)
+    const record = await deps.store.getDeviceCodeByUserCode(userCodeDigest(deps.pageKey, code))
     if (!record || record.expires_at <= deps.now()) return { error: 'That code is unknown or has expired. Start again on your device.', status: 400 }
     // A real code, even a used one, is not a guess: give the attempt back.
     await Promise.all([perUser.refund(user.id), perAddress.refund(address)])
     if (record.status !== 'pending') return { error: 'That code has already been used.', status: 400 }
-    return record
+    return { record, code }
   }
 
   return {
@@ -67,19 +73,20 @@ ${values.error ? html`<p class="error" role="alert" id="code-error">${values.err
       const posted = await readSignedInForm(c, deps)
       if (posted instanceof Response) return posted
       const { form, signedIn } = posted
-      const record = await lookup(c, signedIn.user, form.get('user_code'))
-      if ('error' in record) return entry(c, signedIn.user, { code: form.get('user_code') ?? '', ...record })
+      const found = await lookup(c, signedIn.user, form.get('user_code'))
+      if ('error' in found) return entry(c, signedIn.user, { code: form.get('user_code') ?? '', ...found })
+      const { record, code } = found
       const client = await deps.store.getClient(record.client_id)
       const scopes = record.scope.split(' ').filter(Boolean)
       const csrf = pageCsrf(c, deps)
       const body = html`<h1>Approve ${client?.name ?? record.client_id}?</h1>
-<p>A device using code <strong>${formatUserCode(record.user_code)}</strong> wants to sign in as <strong>${signedIn.user.email}</strong>
+<p>A device using code <strong>${formatUserCode(code)}</strong> wants to sign in as <strong>${signedIn.user.email}</strong>
 with <strong>${client?.name ?? record.client_id}</strong>.</p>
 ${scopes.length ? html`<p>It asks for:</p><ul>${scopes.map((s) => html`<li><code>${s}</code></li>`)}</ul>` : ''}
 <p class="muted">Only approve if you started this on your own device just now.</p>
 <form method="post" action="/device/decision">
   <input type="hidden" name="csrf" value="${csrf.token}">
-  <input type="hidden" name="user_code" value="${record.user_code}">
+  <input type="hidden" name="user_code" value="${code}">
   <div class="actions">
     <button class="primary" type="submit" name="decision" value="approve">Approve</button>
     <button type="submit" name="decision" value="deny">Deny</button>
@@ -92,8 +99,9 @@ ${scopes.length ? html`<p>It asks for:</p><ul>${scopes.map((s) => html`<li><code
       const posted = await readSignedInForm(c, deps)
       if (posted instanceof Response) return posted
       const { form, signedIn } = posted
-      const record = await lookup(c, signedIn.user, form.get('user_code'))
-      if ('error' in record) return entry(c, signedIn.user, record)
+      const found = await lookup(c, signedIn.user, form.get('user_code'))
+      if ('error' in found) return entry(c, signedIn.user, found)
+      const { record } = found
       const decision = form.get('decision') === 'approve' ? 'approved' : 'denied'
       const requester = requesterOf(c, deps.settings)
       const decided = await deps.store.decideDeviceCode(
@@ -104,8 +112,9 @@ ${scopes.length ? html`<p>It asks for:</p><ul>${scopes.map((s) => html`<li><code
         auditEvent(deps, decision === 'approved' ? 'device.approved' : 'device.denied', {
           user_id: signedIn.user.id,
           client_id: record.client_id,
+          // No user code in the event: audit events outlive the device code, and a dump of the
+          // database must not hold one (see userCodeDigest).
           ...requester,
-          data: { user_code: formatUserCode(record.user_code) },
         }),
       )
       if (!decided) return entry(c, signedIn.user, { error: 'That code has already been used.', status: 409 })

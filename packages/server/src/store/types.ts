@@ -193,7 +193,10 @@ export type DeviceCodeStatus = 'pending' | 'approved' | 'denied' | 'consumed'
 export interface DeviceCodeRecord {
   /** SHA-256 (hex) of the device_code. */
   hash: string
-  /** Normalised user code: 8 characters of an unambiguous alphabet, no dash. */
+  /**
+   * `userCodeDigest` of the normalised user code (never the code itself): what the unique index
+   * and the lookup from /device use.
+   */
   user_code: string
   client_id: string
   scope: string
