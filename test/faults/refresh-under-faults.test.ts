@@ -41,10 +41,10 @@ interface Plan {
 
 const PG_PLAN: Plan = FULL
   ? { clients: 30, kills: 24, deadlineMs: 240_000, maxRefreshesPerClient: 5_000, dropRate: 0.1, killGapMs: [300, 1500], downMs: [0, 800] }
-  : { clients: 12, kills: 4, deadlineMs: 30_000, maxRefreshesPerClient: 2_000, dropRate: 0.1, killGapMs: [300, 1200], downMs: [0, 500] }
+  : { clients: 12, kills: 4, deadlineMs: 120_000, maxRefreshesPerClient: 2_000, dropRate: 0.1, killGapMs: [300, 1200], downMs: [0, 500] }
 const SQLITE_PLAN: Plan = FULL
   ? { clients: 30, kills: 20, deadlineMs: 240_000, maxRefreshesPerClient: 5_000, dropRate: 0.1, killGapMs: [300, 1500], downMs: [0, 800] }
-  : { clients: 10, kills: 3, deadlineMs: 30_000, maxRefreshesPerClient: 2_000, dropRate: 0.1, killGapMs: [300, 1200], downMs: [0, 500] }
+  : { clients: 10, kills: 3, deadlineMs: 120_000, maxRefreshesPerClient: 2_000, dropRate: 0.1, killGapMs: [300, 1200], downMs: [0, 500] }
 
 // Comfortably inside the default 30 s grace window: a client whose request died retries the SAME
 // token, and a retry after the window would be (rightly) treated as reuse.

@@ -89,7 +89,8 @@ function checkResponse(res: Response) {
   const location = res.headers.get('location')
   if (location !== null) {
     const target = new URL(location, APP)
-    expect(target.origin === new URL(APP).origin || target.href.startsWith(`${ISSUER}/authorize?`)).toBe(true)
+    // Off-origin only to the service: /authorize to sign in, /oauth/end-session to finish a logout.
+    expect(target.origin === new URL(APP).origin || target.href.startsWith(`${ISSUER}/authorize?`) || target.href.startsWith(`${ISSUER}/oauth/end-session?`)).toBe(true)
   }
 }
 

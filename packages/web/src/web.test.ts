@@ -340,7 +340,16 @@ describe('logout', () => {
     expect(csrf.length).toBeGreaterThan(20)
     const res = await b.send(`${APP}/auth/logout`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: APP }, body: `csrf=${encodeURIComponent(csrf)}` })
     expect(res.status).toBe(303)
-    expect(res.headers.get('location')).toBe('/')
+    // The service advertises end_session_endpoint, so logout continues there; with a valid
+    // id_token_hint it ends the service's sign-in at once and comes back to the app's home.
+    const endSession = new URL(res.headers.get('location')!)
+    expect(endSession.origin + endSession.pathname).toBe(`${ISSUER}/oauth/end-session`)
+    expect(endSession.searchParams.get('post_logout_redirect_uri')).toBe(`${APP}/`)
+    const back = await b.send(endSession)
+    expect(back.status).toBe(303)
+    const home = new URL(back.headers.get('location')!)
+    expect(home.origin + home.pathname).toBe(`${APP}/`)
+    expect(home.searchParams.get('state')).toBe(endSession.searchParams.get('state'))
     expect(calls.get('/oauth/revoke')).toBe(1)
     expect(cookieNames(b)).toEqual([])
     const sessions = (await (await f.svc.admin('GET', '/sessions?active=true')).json()) as { items: unknown[] }
@@ -359,21 +368,35 @@ describe('logout', () => {
     void f
   })
 
-  test('with end_session_endpoint in discovery: redirect there with id_token_hint, client_id, post_logout_redirect_uri, state', async () => {
+  test('without end_session_endpoint in discovery: logout ends here and redirects to the post-logout path', async () => {
     const f = await createWebFixture({ postLogoutRedirectPath: '/bye' })
     const inner = f.transport.fetch
     f.transport.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
       const res = await inner(input, init)
       if (!String(input).endsWith('/.well-known/openid-configuration')) return res
-      return Response.json({ ...((await res.json()) as object), end_session_endpoint: `${ISSUER}/logout/end` })
+      const { end_session_endpoint: _dropped, ...metadata } = (await res.json()) as Record<string, unknown>
+      return Response.json(metadata)
     }) as typeof fetch
+    const calls = countCalls(f)
+    const b = browserFor(f)
+    await signIn(f, b)
+    await b.send(`${APP}/auth/logout`)
+    const res = await b.send(`${APP}/auth/logout`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: APP }, body: `csrf=${b.hidden('csrf')}` })
+    expect(res.status).toBe(303)
+    expect(res.headers.get('location')).toBe('/bye')
+    expect(calls.get('/oauth/revoke')).toBe(1)
+    expect(cookieNames(b)).toEqual([])
+  })
+
+  test('with end_session_endpoint: id_token_hint, client_id, post_logout_redirect_uri and state go there', async () => {
+    const f = await createWebFixture({ postLogoutRedirectPath: '/bye' })
     const b = browserFor(f)
     await signIn(f, b)
     await b.send(`${APP}/auth/logout`)
     const res = await b.send(`${APP}/auth/logout`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: APP }, body: `csrf=${b.hidden('csrf')}` })
     expect(res.status).toBe(303)
     const target = new URL(res.headers.get('location')!)
-    expect(target.origin + target.pathname).toBe(`${ISSUER}/logout/end`)
+    expect(target.origin + target.pathname).toBe(`${ISSUER}/oauth/end-session`)
     expect(target.searchParams.get('id_token_hint')).toMatch(/^ey/)
     expect(target.searchParams.get('client_id')).toBe(f.clientId)
     expect(target.searchParams.get('post_logout_redirect_uri')).toBe(`${APP}/bye`)

@@ -37,6 +37,7 @@ export async function createWebFixture(extra: Partial<EvergreenWebOptions> = {},
     await svc.admin('POST', '/clients', {
       name: 'dashboard',
       redirect_uris: [`${APP}/auth/callback`],
+      post_logout_redirect_uris: [`${APP}/`, `${APP}/bye`],
       grant_types: ['authorization_code', 'refresh_token'],
       token_endpoint_auth_method: kind === 'public' ? 'none' : 'client_secret_basic',
       first_party: true,
