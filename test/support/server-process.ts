@@ -41,6 +41,11 @@ export interface StartOptions {
    * taken from its "listening on" line.
    */
   ephemeralPort?: boolean
+  /**
+   * Listen on this port (issuer `http://127.0.0.1:<port>`): a restart on the port and data dir a
+   * stopped server used keeps every issued token valid.
+   */
+  port?: number
 }
 
 /**
@@ -68,6 +73,7 @@ export async function startServerProcess(options: StartOptions = {}): Promise<Se
     throw new Error('packages/cli/dist is missing: run `npm run build` before the integration tests')
   }
   if (options.ephemeralPort) return startOnce(0, options)
+  if (options.port !== undefined) return startOnce(options.port, options)
   // Another process can take the port between freePort() and the child's listen(); retry then.
   let lastError: unknown
   for (let attempt = 0; attempt < 3; attempt++) {
