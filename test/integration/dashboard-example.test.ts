@@ -43,6 +43,8 @@ describe('examples/dashboard', () => {
     const js = await fetch(`${dashUrl}/static/dashboard.js`)
     expect(js.status).toBe(200)
     expect(js.headers.get('content-type')).toContain('javascript')
+    // Browsers fetch /favicon.ico on every origin; a 404 there is a console error on each page.
+    expect((await fetch(`${dashUrl}/favicon.ico`)).status).toBe(204)
   })
 
   test('sign in over HTTP, /api/me, then a transparent refresh after losing the access cookie, then sign out', async () => {
