@@ -331,8 +331,18 @@ describe('error policy', () => {
 })
 
 describe('logout', () => {
-  test('GET shows a confirm form; POST with the CSRF token revokes at the service, clears every cookie, redirects', async () => {
-    const { f, b } = await signedIn()
+  test('GET shows a confirm form; POST with the CSRF token revokes at the service, clears every cookie, redirects (no end-session endpoint: to postLogoutRedirectPath)', async () => {
+    // The service advertises end_session_endpoint (the test after next); without one, logout
+    // lands on postLogoutRedirectPath. Discovery is cached from sign-in on, so strip it before.
+    const { f, b } = await signedIn({}, async (f) => {
+      const inner = f.transport.fetch
+      f.transport.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+        const res = await inner(input, init)
+        if (!String(input).endsWith('/.well-known/openid-configuration')) return res
+        const { end_session_endpoint: _omit, ...rest } = (await res.json()) as Record<string, unknown>
+        return Response.json(rest)
+      }) as typeof fetch
+    })
     const calls = countCalls(f)
     const page = await b.send(`${APP}/auth/logout`)
     expect(page.status).toBe(200)
