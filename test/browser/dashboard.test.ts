@@ -599,14 +599,15 @@ describe.skipIf(!available)('examples/dashboard in Chromium against a real token
     await snap('evergreen-signed-out')
   })
 
-  test('8. hostile input to every middleware route never gets a 5xx or an off-site redirect', async ({ task }) => {
+  test('8. hostile input to every middleware route never gets a 5xx or an off-site redirect', async () => {
     const user = await createUser('hostile')
     // Genuine cookies of this dashboard, and of another app (its own client and secret) whose
     // cookies have the very same names.
     const other = await startDashboard(server, { name: 'other app' })
     others.push(other)
     const grab = async (app: DashboardProcess) => {
-      const g = await openGuardedPage(browser, `${task.name} ${app === dash ? 'ours' : 'other'}`)
+      // Own screenshot names: the test's name is cut to 48 characters.
+      const g = await openGuardedPage(browser, `8 hostile input ${app === dash ? 'this app' : 'another app'}`)
       try {
         await signIn(g.page, user, app)
         await g.snap('signed-in')
