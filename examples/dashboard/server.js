@@ -95,6 +95,9 @@ app.get('/api/me', requireSession(), (c) => {
   })
 })
 
+// Browsers ask every origin for /favicon.ico, also on the middleware's own pages; without an
+// answer each page load logs a 404 in the console.
+app.get('/favicon.ico', (c) => c.body(null, 204, { 'cache-control': 'public, max-age=86400' }))
 app.get('/static/dashboard.js', (c) => c.body(script, 200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache' }))
 
 const server = serve({ fetch: app.fetch, port }, (info) => {

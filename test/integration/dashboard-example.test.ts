@@ -1,69 +1,30 @@
-import { spawn, type ChildProcess } from 'node:child_process'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { CookieBrowser } from '../support/cookie-browser.js'
-import { admin, freePort, REPO_ROOT, startServerProcess, type ServerProcess } from '../support/server-process.js'
+import { startDashboard, type DashboardProcess } from '../support/dashboard-process.js'
+import { admin, startServerProcess, type ServerProcess } from '../support/server-process.js'
 
 // examples/dashboard as a real child process (`node server.js`, the env contract only) against a
 // real `evergreen serve` child: register the client through the admin API, sign in over HTTP
 // through the real pages, call /api/me, then lose the access cookie and get it back by a
 // transparent refresh.
 
-const SESSION_SECRET = 'k3J9vQ2xN7pL0sT5wY8zB4cF6hM1rD0aE2gU9iO3nV7='
-
 let server: ServerProcess
-let dashboard: ChildProcess
+let dashboard: DashboardProcess
 let dashUrl = ''
-let output = ''
 let clientId = ''
+const output = () => dashboard.output()
 const user = { email: `dash-${Math.random().toString(36).slice(2, 8)}@example.test`, password: `pw-${Math.random().toString(36).slice(2)}-Correct-Horse` }
 
 beforeAll(async () => {
   server = await startServerProcess()
-  const port = await freePort()
-  dashUrl = `http://127.0.0.1:${port}`
   await admin(server, 'POST', '/users', { ...user, name: 'Dash User' })
-  const client = await admin<{ client_id: string; client_secret: string }>(server, 'POST', '/clients', {
-    name: 'dashboard',
-    redirect_uris: [`${dashUrl}/auth/callback`],
-    grant_types: ['authorization_code', 'refresh_token'],
-    token_endpoint_auth_method: 'client_secret_basic',
-    first_party: true,
-  })
-  clientId = client.client_id
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '' }
-  Object.assign(env, {
-    EVERGREEN_ISSUER: server.url,
-    DASHBOARD_CLIENT_ID: client.client_id,
-    DASHBOARD_CLIENT_SECRET: client.client_secret,
-    DASHBOARD_SESSION_SECRET: SESSION_SECRET,
-    PORT: String(port),
-    DASHBOARD_URL: dashUrl,
-  })
-  dashboard = spawn(process.execPath, [join(REPO_ROOT, 'examples/dashboard/server.js')], { cwd: join(REPO_ROOT, 'examples/dashboard'), env, stdio: ['ignore', 'pipe', 'pipe'] })
-  dashboard.stdout!.setEncoding('utf8').on('data', (d: string) => (output += d))
-  dashboard.stderr!.setEncoding('utf8').on('data', (d: string) => (output += d))
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`dashboard did not start:\n${output}`)), 20_000)
-    const check = () => {
-      if (output.includes(`dashboard listening on ${dashUrl}`)) {
-        clearTimeout(timer)
-        resolve()
-      }
-    }
-    dashboard.stdout!.on('data', check)
-    dashboard.once('exit', (code) => {
-      clearTimeout(timer)
-      reject(new Error(`dashboard exited (${code}):\n${output}`))
-    })
-  })
+  dashboard = await startDashboard(server)
+  dashUrl = dashboard.url
+  clientId = dashboard.clientId
 })
 
 afterAll(async () => {
-  if (dashboard && dashboard.exitCode === null) {
-    dashboard.kill('SIGTERM')
-    await new Promise((resolve) => dashboard.once('exit', resolve))
-  }
+  await dashboard?.stop()
   await server?.stop()
 })
 
@@ -82,6 +43,8 @@ describe('examples/dashboard', () => {
     const js = await fetch(`${dashUrl}/static/dashboard.js`)
     expect(js.status).toBe(200)
     expect(js.headers.get('content-type')).toContain('javascript')
+    // Browsers fetch /favicon.ico on every origin; a 404 there is a console error on each page.
+    expect((await fetch(`${dashUrl}/favicon.ico`)).status).toBe(204)
   })
 
   test('sign in over HTTP, /api/me, then a transparent refresh after losing the access cookie, then sign out', async () => {
@@ -129,8 +92,8 @@ describe('examples/dashboard', () => {
     expect(lines.some((l) => /^evergreen\.at\.\d+=ey/.test(l))).toBe(true)
     expect(lines.some((l) => /^evergreen\.rt\.\d+=v1\./.test(l))).toBe(true)
     expect(lines.some((l) => l.startsWith(`${refreshName}=;`))).toBe(true)
-    expect(output).toContain('"type":"refresh.succeeded"')
-    expect(output).not.toMatch(/egr_|"ey[A-Za-z0-9_-]{20}/)
+    expect(output()).toContain('"type":"refresh.succeeded"')
+    expect(output()).not.toMatch(/egr_|"ey[A-Za-z0-9_-]{20}/)
 
     // Sign out with the dashboard's form (CSRF token from the page).
     await dash.get('/dashboard')

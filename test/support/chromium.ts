@@ -52,6 +52,11 @@ export interface GuardedPage {
   context: BrowserContext
   /** Allows one document response with `status` whose path matches `path` (a 401 on a bad sign-in). */
   expectDocumentStatus(status: number, path: string | RegExp): void
+  /**
+   * Allows `count` responses with `status` to the page's own `fetch()`/XHR calls whose path matches
+   * `path` (a 401 JSON after a revocation, a 503 during an outage).
+   */
+  expectFetchStatus(status: number, path: string | RegExp, count?: number): void
   /** A full-page screenshot to `test-artifacts/screenshots/<test>-<nn>-<step>.png`. */
   snap(step: string): Promise<void>
   /** Page errors, console errors and unexpected ≥400 responses seen so far. */
@@ -83,7 +88,7 @@ export async function openGuardedPage(
   // Short file names, cut at a word boundary.
   const slug = full.length <= 48 ? full : full.slice(0, 49).replace(/-[^-]*$/, '')
   const problems: string[] = []
-  const expected: { status: number; path: string | RegExp }[] = []
+  const expected: { status: number; path: string | RegExp; kind: 'document' | 'fetch' }[] = []
   // URLs whose error status was expected: Chromium reports those again as console errors.
   const allowedFailures = new Set<string>()
   let step = 0
@@ -98,6 +103,7 @@ export async function openGuardedPage(
     if (status && source) {
       // The console message can arrive before the response event that explains it.
       if (allowedFailures.has(source)) return
+      if (expected.some((e) => e.status === Number(status) && matches(e.path, new URL(source)))) return
       if (knownIssue(Number(status), new URL(source), 'other')) return
     }
     problems.push(`console error on ${page.url()}: ${msg.text()}${source ? ` (${source})` : ''}`)
@@ -105,8 +111,9 @@ export async function openGuardedPage(
   page.on('response', (res: Response) => {
     if (res.status() < 400) return
     const url = new URL(res.url())
-    const isDocument = res.request().resourceType() === 'document'
-    const i = isDocument ? expected.findIndex((e) => e.status === res.status() && matches(e.path, url)) : -1
+    const type = res.request().resourceType()
+    const kind = type === 'document' ? 'document' : type === 'fetch' || type === 'xhr' ? 'fetch' : undefined
+    const i = kind ? expected.findIndex((e) => e.kind === kind && e.status === res.status() && matches(e.path, url)) : -1
     if (i >= 0) {
       expected.splice(i, 1)
       allowedFailures.add(res.url())
@@ -129,7 +136,10 @@ export async function openGuardedPage(
     context,
     problems,
     expectDocumentStatus(status, path) {
-      expected.push({ status, path })
+      expected.push({ status, path, kind: 'document' })
+    },
+    expectFetchStatus(status, path, count = 1) {
+      for (let n = 0; n < count; n++) expected.push({ status, path, kind: 'fetch' })
     },
     async snap(name) {
       step++
@@ -138,7 +148,7 @@ export async function openGuardedPage(
     },
     async close() {
       await context.close()
-      if (expected.length) problems.push(`expected responses never came: ${expected.map((e) => `${e.status} ${String(e.path)}`).join(', ')}`)
+      if (expected.length) problems.push(`expected responses never came: ${expected.map((e) => `${e.status} ${e.kind} ${String(e.path)}`).join(', ')}`)
       if (problems.length) throw new Error(`browser problems in "${testName}":\n  ${problems.join('\n  ')}`)
     },
   }

@@ -331,7 +331,7 @@ describe('error policy', () => {
 })
 
 describe('logout', () => {
-  test('GET shows a confirm form; POST with the CSRF token revokes at the service, clears every cookie, redirects', async () => {
+  test('GET shows a confirm form; POST with the CSRF token revokes at the service, clears every cookie, and ends the service sign-in through end-session', async () => {
     const { f, b } = await signedIn()
     const calls = countCalls(f)
     const page = await b.send(`${APP}/auth/logout`)
