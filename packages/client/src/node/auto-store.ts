@@ -48,7 +48,7 @@ export async function openDefaultStore(options: OpenDefaultStoreOptions = {}): P
   const configDir = resolveConfigDir(env, undefined, platform)
   const lock = createFileLock({ dir: configDir })
   const file = (reason: string): DefaultStore => {
-    const store = createFileStore({ dir: configDir, env })
+    const store = createFileStore({ dir: configDir })
     return { store, lock, configDir, description: { ...store.describe(), reason } }
   }
   const keyring = (reason: string): DefaultStore => {

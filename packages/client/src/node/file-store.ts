@@ -9,8 +9,12 @@ import { keyFileName } from './key-file-name.js'
 export interface FileStoreOptions {
   /** The config directory (see resolveConfigDir); sessions go to `<dir>/sessions/`. */
   dir: string
-  /** Read for the test hook `EVERGREEN_TEST_CRASH_BEFORE_RENAME=1` only. Default: process.env. */
-  env?: Record<string, string | undefined>
+  /**
+   * Runs after a write's temp file is complete and fsynced, just before the rename that publishes
+   * it. A seam for crash-safety tests (a child process passes one that kills itself here); no
+   * production caller sets it.
+   */
+  beforeRename?: (tempFile: string) => void | Promise<void>
 }
 
 const FILE = /^([0-9a-f]{16})-([A-Za-z0-9_][A-Za-z0-9._-]{0,63})\.json$/
@@ -32,7 +36,6 @@ const FILE = /^([0-9a-f]{16})-([A-Za-z0-9_][A-Za-z0-9._-]{0,63})\.json$/
 export function createFileStore(options: FileStoreOptions): SessionStore {
   const dir = options.dir
   const sessionsDir = join(dir, 'sessions')
-  const env = options.env ?? process.env
   let ready: Promise<void> | undefined
 
   const fileOf = (key: SessionKey) => join(sessionsDir, `${keyFileName(normalizeKey(key))}.json`)
@@ -85,7 +88,7 @@ export function createFileStore(options: FileStoreOptions): SessionStore {
         } finally {
           await handle.close()
         }
-        if (env.EVERGREEN_TEST_CRASH_BEFORE_RENAME === '1') process.kill(process.pid, 'SIGKILL')
+        await options.beforeRename?.(tmp)
         await rename(tmp, file)
       } catch (err) {
         await unlink(tmp).catch(() => {})
