@@ -15,7 +15,7 @@ export interface DefaultStore {
   store: SessionStore
   /** The cross-process lock in the config dir; used whatever the backend. */
   lock: SessionLock
-  /** Backend, location and why it was chosen, for `evergreen status`. */
+  /** Backend, location and why it was chosen, for a status display. */
   description: StoreDescription & { reason: string }
   configDir: string
 }

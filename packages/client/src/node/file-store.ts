@@ -46,7 +46,7 @@ export function createFileStore(options: FileStoreOptions): SessionStore {
       await ensurePrivateDir(sessionsDir)
     })().catch((err: unknown) => {
       ready = undefined
-      throw new StorageError('STORAGE_UNAVAILABLE', `cannot create the session directory ${sessionsDir}: ${errMessage(err)}`, { cause: err })
+      throw new StorageError('STORAGE_UNAVAILABLE', `cannot create the session directory ${sessionsDir}: ${errMessage(err)}`, { cause: err, remedy: 'check_store', location: sessionsDir })
     })
     return ready
   }
@@ -57,7 +57,7 @@ export function createFileStore(options: FileStoreOptions): SessionStore {
       text = await readFile(file, 'utf8')
     } catch (err) {
       if (errCode(err) === 'ENOENT') return undefined
-      throw new StorageError('STORAGE_UNAVAILABLE', `cannot read ${file}: ${errMessage(err)}`, { cause: err })
+      throw new StorageError('STORAGE_UNAVAILABLE', `cannot read ${file}: ${errMessage(err)}`, { cause: err, remedy: 'check_store', location: file })
     }
     let value: unknown
     try {
@@ -92,7 +92,7 @@ export function createFileStore(options: FileStoreOptions): SessionStore {
         await rename(tmp, file)
       } catch (err) {
         await unlink(tmp).catch(() => {})
-        throw new StorageError('STORAGE_UNAVAILABLE', `cannot write ${file}: ${errMessage(err)}`, { cause: err })
+        throw new StorageError('STORAGE_UNAVAILABLE', `cannot write ${file}: ${errMessage(err)}`, { cause: err, remedy: 'check_store', location: file })
       }
       await syncDir(sessionsDir)
       await removeOrphanedTempFiles(sessionsDir, file)
@@ -104,7 +104,7 @@ export function createFileStore(options: FileStoreOptions): SessionStore {
         await unlink(file)
       } catch (err) {
         if (errCode(err) === 'ENOENT') return false
-        throw new StorageError('STORAGE_UNAVAILABLE', `cannot delete ${file}: ${errMessage(err)}`, { cause: err })
+        throw new StorageError('STORAGE_UNAVAILABLE', `cannot delete ${file}: ${errMessage(err)}`, { cause: err, remedy: 'check_store', location: file })
       }
       await syncDir(sessionsDir)
       return true
@@ -116,7 +116,7 @@ export function createFileStore(options: FileStoreOptions): SessionStore {
         names = await readdir(sessionsDir)
       } catch (err) {
         if (errCode(err) === 'ENOENT') return []
-        throw new StorageError('STORAGE_UNAVAILABLE', `cannot list ${sessionsDir}: ${errMessage(err)}`, { cause: err })
+        throw new StorageError('STORAGE_UNAVAILABLE', `cannot list ${sessionsDir}: ${errMessage(err)}`, { cause: err, remedy: 'check_store', location: sessionsDir })
       }
       const keys: SessionKey[] = []
       for (const name of names) {
@@ -130,6 +130,7 @@ export function createFileStore(options: FileStoreOptions): SessionStore {
     },
 
     describe: () => ({ backend: 'file', location: sessionsDir }),
+    locate: fileOf,
   }
 }
 
@@ -185,8 +186,8 @@ function isAlive(pid: number): boolean {
 function corrupt(file: string, cause?: unknown): StorageError {
   return new StorageError(
     'STORAGE_CORRUPT',
-    `the session file ${file} is damaged and cannot be read; run \`evergreen logout\` (or delete the file) and log in again`,
-    { cause },
+    `the session file ${file} is damaged and cannot be read`,
+    { cause, remedy: 'clear_session', location: file },
   )
 }
 
