@@ -192,7 +192,7 @@ export function deviceAuthorizationRequest(
   }
   const body = new URLSearchParams({ client_id: clientId })
   if (parameters.scope !== undefined && parameters.scope !== '') body.set('scope', parameters.scope)
-  // Evergreen extension: the session's refresh TTL is chosen when it is created (DESIGN "Lifetimes").
+  // Evergreen extension: the session's refresh TTL is chosen when it is created (docs/architecture.md "Lifetimes").
   if (parameters.refresh_token_ttl !== undefined) body.set('refresh_token_ttl', String(parameters.refresh_token_ttl))
   return post(endpoint, body, options)
 }
