@@ -252,7 +252,7 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
 
   async function loginWithCredential(text: string, opts: { issuer?: string; clientId?: string } = {}): Promise<LoginResult> {
     const explicitIssuer = opts.issuer ?? options.issuer
-    const key = await loginWithInput(parseLoginInput(text), {
+    const login = await loginWithInput(parseLoginInput(text), {
       store,
       lock,
       now,
@@ -263,8 +263,8 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
       envIssuer: nonBlank(env.EVERGREEN_ISSUER),
       clientId: opts.clientId ?? options.clientId ?? nonBlank(env.EVERGREEN_CLIENT_ID),
     })
-    knownIssuer = key.key.issuer
-    return { ...key, status: await status() }
+    knownIssuer = login.key.issuer
+    return { ...login, status: await status() }
   }
 
   function secondsLeft(at: number): number {
