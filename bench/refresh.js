@@ -296,7 +296,7 @@ async function main() {
   const errors = results.reduce((n, r) => n + r.errors, 0)
   console.log(
     `${errors === 0 ? 'no errors' : `${errors} errors (${ctx.remints} sessions re-minted)`}; ` +
-      'DESIGN.md "Speed budget" at concurrency 32: >= 7,800/s (3x oidc-provider on SQLite) and >= 7,650/s (85 % of the minimal endpoint)',
+      'target (docs/architecture.md "Performance budget") at concurrency 32: >= 7,800/s (3x oidc-provider on SQLite) and >= 7,650/s (85 % of the minimal endpoint)',
   )
 }
 

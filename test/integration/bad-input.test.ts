@@ -5,7 +5,7 @@ import {
   admin, createFixture, mintSession, startServerProcess, type Fixture, type MintedSession, type ServerProcess, type StartOptions,
 } from '../support/server-process.js'
 
-// DESIGN.md "Server surface": bad input is a 4xx with OAuth error JSON, never a 500, and it
+// docs/architecture.md "Server surface": bad input is a 4xx with OAuth error JSON, never a 500, and it
 // changes nothing. Every case goes over a real socket to a real server process, once on SQLite
 // and once on PostgreSQL (whose drivers refuse some inputs SQLite takes, such as NUL bytes).
 

@@ -1,7 +1,7 @@
 import { afterAll, expect, test } from 'vitest'
 import { adminCall, admin, mintSession, postForm, startServerProcess, type ServerProcess } from '../support/server-process.js'
 
-// DESIGN.md: the server "never logs" a refresh token. Run a real server at the most verbose
+// docs/architecture.md "Server surface": the server never logs a refresh token. Run a real server at the most verbose
 // level, push every kind of secret through it, and search everything it wrote.
 
 const ADMIN_KEY = 'ega_redaction-admin-key-Zq8v3Kx1Lm0Pn7Rt'

@@ -5,7 +5,7 @@ import {
   admin, createFixture, mintSession, postForm, startServerProcess, type JsonReply, type ServerProcess,
 } from '../support/server-process.js'
 
-// DESIGN.md "Refresh rotation" 2 and 4, across processes: two stateless nodes on one PostgreSQL
+// docs/architecture.md "Refresh rotation" rules 4 and 5, across processes: two stateless nodes on one PostgreSQL
 // receive the same refresh token at the same instant. Within the grace window every caller must
 // get the one successor; with the window disabled exactly one wins and the reuse revokes the
 // session.

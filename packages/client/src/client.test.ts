@@ -1,5 +1,6 @@
 import { describe, expect, test, vi } from 'vitest'
-import { createSessionClient, isReplayable, type SessionClientOptions } from './client.js'
+import { isReplayable } from './authenticated-fetch.js'
+import { createSessionClient, type SessionClientOptions } from './client.js'
 import type { DebugEvent } from './debug.js'
 import { AuthError, ProviderError } from './errors.js'
 import { createMemoryStore } from './store/memory.js'
@@ -205,12 +206,12 @@ describe('failures', () => {
     expect(await store.read(KEY)).toEqual(fakeSession(T0, 0))
   })
 
-  test('access-only session past its expiry: AuthError access_only_expired that says how to get a renewable credential', async () => {
+  test('access-only session past its expiry: AuthError access_only_expired with the remedy as a code, not a CLI instruction', async () => {
     const { client, provider } = setup(-1, { session: { refresh_token: undefined, refresh_token_expires_at: undefined } })
     const err = (await client.getValidToken().catch((e: unknown) => e)) as AuthError
-    expect(err).toMatchObject({ reason: 'access_only_expired', code: 'AUTH_ACCESS_ONLY_EXPIRED' })
-    expect(err.message).toContain(`${FAKE_ISSUER}/settings/cli`)
-    expect(err.message).toContain('evergreen login --token')
+    expect(err).toMatchObject({ reason: 'access_only_expired', code: 'AUTH_ACCESS_ONLY_EXPIRED', remedy: 'mint_credential', issuer: FAKE_ISSUER })
+    expect(err.expiresAt).toBeTypeOf('number')
+    expect(err.message).not.toMatch(/evergreen |--|\/settings\//)
     expect(provider.refreshes).toBe(0)
   })
 

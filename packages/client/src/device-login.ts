@@ -1,6 +1,6 @@
 import { GRANT_TYPES, type TokenResponse } from '@evergreen/core'
 import { DeviceLoginError, OAuthResponseError, ProviderError } from './errors.js'
-import { discover, errorFromBody, isObject, processTokenResponse, send, type AuthorizationServer, type HttpOptions } from './protocol.js'
+import { defaultFetch, discover, errorFromBody, isObject, processTokenResponse, send, type AuthorizationServer, type HttpOptions } from './protocol.js'
 
 /**
  * A device authorization response (RFC 8628 §3.2). Wire names, not translated.
@@ -57,6 +57,12 @@ export interface DeviceLogin {
   /** When the code expires, epoch ms on this machine's clock. */
   expires_at: number
   /**
+   * When the last poll was sent, epoch ms; once `wait()` resolves, the poll that received the
+   * tokens — their expiries count from here (pass it as `receivedAt` to `loginWithTokenResponse`).
+   * Undefined before the first poll.
+   */
+  polled_at: number | undefined
+  /**
    * Polls the token endpoint until the person approves (resolves with the token response), denies
    * (`DeviceLoginError` access_denied), the code expires (expired_token) or `signal` aborts
    * (cancelled). Call it once: an approved code is spent by the poll that receives the tokens.
@@ -67,9 +73,6 @@ export interface DeviceLogin {
 const DEFAULT_INTERVAL_S = 5
 const SLOW_DOWN_S = 5
 const MAX_BACKOFF_MS = 60_000
-
-// Looked up at call time, so a test or polyfill that replaces globalThis.fetch later still counts.
-const DEFAULT_FETCH: typeof fetch = (input, init) => globalThis.fetch(input, init)
 
 /**
  * Starts an OAuth device login (RFC 8628): asks the issuer's device authorization endpoint for a
@@ -85,7 +88,7 @@ const DEFAULT_FETCH: typeof fetch = (input, init) => globalThis.fetch(input, ini
  * @see https://www.rfc-editor.org/rfc/rfc8628
  */
 export async function startDeviceLogin(options: StartDeviceLoginOptions): Promise<DeviceLogin> {
-  const fetchImpl = options.fetch ?? DEFAULT_FETCH
+  const fetchImpl = options.fetch ?? defaultFetch
   // eslint-disable-next-line no-restricted-syntax -- the production default of the injected clock (STYLE §5)
   const now = options.now ?? (() => Date.now())
   const sleep = options.sleep ?? timerSleep
@@ -111,11 +114,15 @@ export async function startDeviceLogin(options: StartDeviceLoginOptions): Promis
     expires_in: auth.expires_in,
     interval: auth.interval ?? DEFAULT_INTERVAL_S,
     expires_at: expiresAt,
+    polled_at: undefined,
     wait,
   }
 
   async function wait(signal?: AbortSignal): Promise<TokenResponse> {
-    const expired = () => new DeviceLoginError('expired_token', `the code ${auth.user_code} expired before it was approved; start the login again`)
+    const expired = () => new DeviceLoginError('expired_token', `the code ${auth.user_code} expired before it was approved; start the login again`, {
+        remedy: 'login',
+        issuer: options.issuer,
+      })
     const cancelled = (cause?: unknown) => new DeviceLoginError('cancelled', 'the device login was cancelled', { cause })
     let unavailable = 0
     for (;;) {
@@ -132,6 +139,7 @@ export async function startDeviceLogin(options: StartDeviceLoginOptions): Promis
       if (signal?.aborted) throw cancelled(signal.reason)
       if (now() >= expiresAt) throw expired()
       try {
+        login.polled_at = now()
         return await processTokenResponse(await deviceCodeGrantRequest(as, options.clientId, auth.device_code, { ...http, ...(signal ? { signal } : {}) }))
       } catch (err) {
         if (signal?.aborted) throw cancelled(err)
@@ -184,7 +192,7 @@ export function deviceAuthorizationRequest(
   }
   const body = new URLSearchParams({ client_id: clientId })
   if (parameters.scope !== undefined && parameters.scope !== '') body.set('scope', parameters.scope)
-  // Evergreen extension: the session's refresh TTL is chosen when it is created (DESIGN "Lifetimes").
+  // Evergreen extension: the session's refresh TTL is chosen when it is created (docs/architecture.md "Lifetimes").
   if (parameters.refresh_token_ttl !== undefined) body.set('refresh_token_ttl', String(parameters.refresh_token_ttl))
   return post(endpoint, body, options)
 }

@@ -40,16 +40,89 @@ export type ClientErrorCode =
   | 'OAUTH_RESPONSE_ERROR'
 
 /**
- * Base class of the SDK's errors. Messages are for people and never contain a token; `code` is
- * for programs.
+ * What it takes to get past an error, as a code. The SDK never words the instruction — which
+ * command, flag or page a person should use is the caller's (the CLI renders each kind); the
+ * fields on the error (`issuer`, `profile`, `expiresAt`, `location`) are what that wording needs.
+ *
+ * - `login`: log in again to the same issuer and profile.
+ * - `login_with_issuer`: log in, naming an issuer (none is known for the profile).
+ * - `retry_or_login`: try again (a newer token may yet be stored), else log in again.
+ * - `mint_credential`: get a renewable login credential from the issuer and log in with it.
+ * - `retry_later`: the token service could not be reached or answered badly; check the network and
+ *   the issuer, then try again.
+ * - `check_store`: the session store (keyring, directory, lock) could not be used.
+ * - `clear_session`: the stored entry is damaged; log out (which deletes it) and log in again.
+ * - `choose_issuer`: several issuers have a session under the profile; name one.
+ * - `give_issuer` / `give_client_id`: the credential does not carry it; supply it.
+ * - `drop_issuer`: the credential names its own issuer, which differs from the one given.
+ * - `update_client`: the credential is from a newer version of Evergreen.
+ */
+export type Remedy =
+  | 'login'
+  | 'login_with_issuer'
+  | 'retry_or_login'
+  | 'mint_credential'
+  | 'retry_later'
+  | 'check_store'
+  | 'clear_session'
+  | 'choose_issuer'
+  | 'give_issuer'
+  | 'give_client_id'
+  | 'drop_issuer'
+  | 'update_client'
+
+/** The structured fields every SDK error may carry, beside its `code`. */
+export interface ErrorDetails {
+  cause?: unknown
+  remedy?: Remedy | undefined
+  /** The issuer the failure is about (normalised, as in the session key). */
+  issuer?: string | undefined
+  /** The profile the failure is about. */
+  profile?: string | undefined
+  /** Epoch ms: when the token involved expires or expired. */
+  expiresAt?: number | undefined
+  /** Where the stored entry lives: a file path or a keyring entry. */
+  location?: string | undefined
+  /** The issuers stored for the profile (`CONFIG_AMBIGUOUS_ISSUER`). */
+  issuers?: readonly string[] | undefined
+}
+
+/**
+ * Base class of the SDK's errors. The message states what happened, for people, and never contains
+ * a token or an instruction naming a command, flag or page; `code` and `remedy` are for programs,
+ * which word the instruction themselves.
  */
 export class EvergreenClientError extends Error {
   readonly code: ClientErrorCode
-  constructor(code: ClientErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options)
+  readonly remedy: Remedy | undefined
+  readonly issuer: string | undefined
+  readonly profile: string | undefined
+  readonly expiresAt: number | undefined
+  readonly location: string | undefined
+  readonly issuers: readonly string[] | undefined
+  constructor(code: ClientErrorCode, message: string, details: ErrorDetails = {}) {
+    super(message, details.cause !== undefined ? { cause: details.cause } : undefined)
     this.name = 'EvergreenClientError'
     this.code = code
+    this.remedy = details.remedy
+    this.issuer = details.issuer
+    this.profile = details.profile
+    this.expiresAt = details.expiresAt
+    this.location = details.location
+    this.issuers = details.issuers
   }
+}
+
+// The default remedy per reason; `unauthorized` (the API refused the token) has none: only the
+// caller knows whether the API or the session is at fault.
+const AUTH_REMEDIES: Record<AuthErrorReason, Remedy | undefined> = {
+  not_logged_in: 'login_with_issuer',
+  session_expired: 'login',
+  revoked: 'login',
+  reused: 'login',
+  superseded: 'retry_or_login',
+  access_only_expired: 'mint_credential',
+  unauthorized: undefined,
 }
 
 const AUTH_CODES: Record<AuthErrorReason, AuthErrorCode> = {
@@ -74,8 +147,8 @@ export class AuthError extends EvergreenClientError {
   readonly reason: AuthErrorReason
   /** The server's `error_reason` (RefreshFailureReason) when the server refused a refresh. */
   readonly serverReason: string | undefined
-  constructor(reason: AuthErrorReason, message: string, options: { cause?: unknown; serverReason?: string } = {}) {
-    super(AUTH_CODES[reason], message, { cause: options.cause })
+  constructor(reason: AuthErrorReason, message: string, options: ErrorDetails & { serverReason?: string | undefined } = {}) {
+    super(AUTH_CODES[reason], message, { remedy: AUTH_REMEDIES[reason], ...options })
     this.name = 'AuthError'
     this.reason = reason
     this.serverReason = options.serverReason
@@ -90,8 +163,8 @@ export class ProviderError extends EvergreenClientError {
   declare readonly code: ProviderErrorCode
   /** HTTP status when there was a response. */
   readonly status: number | undefined
-  constructor(code: ProviderErrorCode, message: string, options: { cause?: unknown; status?: number } = {}) {
-    super(code, message, { cause: options.cause })
+  constructor(code: ProviderErrorCode, message: string, options: ErrorDetails & { status?: number } = {}) {
+    super(code, message, { remedy: 'retry_later', ...options })
     this.name = 'ProviderError'
     this.status = options.status
   }
@@ -100,7 +173,7 @@ export class ProviderError extends EvergreenClientError {
 /** The keyring or the session file could not be read or written. Never means "token invalid". */
 export class StorageError extends EvergreenClientError {
   declare readonly code: StorageErrorCode
-  constructor(code: StorageErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: StorageErrorCode, message: string, options?: ErrorDetails) {
     super(code, message, options)
     this.name = 'StorageError'
   }
@@ -109,8 +182,8 @@ export class StorageError extends EvergreenClientError {
 /** A pasted login credential is not one the SDK understands. */
 export class CredentialError extends EvergreenClientError {
   declare readonly code: CredentialErrorCode
-  constructor(code: CredentialErrorCode, message: string) {
-    super(code, message)
+  constructor(code: CredentialErrorCode, message: string, options?: ErrorDetails) {
+    super(code, message, options)
     this.name = 'CredentialError'
   }
 }
@@ -118,8 +191,8 @@ export class CredentialError extends EvergreenClientError {
 /** Something the caller has to supply (issuer, client id, a valid setting) is missing or wrong. */
 export class ConfigError extends EvergreenClientError {
   declare readonly code: ConfigErrorCode
-  constructor(code: ConfigErrorCode, message: string) {
-    super(code, message)
+  constructor(code: ConfigErrorCode, message: string, options?: ErrorDetails) {
+    super(code, message, options)
     this.name = 'ConfigError'
   }
 }
@@ -162,30 +235,28 @@ export function isAuthError(value: unknown): boolean {
   return status === 401 || status === 403
 }
 
-/** Maps a refused refresh (`invalid_grant` + `error_reason`) to the AuthError the caller sees. */
-export function authErrorFromRefusal(err: OAuthResponseError): AuthError {
+/**
+ * Maps a refused refresh (`invalid_grant` + `error_reason`) to the AuthError the caller sees.
+ * `key` names the session, so a caller can word the remedy after the session was deleted.
+ */
+export function authErrorFromRefusal(err: OAuthResponseError, key?: { issuer: string; profile: string }): AuthError {
   const serverReason = err.error_reason
-  if (serverReason === 'revoked') {
-    return new AuthError('revoked', 'the session was revoked; log in again', { cause: err, serverReason })
-  }
+  const details = { cause: err, serverReason, ...(key ? { issuer: key.issuer, profile: key.profile } : {}) }
+  if (serverReason === 'revoked') return new AuthError('revoked', 'the session was revoked', details)
   if (serverReason === 'reused') {
     return new AuthError(
       'reused',
-      'the refresh token was used twice, so the token service revoked the session (a copy of the credential may exist elsewhere); log in again',
-      { cause: err, serverReason },
+      'the refresh token was used twice, so the token service revoked the session (a copy of the credential may exist elsewhere)',
+      details,
     )
   }
   if (serverReason === 'superseded') {
     // The stored session is kept: the server did not revoke it, and a newer token may yet be
     // written by the process that holds it.
-    return new AuthError(
-      'superseded',
-      'another copy of this session has refreshed it, so the stored refresh token is out of date (the session was not revoked); log in again',
-      { cause: err, serverReason },
-    )
+    return new AuthError('superseded', 'another copy of this session has refreshed it, so the stored refresh token is out of date (the session was not revoked)', details)
   }
   const why = serverReason === 'expired_idle' ? ' (unused for too long)' : serverReason === 'expired_absolute' ? ' (reached its maximum lifetime)' : ''
-  return new AuthError('session_expired', `the session has expired${why}; log in again`, { cause: err, serverReason })
+  return new AuthError('session_expired', `the session has expired${why}`, details)
 }
 
 /** How a device login ended without tokens: the RFC 8628 §3.5 error, or the caller's abort. */
@@ -207,7 +278,7 @@ const DEVICE_CODES: Record<DeviceLoginErrorReason, DeviceLoginErrorCode> = {
 export class DeviceLoginError extends EvergreenClientError {
   declare readonly code: DeviceLoginErrorCode
   readonly reason: DeviceLoginErrorReason
-  constructor(reason: DeviceLoginErrorReason, message: string, options?: { cause?: unknown }) {
+  constructor(reason: DeviceLoginErrorReason, message: string, options?: ErrorDetails) {
     super(DEVICE_CODES[reason], message, options)
     this.name = 'DeviceLoginError'
     this.reason = reason

@@ -1,15 +1,10 @@
 // The runtime-agnostic SDK: Web APIs only. Node parts (file and keyring stores, the cross-process
 // lock, the default store chooser) are in `@evergreen/client/node`.
-export {
-  createSessionClient,
-  assertAuthorized,
-  isReplayable,
-  type SessionClient,
-  type SessionClientOptions,
-  type SessionStatus,
-  type LoginResult,
-  type LogoutResult,
-} from './client.js'
+export { createSessionClient, type SessionClient, type SessionClientOptions, type SessionStatus, type LogoutResult } from './client.js'
+export { createAuthenticatedFetch, assertAuthorized, isReplayable, type AuthenticatedFetchOptions } from './authenticated-fetch.js'
+export { parseLoginInput, type LoginInput } from './login-input.js'
+export type { LoginResult, LoginWarning } from './credential-login.js'
+export { resolveTarget, resolveSessionKey, type SessionTarget } from './target.js'
 export { formatDebugEvent, type DebugEvent, type DebugHook, type RefreshReason } from './debug.js'
 export {
   startDeviceLogin,
@@ -31,6 +26,8 @@ export {
   OAuthResponseError,
   DeviceLoginError,
   isAuthError,
+  type ErrorDetails,
+  type Remedy,
   type AuthErrorReason,
   type AuthErrorCode,
   type ClientErrorCode,
@@ -44,6 +41,7 @@ export {
 export { createInProcessLock } from './lock.js'
 export {
   discover,
+  defaultFetch,
   refreshTokenRequest,
   processTokenResponse,
   revocationRequest,

@@ -80,10 +80,7 @@ describe('loginWithCredential', () => {
     const result = await c.loginWithCredential(minted.access_token)
     expect(result.kind).toBe('access_token')
     expect(result.status).toMatchObject({ renewable: false, issuer: ISSUER, client_id: ids.clientId })
-    const expiresAt = new Date((svc.clock.now() + 900) * 1000).toISOString()
-    expect(result.warning).toContain(expiresAt)
-    expect(result.warning).toContain('15 minutes')
-    expect(result.warning).toContain(`${ISSUER}/settings/cli`)
+    expect(result.warning).toEqual({ code: 'LOGIN_ACCESS_ONLY', remedy: 'mint_credential', issuer: ISSUER, expiresAt: (svc.clock.now() + 900) * 1000 })
     expect(tokenRequests).toBe(0)
     expect(await c.getValidToken()).toBe(minted.access_token)
     // After its exp: a clear error, not a refresh attempt.

@@ -26,8 +26,12 @@ export interface HttpOptions {
 
 const DEFAULT_TIMEOUT_MS = 15_000
 
-// Looked up at call time, so a test or polyfill that replaces globalThis.fetch later still counts.
-const DEFAULT_FETCH: typeof fetch = (input, init) => globalThis.fetch(input, init)
+/**
+ * The SDK's one production `fetch`. Looked up at call time, so a test or polyfill that replaces
+ * globalThis.fetch later still counts; one function for the whole SDK, so every client in a process
+ * shares one discovery cache entry per issuer (the cache is keyed by fetch implementation).
+ */
+export const defaultFetch: typeof fetch = (input, init) => globalThis.fetch(input, init)
 
 /**
  * Fetches the issuer's metadata from `/.well-known/openid-configuration`, once per process and
@@ -38,7 +42,7 @@ const DEFAULT_FETCH: typeof fetch = (input, init) => globalThis.fetch(input, ini
  * @example const as = await discover('https://auth.example.com')
  * @see https://www.rfc-editor.org/rfc/rfc8414#section-3
  */
-export function discover(issuer: string, fetchImpl: typeof fetch = DEFAULT_FETCH, options: Omit<HttpOptions, 'fetch'> = {}): Promise<AuthorizationServer> {
+export function discover(issuer: string, fetchImpl: typeof fetch = defaultFetch, options: Omit<HttpOptions, 'fetch'> = {}): Promise<AuthorizationServer> {
   let cache = discoveryCache.get(fetchImpl)
   if (!cache) discoveryCache.set(fetchImpl, (cache = new Map()))
   const hit = cache.get(issuer)
@@ -189,7 +193,7 @@ export function errorFromBody(response: Response, text: string, body: unknown, w
 
 /** Sends one request to the token service with the SDK's timeout, abort and no-redirect rules. */
 export async function send(url: string, init: RequestInit, options: HttpOptions): Promise<Response> {
-  const fetchImpl = options.fetch ?? DEFAULT_FETCH
+  const fetchImpl = options.fetch ?? defaultFetch
   const timeout = AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS)
   const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout
   try {

@@ -4,7 +4,7 @@ import { crc32 } from './crc32.js'
 /** The prefix every Evergreen refresh token starts with, so secret scanners can match it. */
 export const REFRESH_TOKEN_PREFIX = 'egr_'
 
-/** Bytes of randomness in a refresh token: 256 bits, as DESIGN.md requires. */
+/** Bytes of randomness in a refresh token: 256 bits (docs/architecture.md "The session model"). */
 export const REFRESH_TOKEN_ENTROPY_BYTES = 32
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'

@@ -1,8 +1,8 @@
-import { loginWithTokenResponse, normalizeKey, startDeviceLogin, type DeviceLogin, type SessionAccount, type SessionStatus } from '@evergreen/client'
+import { loginWithTokenResponse, normalizeKey, startDeviceLogin, type DeviceLogin, type LoginWarning, type SessionAccount, type SessionStatus } from '@evergreen/client'
 import type { Command } from 'commander'
 import { EXIT } from '../exit-codes.js'
 import { CliError } from '../io.js'
-import { addSessionOptions, nonEmpty, openSessionContext, type SessionContext, type SessionOptions } from '../session-context.js'
+import { addSessionOptions, loginCommand, nonEmpty, openSessionContext, targetOf, type SessionContext, type SessionOptions } from '../session-context.js'
 import { canPrompt, type SessionDeps } from '../session-deps.js'
 import { toCliError } from '../session-errors.js'
 import { describeAccount, describeLifetime, sessionJson } from '../session-summary.js'
@@ -54,13 +54,12 @@ Examples:
   $ evergreen login --profile work --issuer https://auth.work.example`,
   )
   cmd.action(async (opts: LoginOptions) => {
-    const profile = nonEmpty(opts.profile) ?? nonEmpty(deps.env.EVERGREEN_PROFILE) ?? 'default'
     try {
       if (opts.token !== undefined && opts.withToken) throw new CliError('use --token or --with-token, not both')
       if (opts.token !== undefined || opts.withToken) await loginWithPastedCredential(opts, deps)
       else await loginWithDevice(opts, deps)
     } catch (err) {
-      throw toCliError(err, { profile, issuer: nonEmpty(opts.issuer) ?? nonEmpty(deps.env.EVERGREEN_ISSUER) })
+      throw toCliError(err, targetOf(opts, deps))
     }
   })
 }
@@ -80,8 +79,9 @@ async function loginWithPastedCredential(opts: LoginOptions, deps: SessionDeps):
   const ctx = await openSessionContext(opts, deps)
   const clientId = nonEmpty(opts.clientId) ?? nonEmpty(deps.env.EVERGREEN_CLIENT_ID) ?? DEFAULT_CLIENT_ID
   const result = await ctx.client.loginWithCredential(text, { clientId, ...(ctx.issuer !== undefined ? { issuer: ctx.issuer } : {}) })
-  if (result.warning) io.err(`warning: ${result.warning}`)
-  await reportLoggedIn(result.status, result.kind, ctx, { json: opts.json, warning: result.warning }, deps)
+  const warning = result.warning ? loginWarningText(result.warning, ctx.profile, deps.now()) : undefined
+  if (warning) io.err(`warning: ${warning}`)
+  await reportLoggedIn(result.status, result.kind, ctx, { json: opts.json, warning }, deps)
 }
 
 async function loginWithDevice(opts: LoginOptions, deps: SessionDeps): Promise<void> {
@@ -102,13 +102,6 @@ async function loginWithDevice(opts: LoginOptions, deps: SessionDeps): Promise<v
   }
   const clientId = nonEmpty(opts.clientId) ?? nonEmpty(deps.env.EVERGREEN_CLIENT_ID) ?? DEFAULT_CLIENT_ID
 
-  // Expiries count from when the successful poll left, as everywhere in the SDK.
-  let lastSentAt = deps.now()
-  const baseFetch = deps.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init))
-  const timedFetch: typeof fetch = (input, init) => {
-    lastSentAt = deps.now()
-    return baseFetch(input, init)
-  }
   const controller = new AbortController()
   const stopListening = deps.onInterrupt(() => {
     // The terminal echoed ^C where the cursor was; the error goes on a line of its own.
@@ -121,7 +114,7 @@ async function loginWithDevice(opts: LoginOptions, deps: SessionDeps): Promise<v
       clientId,
       scope: nonEmpty(opts.scope) ?? DEFAULT_SCOPE,
       ...(opts.refreshTokenTtl !== undefined ? { refreshTokenTtl: opts.refreshTokenTtl } : {}),
-      fetch: timedFetch,
+      ...(deps.fetch ? { fetch: deps.fetch } : {}),
       now: deps.now,
       ...(deps.sleep ? { sleep: deps.sleep } : {}),
       signal: controller.signal,
@@ -133,7 +126,9 @@ async function loginWithDevice(opts: LoginOptions, deps: SessionDeps): Promise<v
     }
     io.err(`Waiting for approval in the browser (the code expires in ${formatSpan(login.expires_at - deps.now())}; Ctrl-C to cancel)...`)
     const tokens = await login.wait(controller.signal)
-    await loginWithTokenResponse({ store: ctx.store.store, lock: ctx.store.lock, issuer, clientId, profile: ctx.profile, tokens, receivedAt: lastSentAt })
+    // Expiries count from when the successful poll left, as everywhere in the SDK.
+    const receivedAt = login.polled_at ?? deps.now()
+    await loginWithTokenResponse({ store: ctx.store.store, lock: ctx.store.lock, issuer, clientId, profile: ctx.profile, tokens, receivedAt })
   } catch (err) {
     if (controller.signal.aborted) throw new CliError('login cancelled; nothing was stored', EXIT.interrupted)
     throw err
@@ -188,6 +183,18 @@ async function reportLoggedIn(
     )
   }
   if (options.json) io.out(JSON.stringify({ method, ...sessionJson(status, now), ...(options.warning ? { warning: options.warning } : {}) }, null, 2))
+}
+
+/**
+ * The warning after storing a pasted access token: when it dies, and how to get a session that
+ * renews itself (the SDK's `LOGIN_ACCESS_ONLY`, remedy `mint_credential`).
+ */
+export function loginWarningText(warning: LoginWarning, profile: string, now: number): string {
+  return (
+    `This is an access token, not a login credential: it cannot be renewed and stops working at ${new Date(warning.expiresAt).toISOString()} ` +
+    `(in ${formatSpan(warning.expiresAt - now)}). For a session that renews itself, mint a CLI credential at ${warning.issuer}/settings/cli ` +
+    `and run \`${loginCommand({ profile }, '--token <credential>')}\`.`
+  )
 }
 
 function profileNote(ctx: { profile: string }): string {

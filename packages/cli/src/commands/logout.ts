@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { addSessionOptions, errorContext, openSessionContext, type SessionOptions } from '../session-context.js'
+import { addSessionOptions, errorContext, openSessionContext, targetOf, type SessionOptions } from '../session-context.js'
 import type { SessionDeps } from '../session-deps.js'
 import { toCliError } from '../session-errors.js'
 import { formatInstant } from '../time-format.js'
@@ -21,7 +21,7 @@ Examples:
   )
   cmd.action(async (opts: SessionOptions) => {
     const { io } = deps
-    const ctx = await openSessionContext(opts, deps).catch((err: unknown) => Promise.reject(toCliError(err, { profile: opts.profile ?? 'default' })))
+    const ctx = await openSessionContext(opts, deps).catch((err: unknown) => Promise.reject(toCliError(err, targetOf(opts, deps))))
     try {
       const before = await ctx.client.status().catch(() => undefined)
       const result = await ctx.client.logout()
@@ -55,7 +55,7 @@ Examples:
       }
       if (ctx.envToken !== undefined) io.err('note: EVERGREEN_TOKEN is still set; commands keep using it until you unset it')
     } catch (err) {
-      throw toCliError(err, errorContext(ctx))
+      throw toCliError(err, await errorContext(ctx))
     }
   })
 }

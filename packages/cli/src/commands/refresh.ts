@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { addSessionOptions, errorContext, openSessionContext, type SessionOptions } from '../session-context.js'
+import { addSessionOptions, errorContext, openSessionContext, targetOf, type SessionOptions } from '../session-context.js'
 import type { SessionDeps } from '../session-deps.js'
 import { toCliError } from '../session-errors.js'
 import { describeAccount, sessionJson } from '../session-summary.js'
@@ -22,7 +22,7 @@ Examples:
   )
   cmd.action(async (opts: SessionOptions) => {
     const { io } = deps
-    const ctx = await openSessionContext(opts, deps).catch((err: unknown) => Promise.reject(toCliError(err, { profile: opts.profile ?? 'default' })))
+    const ctx = await openSessionContext(opts, deps).catch((err: unknown) => Promise.reject(toCliError(err, targetOf(opts, deps))))
     try {
       if (ctx.envToken !== undefined) io.err('note: EVERGREEN_TOKEN is set: this renews the stored login, but commands keep using EVERGREEN_TOKEN')
       await ctx.client.refresh({ force: true })
@@ -33,7 +33,7 @@ Examples:
       const idle = status.refresh_token_expires_at !== undefined ? `; the session now ends after ${formatInstant(status.refresh_token_expires_at)} if unused` : ''
       io.err(`Renewed the session of ${describeAccount(status.account)} at ${status.issuer}: ${access}${idle}.`)
     } catch (err) {
-      throw toCliError(err, errorContext(ctx))
+      throw toCliError(err, await errorContext(ctx))
     }
   })
 }

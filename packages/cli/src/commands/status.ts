@@ -1,14 +1,12 @@
 import { stat } from 'node:fs/promises'
-import { join } from 'node:path'
-import { AuthError, discover, normalizeKey, type SessionStatus } from '@evergreen/client'
-import { keyFileName } from '@evergreen/client/node'
+import { discover, type SessionStatus } from '@evergreen/client'
 import type { Command } from 'commander'
 import { EXIT } from '../exit-codes.js'
 import { CliError } from '../io.js'
 import { readJwtClaims } from '../jwt-claims.js'
-import { addSessionOptions, errorContext, loginCommand, openSessionContext, type SessionContext, type SessionOptions } from '../session-context.js'
+import { addSessionOptions, errorContext, loginCommand, openSessionContext, targetOf, type SessionContext, type SessionOptions } from '../session-context.js'
 import type { SessionDeps } from '../session-deps.js'
-import { toCliError } from '../session-errors.js'
+import { describeFailure, type ErrorContext } from '../session-errors.js'
 import { describeAccount, sessionJson } from '../session-summary.js'
 import { formatInstant, formatRelative } from '../time-format.js'
 
@@ -72,13 +70,13 @@ Examples:
 
 async function diagnose(opts: StatusOptions, deps: SessionDeps): Promise<{ profile: string; checks: Check[]; json: Record<string, unknown> }> {
   const checks: Check[] = []
-  const profile = opts.profile ?? deps.env.EVERGREEN_PROFILE ?? 'default'
+  const target = targetOf(opts, deps)
+  const profile = target.profile
   let ctx: SessionContext
   try {
     ctx = await openSessionContext(opts, deps)
   } catch (err) {
-    const e = toCliError(err, { profile })
-    checks.push({ name: 'store', status: 'fail', message: (e as Error).message })
+    checks.push({ name: 'store', status: 'fail', ...failureCheck(err, target) })
     return { profile, checks, json: { ok: false, profile, checks } }
   }
   const now = deps.now()
@@ -92,13 +90,13 @@ async function diagnose(opts: StatusOptions, deps: SessionDeps): Promise<{ profi
   try {
     status = await ctx.client.status()
   } catch (err) {
-    checks.push({ name: 'session', status: 'fail', message: (toCliError(err, errorContext(ctx)) as Error).message })
+    checks.push({ name: 'session', status: 'fail', ...failureCheck(err, await errorContext(ctx)) })
   }
   const stored = status?.client_id !== undefined
   const issuer = status?.issuer ?? issuerOfEnvToken(ctx) ?? ctx.issuer
 
-  if (stored && desc.backend === 'file' && status?.issuer !== undefined) {
-    checks.push(await permissionsCheck(store, join(desc.location, `${keyFileName(normalizeKey({ issuer: status.issuer, profile: ctx.profile }))}.json`)))
+  if (stored && desc.backend === 'file' && status?.location !== undefined) {
+    checks.push(await permissionsCheck(store, status.location))
   }
   if (ctx.envToken !== undefined) checks.push(envTokenCheck(ctx, status, stored, now))
   if (status && !stored && ctx.envToken === undefined) {
@@ -135,9 +133,7 @@ async function diagnose(opts: StatusOptions, deps: SessionDeps): Promise<{ profi
         live = { name: 'live refresh', status: 'ok', message: 'the token service renewed the session' }
       } catch (err) {
         refreshCheck = 'failed'
-        const e = toCliError(err, { profile: ctx.profile, issuer: status.issuer })
-        const [message, ...remedy] = (e as Error).message.split('\n')
-        live = { name: 'live refresh', status: 'fail', auth: err instanceof AuthError, message: message!, ...(remedy.length ? { remedy: remedy.join('\n') } : {}) }
+        live = { name: 'live refresh', status: 'fail', ...failureCheck(err, { profile: ctx.profile, issuer: status.issuer }) }
       }
     }
     checks.push(...sessionChecks(status, ctx, now), live)
@@ -157,6 +153,13 @@ async function diagnose(opts: StatusOptions, deps: SessionDeps): Promise<{ profi
     checks,
   }
   return { profile: ctx.profile, checks, json }
+}
+
+/** A check's message, remedy and `auth` flag for an error, in the CLI's words (see session-errors.ts). */
+function failureCheck(err: unknown, ctx: ErrorContext): Pick<Check, 'message' | 'remedy' | 'auth'> {
+  const failure = describeFailure(err, ctx)
+  if (!failure) return { message: err instanceof Error ? err.message : String(err) }
+  return { message: failure.message, ...(failure.remedy ? { remedy: failure.remedy } : {}), ...(failure.auth ? { auth: true } : {}) }
 }
 
 function sessionChecks(status: SessionStatus, ctx: SessionContext, now: number): Check[] {

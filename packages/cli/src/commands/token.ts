@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { readJwtClaims } from '../jwt-claims.js'
-import { addSessionOptions, errorContext, openSessionContext, type SessionOptions } from '../session-context.js'
+import { addSessionOptions, errorContext, openSessionContext, targetOf, type SessionOptions } from '../session-context.js'
 import type { SessionDeps } from '../session-deps.js'
 import { toCliError } from '../session-errors.js'
 import { formatInstant } from '../time-format.js'
@@ -24,7 +24,7 @@ Examples:
   $ evergreen token --json | jq -r .expires_at`,
   )
   cmd.action(async (opts: SessionOptions) => {
-    const ctx = await openSessionContext(opts, deps).catch((err: unknown) => Promise.reject(toCliError(err, { profile: opts.profile ?? 'default' })))
+    const ctx = await openSessionContext(opts, deps).catch((err: unknown) => Promise.reject(toCliError(err, targetOf(opts, deps))))
     try {
       const token = await ctx.client.getValidToken()
       if (!opts.json) return deps.io.out(token)
@@ -47,7 +47,7 @@ Examples:
         source: ctx.envToken !== undefined ? 'env' : 'store',
       }, null, 2))
     } catch (err) {
-      throw toCliError(err, errorContext(ctx))
+      throw toCliError(err, await errorContext(ctx))
     }
   })
 }

@@ -1,8 +1,9 @@
 import type { Command } from 'commander'
+import { defaultFetch } from '@evergreen/client'
 import { EXIT } from '../exit-codes.js'
 import { CliError } from '../io.js'
 import { readJwtClaims } from '../jwt-claims.js'
-import { addSessionOptions, errorContext, loginCommand, openSessionContext, type SessionOptions } from '../session-context.js'
+import { addSessionOptions, errorContext, loginCommand, openSessionContext, targetOf, type SessionOptions } from '../session-context.js'
 import type { SessionDeps } from '../session-deps.js'
 import { toCliError } from '../session-errors.js'
 import { requestUserinfo } from '../userinfo.js'
@@ -38,7 +39,7 @@ Examples:
   )
   cmd.action(async (opts: SessionOptions) => {
     const { io } = deps
-    const ctx = await openSessionContext(opts, deps).catch((err: unknown) => Promise.reject(toCliError(err, { profile: opts.profile ?? 'default' })))
+    const ctx = await openSessionContext(opts, deps).catch((err: unknown) => Promise.reject(toCliError(err, targetOf(opts, deps))))
     try {
       const token = await ctx.client.getValidToken()
       const claims = readJwtClaims(token) ?? {}
@@ -68,7 +69,7 @@ Examples:
       ]
       io.out(rows.filter(([, v]) => v !== undefined && v !== null).map(([k, v]) => `${`${k}:`.padEnd(9)}${v}`).join('\n'))
     } catch (err) {
-      throw toCliError(err, errorContext(ctx))
+      throw toCliError(err, await errorContext(ctx))
     }
   })
 }
@@ -81,7 +82,7 @@ async function userinfo(issuer: string, token: string, identity: Identity, clien
   // EVERGREEN_TOKEN is sent as it is; the stored login goes through the client's fetch, which
   // renews it and retries once on a 401.
   const send = identity.session === 'env'
-    ? (url: string) => (deps.fetch ?? globalThis.fetch)(url, { headers: { authorization: `Bearer ${token}` } })
+    ? (url: string) => (deps.fetch ?? defaultFetch)(url, { headers: { authorization: `Bearer ${token}` } })
     : clientFetch
   const result = await requestUserinfo(issuer, send, deps.fetch)
   if (!result.ok) {

@@ -15,7 +15,7 @@ export interface DefaultStore {
   store: SessionStore
   /** The cross-process lock in the config dir; used whatever the backend. */
   lock: SessionLock
-  /** Backend, location and why it was chosen, for `evergreen status`. */
+  /** Backend, location and why it was chosen, for a status display. */
   description: StoreDescription & { reason: string }
   configDir: string
 }
@@ -48,7 +48,7 @@ export async function openDefaultStore(options: OpenDefaultStoreOptions = {}): P
   const configDir = resolveConfigDir(env, undefined, platform)
   const lock = createFileLock({ dir: configDir })
   const file = (reason: string): DefaultStore => {
-    const store = createFileStore({ dir: configDir, env })
+    const store = createFileStore({ dir: configDir })
     return { store, lock, configDir, description: { ...store.describe(), reason } }
   }
   const keyring = (reason: string): DefaultStore => {

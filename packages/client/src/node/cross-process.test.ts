@@ -237,7 +237,7 @@ describe('cross-process refresh (issue 4)', () => {
     const previous = await createFileStore({ dir }).read(key)
 
     const replacement = { ...previous!, access_token: 'replacement', obtained_at: 1 }
-    const writer = spawnChild('write', dir, { EG_SESSION: JSON.stringify(replacement), EVERGREEN_TEST_CRASH_BEFORE_RENAME: '1' })
+    const writer = spawnChild('crash-write', dir, { EG_SESSION: JSON.stringify(replacement) })
     const exit = await exitOf(writer.child)
     expect(exit.signal).toBe('SIGKILL')
 

@@ -9,8 +9,12 @@ import { keyFileName } from './key-file-name.js'
 export interface FileStoreOptions {
   /** The config directory (see resolveConfigDir); sessions go to `<dir>/sessions/`. */
   dir: string
-  /** Read for the test hook `EVERGREEN_TEST_CRASH_BEFORE_RENAME=1` only. Default: process.env. */
-  env?: Record<string, string | undefined>
+  /**
+   * Runs after a write's temp file is complete and fsynced, just before the rename that publishes
+   * it. A seam for crash-safety tests (a child process passes one that kills itself here); no
+   * production caller sets it.
+   */
+  beforeRename?: (tempFile: string) => void | Promise<void>
 }
 
 const FILE = /^([0-9a-f]{16})-([A-Za-z0-9_][A-Za-z0-9._-]{0,63})\.json$/
@@ -32,7 +36,6 @@ const FILE = /^([0-9a-f]{16})-([A-Za-z0-9_][A-Za-z0-9._-]{0,63})\.json$/
 export function createFileStore(options: FileStoreOptions): SessionStore {
   const dir = options.dir
   const sessionsDir = join(dir, 'sessions')
-  const env = options.env ?? process.env
   let ready: Promise<void> | undefined
 
   const fileOf = (key: SessionKey) => join(sessionsDir, `${keyFileName(normalizeKey(key))}.json`)
@@ -43,7 +46,7 @@ export function createFileStore(options: FileStoreOptions): SessionStore {
       await ensurePrivateDir(sessionsDir)
     })().catch((err: unknown) => {
       ready = undefined
-      throw new StorageError('STORAGE_UNAVAILABLE', `cannot create the session directory ${sessionsDir}: ${errMessage(err)}`, { cause: err })
+      throw new StorageError('STORAGE_UNAVAILABLE', `cannot create the session directory ${sessionsDir}: ${errMessage(err)}`, { cause: err, remedy: 'check_store', location: sessionsDir })
     })
     return ready
   }
@@ -54,7 +57,7 @@ export function createFileStore(options: FileStoreOptions): SessionStore {
       text = await readFile(file, 'utf8')
     } catch (err) {
       if (errCode(err) === 'ENOENT') return undefined
-      throw new StorageError('STORAGE_UNAVAILABLE', `cannot read ${file}: ${errMessage(err)}`, { cause: err })
+      throw new StorageError('STORAGE_UNAVAILABLE', `cannot read ${file}: ${errMessage(err)}`, { cause: err, remedy: 'check_store', location: file })
     }
     let value: unknown
     try {
@@ -85,11 +88,11 @@ export function createFileStore(options: FileStoreOptions): SessionStore {
         } finally {
           await handle.close()
         }
-        if (env.EVERGREEN_TEST_CRASH_BEFORE_RENAME === '1') process.kill(process.pid, 'SIGKILL')
+        await options.beforeRename?.(tmp)
         await rename(tmp, file)
       } catch (err) {
         await unlink(tmp).catch(() => {})
-        throw new StorageError('STORAGE_UNAVAILABLE', `cannot write ${file}: ${errMessage(err)}`, { cause: err })
+        throw new StorageError('STORAGE_UNAVAILABLE', `cannot write ${file}: ${errMessage(err)}`, { cause: err, remedy: 'check_store', location: file })
       }
       await syncDir(sessionsDir)
       await removeOrphanedTempFiles(sessionsDir, file)
@@ -101,7 +104,7 @@ export function createFileStore(options: FileStoreOptions): SessionStore {
         await unlink(file)
       } catch (err) {
         if (errCode(err) === 'ENOENT') return false
-        throw new StorageError('STORAGE_UNAVAILABLE', `cannot delete ${file}: ${errMessage(err)}`, { cause: err })
+        throw new StorageError('STORAGE_UNAVAILABLE', `cannot delete ${file}: ${errMessage(err)}`, { cause: err, remedy: 'check_store', location: file })
       }
       await syncDir(sessionsDir)
       return true
@@ -113,7 +116,7 @@ export function createFileStore(options: FileStoreOptions): SessionStore {
         names = await readdir(sessionsDir)
       } catch (err) {
         if (errCode(err) === 'ENOENT') return []
-        throw new StorageError('STORAGE_UNAVAILABLE', `cannot list ${sessionsDir}: ${errMessage(err)}`, { cause: err })
+        throw new StorageError('STORAGE_UNAVAILABLE', `cannot list ${sessionsDir}: ${errMessage(err)}`, { cause: err, remedy: 'check_store', location: sessionsDir })
       }
       const keys: SessionKey[] = []
       for (const name of names) {
@@ -127,6 +130,7 @@ export function createFileStore(options: FileStoreOptions): SessionStore {
     },
 
     describe: () => ({ backend: 'file', location: sessionsDir }),
+    locate: fileOf,
   }
 }
 
@@ -182,8 +186,8 @@ function isAlive(pid: number): boolean {
 function corrupt(file: string, cause?: unknown): StorageError {
   return new StorageError(
     'STORAGE_CORRUPT',
-    `the session file ${file} is damaged and cannot be read; run \`evergreen logout\` (or delete the file) and log in again`,
-    { cause },
+    `the session file ${file} is damaged and cannot be read`,
+    { cause, remedy: 'clear_session', location: file },
   )
 }
 

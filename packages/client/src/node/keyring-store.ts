@@ -20,7 +20,7 @@ let loaded: Promise<KeyringModule> | undefined
 function loadKeyring(): Promise<KeyringModule> {
   loaded ??= import('@napi-rs/keyring').catch((err: unknown) => {
     loaded = undefined
-    throw new StorageError('STORAGE_UNAVAILABLE', `the OS keyring binding could not be loaded: ${errMessage(err)}`, { cause: err })
+    throw new StorageError('STORAGE_UNAVAILABLE', `the OS keyring binding could not be loaded: ${errMessage(err)}`, { cause: err, remedy: 'check_store' })
   })
   return loaded
 }
@@ -51,7 +51,7 @@ export function createKeyringStore(options: KeyringStoreOptions = {}): SessionSt
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         controller.abort()
-        reject(new StorageError('STORAGE_UNAVAILABLE', `the OS keyring did not answer within ${timeoutMs} ms (${what})`))
+        reject(new StorageError('STORAGE_UNAVAILABLE', `the OS keyring did not answer within ${timeoutMs} ms (${what})`, { remedy: 'check_store' }))
       }, timeoutMs)
       timer.unref?.()
     })
@@ -59,7 +59,7 @@ export function createKeyringStore(options: KeyringStoreOptions = {}): SessionSt
       return await Promise.race([run(keyring, controller.signal), timeout])
     } catch (err) {
       if (err instanceof StorageError) throw err
-      throw new StorageError('STORAGE_UNAVAILABLE', `the OS keyring failed (${what}): ${errMessage(err)}`, { cause: err })
+      throw new StorageError('STORAGE_UNAVAILABLE', `the OS keyring failed (${what}): ${errMessage(err)}`, { cause: err, remedy: 'check_store' })
     } finally {
       clearTimeout(timer)
     }
@@ -99,6 +99,7 @@ export function createKeyringStore(options: KeyringStoreOptions = {}): SessionSt
       return keys
     },
     describe: () => ({ backend: 'keyring', location: `${platformKeyringName()} (service "${service}")` }),
+    locate: (key) => `${platformKeyringName()} (service "${service}", account "${keyId(normalizeKey(key))}")`,
   }
 }
 
@@ -111,8 +112,8 @@ function platformKeyringName(): string {
 function corrupt(service: string, key: SessionKey, cause?: unknown): StorageError {
   return new StorageError(
     'STORAGE_CORRUPT',
-    `the keyring entry "${keyId(key)}" of service "${service}" is damaged; run \`evergreen logout\` and log in again`,
-    { cause },
+    `the keyring entry "${keyId(key)}" of service "${service}" is damaged`,
+    { cause, remedy: 'clear_session', location: `${service}/${keyId(key)}` },
   )
 }
 

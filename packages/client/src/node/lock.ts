@@ -45,7 +45,7 @@ export function createFileLock(options: FileLockOptions): SessionLock {
     try {
       await mkdir(locksDir, { recursive: true, mode: 0o700 })
     } catch (err) {
-      throw new StorageError('STORAGE_UNAVAILABLE', `cannot create the lock directory ${locksDir}: ${errMessage(err)}`, { cause: err })
+      throw new StorageError('STORAGE_UNAVAILABLE', `cannot create the lock directory ${locksDir}: ${errMessage(err)}`, { cause: err, remedy: 'check_store' })
     }
     // A monotonic clock: the wait is a duration, and wall-clock jumps must not stretch it.
     const deadline = performance.now() + timeoutMs
@@ -63,12 +63,12 @@ export function createFileLock(options: FileLockOptions): SessionLock {
         })
       } catch (err) {
         if (errCode(err) !== 'ELOCKED') {
-          throw new StorageError('STORAGE_UNAVAILABLE', `cannot take the session lock ${path}.lock: ${errMessage(err)}`, { cause: err })
+          throw new StorageError('STORAGE_UNAVAILABLE', `cannot take the session lock ${path}.lock: ${errMessage(err)}`, { cause: err, remedy: 'check_store' })
         }
         if (performance.now() + delay > deadline) {
           throw new StorageError(
             'STORAGE_LOCK_TIMEOUT',
-            `another evergreen process has held the session lock ${path}.lock for over ${Math.round(timeoutMs / 1000)} s`,
+            `another process has held the session lock ${path}.lock for over ${Math.round(timeoutMs / 1000)} s`,
             { cause: err },
           )
         }

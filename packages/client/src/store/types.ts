@@ -2,7 +2,7 @@ import type { StoredSession } from '../session.js'
 
 /**
  * Which stored session: several accounts coexist, one per issuer and profile
- * (`evergreen --profile work login …`).
+ * (a person with a work and a personal account).
  */
 export interface SessionKey {
   /** The issuer URL, without a trailing slash. */
@@ -11,7 +11,7 @@ export interface SessionKey {
   profile: string
 }
 
-/** What `evergreen status` shows about where sessions live. */
+/** Where sessions live, for a status display. */
 export interface StoreDescription {
   backend: 'keyring' | 'file' | 'memory'
   /** A directory, a keyring service name, or `in-process`. */
@@ -31,6 +31,8 @@ export interface StoreDescription {
  * - `delete(key)`: removes it; `true` if something was removed. Idempotent.
  * - `list()`: every key that has a session, in no particular order.
  * - `describe()`: backend and location, for status output. Synchronous, no I/O.
+ * - `locate(key)` (optional): where that key's entry lives — a file path, a keyring entry — for
+ *   status output and permission checks. Synchronous, no I/O; the entry need not exist.
  *
  * Stores do not lock: read-refresh-write sequences are serialised by a {@link SessionLock}.
  */
@@ -40,6 +42,7 @@ export interface SessionStore {
   delete(key: SessionKey): Promise<boolean>
   list(): Promise<SessionKey[]>
   describe(): StoreDescription
+  locate?(key: SessionKey): string
 }
 
 /**

@@ -6,7 +6,7 @@ export type JwtSigner = (payload: Record<string, unknown>) => string
 /**
  * A compact-JWS signer on node:crypto. Measured on this machine: ES256 ≈ 20 µs here against
  * ≈ 38 µs through jose's WebCrypto path, and the refresh grant signs once per request, so this is
- * the single largest cost we control. Verification stays with jose (see verifier.ts): signing a
+ * the single largest cost we control. Verification stays with jose (see keyring.ts): signing a
  * payload we built ourselves is the low-risk half of JOSE.
  *
  * @param typ `at+jwt` for access tokens (RFC 9068 §2.1, so they cannot pass for ID tokens), `JWT` for ID tokens

@@ -3,7 +3,7 @@ import type { Settings } from '../settings.js'
 import type { ClientRecord, SessionRecord } from '../store/types.js'
 
 /**
- * The refresh TTL of a new session (DESIGN.md "Lifetimes"): from the request, else the client's
+ * The refresh TTL of a new session (docs/architecture.md "Lifetimes"): from the request, else the client's
  * default, else the server's; capped at the client's maximum and at 90 days whatever is asked.
  * Fixed here, at issuance, and carried through every rotation.
  *

@@ -37,7 +37,7 @@ export interface RefreshResult {
 }
 
 /**
- * Refresh-token rotation, the heart of the service (DESIGN.md "Refresh rotation"):
+ * Refresh-token rotation, the heart of the service (docs/architecture.md "Refresh rotation"):
  *
  * 1. a fresh token is spent and a successor issued, atomically (one read, one transaction);
  * 2. a spent token presented again within the grace window returns the *same* successor, as

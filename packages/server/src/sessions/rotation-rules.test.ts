@@ -5,7 +5,7 @@ import type { Store } from '../store/types.js'
 import { createTestService, json, mint, openTempSqlite, refresh, seedUserAndClient, type TestService } from '../test-support/harness.js'
 import { describePostgres, dropSchema, freshSchemaName, postgresUrl } from '../test-support/postgres.js'
 
-// Every rotation rule of DESIGN.md, proven through the token endpoint with an injected clock,
+// Every rotation rule of docs/architecture.md "Refresh rotation", proven through the token endpoint with an injected clock,
 // once per store.
 
 interface Refreshed {

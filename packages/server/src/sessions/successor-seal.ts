@@ -1,6 +1,6 @@
 import { expandKey, open, seal } from '../crypto/aead.js'
 
-// DESIGN.md "Idempotent grace": the successor of a spent token is kept so a retry can get the
+// docs/architecture.md "Refresh rotation" (rule 5, idempotent grace): the successor of a spent token is kept so a retry can get the
 // identical token back, but sealed under a key derived from the spent token itself. The store
 // only ever holds the spent token's hash, so a database dump cannot open any successor.
 

@@ -88,7 +88,7 @@ export interface RefreshTokenRecord {
   created_at: number
   expires_at: number
   spent_at: number | null
-  /** The successor, sealed under a key only the spent token can derive (see sessions/seal.ts). */
+  /** The successor, sealed under a key only the spent token can derive (see sessions/successor-seal.ts). */
   successor_sealed: string | null
   spent_ip: string | null
   spent_user_agent: string | null
@@ -114,7 +114,7 @@ export interface AuditEvent {
   data: Record<string, unknown>
 }
 
-/** Stable dotted names (DESIGN.md "Small contracts"). */
+/** Stable dotted names (docs/architecture.md "Audit events"). */
 export type AuditEventType =
   | 'session.created'
   | 'refresh.succeeded'

@@ -3,14 +3,19 @@
 //
 // EG_MODE=get        create a client on the shared file store, wait for "go", call getValidToken()
 // EG_MODE=hold-lock  take the session's file lock, report "locked", then hang until killed
-// EG_MODE=write      write EG_SESSION to the store (with EVERGREEN_TEST_CRASH_BEFORE_RENAME=1 it dies)
+// EG_MODE=write      write EG_SESSION to the store
+// EG_MODE=crash-write  the same, through a store whose beforeRename seam kills this process (SIGKILL)
+//                    after the temp file is fsynced and before the rename
 import { createSessionClient } from '../../../dist/index.js'
 import { createFileLock, createFileStore } from '../../../dist/node/index.js'
 
 const { EG_MODE: mode, EVERGREEN_CONFIG_DIR: dir, EG_ISSUER: issuer } = process.env
 const profile = process.env.EG_PROFILE || 'default'
 const key = { issuer, profile }
-const store = createFileStore({ dir })
+const store = createFileStore({
+  dir,
+  ...(mode === 'crash-write' ? { beforeRename: () => process.kill(process.pid, 'SIGKILL') } : {}),
+})
 const lock = createFileLock({ dir })
 
 const send = (message) => new Promise((resolve) => process.send(message, resolve))
@@ -36,7 +41,7 @@ if (mode === 'get') {
     await send({ type: 'locked' })
     await new Promise(() => {})
   })
-} else if (mode === 'write') {
+} else if (mode === 'write' || mode === 'crash-write') {
   await store.write(key, JSON.parse(process.env.EG_SESSION))
   await send({ type: 'written' })
   process.exit(0)
