@@ -3,7 +3,8 @@ import pg from 'pg'
 import { afterEach, expect, test } from 'vitest'
 import { describePostgres, dropSchema, freshSchemaName, postgresUrl } from '../../packages/server/src/test-support/postgres.js'
 import { describeRedis, redisUrl } from '../../packages/web/src/test-support/redis.js'
-import { startServerProcess, type ServerProcess } from '../support/server-process.js'
+import { PageClient } from '../../packages/server/src/test-support/browser-client.js'
+import { admin, startServerProcess, type ServerProcess } from '../support/server-process.js'
 
 // Every limit holds across nodes: two real `evergreen serve` processes share their budgets
 // through Redis, or through PostgreSQL when that is the store. Requests alternate between the
@@ -12,6 +13,7 @@ import { startServerProcess, type ServerProcess } from '../support/server-proces
 const SECRET = 'integration-secret-0123456789-0123456789-abcdef'
 const TOKEN_LIMIT = 10
 const ADMIN_LIMIT = 4
+const LOGIN_LIMIT = 4
 
 let servers: ServerProcess[] = []
 let schemas: string[] = []
@@ -33,6 +35,7 @@ async function startPair(env: Record<string, string>): Promise<[ServerProcess, S
     EVERGREEN_SECRET: SECRET,
     EVERGREEN_RATE_LIMIT_TOKEN: String(TOKEN_LIMIT),
     EVERGREEN_RATE_LIMIT_ADMIN: String(ADMIN_LIMIT),
+    EVERGREEN_RATE_LIMIT_LOGIN: String(LOGIN_LIMIT),
     ...env,
   }
   const started = await Promise.allSettled([startServerProcess({ env: shared }), startServerProcess({ env: shared })])
@@ -74,6 +77,27 @@ async function expectAdminLimitIsGlobal([a, b]: [ServerProcess, ServerProcess]) 
   }
 }
 
+async function expectLoginLimitIsGlobal([a, b]: [ServerProcess, ServerProcess]) {
+  const email = `shared-${randomBytes(4).toString('hex')}@example.test`
+  await admin(a, 'POST', '/users', { email, password: 'the-right-password-0123' })
+  // One browser whose requests alternate between the nodes, as behind a round-robin balancer;
+  // both nodes share the issuer, so its Origin is the issuer's.
+  let turn = 0
+  const issuer = new URL(a.output().match(/issuer: (\S+)/)?.[1] ?? 'http://invalid').origin
+  const browser = new PageClient(
+    { fetch: (path, init) => fetch(new URL(path, [a, b][turn++ % 2]!.url), { ...init, redirect: 'manual' }) },
+    { origin: issuer },
+  )
+  await browser.get('/login')
+  const statuses: number[] = []
+  for (let i = 0; i < LOGIN_LIMIT + 1; i++) statuses.push((await browser.post('/login', { email, password: 'wrong' })).status)
+  // Counted before the password is checked, across both nodes: the fifth guess is refused.
+  expect(statuses, a.output() + b.output()).toEqual([...Array(LOGIN_LIMIT).fill(401), 429])
+  const res = await browser.post('/login', { email, password: 'wrong' })
+  expect(res.status).toBe(429)
+  expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1)
+}
+
 describeRedis('limits shared through Redis', () => {
   test(`the token endpoint: ${TOKEN_LIMIT} requests across two nodes, the next gets 429 with Retry-After`, async () => {
     await expectTokenLimitIsGlobal(await startPair({ EVERGREEN_REDIS_URL: redisUrl }))
@@ -81,6 +105,10 @@ describeRedis('limits shared through Redis', () => {
 
   test(`wrong admin keys: ${ADMIN_LIMIT} across two nodes lock the address out of both`, async () => {
     await expectAdminLimitIsGlobal(await startPair({ EVERGREEN_REDIS_URL: redisUrl }))
+  })
+
+  test(`wrong passwords: ${LOGIN_LIMIT} across two nodes, the next is refused with 429 and Retry-After`, async () => {
+    await expectLoginLimitIsGlobal(await startPair({ EVERGREEN_REDIS_URL: redisUrl }))
   })
 })
 
@@ -105,5 +133,9 @@ describePostgres('limits shared through PostgreSQL', () => {
 
   test(`wrong admin keys: ${ADMIN_LIMIT} across two nodes lock the address out of both`, async () => {
     await expectAdminLimitIsGlobal(await startPair({ EVERGREEN_DATABASE_URL: await freshSchemaUrl() }))
+  })
+
+  test(`wrong passwords: ${LOGIN_LIMIT} across two nodes, the next is refused with 429 and Retry-After`, async () => {
+    await expectLoginLimitIsGlobal(await startPair({ EVERGREEN_DATABASE_URL: await freshSchemaUrl() }))
   })
 })
