@@ -28,8 +28,11 @@ import { upstreamLogin } from './pages/upstream.js'
  */
 export function createApp(deps: Deps): Hono {
   const app = new Hono()
-  const oauthLimit = createRateLimit(deps.settings.rateLimitToken, 'oauth')
-  const adminLimit = createAttemptLimit(deps.settings.rateLimitAdmin, 60, 'admin-auth')
+  const oauthLimit = createRateLimit(deps.settings.rateLimitToken, 'oauth', deps.limits, deps)
+  // Per node while the shared backend is down: a generated admin key is 256 random bits (a
+  // configured one at least 16 characters), so the limit only sheds noise, and operators need the
+  // API most during an outage (to revoke, to disable).
+  const adminLimit = createAttemptLimit({ points: deps.settings.rateLimitAdmin, durationSeconds: 60, name: 'admin-auth', whenDown: 'per-node' }, deps.limits, deps)
 
   app.use('*', async function observe(c, next) {
     const started = performance.now()

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import type { Random } from './crypto/random.js'
+import type { LimitBackend } from './http/limit-backend.js'
 import type { Keyring } from './keys/keyring.js'
 import type { RevocationSignal } from './logout/revocation-signal.js'
 import type { Metrics } from './observability/metrics.js'
@@ -23,6 +24,8 @@ export interface Deps {
   adminKeyHash: string
   /** Rung after each revocation in this process, so the back-channel sender delivers at once. */
   revocations: RevocationSignal
+  /** Where the rate limits count: shared by every node on Redis or PostgreSQL, else in memory. */
+  limits: LimitBackend
   /** HMAC key for CSRF tokens on the pages, derived from EVERGREEN_SECRET so every node agrees. */
   pageKey: Buffer
 }

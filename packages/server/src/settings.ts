@@ -11,6 +11,7 @@ export interface Settings {
   host: string
   dataDir: string
   databaseUrl: string | undefined
+  redisUrl: string | undefined
   issuer: string
   adminKey: string | undefined
   secret: string | undefined
@@ -86,6 +87,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'metricsToken', env: ['EVERGREEN_METRICS_TOKEN'], flag: '--metrics-token', defaultText: undefined, description: 'Serves `GET /metrics` on the public listener to `Authorization: Bearer <this token>` only (at least 16 characters). Unset: `/metrics` is not on the public listener.' },
   { key: 'metricsPort', env: ['EVERGREEN_METRICS_PORT'], flag: '--metrics-port', defaultText: undefined, description: 'Serves `GET /metrics` without a token on a separate listener at this port, for a scraper on a private network.' },
   { key: 'metricsHost', env: ['EVERGREEN_METRICS_HOST'], flag: '--metrics-host', defaultText: '127.0.0.1', description: 'Address the separate metrics listener binds.' },
+  { key: 'redisUrl', env: ['EVERGREEN_REDIS_URL'], flag: '--redis-url', defaultText: undefined, description: 'A `redis://` (or `rediss://`) URL: every rate limit counts in this Redis, shared by all nodes. Without it, limits count in PostgreSQL when that is the store, else in process memory. See "Security" for what each limit does while its backend is down.' },
   { key: 'databasePoolSize', env: ['EVERGREEN_DATABASE_POOL_SIZE'], flag: '--database-pool-size', defaultText: '10', description: 'PostgreSQL connections per process.' },
 ]
 
@@ -159,6 +161,8 @@ export function loadSettings(explicit: Raw = {}, env: Record<string, string | un
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push(`${raw('databaseUrl')!.from} must be a postgres:// URL (SQLite is the default and needs no URL)`)
   }
+  const redisUrl = raw('redisUrl')?.value
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) problems.push(`${raw('redisUrl')!.from} must be a redis:// or rediss:// URL`)
   const secret = raw('secret')?.value
   if (secret !== undefined && secret.length < 32) problems.push(`${raw('secret')!.from} must be at least 32 characters`)
   if (databaseUrl !== undefined && secret === undefined) {
@@ -183,6 +187,7 @@ export function loadSettings(explicit: Raw = {}, env: Record<string, string | un
     host,
     dataDir: raw('dataDir')?.value ?? './.evergreen',
     databaseUrl,
+    redisUrl,
     issuer,
     adminKey,
     secret,

@@ -8,6 +8,8 @@ import { createRandom, type Random } from '../crypto/random.js'
 import type { Deps } from '../deps.js'
 import { createKeyring } from '../keys/keyring.js'
 import { createLogger } from '../observability/logger.js'
+import type { LimitBackend } from '../http/limit-backend.js'
+import { openLimitBackend } from './limit-backend.js'
 import { createMetrics } from '../observability/metrics.js'
 import type { Settings } from '../settings.js'
 import { PostgresStore } from '../store/postgres.js'
@@ -30,6 +32,8 @@ export interface ServiceOverrides {
   now?: () => number
   random?: Random
   logger?: Logger
+  /** Where the rate limits count; by default what the settings name (see openLimitBackend). */
+  limits?: LimitBackend
 }
 
 /** Opens the store the settings name: PostgreSQL for a postgres:// URL, else SQLite in the data dir. */
@@ -47,6 +51,7 @@ export async function createService(settings: Settings, overrides: ServiceOverri
   const random = overrides.random ?? createRandom()
   const logger = overrides.logger ?? createLogger(settings.logLevel)
   const store = overrides.store ?? openStore(settings)
+  let limits: LimitBackend | undefined
   try {
     await store.migrate()
     const secret = settings.secret ?? localSecret(settings, random)
@@ -55,6 +60,7 @@ export async function createService(settings: Settings, overrides: ServiceOverri
     const keys = await createKeyring({ store, secret, now, alg: settings.signingAlg, maxAccessTokenTtl: 86_400 })
     await ensureCliClient(store, settings, now(), random)
     const revocations = createRevocationSignal()
+    limits = overrides.limits ?? (await openLimitBackend(settings, logger))
     const deps: Deps = {
       now,
       random,
@@ -65,10 +71,17 @@ export async function createService(settings: Settings, overrides: ServiceOverri
       logger,
       metrics: createMetrics({ defaultMetrics: !overrides.store }),
       adminKeyHash: admin.hash,
+      limits,
       pageKey: deriveKey(secret, 'evergreen/csrf/v1'),
     }
-    return { deps, app: createApp(deps), generatedAdminKey: admin.generated, close: () => store.close() }
+    const opened = limits
+    const close = async () => {
+      await opened.close().catch(() => {})
+      await store.close()
+    }
+    return { deps, app: createApp(deps), generatedAdminKey: admin.generated, close }
   } catch (err) {
+    await limits?.close().catch(() => {})
     await store.close().catch(() => {})
     throw err
   }

@@ -16,7 +16,7 @@ const WINDOW_SECONDS = 15 * 60
  * verification_uri_complete), sees which application asks for what, and approves or denies.
  */
 export function devicePages(deps: Deps) {
-  const entry = (c: Context, user: { email: string }, values: { code?: string; error?: string; status?: number }) => {
+  const entry = (c: Context, user: { email: string }, values: { code?: string; error?: string; status?: number; retryAfter?: number }) => {
     const csrf = pageCsrf(c, deps)
     const body = html`<h1>Connect a device</h1>
 <p>Enter the code shown on your device or terminal.</p>
@@ -28,13 +28,18 @@ ${values.error ? html`<p class="error" role="alert" id="code-error">${values.err
     placeholder="ABCD-EFGH" value="${values.code ?? ''}" ${values.error ? html`aria-invalid="true" aria-describedby="code-error"` : ''} autofocus>
   <button class="primary" type="submit">Continue</button>
 </form>`
-    return csrf.withCookie(page(body, { title: 'Connect a device', user, csrf: csrf.token, status: values.status ?? 200 }))
+    const res = csrf.withCookie(page(body, { title: 'Connect a device', user, csrf: csrf.token, status: values.status ?? 200 }))
+    if (values.retryAfter !== undefined) res.headers.set('retry-after', String(values.retryAfter))
+    return res
   }
 
   // RFC 8628 §5.1: user codes are short enough to guess, so entry is rate limited. Per user and
   // per address, counted before the lookup so concurrent guesses cannot all slip under it.
-  const perUser = createAttemptLimit(deps.settings.rateLimitDevice, WINDOW_SECONDS, 'device-user')
-  const perAddress = createAttemptLimit(deps.settings.rateLimitDevice * 5, WINDOW_SECONDS, 'device-ip')
+  // Closed while the shared backend is down, for the same reason: per-node counting would
+  // multiply a guesser's budget by the number of nodes, and a code is only valid for minutes.
+  const limit = (points: number, name: string) => createAttemptLimit({ points, durationSeconds: WINDOW_SECONDS, name, whenDown: 'closed' }, deps.limits, deps)
+  const perUser = limit(deps.settings.rateLimitDevice, 'device-user')
+  const perAddress = limit(deps.settings.rateLimitDevice * 5, 'device-ip')
 
   // The store holds only a digest of the code (see userCodeDigest), so pages show the code the
   // person typed, normalised, once it has matched.
@@ -42,14 +47,18 @@ ${values.error ? html`<p class="error" role="alert" id="code-error">${values.err
     c: Context,
     user: UserRecord,
     input: string | undefined,
-  ): Promise<{ record: DeviceCodeRecord; code: string } | { error: string; status: number }> => {
+  ): Promise<{ record: DeviceCodeRecord; code: string } | { error: string; status: number; retryAfter?: number }> => {
     const address = requesterOf(c, deps.settings).ip ?? 'unknown'
     const [byUser, byAddress] = await Promise.all([perUser.take(user.id), perAddress.take(address)])
     if (!byUser.ok || !byAddress.ok) {
       if (byUser.ok) await perUser.refund(user.id)
       if (byAddress.ok) await perAddress.refund(address)
-      const wait = Math.ceil(Math.max(byUser.ok ? 0 : byUser.retryAfter, byAddress.ok ? 0 : byAddress.retryAfter) / 60)
-      return { error: `Too many wrong codes. Try again in ${wait} minute${wait === 1 ? '' : 's'}.`, status: 429 }
+      const retryAfter = Math.max(byUser.ok ? 0 : byUser.retryAfter, byAddress.ok ? 0 : byAddress.retryAfter)
+      if ((!byUser.ok && byUser.unavailable) || (!byAddress.ok && byAddress.unavailable)) {
+        return { error: 'Code entry is briefly unavailable. Try again in a moment.', status: 503, retryAfter }
+      }
+      const wait = Math.ceil(retryAfter / 60)
+      return { error: `Too many wrong codes. Try again in ${wait} minute${wait === 1 ? '' : 's'}.`, status: 429, retryAfter }
     }
     const code = input === undefined ? undefined : normaliseUserCode(input)
     if (!code) return { error: 'That is not a valid code. Codes look like ABCD-EFGH.', status: 400 }

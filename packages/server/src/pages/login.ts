@@ -18,16 +18,20 @@ const WINDOW_SECONDS = 15 * 60
  * limit is spent stays open, at a lower rate, to addresses with no recent failures.
  */
 export function loginPages(deps: Deps, options: { upstreamName?: string | undefined } = {}) {
-  const perAccount = createAttemptLimit(deps.settings.rateLimitLogin, WINDOW_SECONDS, 'login-account')
-  const perAddress = createAttemptLimit(deps.settings.rateLimitLogin * 5, WINDOW_SECONDS, 'login-ip')
+  // Closed while the shared backend is down: passwords are chosen by people and guessable, and
+  // per-node counting would multiply the guesses an attacker gets by the number of nodes. A
+  // sign-in page that says "try again shortly" costs less than a guessed password.
+  const limit = (points: number, name: string) => createAttemptLimit({ points, durationSeconds: WINDOW_SECONDS, name, whenDown: 'closed' }, deps.limits, deps)
+  const perAccount = limit(deps.settings.rateLimitLogin, 'login-account')
+  const perAddress = limit(deps.settings.rateLimitLogin * 5, 'login-ip')
   // When an account's limit is spent, anyone could have spent it: a hard lock would let a
   // stranger keep the owner out indefinitely. Addresses with no recent failures still get
   // through, at half the rate, so the owner on their usual network can sign in while the
   // guesser's address stays refused. (A guesser with many fresh addresses can spend this budget
   // too; the per-address limit and the audit trail are the answer to that.)
-  const perAccountFromCleanAddress = createAttemptLimit(Math.max(1, Math.floor(deps.settings.rateLimitLogin / 2)), WINDOW_SECONDS, 'login-account-clean')
+  const perAccountFromCleanAddress = limit(Math.max(1, Math.floor(deps.settings.rateLimitLogin / 2)), 'login-account-clean')
 
-  const form = async (c: Context, values: { email?: string; returnTo: string; error?: string; status?: number }) => {
+  const form = async (c: Context, values: { email?: string; returnTo: string; error?: string; status?: number; retryAfter?: number }) => {
     const csrf = pageCsrf(c, deps)
     const body = html`<h1>Sign in</h1>
 ${values.error ? html`<p class="error" role="alert" id="login-error">${values.error}</p>` : ''}
@@ -43,7 +47,9 @@ ${values.error ? html`<p class="error" role="alert" id="login-error">${values.er
 ${options.upstreamName
   ? html`<p>or</p><p><a class="button" href="/login/upstream?return_to=${encodeURIComponent(values.returnTo)}">Sign in with ${options.upstreamName}</a></p>`
   : ''}`
-    return csrf.withCookie(page(body, { title: 'Sign in', status: values.status ?? 200, formTargets: await authorizeTargets(deps, values.returnTo) }))
+    const res = csrf.withCookie(page(body, { title: 'Sign in', status: values.status ?? 200, formTargets: await authorizeTargets(deps, values.returnTo) }))
+    if (values.retryAfter !== undefined) res.headers.set('retry-after', String(values.retryAfter))
+    return res
   }
 
   return {
@@ -72,17 +78,23 @@ ${options.upstreamName
       const clean = address.ok && address.consumed === 1
       const overAccountLimit = !account.ok
       if (!account.ok && clean) account = await perAccountFromCleanAddress.take(accountKey)
+      if ((!account.ok && account.unavailable) || (!address.ok && address.unavailable)) {
+        if (account.ok) await perAccount.refund(accountKey)
+        if (address.ok) await perAddress.refund(addressKey)
+        return form(c, { email, returnTo, status: 503, retryAfter: 30, error: 'Sign-in is briefly unavailable. Try again in a moment.' })
+      }
       if (!account.ok || !address.ok) {
         // The budget that still had room was not spent on a check that never ran.
         if (account.ok) await perAccount.refund(accountKey)
         if (address.ok) await perAddress.refund(addressKey)
-        const wait = Math.ceil(Math.max(account.ok ? 0 : account.retryAfter, address.ok ? 0 : address.retryAfter) / 60)
+        const retryAfter = Math.max(account.ok ? 0 : account.retryAfter, address.ok ? 0 : address.retryAfter)
+        const wait = Math.ceil(retryAfter / 60)
         // One audit row per throttled key and window, not one per refused request: a flood
         // must not become a flood of rows.
         if ((!account.ok && account.firstRefusal) || (!address.ok && address.firstRefusal)) {
           await deps.store.appendAudit(auditEvent(deps, 'login.failed', { ...requester, data: { reason: 'throttled' } }))
         }
-        return form(c, { email, returnTo, status: 429, error: `Too many failed attempts. Try again in ${wait} minute${wait === 1 ? '' : 's'}.` })
+        return form(c, { email, returnTo, status: 429, retryAfter, error: `Too many failed attempts. Try again in ${wait} minute${wait === 1 ? '' : 's'}.` })
       }
       const user = email ? await deps.store.getUserByEmail(email) : undefined
       // verifyPassword does the work even without a user, so timing does not reveal accounts.
