@@ -1,8 +1,9 @@
 import type { Context } from 'hono'
+import { createHmac, timingSafeEqual } from 'node:crypto'
 import { hashSecret } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
 import { grantedScope } from '../grants/client-credentials.js'
-import { currentUser } from '../pages/browser-session.js'
+import { currentUser, type SignedIn } from '../pages/browser-session.js'
 import { pageCsrf, readPageForm } from '../pages/forms.js'
 import { html } from '../pages/html.js'
 import { errorPage, page, redirect } from '../pages/layout.js'
@@ -11,6 +12,15 @@ import { isS256Challenge } from './pkce.js'
 import { OAuthError } from '@evergreen/core'
 
 const CODE_TTL = 60
+/** The `prompt` values this endpoint implements (OIDC Core §3.1.2.1), as discovery lists them. */
+export const PROMPT_VALUES = ['none', 'login', 'consent'] as const
+/**
+ * The parameter that carries "re-authentication requested at T" from /authorize through /login
+ * and back: `<T>.<HMAC>`. It lives as long as someone may take to type a password.
+ */
+const REAUTH_PARAM = 'evergreen_reauth'
+const REAUTH_TTL = 600
+const REAUTH_VALUE = /^(\d{1,12})\.([A-Za-z0-9_-]{43})$/
 
 interface AuthorizationRequest {
   client: ClientRecord
@@ -19,6 +29,9 @@ interface AuthorizationRequest {
   scope: string
   codeChallenge: string | null
   nonce: string | null
+  prompt: ReadonlySet<string>
+  /** OIDC `max_age` in seconds, or null when absent. */
+  maxAge: number | null
 }
 
 /**
@@ -39,12 +52,12 @@ export function authorizationEndpoint(deps: Deps) {
       const parsed = await parse(url.searchParams)
       if (parsed instanceof Response) return parsed
       const signedIn = await currentUser(c, deps)
-      if (!signedIn) {
-        if (url.searchParams.get('prompt') === 'none') return back(deps, parsed, { error: 'login_required' })
-        return redirect(`/login?return_to=${encodeURIComponent(url.pathname + url.search)}`)
+      if (!signedIn || mustAuthenticate(deps, parsed, url.searchParams, signedIn)) {
+        if (parsed.prompt.has('none')) return back(deps, parsed, { error: 'login_required' })
+        return redirect(signInUrl(deps, parsed, url.searchParams))
       }
-      if (parsed.client.first_party) return issueCode(deps, parsed, signedIn.user.id, signedIn.login.created_at)
-      if (url.searchParams.get('prompt') === 'none') return back(deps, parsed, { error: 'consent_required' })
+      if (parsed.client.first_party && !parsed.prompt.has('consent')) return issueCode(deps, parsed, signedIn.user.id, signedIn.login.created_at)
+      if (parsed.prompt.has('none')) return back(deps, parsed, { error: 'consent_required' })
       return consentPage(c, deps, parsed, url.searchParams, signedIn.user.email)
     },
 
@@ -55,6 +68,10 @@ export function authorizationEndpoint(deps: Deps) {
       if (!signedIn) return errorPage('Signed out', 'Your sign-in ended. Start again from the application.', 401)
       const parsed = await parse(form)
       if (parsed instanceof Response) return parsed
+      // The consent form carries the request's parameters, so a hand-made POST must meet the
+      // same prompt=login / max_age rule as the GET that rendered it.
+      const params = new URLSearchParams([...form].filter(([k]) => k !== 'csrf' && k !== 'decision'))
+      if (mustAuthenticate(deps, parsed, params, signedIn)) return redirect(signInUrl(deps, parsed, params))
       if (form.get('decision') !== 'approve') return back(deps, parsed, { error: 'access_denied', error_description: 'the user denied the request' })
       return issueCode(deps, parsed, signedIn.user.id, signedIn.login.created_at)
     },
@@ -72,7 +89,7 @@ async function validate(deps: Deps, get: (k: string) => string | undefined): Pro
     return errorPage('Invalid redirect', 'The application asked to send you somewhere it has not registered, so Evergreen stopped here.', 400)
   }
   const state = get('state')
-  const base = { client, redirectUri, state, scope: '', codeChallenge: null, nonce: null }
+  const base = { client, redirectUri, state }
   if (get('response_type') !== 'code') return back(deps, base, { error: 'unsupported_response_type', error_description: 'only response_type=code is supported' })
   if (!client.grant_types.includes('authorization_code')) return back(deps, base, { error: 'unauthorized_client', error_description: 'client may not use the authorization code flow' })
   const challenge = get('code_challenge')
@@ -92,7 +109,82 @@ async function validate(deps: Deps, get: (k: string) => string | undefined): Pro
   }
   const nonce = get('nonce')
   if (nonce !== undefined && nonce.length > 512) return back(deps, base, { error: 'invalid_request', error_description: 'nonce is too long' })
-  return { client, redirectUri, state, scope, codeChallenge: challenge ?? null, nonce: nonce ?? null }
+  // OIDC Core §3.1.2.1: a space-delimited list; `none` with any other value is an error. Values
+  // this endpoint does not implement (select_account) are refused rather than silently ignored.
+  const prompt = new Set((get('prompt') ?? '').split(' ').filter(Boolean))
+  for (const p of prompt) {
+    if (!(PROMPT_VALUES as readonly string[]).includes(p)) return back(deps, base, { error: 'invalid_request', error_description: `prompt=${p.slice(0, 40)} is not supported` })
+  }
+  if (prompt.has('none') && prompt.size > 1) return back(deps, base, { error: 'invalid_request', error_description: 'prompt=none cannot be combined with other values' })
+  const maxAgeText = get('max_age')
+  if (maxAgeText !== undefined && !/^\d{1,10}$/.test(maxAgeText)) return back(deps, base, { error: 'invalid_request', error_description: 'max_age must be a non-negative integer' })
+  const maxAge = maxAgeText === undefined ? null : Number(maxAgeText)
+  return { client, redirectUri, state, scope, codeChallenge: challenge ?? null, nonce: nonce ?? null, prompt, maxAge }
+}
+
+/**
+ * Whether a live browser sign-in must authenticate again before this request gets a code:
+ * `prompt=login` always, `max_age` when the sign-in is older (OIDC Core §3.1.2.1). Either is met
+ * only by a sign-in that started after the request first reached us, which the HMAC'd
+ * `evergreen_reauth` time on the returning request proves; without it a signed-in browser that
+ * comes back from /login would be sent to sign in again forever.
+ */
+function mustAuthenticate(deps: Deps, req: AuthorizationRequest, params: URLSearchParams, signedIn: SignedIn): boolean {
+  const age = deps.now() - signedIn.login.created_at
+  if (!req.prompt.has('login') && (req.maxAge === null || age <= req.maxAge)) return false
+  const requestedAt = reauthRequestedAt(deps, params)
+  return requestedAt === undefined || signedIn.login.created_at < requestedAt
+}
+
+/**
+ * Where to sign in for this request. With `prompt=login` or `max_age` the way back carries the
+ * time of this request, sealed with the page key over every other parameter, so the return is
+ * recognised as "authenticated since" and a crafted URL cannot claim an earlier time.
+ */
+function signInUrl(deps: Deps, req: AuthorizationRequest, params: URLSearchParams): string {
+  const back = new URLSearchParams([...params].filter(([k]) => k !== REAUTH_PARAM))
+  if (req.prompt.has('login') || req.maxAge !== null) {
+    const now = deps.now()
+    back.set(REAUTH_PARAM, `${now}.${reauthMac(deps, now, back)}`)
+  }
+  return `/login?return_to=${encodeURIComponent(`/authorize?${back}`)}`
+}
+
+/** The time a forced sign-in was requested, from a genuine, unexpired `evergreen_reauth`. */
+function reauthRequestedAt(deps: Deps, params: URLSearchParams): number | undefined {
+  const m = REAUTH_VALUE.exec(params.get(REAUTH_PARAM) ?? '')
+  if (!m) return undefined
+  const at = Number(m[1])
+  const now = deps.now()
+  if (at > now || now - at > REAUTH_TTL) return undefined
+  const expected = Buffer.from(reauthMac(deps, at, params))
+  const given = Buffer.from(m[2]!)
+  return expected.length === given.length && timingSafeEqual(expected, given) ? at : undefined
+}
+
+/**
+ * HMAC over the time and the whole request (every parameter but the marker and the consent
+ * form's own fields, sorted): a marker minted for one request says nothing about another client,
+ * redirect URI, state or PKCE challenge.
+ */
+function reauthMac(deps: Deps, at: number, params: URLSearchParams): string {
+  const rest = new URLSearchParams([...params].filter(([k]) => k !== REAUTH_PARAM && k !== 'csrf' && k !== 'decision').sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+  return createHmac('sha256', deps.pageKey).update(`evergreen/reauth\0${at}\0${rest}`).digest('base64url')
+}
+
+/**
+ * When `returnTo` is an /authorize request that asked this signed-in browser to authenticate
+ * again and it has not yet: the client's name, for the login page to say so and show its form
+ * instead of sending the browser straight back.
+ */
+export async function reauthenticationPending(deps: Deps, returnTo: string, signedIn: SignedIn): Promise<{ clientName: string } | undefined> {
+  if (!returnTo.startsWith('/authorize?')) return undefined
+  const params = new URLSearchParams(returnTo.slice('/authorize?'.length))
+  const requestedAt = reauthRequestedAt(deps, params)
+  if (requestedAt === undefined || signedIn.login.created_at >= requestedAt) return undefined
+  const clientId = params.get('client_id')
+  const client = clientId ? await deps.store.getClient(clientId) : undefined
+  return client ? { clientName: client.name } : undefined
 }
 
 async function issueCode(deps: Deps, req: AuthorizationRequest, userId: string, authTime: number): Promise<Response> {
