@@ -15,12 +15,13 @@ const CODE_TTL = 60
 /** The `prompt` values this endpoint implements (OIDC Core §3.1.2.1), as discovery lists them. */
 export const PROMPT_VALUES = ['none', 'login', 'consent'] as const
 /**
- * The parameter that carries "re-authentication requested at T" from /authorize through /login
- * and back: `<T>.<HMAC>`. It lives as long as someone may take to type a password.
+ * The parameter that carries "re-authentication requested at T, by a browser whose sign-in then
+ * was S" from /authorize through /login and back: `<T>.<S>.<HMAC>`. It lives as long as someone
+ * may take to type a password.
  */
 const REAUTH_PARAM = 'evergreen_reauth'
 const REAUTH_TTL = 600
-const REAUTH_VALUE = /^(\d{1,12})\.([A-Za-z0-9_-]{43})$/
+const REAUTH_VALUE = /^(\d{1,12})\.([A-Za-z0-9_-]{22}|-)\.([A-Za-z0-9_-]{43})$/
 
 interface AuthorizationRequest {
   client: ClientRecord
@@ -54,7 +55,7 @@ export function authorizationEndpoint(deps: Deps) {
       const signedIn = await currentUser(c, deps)
       if (!signedIn || mustAuthenticate(deps, parsed, url.searchParams, signedIn)) {
         if (parsed.prompt.has('none')) return back(deps, parsed, { error: 'login_required' })
-        return redirect(signInUrl(deps, parsed, url.searchParams))
+        return redirect(signInUrl(deps, parsed, url.searchParams, signedIn))
       }
       if (parsed.client.first_party && !parsed.prompt.has('consent')) return issueCode(deps, parsed, signedIn.user.id, signedIn.login.created_at)
       if (parsed.prompt.has('none')) return back(deps, parsed, { error: 'consent_required' })
@@ -71,7 +72,7 @@ export function authorizationEndpoint(deps: Deps) {
       // The consent form carries the request's parameters, so a hand-made POST must meet the
       // same prompt=login / max_age rule as the GET that rendered it.
       const params = new URLSearchParams([...form].filter(([k]) => k !== 'csrf' && k !== 'decision'))
-      if (mustAuthenticate(deps, parsed, params, signedIn)) return redirect(signInUrl(deps, parsed, params))
+      if (mustAuthenticate(deps, parsed, params, signedIn)) return redirect(signInUrl(deps, parsed, params, signedIn))
       if (form.get('decision') !== 'approve') return back(deps, parsed, { error: 'access_denied', error_description: 'the user denied the request' })
       return issueCode(deps, parsed, signedIn.user.id, signedIn.login.created_at)
     },
@@ -125,51 +126,72 @@ async function validate(deps: Deps, get: (k: string) => string | undefined): Pro
 /**
  * Whether a live browser sign-in must authenticate again before this request gets a code:
  * `prompt=login` always, `max_age` when the sign-in is older (OIDC Core §3.1.2.1). Either is met
- * only by a sign-in that started after the request first reached us, which the HMAC'd
- * `evergreen_reauth` time on the returning request proves; without it a signed-in browser that
- * comes back from /login would be sent to sign in again forever.
+ * only by a sign-in made after the request first reached us, which the returning request's
+ * `evergreen_reauth` proves; without it a signed-in browser that comes back from /login would be
+ * sent to sign in again forever.
  */
 function mustAuthenticate(deps: Deps, req: AuthorizationRequest, params: URLSearchParams, signedIn: SignedIn): boolean {
   const age = deps.now() - signedIn.login.created_at
   if (!req.prompt.has('login') && (req.maxAge === null || age <= req.maxAge)) return false
-  const requestedAt = reauthRequestedAt(deps, params)
-  return requestedAt === undefined || signedIn.login.created_at < requestedAt
+  return !reauthenticated(deps, params, signedIn)
 }
 
 /**
  * Where to sign in for this request. With `prompt=login` or `max_age` the way back carries the
- * time of this request, sealed with the page key over every other parameter, so the return is
- * recognised as "authenticated since" and a crafted URL cannot claim an earlier time.
+ * time of this request and a tag of the sign-in the browser had then, under an HMAC with the page
+ * key over every other parameter: the return is recognised as "signed in since", and a crafted
+ * URL can neither claim an earlier time nor let the old sign-in pass.
  */
-function signInUrl(deps: Deps, req: AuthorizationRequest, params: URLSearchParams): string {
+function signInUrl(deps: Deps, req: AuthorizationRequest, params: URLSearchParams, signedIn: SignedIn | undefined): string {
   const back = new URLSearchParams([...params].filter(([k]) => k !== REAUTH_PARAM))
   if (req.prompt.has('login') || req.maxAge !== null) {
     const now = deps.now()
-    back.set(REAUTH_PARAM, `${now}.${reauthMac(deps, now, back)}`)
+    const before = signedIn ? loginTag(deps, signedIn) : '-'
+    back.set(REAUTH_PARAM, `${now}.${before}.${reauthMac(deps, now, before, back)}`)
   }
   return `/login?return_to=${encodeURIComponent(`/authorize?${back}`)}`
 }
 
-/** The time a forced sign-in was requested, from a genuine, unexpired `evergreen_reauth`. */
-function reauthRequestedAt(deps: Deps, params: URLSearchParams): number | undefined {
+/**
+ * True when `params` carries a genuine, unexpired `evergreen_reauth` and this browser's sign-in
+ * was made after it: later than or in the same second as the request (the clock has seconds),
+ * and not the sign-in the browser had when the request came in.
+ */
+function reauthenticated(deps: Deps, params: URLSearchParams, signedIn: SignedIn): boolean {
+  const marker = reauthMarker(deps, params)
+  return marker !== undefined && signedIn.login.created_at >= marker.at && !equal(loginTag(deps, signedIn), marker.before)
+}
+
+/** A genuine, unexpired `evergreen_reauth` in `params`: when it was minted, and for which sign-in. */
+function reauthMarker(deps: Deps, params: URLSearchParams): { at: number; before: string } | undefined {
   const m = REAUTH_VALUE.exec(params.get(REAUTH_PARAM) ?? '')
   if (!m) return undefined
   const at = Number(m[1])
+  const before = m[2]!
   const now = deps.now()
   if (at > now || now - at > REAUTH_TTL) return undefined
-  const expected = Buffer.from(reauthMac(deps, at, params))
-  const given = Buffer.from(m[2]!)
-  return expected.length === given.length && timingSafeEqual(expected, given) ? at : undefined
+  return equal(reauthMac(deps, at, before, params), m[3]!) ? { at, before } : undefined
 }
 
 /**
- * HMAC over the time and the whole request (every parameter but the marker and the consent
- * form's own fields, sorted): a marker minted for one request says nothing about another client,
- * redirect URI, state or PKCE challenge.
+ * HMAC over the time, the earlier sign-in's tag and the whole request (every parameter but the
+ * marker and the consent form's own fields, sorted): a marker minted for one request says nothing
+ * about another client, redirect URI, state or PKCE challenge.
  */
-function reauthMac(deps: Deps, at: number, params: URLSearchParams): string {
+function reauthMac(deps: Deps, at: number, before: string, params: URLSearchParams): string {
   const rest = new URLSearchParams([...params].filter(([k]) => k !== REAUTH_PARAM && k !== 'csrf' && k !== 'decision').sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-  return createHmac('sha256', deps.pageKey).update(`evergreen/reauth\0${at}\0${rest}`).digest('base64url')
+  return createHmac('sha256', deps.pageKey).update(`evergreen/reauth\0${at}\0${before}\0${rest}`).digest('base64url')
+}
+
+/** A keyed tag of a browser sign-in (its stored hash is a lookup key, so it stays out of URLs). */
+function loginTag(deps: Deps, signedIn: SignedIn): string {
+  return createHmac('sha256', deps.pageKey).update(`evergreen/reauth-login\0${signedIn.login.hash}`).digest('base64url').slice(0, 22)
+}
+
+function equal(a: string, b: string): boolean {
+  const x = Buffer.from(a)
+  const y = Buffer.from(b)
+  return x.length === y.length && timingSafeEqual(x, y)
 }
 
 /**
@@ -180,8 +202,8 @@ function reauthMac(deps: Deps, at: number, params: URLSearchParams): string {
 export async function reauthenticationPending(deps: Deps, returnTo: string, signedIn: SignedIn): Promise<{ clientName: string } | undefined> {
   if (!returnTo.startsWith('/authorize?')) return undefined
   const params = new URLSearchParams(returnTo.slice('/authorize?'.length))
-  const requestedAt = reauthRequestedAt(deps, params)
-  if (requestedAt === undefined || signedIn.login.created_at >= requestedAt) return undefined
+  // A forged or expired marker is not pending here: /authorize mints a new one and comes back.
+  if (!reauthMarker(deps, params) || reauthenticated(deps, params, signedIn)) return undefined
   const clientId = params.get('client_id')
   const client = clientId ? await deps.store.getClient(clientId) : undefined
   return client ? { clientName: client.name } : undefined

@@ -78,7 +78,7 @@ describe('prompt=login', () => {
     expect(await authTimeOf(atClient(await browser.get(authorizeUrl())).get('code')!)).toBe(signedInAt)
 
     const back = await expectLoginForm(await browser.get(authorizeUrl({ prompt: 'login' })))
-    expect(back).toMatch(/^\/authorize\?.*&evergreen_reauth=\d+\.[A-Za-z0-9_-]{43}$/)
+    expect(back).toMatch(/^\/authorize\?.*&evergreen_reauth=\d+\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/)
     svc.clock.advance(7)
     const login = await browser.post('/login', { email: 'ada@example.com', password: PASSWORD, return_to: back })
     expect(login.status).toBe(303)
@@ -123,10 +123,11 @@ describe('prompt=login', () => {
   test('a crafted marker does not skip the password: forged, moved in time, copied to another request, or expired', async () => {
     const back = await expectLoginForm(await browser.get(authorizeUrl({ prompt: 'login' })))
     const marker = new URLSearchParams(back.split('?')[1]).get('evergreen_reauth')!
-    const [at, mac] = marker.split('.')
+    const [at, before, mac] = marker.split('.')
     const attempts = [
-      authorizeUrl({ prompt: 'login', evergreen_reauth: `${at}.${'A'.repeat(43)}` }),
-      authorizeUrl({ prompt: 'login', evergreen_reauth: `${Number(at) - 1000}.${mac}` }),
+      authorizeUrl({ prompt: 'login', evergreen_reauth: `${at}.${before}.${'A'.repeat(43)}` }),
+      authorizeUrl({ prompt: 'login', evergreen_reauth: `${Number(at) - 1000}.${before}.${mac}` }),
+      authorizeUrl({ prompt: 'login', evergreen_reauth: `${at}.-.${mac}` }),
       authorizeUrl({ prompt: 'login', state: 's2', evergreen_reauth: marker }),
       authorizeUrl({ prompt: 'login', evergreen_reauth: 'garbage' }),
     ]
@@ -137,6 +138,19 @@ describe('prompt=login', () => {
     await browser.post('/login', { email: 'ada@example.com', password: PASSWORD, return_to: back })
     svc.clock.advance(601)
     expect(location(await browser.get(back)).pathname).toBe('/login')
+  })
+
+  test('in the same second: the sign-in the browser already had does not count, a new one does', async () => {
+    // The clock has whole seconds and does not move in this test.
+    const same = new PageClient(svc)
+    await same.login('ada@example.com', PASSWORD)
+    const first = await same.get(authorizeUrl({ prompt: 'login' }))
+    const back = returnTo(first)
+    expect(location(await same.get(back)).pathname).toBe('/login')
+    await same.get(`/login?return_to=${encodeURIComponent(back)}`)
+    expect(same.lastHtml).toContain('Sign in again to continue to <strong>Dashboard</strong>.')
+    await same.post('/login', { email: 'ada@example.com', password: PASSWORD, return_to: back })
+    expect(atClient(await same.get(back)).get('code')).toMatch(/^egac_/)
   })
 
   test('not signed in at all: the form, then the code without a second trip', async () => {
