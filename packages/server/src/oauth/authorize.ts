@@ -198,6 +198,11 @@ function equal(a: string, b: string): boolean {
  * When `returnTo` is an /authorize request that asked this signed-in browser to authenticate
  * again and it has not yet: the client's name, for the login page to say so and show its form
  * instead of sending the browser straight back.
+ *
+ * @param returnTo the login page's (already same-origin) `return_to`
+ * @param signedIn the browser's current sign-in
+ * @example await reauthenticationPending(deps, '/authorize?client_id=c1&prompt=login&evergreen_reauth=…', signedIn) // { clientName: 'Dashboard' }
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#AuthRequest
  */
 export async function reauthenticationPending(deps: Deps, returnTo: string, signedIn: SignedIn): Promise<{ clientName: string } | undefined> {
   if (!returnTo.startsWith('/authorize?')) return undefined
