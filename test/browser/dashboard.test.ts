@@ -501,7 +501,7 @@ describe.skipIf(!available)('examples/dashboard in Chromium against a real token
     expect(session.generation).toBe(generationBefore + 1)
   })
 
-  test('6. revoking the session on /settings/sessions signs the dashboard out before the access token expires', async ({ task }) => {
+  test('6. revoking the session on /settings/sessions signs the dashboard out before the access token expires; the next visit asks for the password', async ({ task }) => {
     const g = await open(task.name)
     const { page, context, snap } = g
     const user = await createUser('revoke')
@@ -538,27 +538,40 @@ describe.skipIf(!available)('examples/dashboard in Chromium against a real token
     expect(exp).toBeGreaterThan(now() + 60)
     expect(dash.output()).toContain(`"type":"backchannel_logout"`)
     expect(dash.output()).toContain(`"sid":"${sid}"`)
-    expect((await sessionCookies(context)).all).toEqual([])
+    // The session pair is gone; left behind is the marker that makes the next sign-in ask.
+    const left = (await sessionCookies(context)).all
+    expect(left.map((c) => c.name)).toEqual(['evergreen.reauth'])
+    expect(left[0]).toMatchObject({ domain: 'localhost', path: '/', httpOnly: true, secure: false, sameSite: 'Lax' })
 
-    // The next navigation goes back through sign-in: /dashboard → /auth/login → Evergreen's
-    // /authorize. This browser is still signed in to Evergreen itself (revoking an app's session
-    // does not end that), so /authorize answers at once with a code and a new session.
+    // The next navigation lands on Evergreen's login page: /dashboard → /auth/login → /authorize
+    // with prompt=login → /login. This browser is still signed in to Evergreen itself (revoking an
+    // app's session does not end that), and the form is shown all the same.
+    expect((await context.cookies(server.url)).some((c) => c.name === 'evergreen_session')).toBe(true)
     const watched = watchNavigations(page)
     await page.goto(`${dash.url}/dashboard`)
+    await h1(page, 'Sign in').waitFor()
+    await page.getByText('Sign in again to continue to dashboard.').waitFor()
+    expect(new URL(page.url()).origin).toBe(server.url)
+    expect(new URL(page.url()).pathname).toBe('/login')
+    await expect(page.getByLabel('Email').inputValue()).resolves.toBe(user.email)
+    await snap('login-again')
+    const toLogin = watched.navigations.map((u) => new URL(u))
+    expect(toLogin.map((u) => `${u.origin}${u.pathname}`)).toEqual([`${dash.url}/dashboard`, `${dash.url}/auth/login`, `${server.url}/authorize`, `${server.url}/login`])
+    expect(toLogin[1]!.searchParams.get('return_to')).toBe('/dashboard')
+    expect(toLogin[2]!.searchParams.get('prompt')).toBe('login')
+
+    // Signing in there again lands back on /dashboard, with a new session.
+    watched.navigations.length = 0
+    await fillEvergreenLogin(page, user)
     await page.waitForURL(`${dash.url}/dashboard`)
     await h1(page, 'Dashboard').waitFor()
+    await expect(page.locator('#who').textContent()).resolves.toBe(user.email)
     await snap('signed-in-again')
-    const hops = watched.navigations.map((u) => new URL(u))
-    expect(hops.map((u) => `${u.origin}${u.pathname}`)).toEqual([
-      `${dash.url}/dashboard`,
-      `${dash.url}/auth/login`,
-      `${server.url}/authorize`,
-      `${dash.url}/auth/callback`,
-      `${dash.url}/dashboard`,
-    ])
-    expect(hops[1]!.searchParams.get('return_to')).toBe('/dashboard')
+    const back = watched.navigations.map((u) => new URL(u))
+    expect(back.map((u) => `${u.origin}${u.pathname}`)).toEqual([`${server.url}/login`, `${server.url}/authorize`, `${dash.url}/auth/callback`, `${dash.url}/dashboard`])
     const fresh = await onePair(context)
     expect(fresh.sid).not.toBe(sid)
+    expect(decodeJwt(fresh.access.value).sid).toBe(fresh.sid)
     expect((await sessionAt(sid)).active).toBe(false)
     await settings.close()
   })

@@ -20,6 +20,8 @@ export interface RequestCookies {
   access: { gen: number; name: string; value: string }[]
   /** Login-transaction cookies by id. */
   transactions: { id: string; name: string; value: string }[]
+  /** Whether the re-authentication marker ({@link reauthName}) is present. */
+  reauth: boolean
 }
 
 /** Cookie attributes: `Secure` and the `__Host-` prefix go together, on https only. */
@@ -64,13 +66,14 @@ export function parseCookieHeader(header: string | null): Map<string, string> {
 
 /** Picks this app's session and transaction cookies out of a parsed Cookie header. */
 export function readCookies(cookies: Map<string, string>, scope: CookieScope): RequestCookies {
-  const result: RequestCookies = { refresh: [], access: [], transactions: [] }
+  const result: RequestCookies = { refresh: [], access: [], transactions: [], reauth: false }
   for (const [name, value] of cookies) {
     if (!name.startsWith(scope.prefix)) continue
     const rest = name.slice(scope.prefix.length)
     if (rest.startsWith('rt.') && GEN.test(rest.slice(3))) result.refresh.push({ gen: Number(rest.slice(3)), name, value })
     else if (rest.startsWith('at.') && GEN.test(rest.slice(3))) result.access.push({ gen: Number(rest.slice(3)), name, value })
     else if (rest.startsWith('tx.') && TX_ID.test(rest.slice(3))) result.transactions.push({ id: rest.slice(3), name, value })
+    else if (rest === REAUTH) result.reauth = true
   }
   result.refresh.sort((a, b) => b.gen - a.gen)
   result.access.sort((a, b) => b.gen - a.gen)
@@ -88,6 +91,15 @@ export const accessName = (scope: CookieScope, gen: number) => `${scope.prefix}a
 export const refreshName = (scope: CookieScope, gen: number) => `${scope.prefix}rt.${gen}`
 /** A login transaction's cookie name. */
 export const transactionName = (scope: CookieScope, id: string) => `${scope.prefix}tx.${id}`
+
+const REAUTH = 'reauth'
+/**
+ * The re-authentication marker's name: set when a session ends because the token service revoked
+ * it (back-channel logout), so the next sign-in asks for the password (`prompt=login`) instead of
+ * passing silently through the person's still-live sign-in at the service. Its value means
+ * nothing; its presence is the whole message.
+ */
+export const reauthName = (scope: CookieScope) => `${scope.prefix}${REAUTH}`
 
 /**
  * A `Set-Cookie` line: HttpOnly (no script reads a token), SameSite=Lax (sent on top-level

@@ -421,7 +421,8 @@ describe('back-channel logout and the revocation list', () => {
     expect(await replay.json()).toMatchObject({ error: 'invalid_request' })
     const apiRes = await b.send(`${APP}/api/me`, { headers: api })
     expect(apiRes.status).toBe(401)
-    expect(cookieNames(b)).toEqual([])
+    // The session cookies are gone; what is left is the marker that asks for the password next time.
+    expect(cookieNames(b)).toEqual(['evergreen.reauth'])
     expect(events.map((e) => e.type)).toContain('backchannel_logout')
   })
 
@@ -435,6 +436,67 @@ describe('back-channel logout and the revocation list', () => {
     f.svc.clock.advance(2)
     await signIn(f, b)
     expect((await b.send(`${APP}/api/me`)).status).toBe(200)
+  })
+
+  test('after a back-channel logout the next sign-in asks for the password (prompt=login); success removes the marker', async () => {
+    let signer!: Awaited<ReturnType<typeof createLogoutSigner>>
+    const { f, b } = await signedIn({}, async (f) => void (signer = await createLogoutSigner(f)))
+    const me = (await (await b.send(`${APP}/api/me`)).json()) as { sid: string; sub: string }
+    await f.app(new Request(`${APP}/auth/backchannel-logout`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `logout_token=${await signer.sign(logoutClaims(f, { sid: me.sid, sub: me.sub }))}` }))
+    const denied = await b.send(`${APP}/api/me`, { headers: api })
+    expect(denied.status).toBe(401)
+    expect(denied.headers.getSetCookie()).toContain('evergreen.reauth=1; Max-Age=86400; Path=/; HttpOnly; SameSite=Lax')
+    expect(cookieNames(b)).toEqual(['evergreen.reauth'])
+
+    f.svc.clock.advance(30)
+    const start = await b.send(`${APP}/auth/login?return_to=%2Fdashboard`)
+    const authorize = new URL(start.headers.get('location')!)
+    expect(authorize.searchParams.get('prompt')).toBe('login')
+    // The browser is still signed in at the service, yet the service shows its form.
+    const toLogin = await b.send(authorize)
+    const form = await b.send(new URL(toLogin.headers.get('location')!, ISSUER))
+    expect(form.status).toBe(200)
+    expect(b.lastHtml).toContain('Sign in again to continue to <strong>dashboard</strong>.')
+    const cb = await completeLogin(f, b, authorize.href)
+    expect(cb.status).toBe(303)
+    expect(cb.headers.get('location')).toBe('/dashboard')
+    expect(cb.headers.getSetCookie()).toContain('evergreen.reauth=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax')
+    expect(cookieNames(b)).not.toContain('evergreen.reauth')
+    const again = (await (await b.send(`${APP}/api/me`)).json()) as { sid: string }
+    expect(again.sid).not.toBe(me.sid)
+    // The next sign-in is silent again.
+    const later = await b.send(`${APP}/auth/login`)
+    expect(new URL(later.headers.get('location')!).searchParams.has('prompt')).toBe(false)
+  })
+
+  test('an expired session (invalid_grant) and a fresh visitor sign in without prompt=login', async () => {
+    const fresh = await createWebFixture()
+    const visitor = await browserFor(fresh).send(`${APP}/auth/login`)
+    expect(new URL(visitor.headers.get('location')!).searchParams.has('prompt')).toBe(false)
+
+    const { f, b } = await signedIn()
+    const sessions = (await (await f.svc.admin('GET', '/sessions?active=true')).json()) as { items: { id: string }[] }
+    for (const s of sessions.items) await f.svc.admin('DELETE', `/sessions/${s.id}`)
+    f.svc.clock.advance(901)
+    const res = await b.send(`${APP}/api/me`, { headers: api })
+    expect(res.status).toBe(401)
+    expect(res.headers.getSetCookie().some((l) => l.startsWith('evergreen.reauth='))).toBe(false)
+    const start = await b.send(`${APP}/auth/login`)
+    expect(new URL(start.headers.get('location')!).searchParams.has('prompt')).toBe(false)
+  })
+
+  test('an authorization request stripped of prompt=login on its way is refused at the callback (auth_time too old)', async () => {
+    const { f, b } = await signedIn()
+    f.svc.clock.advance(30)
+    b.jar(APP).set('evergreen.reauth', '1')
+    const start = await b.send(`${APP}/auth/login?return_to=%2Fdashboard`)
+    const authorize = new URL(start.headers.get('location')!)
+    expect(authorize.searchParams.get('prompt')).toBe('login')
+    authorize.searchParams.delete('prompt')
+    const cb = await completeLogin(f, b, authorize.href)
+    expect(cb.status).toBe(400)
+    expect(await cb.text()).toContain('did not ask for your password again')
+    expect(cookieNames(b)).toContain('evergreen.reauth')
   })
 
   test.each([

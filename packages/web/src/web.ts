@@ -10,6 +10,7 @@ import {
   deleteCookie,
   parseCookieHeader,
   readCookies,
+  reauthName,
   refreshName,
   setCookie,
   transactionName,
@@ -80,6 +81,8 @@ const DEFAULT_SESSION_SECONDS = 30 * 86_400
 /** Browsers cap cookie lifetimes at 400 days (RFC 6265bis §5.6.1). */
 const MAX_COOKIE_SECONDS = 400 * 86_400
 const MAX_FORM_BYTES = 16 * 1024
+/** How long a remote revocation makes the next sign-in ask for the password. */
+const REAUTH_SECONDS = 86_400
 
 interface Transaction {
   s: string
@@ -87,6 +90,8 @@ interface Transaction {
   v: string
   r: string
   c: number
+  /** 1 when the authorization request carried `prompt=login`. */
+  p?: 1
 }
 
 /**
@@ -238,7 +243,10 @@ export function createEvergreenWeb(options: EvergreenWebOptions): EvergreenWeb {
 
     const identity = payload ? { sid: payload.sid, sub: payload.sub, loginAt: payload.la } : valid ? { sid: valid.claims.sid, sub: valid.claims.sub, loginAt: valid.claims.iat } : undefined
     if (identity && (config.revocationList.isRevoked(identity) || (valid && config.revocationList.isRevoked({ ...identity, sid: valid.claims.sid ?? identity.sid })))) {
-      out.push(...clearAll(scope, c))
+      // The person (or an admin) ended this session at the service, but the browser is most
+      // likely still signed in there: without the marker the next /auth/login would come straight
+      // back with a new session, and "Revoke" would look like it did nothing.
+      out.push(...clearAll(scope, c), setCookie(scope, reauthName(scope), '1', REAUTH_SECONDS))
       return anonymous('revoked')
     }
 
@@ -313,7 +321,7 @@ export function createEvergreenWeb(options: EvergreenWebOptions): EvergreenWeb {
     const state = random(16)
     const nonce = random(16)
     const verifier = random(32)
-    const tx: Transaction = { s: state, n: nonce, v: verifier, r: returnTo, c: now }
+    const tx: Transaction = { s: state, n: nonce, v: verifier, r: returnTo, c: now, ...(c.reauth ? { p: 1 as const } : {}) }
     out.push(setCookie(scope, transactionName(scope, state), await seal(k, 'login', tx, iv()), TX_SECONDS))
 
     const target = new URL(as.authorization_endpoint)
@@ -325,6 +333,8 @@ export function createEvergreenWeb(options: EvergreenWebOptions): EvergreenWeb {
     target.searchParams.set('code_challenge_method', 'S256')
     target.searchParams.set('state', state)
     target.searchParams.set('nonce', nonce)
+    // OIDC Core §3.1.2.1: the service asks for the password even with a live sign-in there.
+    if (tx.p) target.searchParams.set('prompt', 'login')
     return redirect(target.href, out)
   }
 
@@ -353,13 +363,19 @@ export function createEvergreenWeb(options: EvergreenWebOptions): EvergreenWeb {
       if (outcome === 'unavailable') return problemPage(503, 'Sign-in service unavailable', 'The sign-in service is not answering right now. Please try again in a moment.', loginAgain, spent, issuerOrigin)
       return problemPage(400, 'Sign-in failed', 'The sign-in could not be completed. Please try again.', loginAgain, spent, issuerOrigin)
     }
+    // OIDC Core §3.1.2.1: after prompt=login the RP checks auth_time, so a request stripped of
+    // prompt=login on its way (a hand-edited URL) cannot pass as the re-authentication.
+    const authTime = tokens.id_claims?.auth_time
+    if (tx.p && (typeof authTime !== 'number' || authTime < tx.c - config.clockTolerance)) {
+      return problemPage(400, 'Sign-in failed', 'The sign-in service did not ask for your password again. Please sign in again.', loginAgain, [deleteCookie(scope, entry!.name)], issuerOrigin)
+    }
     const check = await verifyAccess(tokens.access_token)
     if (!check.ok) return problemPage(400, 'Sign-in failed', 'The sign-in service issued an access token this app cannot accept.', loginAgain, [deleteCookie(scope, entry!.name)], issuerOrigin)
     const highest = Math.max(0, ...c.refresh.map((r) => r.gen), ...c.access.map((a) => a.gen))
     const gen = Math.max(now, highest + 1)
     const issued = await issueCookies(scope, gen, tokens, undefined, check.claims.sub, now)
     // Only this attempt's transaction goes: another tab may be signing in right now with its own.
-    const out = [...clearAll(scope, c), deleteCookie(scope, entry!.name), ...issued.lines]
+    const out = [...clearAll(scope, c), deleteCookie(scope, entry!.name), ...(c.reauth ? [deleteCookie(scope, reauthName(scope))] : []), ...issued.lines]
     emit({ type: 'login', at: now, sub: check.claims.sub, sid: issued.payload.sid })
     return redirect(tx.r, out)
   }

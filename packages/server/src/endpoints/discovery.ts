@@ -1,5 +1,6 @@
 import type { Deps } from '../deps.js'
 import { GRANTS } from '../grants/registry.js'
+import { PROMPT_VALUES } from '../oauth/authorize.js'
 
 /**
  * Authorization-server metadata (RFC 8414), served at both well-known paths. It lists only what
@@ -26,6 +27,8 @@ export function serverMetadata(deps: Pick<Deps, 'settings' | 'keys'>): Record<st
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
     code_challenge_methods_supported: ['S256'],
+    // Defined by OIDC "Initiating User Registration" (prompt=create), which is not among ours.
+    prompt_values_supported: [...PROMPT_VALUES],
     authorization_response_iss_parameter_supported: true,
     token_endpoint_auth_methods_supported: authMethods,
     revocation_endpoint_auth_methods_supported: authMethods,

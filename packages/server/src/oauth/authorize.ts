@@ -1,8 +1,9 @@
 import type { Context } from 'hono'
+import { createHmac, timingSafeEqual } from 'node:crypto'
 import { hashSecret } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
 import { grantedScope } from '../grants/client-credentials.js'
-import { currentUser } from '../pages/browser-session.js'
+import { currentUser, type SignedIn } from '../pages/browser-session.js'
 import { pageCsrf, readPageForm } from '../pages/forms.js'
 import { html } from '../pages/html.js'
 import { errorPage, page, redirect } from '../pages/layout.js'
@@ -11,6 +12,16 @@ import { isS256Challenge } from './pkce.js'
 import { OAuthError } from '@evergreen/core'
 
 const CODE_TTL = 60
+/** The `prompt` values this endpoint implements (OIDC Core §3.1.2.1), as discovery lists them. */
+export const PROMPT_VALUES = ['none', 'login', 'consent'] as const
+/**
+ * The parameter that carries "re-authentication requested at T, by a browser whose sign-in then
+ * was S" from /authorize through /login and back: `<T>.<S>.<HMAC>`. It lives as long as someone
+ * may take to type a password.
+ */
+const REAUTH_PARAM = 'evergreen_reauth'
+const REAUTH_TTL = 600
+const REAUTH_VALUE = /^(\d{1,12})\.([A-Za-z0-9_-]{22}|-)\.([A-Za-z0-9_-]{43})$/
 
 interface AuthorizationRequest {
   client: ClientRecord
@@ -19,6 +30,9 @@ interface AuthorizationRequest {
   scope: string
   codeChallenge: string | null
   nonce: string | null
+  prompt: ReadonlySet<string>
+  /** OIDC `max_age` in seconds, or null when absent. */
+  maxAge: number | null
 }
 
 /**
@@ -39,12 +53,12 @@ export function authorizationEndpoint(deps: Deps) {
       const parsed = await parse(url.searchParams)
       if (parsed instanceof Response) return parsed
       const signedIn = await currentUser(c, deps)
-      if (!signedIn) {
-        if (url.searchParams.get('prompt') === 'none') return back(deps, parsed, { error: 'login_required' })
-        return redirect(`/login?return_to=${encodeURIComponent(url.pathname + url.search)}`)
+      if (!signedIn || mustAuthenticate(deps, parsed, url.searchParams, signedIn)) {
+        if (parsed.prompt.has('none')) return back(deps, parsed, { error: 'login_required' })
+        return redirect(signInUrl(deps, parsed, url.searchParams, signedIn))
       }
-      if (parsed.client.first_party) return issueCode(deps, parsed, signedIn.user.id, signedIn.login.created_at)
-      if (url.searchParams.get('prompt') === 'none') return back(deps, parsed, { error: 'consent_required' })
+      if (parsed.client.first_party && !parsed.prompt.has('consent')) return issueCode(deps, parsed, signedIn.user.id, signedIn.login.created_at)
+      if (parsed.prompt.has('none')) return back(deps, parsed, { error: 'consent_required' })
       return consentPage(c, deps, parsed, url.searchParams, signedIn.user.email)
     },
 
@@ -55,6 +69,10 @@ export function authorizationEndpoint(deps: Deps) {
       if (!signedIn) return errorPage('Signed out', 'Your sign-in ended. Start again from the application.', 401)
       const parsed = await parse(form)
       if (parsed instanceof Response) return parsed
+      // The consent form carries the request's parameters, so a hand-made POST must meet the
+      // same prompt=login / max_age rule as the GET that rendered it.
+      const params = new URLSearchParams([...form].filter(([k]) => k !== 'csrf' && k !== 'decision'))
+      if (mustAuthenticate(deps, parsed, params, signedIn)) return redirect(signInUrl(deps, parsed, params, signedIn))
       if (form.get('decision') !== 'approve') return back(deps, parsed, { error: 'access_denied', error_description: 'the user denied the request' })
       return issueCode(deps, parsed, signedIn.user.id, signedIn.login.created_at)
     },
@@ -72,7 +90,7 @@ async function validate(deps: Deps, get: (k: string) => string | undefined): Pro
     return errorPage('Invalid redirect', 'The application asked to send you somewhere it has not registered, so Evergreen stopped here.', 400)
   }
   const state = get('state')
-  const base = { client, redirectUri, state, scope: '', codeChallenge: null, nonce: null }
+  const base = { client, redirectUri, state }
   if (get('response_type') !== 'code') return back(deps, base, { error: 'unsupported_response_type', error_description: 'only response_type=code is supported' })
   if (!client.grant_types.includes('authorization_code')) return back(deps, base, { error: 'unauthorized_client', error_description: 'client may not use the authorization code flow' })
   const challenge = get('code_challenge')
@@ -92,7 +110,108 @@ async function validate(deps: Deps, get: (k: string) => string | undefined): Pro
   }
   const nonce = get('nonce')
   if (nonce !== undefined && nonce.length > 512) return back(deps, base, { error: 'invalid_request', error_description: 'nonce is too long' })
-  return { client, redirectUri, state, scope, codeChallenge: challenge ?? null, nonce: nonce ?? null }
+  // OIDC Core §3.1.2.1: a space-delimited list; `none` with any other value is an error. Values
+  // this endpoint does not implement (select_account) are refused rather than silently ignored.
+  const prompt = new Set((get('prompt') ?? '').split(' ').filter(Boolean))
+  for (const p of prompt) {
+    if (!(PROMPT_VALUES as readonly string[]).includes(p)) return back(deps, base, { error: 'invalid_request', error_description: `prompt=${p.slice(0, 40)} is not supported` })
+  }
+  if (prompt.has('none') && prompt.size > 1) return back(deps, base, { error: 'invalid_request', error_description: 'prompt=none cannot be combined with other values' })
+  const maxAgeText = get('max_age')
+  if (maxAgeText !== undefined && !/^\d{1,10}$/.test(maxAgeText)) return back(deps, base, { error: 'invalid_request', error_description: 'max_age must be a non-negative integer' })
+  const maxAge = maxAgeText === undefined ? null : Number(maxAgeText)
+  return { client, redirectUri, state, scope, codeChallenge: challenge ?? null, nonce: nonce ?? null, prompt, maxAge }
+}
+
+/**
+ * Whether a live browser sign-in must authenticate again before this request gets a code:
+ * `prompt=login` always, `max_age` when the sign-in is older (OIDC Core §3.1.2.1). Either is met
+ * only by a sign-in made after the request first reached us, which the returning request's
+ * `evergreen_reauth` proves; without it a signed-in browser that comes back from /login would be
+ * sent to sign in again forever.
+ */
+function mustAuthenticate(deps: Deps, req: AuthorizationRequest, params: URLSearchParams, signedIn: SignedIn): boolean {
+  const age = deps.now() - signedIn.login.created_at
+  if (!req.prompt.has('login') && (req.maxAge === null || age <= req.maxAge)) return false
+  return !reauthenticated(deps, params, signedIn)
+}
+
+/**
+ * Where to sign in for this request. With `prompt=login` or `max_age` the way back carries the
+ * time of this request and a tag of the sign-in the browser had then, under an HMAC with the page
+ * key over every other parameter: the return is recognised as "signed in since", and a crafted
+ * URL can neither claim an earlier time nor let the old sign-in pass.
+ */
+function signInUrl(deps: Deps, req: AuthorizationRequest, params: URLSearchParams, signedIn: SignedIn | undefined): string {
+  const back = new URLSearchParams([...params].filter(([k]) => k !== REAUTH_PARAM))
+  if (req.prompt.has('login') || req.maxAge !== null) {
+    const now = deps.now()
+    const before = signedIn ? loginTag(deps, signedIn) : '-'
+    back.set(REAUTH_PARAM, `${now}.${before}.${reauthMac(deps, now, before, back)}`)
+  }
+  return `/login?return_to=${encodeURIComponent(`/authorize?${back}`)}`
+}
+
+/**
+ * True when `params` carries a genuine, unexpired `evergreen_reauth` and this browser's sign-in
+ * was made after it: later than or in the same second as the request (the clock has seconds),
+ * and not the sign-in the browser had when the request came in.
+ */
+function reauthenticated(deps: Deps, params: URLSearchParams, signedIn: SignedIn): boolean {
+  const marker = reauthMarker(deps, params)
+  return marker !== undefined && signedIn.login.created_at >= marker.at && !equal(loginTag(deps, signedIn), marker.before)
+}
+
+/** A genuine, unexpired `evergreen_reauth` in `params`: when it was minted, and for which sign-in. */
+function reauthMarker(deps: Deps, params: URLSearchParams): { at: number; before: string } | undefined {
+  const m = REAUTH_VALUE.exec(params.get(REAUTH_PARAM) ?? '')
+  if (!m) return undefined
+  const at = Number(m[1])
+  const before = m[2]!
+  const now = deps.now()
+  if (at > now || now - at > REAUTH_TTL) return undefined
+  return equal(reauthMac(deps, at, before, params), m[3]!) ? { at, before } : undefined
+}
+
+/**
+ * HMAC over the time, the earlier sign-in's tag and the whole request (every parameter but the
+ * marker and the consent form's own fields, sorted): a marker minted for one request says nothing
+ * about another client, redirect URI, state or PKCE challenge.
+ */
+function reauthMac(deps: Deps, at: number, before: string, params: URLSearchParams): string {
+  const rest = new URLSearchParams([...params].filter(([k]) => k !== REAUTH_PARAM && k !== 'csrf' && k !== 'decision').sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+  return createHmac('sha256', deps.pageKey).update(`evergreen/reauth\0${at}\0${before}\0${rest}`).digest('base64url')
+}
+
+/** A keyed tag of a browser sign-in (its stored hash is a lookup key, so it stays out of URLs). */
+function loginTag(deps: Deps, signedIn: SignedIn): string {
+  return createHmac('sha256', deps.pageKey).update(`evergreen/reauth-login\0${signedIn.login.hash}`).digest('base64url').slice(0, 22)
+}
+
+function equal(a: string, b: string): boolean {
+  const x = Buffer.from(a)
+  const y = Buffer.from(b)
+  return x.length === y.length && timingSafeEqual(x, y)
+}
+
+/**
+ * When `returnTo` is an /authorize request that asked this signed-in browser to authenticate
+ * again and it has not yet: the client's name, for the login page to say so and show its form
+ * instead of sending the browser straight back.
+ *
+ * @param returnTo the login page's (already same-origin) `return_to`
+ * @param signedIn the browser's current sign-in
+ * @example await reauthenticationPending(deps, '/authorize?client_id=c1&prompt=login&evergreen_reauth=…', signedIn) // { clientName: 'Dashboard' }
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#AuthRequest
+ */
+export async function reauthenticationPending(deps: Deps, returnTo: string, signedIn: SignedIn): Promise<{ clientName: string } | undefined> {
+  if (!returnTo.startsWith('/authorize?')) return undefined
+  const params = new URLSearchParams(returnTo.slice('/authorize?'.length))
+  // A forged or expired marker is not pending here: /authorize mints a new one and comes back.
+  if (!reauthMarker(deps, params) || reauthenticated(deps, params, signedIn)) return undefined
+  const clientId = params.get('client_id')
+  const client = clientId ? await deps.store.getClient(clientId) : undefined
+  return client ? { clientName: client.name } : undefined
 }
 
 async function issueCode(deps: Deps, req: AuthorizationRequest, userId: string, authTime: number): Promise<Response> {

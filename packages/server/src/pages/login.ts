@@ -5,7 +5,7 @@ import { auditEvent } from '../audit.js'
 import type { Deps } from '../deps.js'
 import { createAttemptLimit } from '../http/attempt-limit.js'
 import { requesterOf } from '../http/requester.js'
-import { authorizeTargets } from '../oauth/authorize.js'
+import { authorizeTargets, reauthenticationPending } from '../oauth/authorize.js'
 import { currentUser, endBrowserSession, startBrowserSession } from './browser-session.js'
 import { pageCsrf, readPageForm, safeReturnTo } from './forms.js'
 import { html } from './html.js'
@@ -31,9 +31,10 @@ export function loginPages(deps: Deps, options: { upstreamName?: string | undefi
   // too; the per-address limit and the audit trail are the answer to that.)
   const perAccountFromCleanAddress = limit(Math.max(1, Math.floor(deps.settings.rateLimitLogin / 2)), 'login-account-clean')
 
-  const form = async (c: Context, values: { email?: string; returnTo: string; error?: string; status?: number; retryAfter?: number }) => {
+  const form = async (c: Context, values: { email?: string; returnTo: string; error?: string; status?: number; retryAfter?: number; again?: { clientName: string } | undefined }) => {
     const csrf = pageCsrf(c, deps)
     const body = html`<h1>Sign in</h1>
+${values.again ? html`<p id="reauth">Sign in again to continue to <strong>${values.again.clientName}</strong>.</p>` : ''}
 ${values.error ? html`<p class="error" role="alert" id="login-error">${values.error}</p>` : ''}
 <form method="post" action="/login">
   <input type="hidden" name="csrf" value="${csrf.token}">
@@ -52,11 +53,20 @@ ${options.upstreamName
     return res
   }
 
+  const pendingFor = async (c: Context, returnTo: string) => {
+    const signedIn = await currentUser(c, deps)
+    return signedIn ? reauthenticationPending(deps, returnTo, signedIn) : undefined
+  }
+
   return {
     async show(c: Context): Promise<Response> {
       const returnTo = safeReturnTo(c.req.query('return_to'), deps.settings.issuer)
-      if (await currentUser(c, deps)) return redirect(returnTo)
-      return form(c, { returnTo })
+      const signedIn = await currentUser(c, deps)
+      if (!signedIn) return form(c, { returnTo })
+      // An application asked for a fresh sign-in (prompt=login, max_age): the form, not a bounce.
+      const again = await reauthenticationPending(deps, returnTo, signedIn)
+      if (!again) return redirect(returnTo)
+      return form(c, { returnTo, email: signedIn.user.email, again })
     },
 
     async submit(c: Context): Promise<Response> {
@@ -94,14 +104,14 @@ ${options.upstreamName
         if ((!account.ok && account.firstRefusal) || (!address.ok && address.firstRefusal)) {
           await deps.store.appendAudit(auditEvent(deps, 'login.failed', { ...requester, data: { reason: 'throttled' } }))
         }
-        return form(c, { email, returnTo, status: 429, retryAfter, error: `Too many failed attempts. Try again in ${wait} minute${wait === 1 ? '' : 's'}.` })
+        return form(c, { email, returnTo, status: 429, retryAfter, again: await pendingFor(c, returnTo), error: `Too many failed attempts. Try again in ${wait} minute${wait === 1 ? '' : 's'}.` })
       }
       const user = email ? await deps.store.getUserByEmail(email) : undefined
       // verifyPassword does the work even without a user, so timing does not reveal accounts.
       const ok = (await verifyPassword(password, user?.password_hash ?? null)) && user !== undefined && user.disabled_at === null
       if (!ok || !user) {
         await deps.store.appendAudit(auditEvent(deps, 'login.failed', { user_id: user?.id ?? null, ...requester, data: { reason: 'bad_credentials' } }))
-        return form(c, { email, returnTo, status: 401, error: 'That email and password do not match an account.' })
+        return form(c, { email, returnTo, status: 401, error: 'That email and password do not match an account.', again: await pendingFor(c, returnTo) })
       }
       // The owner proving themselves resets the account's count, except while it is over its
       // limit: then someone else spent it, and a reset would hand them a fresh budget each time
