@@ -574,11 +574,23 @@ export class PostgresStore implements Store {
   async pruneExpired(before: number): Promise<number> {
     return this.transaction(async (c) => {
       let removed = 0
-      for (const table of ['refresh_tokens', 'authorization_codes', 'device_codes', 'login_sessions']) {
+      for (const table of ['refresh_tokens', 'authorization_codes', 'device_codes', 'login_sessions', 'denied_access_tokens']) {
         removed += (await c.query(`DELETE FROM ${table} WHERE expires_at < $1`, [before])).rowCount ?? 0
       }
       return removed
     })
+  }
+
+  async denyAccessToken(jti: string, expiresAt: number, audit: AuditEvent): Promise<void> {
+    await this.transaction(async (c) => {
+      const denied = await c.query('INSERT INTO denied_access_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING', [jti, expiresAt])
+      if (denied.rowCount === 1) await this.audit(c, audit)
+    })
+  }
+
+  async isAccessTokenDenied(jti: string): Promise<boolean> {
+    const { rows } = await this.pool.query('SELECT 1 FROM denied_access_tokens WHERE jti = $1', [jti])
+    return rows.length > 0
   }
 
   async listSigningKeys(): Promise<SigningKeyRecord[]> {

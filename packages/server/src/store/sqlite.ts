@@ -186,6 +186,9 @@ export class SqliteStore implements Store {
       pruneAuthorizationCodes: db.prepare('DELETE FROM authorization_codes WHERE expires_at < ?'),
       pruneDeviceCodes: db.prepare('DELETE FROM device_codes WHERE expires_at < ?'),
       pruneLoginSessions: db.prepare('DELETE FROM login_sessions WHERE expires_at < ?'),
+      pruneDeniedAccessTokens: db.prepare('DELETE FROM denied_access_tokens WHERE expires_at < ?'),
+      denyAccessToken: db.prepare('INSERT INTO denied_access_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING'),
+      isAccessTokenDenied: db.prepare('SELECT 1 AS denied FROM denied_access_tokens WHERE jti = ?'),
     }
   }
 
@@ -479,8 +482,19 @@ export class SqliteStore implements Store {
       this.stmts.pruneTokens.run(before).changes +
       this.stmts.pruneAuthorizationCodes.run(before).changes +
       this.stmts.pruneDeviceCodes.run(before).changes +
-      this.stmts.pruneLoginSessions.run(before).changes,
+      this.stmts.pruneLoginSessions.run(before).changes +
+      this.stmts.pruneDeniedAccessTokens.run(before).changes,
     )()
+  }
+
+  async denyAccessToken(jti: string, expiresAt: number, audit: AuditEvent): Promise<void> {
+    this.db.transaction(() => {
+      if (this.stmts.denyAccessToken.run(jti, expiresAt).changes === 1) this.audit(audit)
+    })()
+  }
+
+  async isAccessTokenDenied(jti: string): Promise<boolean> {
+    return this.stmts.isAccessTokenDenied.get(jti) !== undefined
   }
 
   async listSigningKeys(): Promise<SigningKeyRecord[]> {

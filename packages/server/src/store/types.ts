@@ -137,6 +137,7 @@ export type AuditEventType =
   | 'backchannel_logout.delivered'
   | 'backchannel_logout.failed'
   | 'backchannel_logout.dropped'
+  | 'access_token.revoked'
 
 export interface SigningKeyRecord {
   kid: string
@@ -380,6 +381,14 @@ export interface Store {
    */
   consumeDeviceCode(hash: string, session: SessionRecord, token: RefreshTokenRecord, audit: AuditEvent): Promise<boolean>
 
+  /**
+   * Denies a session-less access token by its `jti` until `expiresAt` (its `exp`), writing
+   * `audit` in the same transaction. Denying a jti twice keeps one row and writes no second audit.
+   */
+  denyAccessToken(jti: string, expiresAt: number, audit: AuditEvent): Promise<void>
+  /** True while `jti` is on the deny-list (pruneExpired removes rows once their token expired). */
+  isAccessTokenDenied(jti: string): Promise<boolean>
+
   listSigningKeys(): Promise<SigningKeyRecord[]>
   insertSigningKey(key: SigningKeyRecord): Promise<void>
   /** Retires every active key but `kid` at `at`, keeping each verifiable until `expiresAt`. */
@@ -405,8 +414,8 @@ export interface Store {
   listBackchannelLogouts(): Promise<BackchannelLogoutRecord[]>
 
   /**
-   * Deletes what can no longer matter: refresh tokens, authorization codes, device codes and login
-   * sessions that expired before `before`. Sessions and audit events are kept. Returns rows removed.
+   * Deletes what can no longer matter: refresh tokens, authorization codes, device codes, login
+   * sessions and denied access-token ids that expired before `before`. Sessions and audit events are kept. Returns rows removed.
    */
   pruneExpired(before: number): Promise<number>
 }

@@ -1073,6 +1073,23 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       })
     })
 
+    describe('denied access tokens', () => {
+      test('denyAccessToken denies a jti once, with its audit event; pruneExpired drops it after exp', async () => {
+        const audit = makeAudit('access_token.revoked', { client_id: 'app', data: { jti: 'at-1' } })
+        expect(await store.isAccessTokenDenied('at-1')).toBe(false)
+        await store.denyAccessToken('at-1', T0 + 900, audit)
+        await store.denyAccessToken('at-1', T0 + 900, makeAudit('access_token.revoked'))
+        expect(await store.isAccessTokenDenied('at-1')).toBe(true)
+        expect(await store.isAccessTokenDenied('at-2')).toBe(false)
+        expect((await store.listAudit({ type: 'access_token.revoked', limit: 10 })).items).toEqual([audit])
+
+        expect(await store.pruneExpired(T0 + 900)).toBe(0)
+        expect(await store.isAccessTokenDenied('at-1')).toBe(true)
+        expect(await store.pruneExpired(T0 + 901)).toBe(1)
+        expect(await store.isAccessTokenDenied('at-1')).toBe(false)
+      })
+    })
+
     describe('signing keys', () => {
       test('insertSigningKey, listSigningKeys in activation order, retireSigningKeysExcept', async () => {
         const k1 = makeSigningKey('k1', { activates_at: T0 })
