@@ -110,13 +110,14 @@ describe('clients, tokens, sessions and audit', () => {
   let clientId: string
 
   test('clients create returns the secret once; get does not', async () => {
-    const client = await adminJson<{ client_id: string; client_secret?: string; allowed_scopes: string[]; grant_types: string[] }>([
+    const client = await adminJson<{ client_id: string; client_secret?: string; allowed_scopes: string[]; allowed_audiences: string[]; grant_types: string[] }>([
       'clients', 'create', '--name', 'Build bot', '--grant-type', 'refresh_token', '--scope', 'read write',
-      '--refresh-token-ttl-max', '7776000',
+      '--allowed-audience', 'https://api.example', '--allowed-audience', 'urn:jobs', '--refresh-token-ttl-max', '7776000',
     ])
     clientId = client.client_id
     expect(client.client_secret).toMatch(/^egs_/)
     expect(client.allowed_scopes).toEqual(['read', 'write'])
+    expect(client.allowed_audiences).toEqual(['https://api.example', 'urn:jobs'])
     expect(client.grant_types).toEqual(['refresh_token'])
     const again = await adminJson<Record<string, unknown>>(['clients', 'get', clientId])
     expect(again).not.toHaveProperty('client_secret')

@@ -8,6 +8,7 @@ import { errorResponse, noStoreJson } from '../http/errors.js'
 import { readJsonObject } from '../http/form.js'
 import type { AttemptLimit } from '../http/attempt-limit.js'
 import { requesterOf } from '../http/requester.js'
+import { grantedAudience, grantedScope, isScopeToken } from '../oauth/scope.js'
 import { credentialFor } from '../sessions/credential.js'
 import { issueSession } from '../sessions/issue.js'
 import { InvalidCursorError } from '../store/cursor.js'
@@ -27,7 +28,7 @@ const CLIENT_GRANTS = [
   'urn:ietf:params:oauth:grant-type:token-exchange',
 ] as const
 const CLIENT_FIELDS = [
-  'name', 'redirect_uris', 'post_logout_redirect_uris', 'backchannel_logout_uri', 'grant_types', 'token_endpoint_auth_method', 'allowed_scopes', 'access_token_ttl',
+  'name', 'redirect_uris', 'post_logout_redirect_uris', 'backchannel_logout_uri', 'grant_types', 'token_endpoint_auth_method', 'allowed_scopes', 'allowed_audiences', 'access_token_ttl',
   'refresh_token_ttl', 'refresh_token_ttl_max', 'session_max_lifetime', 'first_party',
 ] as const
 const TEN_YEARS = 315_360_000
@@ -125,6 +126,7 @@ export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
       grant_types: fields.grant_types ?? ['refresh_token'],
       token_endpoint_auth_method: method,
       allowed_scopes: fields.allowed_scopes ?? [],
+      allowed_audiences: fields.allowed_audiences ?? [],
       access_token_ttl: fields.access_token_ttl ?? null,
       refresh_token_ttl: fields.refresh_token_ttl ?? null,
       refresh_token_ttl_max: fields.refresh_token_ttl_max ?? null,
@@ -179,13 +181,12 @@ export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
     if (ttl !== undefined && (typeof ttl !== 'number' || !Number.isSafeInteger(ttl) || ttl <= 0)) {
       throw bad('refresh_token_ttl must be a positive whole number of seconds')
     }
-    const scope = optionalString(b, 'scope', 2048) ?? client.allowed_scopes.join(' ')
     const issued = await issueSession(deps, {
       user,
       client,
       kind: 'operator',
-      scope,
-      audience: optionalString(b, 'audience', 512) ?? null,
+      scope: grantedScope(optionalString(b, 'scope', 2048), client),
+      audience: grantedAudience(optionalString(b, 'audience', 512), client),
       requestedTtl: ttl as number | undefined,
       name: optionalString(b, 'name', 200) ?? null,
       requester: who(c),
@@ -285,7 +286,16 @@ function clientFields(b: Record<string, unknown>, creating: boolean, issuer: str
     out.token_endpoint_auth_method = method as TokenEndpointAuthMethod
   }
   const scopes = optionalStringList(b, 'allowed_scopes')
-  if (scopes !== undefined) out.allowed_scopes = scopes
+  if (scopes !== undefined) {
+    if (!scopes.every(isScopeToken)) throw bad('allowed_scopes must be RFC 6749 scope-tokens (printable ASCII, no space, " or \\)')
+    out.allowed_scopes = scopes
+  }
+  const audiences = optionalStringList(b, 'allowed_audiences')
+  if (audiences !== undefined) {
+    // The audience travels as a form value and a JWT claim: printable, no spaces, bounded.
+    if (!audiences.every((a) => /^[\x21-\x7e]{1,512}$/.test(a))) throw bad('allowed_audiences must be printable strings without spaces, up to 512 characters')
+    out.allowed_audiences = audiences
+  }
   for (const [field, max] of [
     ['access_token_ttl', 86_400],
     ['refresh_token_ttl', MAX_REFRESH_TOKEN_TTL_SECONDS],

@@ -5,6 +5,7 @@ import { authenticateClient } from '../http/client-auth.js'
 import { noStoreJson } from '../http/errors.js'
 import { oauthEndpoint } from '../http/oauth-endpoint.js'
 import type { RateLimit } from '../http/rate-limit.js'
+import { currentScope } from '../oauth/scope.js'
 import { accessTokenState, sessionLive } from '../sessions/access-token-state.js'
 
 const INACTIVE = { active: false } as const
@@ -37,7 +38,7 @@ async function introspect(deps: Deps, token: string): Promise<Record<string, unk
     return {
       active: true,
       token_type: 'refresh_token',
-      scope: view.session.scope,
+      scope: currentScope(view.session.scope, view.client),
       client_id: view.session.client_id,
       sub: view.session.user_id ?? view.session.client_id,
       iss: deps.settings.issuer,

@@ -228,4 +228,11 @@ CREATE TABLE denied_access_tokens (
 CREATE INDEX denied_access_tokens_expires ON denied_access_tokens (expires_at);
 `,
   },
+  {
+    // Same as SQLite's migration 8: audiences per client.
+    version: 8,
+    sql: `
+ALTER TABLE clients ADD COLUMN allowed_audiences JSONB NOT NULL DEFAULT '[]'::jsonb;
+`,
+  },
 ]

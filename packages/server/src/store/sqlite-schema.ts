@@ -238,4 +238,12 @@ CREATE TABLE denied_access_tokens (
 CREATE INDEX denied_access_tokens_expires ON denied_access_tokens (expires_at);
 `,
   },
+  {
+    // Audiences per client: with none registered a client's tokens name only itself, so an
+    // unregistered client can no longer mint a token for another resource server.
+    version: 8,
+    sql: `
+ALTER TABLE clients ADD COLUMN allowed_audiences TEXT NOT NULL DEFAULT '[]';
+`,
+  },
 ]

@@ -44,8 +44,10 @@ export interface ClientRecord {
   backchannel_logout_uri: string | null
   grant_types: string[]
   token_endpoint_auth_method: TokenEndpointAuthMethod
-  /** Scopes the client may ask for; empty means any. */
+  /** Scopes the client may ask for; empty means only the standard OIDC scopes (oauth/scope.ts). */
   allowed_scopes: string[]
+  /** Audiences its tokens may name (`audience` parameter); empty means only its own client_id. */
+  allowed_audiences: string[]
   access_token_ttl: number | null
   refresh_token_ttl: number | null
   refresh_token_ttl_max: number | null

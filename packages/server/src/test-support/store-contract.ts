@@ -36,6 +36,7 @@ function makeClient(clientId: string, overrides: Partial<ClientRecord> = {}): Cl
     grant_types: ['authorization_code', 'refresh_token'],
     token_endpoint_auth_method: 'none',
     allowed_scopes: [],
+    allowed_audiences: [],
     access_token_ttl: 300,
     refresh_token_ttl: null,
     refresh_token_ttl_max: 30 * DAY,
@@ -396,6 +397,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
           redirect_uris: [],
           grant_types: ['client_credentials'],
           allowed_scopes: ['read', 'write'],
+          allowed_audiences: ['https://api.example'],
           access_token_ttl: null,
           refresh_token_ttl: 3600,
           refresh_token_ttl_max: null,
@@ -424,6 +426,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
           first_party: false,
           access_token_ttl: null,
           allowed_scopes: ['read'],
+          allowed_audiences: ['https://api.example', 'urn:jobs'],
           updated_at: T0 + 5,
         }
         const audit = makeAudit('client.updated', { client_id: 'app', at: T0 + 5 })
