@@ -252,6 +252,16 @@ describe('keys', () => {
     expect(after.items.find((k) => k.kid === before.items[0]!.kid)?.status).toBe('retired')
   })
 
+  test('keys revoke drops the retired key from the list; an unknown kid exits 1', async () => {
+    const before = await adminJson<Page<{ kid: string; status: string }>>(['keys', 'list'])
+    const retired = before.items.find((k) => k.status === 'retired')!
+    const revoked = await adminJson<{ kid: string; status: string }>(['keys', 'revoke', retired.kid])
+    expect(revoked).toMatchObject({ kid: retired.kid, status: 'revoked' })
+    const after = await adminJson<Page<{ kid: string }>>(['keys', 'list'])
+    expect(after.items.map((k) => k.kid)).not.toContain(retired.kid)
+    expect((await admin(['keys', 'revoke', 'no-such-kid'])).code).toBe(1)
+  })
+
   test('keys rotate without --now publishes the key first', async () => {
     const key = await adminJson<{ status: string; alg: string }>(['keys', 'rotate', '--activate-after', '3600', '--alg', 'ES256'])
     expect(key).toMatchObject({ status: 'published', alg: 'ES256' })

@@ -7,6 +7,7 @@ import type { Deps } from '../deps.js'
 import { errorResponse, noStoreJson } from '../http/errors.js'
 import { readJsonObject } from '../http/form.js'
 import type { AttemptLimit } from '../http/attempt-limit.js'
+import { KeyRevocationError } from '../keys/keyring.js'
 import { requesterOf } from '../http/requester.js'
 import { grantedAudience, grantedScope, isScopeToken } from '../oauth/scope.js'
 import { credentialFor } from '../sessions/credential.js'
@@ -261,6 +262,20 @@ export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
     const key = await deps.keys.rotate({ activateAfter, ...(alg ? { alg } : {}) })
     await deps.store.appendAudit(auditEvent(deps, 'key.rotated', { ...who(c), data: { kid: key.kid, alg: key.alg, activates_at: key.activates_at } }))
     return c.json(keyView(key, deps.now()), 201)
+  })
+
+  app.post('/keys/:kid/revoke', async (c) => {
+    let key
+    try {
+      key = await deps.keys.revoke(c.req.param('kid'))
+    } catch (err) {
+      if (err instanceof KeyRevocationError) {
+        throw err.code === 'KEY_NOT_FOUND' ? notFound('signing key') : new OAuthError('invalid_request', err.message, { status: 409 })
+      }
+      throw err
+    }
+    await deps.store.appendAudit(auditEvent(deps, 'key.revoked', { ...who(c), data: { kid: key.kid, alg: key.alg } }))
+    return c.json({ ...keyView(key, deps.now()), status: 'revoked' })
   })
 
   return app

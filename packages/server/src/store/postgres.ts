@@ -608,6 +608,15 @@ export class PostgresStore implements Store {
     ])
   }
 
+  async revokeSigningKey(kid: string, at: number): Promise<boolean> {
+    const revoked = await this.pool.query(
+      `UPDATE signing_keys SET retired_at = CASE WHEN retired_at IS NULL OR retired_at > $1 THEN $1 ELSE retired_at END, expires_at = $1
+        WHERE kid = $2 AND (expires_at IS NULL OR expires_at > $1)`,
+      [at, kid],
+    )
+    return revoked.rowCount === 1
+  }
+
   async claimBackchannelLogouts(now: number, lockedUntil: number, limit: number): Promise<BackchannelLogoutRecord[]> {
     const { rows } = await this.pool.query<Row>(CLAIM_BACKCHANNEL, [now, lockedUntil, limit])
     return rows.map(toBackchannelLogout).sort((a, b) => a.id - b.id)

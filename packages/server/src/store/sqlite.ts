@@ -161,6 +161,10 @@ export class SqliteStore implements Store {
       retireKeys: db.prepare(
         'UPDATE signing_keys SET retired_at = ?, expires_at = ? WHERE kid <> ? AND retired_at IS NULL',
       ),
+      revokeKey: db.prepare(
+        `UPDATE signing_keys SET retired_at = CASE WHEN retired_at IS NULL OR retired_at > ? THEN ? ELSE retired_at END, expires_at = ?
+          WHERE kid = ? AND (expires_at IS NULL OR expires_at > ?)`,
+      ),
       insertLoginSession: db.prepare(insertSql('login_sessions', LOGIN_SESSION_COLUMNS)),
       getUpstreamIdentity: db.prepare('SELECT issuer, subject, user_id, created_at FROM upstream_identities WHERE issuer = ? AND subject = ?'),
       // DO NOTHING covers both unique constraints: (issuer, subject) and (issuer, user_id).
@@ -507,6 +511,10 @@ export class SqliteStore implements Store {
 
   async retireSigningKeysExcept(kid: string, at: number, expiresAt: number): Promise<void> {
     this.stmts.retireKeys.run(at, expiresAt, kid)
+  }
+
+  async revokeSigningKey(kid: string, at: number): Promise<boolean> {
+    return this.stmts.revokeKey.run(at, at, at, kid, at).changes === 1
   }
 
   async claimBackchannelLogouts(now: number, lockedUntil: number, limit: number): Promise<BackchannelLogoutRecord[]> {

@@ -140,6 +140,7 @@ export type AuditEventType =
   | 'backchannel_logout.failed'
   | 'backchannel_logout.dropped'
   | 'access_token.revoked'
+  | 'key.revoked'
 
 export interface SigningKeyRecord {
   kid: string
@@ -395,6 +396,12 @@ export interface Store {
   insertSigningKey(key: SigningKeyRecord): Promise<void>
   /** Retires every active key but `kid` at `at`, keeping each verifiable until `expiresAt`. */
   retireSigningKeysExcept(kid: string, at: number, expiresAt: number): Promise<void>
+  /**
+   * Revokes a key at `at`: it stops signing (retired_at no later than `at`) and expires at `at`,
+   * so it leaves the JWKS and verifies nothing more. False when the key is unknown or had
+   * already expired.
+   */
+  revokeSigningKey(kid: string, at: number): Promise<boolean>
 
   /**
    * Leases up to `limit` due back-channel logouts (next_attempt_at <= `now`, not held by another

@@ -1109,6 +1109,22 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
           k2,
         ])
       })
+
+      test('revokeSigningKey retires and expires a key at once; an expired or unknown key is false', async () => {
+        const k1 = makeSigningKey('k1', { activates_at: T0 })
+        const k2 = makeSigningKey('k2', { activates_at: T0 + 100, retired_at: T0 + 500, expires_at: T0 + 1500 })
+        const k3 = makeSigningKey('k3', { activates_at: T0, retired_at: T0 + 5, expires_at: T0 + 10 })
+        for (const k of [k1, k2, k3]) await store.insertSigningKey(k)
+        expect(await store.revokeSigningKey('k1', T0 + 50)).toBe(true)
+        expect(await store.revokeSigningKey('k2', T0 + 200)).toBe(true)
+        expect(await store.revokeSigningKey('k3', T0 + 200)).toBe(false)
+        expect(await store.revokeSigningKey('nobody', T0 + 200)).toBe(false)
+        expect(await store.listSigningKeys()).toEqual([
+          { ...k1, retired_at: T0 + 50, expires_at: T0 + 50 },
+          k3,
+          { ...k2, retired_at: T0 + 200, expires_at: T0 + 200 },
+        ])
+      })
     })
   })
 }

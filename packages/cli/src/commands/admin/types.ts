@@ -69,7 +69,7 @@ export interface AuditEventView {
 export interface KeyView {
   kid: string
   alg: 'ES256' | 'RS256'
-  status: 'published' | 'active' | 'retired'
+  status: 'published' | 'active' | 'retired' | 'revoked'
   created_at: number
   activates_at: number
   retired_at: number | null
