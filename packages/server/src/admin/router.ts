@@ -9,6 +9,7 @@ import { readJsonObject } from '../http/form.js'
 import type { AttemptLimit } from '../http/attempt-limit.js'
 import { KeyRevocationError } from '../keys/keyring.js'
 import { requesterOf } from '../http/requester.js'
+import { loginSessionId } from '../pages/browser-session.js'
 import { grantedAudience, grantedScope, isScopeToken } from '../oauth/scope.js'
 import { credentialFor } from '../sessions/credential.js'
 import { issueSession } from '../sessions/issue.js'
@@ -18,7 +19,7 @@ import {
   bad, email, limitParam, logoutUri, onlyFields, optionalBoolean, optionalSeconds, optionalString, optionalStringList,
   redirectUri, requiredString,
 } from './validate.js'
-import { clientView, keyView, sessionView, userView } from './views.js'
+import { clientView, keyView, loginSessionView, sessionView, userView } from './views.js'
 
 const AUTH_METHODS: readonly TokenEndpointAuthMethod[] = ['none', 'client_secret_basic', 'client_secret_post']
 const CLIENT_GRANTS = [
@@ -107,6 +108,34 @@ export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
     const user = await findUser(deps, c.req.param('id'))
     await deps.store.disableUser(user.id, deps.now(), auditEvent(deps, 'user.disabled', { user_id: user.id, ...who(c) }))
     return c.json(userView((await deps.store.getUser(user.id))!))
+  })
+
+  // ---- browser sign-ins (the service's own pages)
+  const liveSignIns = async (userId: string) => deps.store.listLoginSessions(userId, deps.now())
+  app.get('/users/:id/login-sessions', async (c) => {
+    const user = await findUser(deps, c.req.param('id'))
+    return c.json({ items: (await liveSignIns(user.id)).map(loginSessionView), next_cursor: null })
+  })
+  app.delete('/users/:id/login-sessions/:loginId', async (c) => {
+    const user = await findUser(deps, c.req.param('id'))
+    const loginId = c.req.param('loginId')
+    const target = (await liveSignIns(user.id)).find((l) => loginSessionId(l) === loginId)
+    if (!target) throw notFound('login session')
+    const revoked = await deps.store.revokeLoginSession(target.hash, deps.now(), auditEvent(deps, 'login_session.revoked', {
+      user_id: user.id,
+      ...who(c),
+      data: { reason: 'revoked_by_admin', scope: 'one', login_session_id: loginId },
+    }))
+    return c.json({ revoked: revoked ? 1 : 0 })
+  })
+  app.delete('/users/:id/login-sessions', async (c) => {
+    const user = await findUser(deps, c.req.param('id'))
+    const revoked = await deps.store.revokeLoginSessions(user.id, deps.now(), null, auditEvent(deps, 'login_session.revoked', {
+      user_id: user.id,
+      ...who(c),
+      data: { reason: 'revoked_by_admin', scope: 'all' },
+    }))
+    return c.json({ revoked })
   })
 
   // ---- clients

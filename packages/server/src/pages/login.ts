@@ -3,7 +3,7 @@ import { emailKey } from '../accounts/email.js'
 import { verifyPassword } from '../accounts/passwords.js'
 import { auditEvent } from '../audit.js'
 import type { Deps } from '../deps.js'
-import { createAttemptLimit } from '../http/attempt-limit.js'
+import { createAttemptLimit, type AttemptLimit } from '../http/attempt-limit.js'
 import { requesterOf } from '../http/requester.js'
 import { authorizeTargets } from '../oauth/authorize.js'
 import { currentUser, endBrowserSession, startBrowserSession } from './browser-session.js'
@@ -13,13 +13,25 @@ import { page, redirect } from './layout.js'
 
 const WINDOW_SECONDS = 15 * 60
 
+/** The password-attempt budgets: shared by /login and every page that asks for the password again. */
+export interface LoginLimits {
+  perAccount: AttemptLimit
+  perAddress: AttemptLimit
+}
+
+export function createLoginLimits(deps: Deps): LoginLimits {
+  return {
+    perAccount: createAttemptLimit(deps.settings.rateLimitLogin, WINDOW_SECONDS, 'login-account'),
+    perAddress: createAttemptLimit(deps.settings.rateLimitLogin * 5, WINDOW_SECONDS, 'login-ip'),
+  }
+}
+
 /**
  * /login and /logout. Failed attempts are slowed per account and per address; an account whose
  * limit is spent stays open, at a lower rate, to addresses with no recent failures.
  */
-export function loginPages(deps: Deps, options: { upstreamName?: string | undefined } = {}) {
-  const perAccount = createAttemptLimit(deps.settings.rateLimitLogin, WINDOW_SECONDS, 'login-account')
-  const perAddress = createAttemptLimit(deps.settings.rateLimitLogin * 5, WINDOW_SECONDS, 'login-ip')
+export function loginPages(deps: Deps, options: { upstreamName?: string | undefined; limits?: LoginLimits } = {}) {
+  const { perAccount, perAddress } = options.limits ?? createLoginLimits(deps)
   // When an account's limit is spent, anyone could have spent it: a hard lock would let a
   // stranger keep the owner out indefinitely. Addresses with no recent failures still get
   // through, at half the rate, so the owner on their usual network can sign in while the

@@ -330,6 +330,7 @@ export class PostgresStore implements Store {
       const disabled = await c.query('UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL', [at, id])
       if (disabled.rowCount !== 1) return false
       await c.query(REVOKE_USER_SESSIONS, [at, 'user_disabled', id])
+      await c.query('UPDATE login_sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL', [at, id])
       await this.audit(c, audit)
       return true
     })
@@ -481,6 +482,27 @@ export class PostgresStore implements Store {
       if (revoked.rowCount !== 1) return false
       if (audit) await this.audit(c, audit)
       return true
+    })
+  }
+
+  async listLoginSessions(userId: string, activeAt: number): Promise<LoginSessionRecord[]> {
+    const { rows } = await this.pool.query<Row>(
+      `SELECT ${LOGIN_SESSION_COLUMNS.join(', ')} FROM login_sessions
+        WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC, hash`,
+      [userId, activeAt],
+    )
+    return rows.map(toLoginSession)
+  }
+
+  async revokeLoginSessions(userId: string, at: number, exceptHash: string | null, audit: AuditEvent): Promise<number> {
+    return this.transaction(async (c) => {
+      const revoked = await c.query(
+        'UPDATE login_sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL AND hash <> $3 AND expires_at > $1',
+        [at, userId, exceptHash ?? ''],
+      )
+      const changed = revoked.rowCount ?? 0
+      if (changed > 0) await this.audit(c, audit)
+      return changed
     })
   }
 

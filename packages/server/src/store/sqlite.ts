@@ -171,6 +171,13 @@ export class SqliteStore implements Store {
       linkUpstreamIdentity: db.prepare('INSERT INTO upstream_identities (issuer, subject, user_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING'),
       getLoginSession: db.prepare(`SELECT ${LOGIN_SESSION_COLUMNS.join(', ')} FROM login_sessions WHERE hash = ?`),
       revokeLoginSession: db.prepare('UPDATE login_sessions SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL'),
+      listLoginSessions: db.prepare(
+        `SELECT ${LOGIN_SESSION_COLUMNS.join(', ')} FROM login_sessions
+          WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at DESC, hash`,
+      ),
+      revokeUserLoginSessions: db.prepare(
+        'UPDATE login_sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL AND hash <> ? AND expires_at > ?',
+      ),
       insertAuthorizationCode: db.prepare(insertSql('authorization_codes', AUTHORIZATION_CODE_COLUMNS)),
       getAuthorizationCode: db.prepare(`SELECT ${AUTHORIZATION_CODE_COLUMNS.join(', ')} FROM authorization_codes WHERE hash = ?`),
       consumeAuthorizationCode: db.prepare('UPDATE authorization_codes SET consumed_at = ? WHERE hash = ? AND consumed_at IS NULL'),
@@ -243,6 +250,7 @@ export class SqliteStore implements Store {
     return this.db.transaction(() => {
       if (this.stmts.disableUser.run(at, id).changes === 0) return false
       this.queueLogouts(this.stmts.revokeUserSessions.all(at, 'user_disabled', id) as Revoked[], at)
+      this.stmts.revokeUserLoginSessions.run(at, id, '', at)
       this.audit(audit)
       return true
     })()
@@ -410,6 +418,19 @@ export class SqliteStore implements Store {
       if (this.stmts.revokeLoginSession.run(at, hash).changes !== 1) return false
       if (audit) this.audit(audit)
       return true
+    })()
+  }
+
+  async listLoginSessions(userId: string, activeAt: number): Promise<LoginSessionRecord[]> {
+    return (this.stmts.listLoginSessions.all(userId, activeAt) as Row[]).map(toLoginSession)
+  }
+
+  async revokeLoginSessions(userId: string, at: number, exceptHash: string | null, audit: AuditEvent): Promise<number> {
+    return this.db.transaction(() => {
+      // '' never matches a hash (64 hex characters), so it stands for "no exception".
+      const changed = this.stmts.revokeUserLoginSessions.run(at, userId, exceptHash ?? '', at).changes
+      if (changed > 0) this.audit(audit)
+      return changed
     })()
   }
 

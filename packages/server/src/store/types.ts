@@ -141,6 +141,8 @@ export type AuditEventType =
   | 'backchannel_logout.dropped'
   | 'access_token.revoked'
   | 'key.revoked'
+  | 'login_session.revoked'
+  | 'login.reauthenticated'
 
 export interface SigningKeyRecord {
   kid: string
@@ -310,7 +312,7 @@ export interface Store {
    */
   linkUpstreamIdentity(identity: UpstreamIdentityRecord): Promise<boolean>
   /**
-   * Disables the user and revokes all their sessions, in one transaction. Like every revoking
+   * Disables the user and revokes all their sessions and browser sign-ins, in one transaction. Like every revoking
    * method, queues a back-channel logout for each session it revokes whose client has a
    * `backchannel_logout_uri`, in the same transaction (see {@link Store.claimBackchannelLogouts}).
    */
@@ -355,6 +357,13 @@ export interface Store {
    * audit) when it was unknown or already revoked.
    */
   revokeLoginSession(hash: string, at: number, audit?: AuditEvent): Promise<boolean>
+  /** The user's live browser sign-ins at `activeAt` (not revoked, not expired), newest first. */
+  listLoginSessions(userId: string, activeAt: number): Promise<LoginSessionRecord[]>
+  /**
+   * Revokes every live browser sign-in of the user but `exceptHash` (this browser, or null for
+   * all), writing `audit` with them when any changed. Returns how many changed.
+   */
+  revokeLoginSessions(userId: string, at: number, exceptHash: string | null, audit: AuditEvent): Promise<number>
 
   createAuthorizationCode(code: AuthorizationCodeRecord): Promise<void>
   /**

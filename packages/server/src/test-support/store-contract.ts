@@ -719,6 +719,29 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         expect(await store.getLoginSession('ls-2')).toEqual(makeLoginSession('ls-2'))
         expect(await store.revokeLoginSession('ls-nobody', T0 + 10)).toBe(false)
       })
+
+      test('listLoginSessions lists live sign-ins newest first; revokeLoginSessions spares one; disableUser ends them', async () => {
+        await seedUser(makeUser('u1'))
+        const audit = () => makeAudit('login.succeeded', { user_id: 'u1' })
+        await store.createLoginSession(makeLoginSession('ls-a', { created_at: T0 }), audit())
+        await store.createLoginSession(makeLoginSession('ls-b', { created_at: T0 + 10 }), audit())
+        await store.createLoginSession(makeLoginSession('ls-c', { created_at: T0 + 20 }), audit())
+        await store.createLoginSession(makeLoginSession('ls-old', { created_at: T0, expires_at: T0 + 5 }), audit())
+        await store.createLoginSession(makeLoginSession('ls-other', { user_id: 'u2' }), audit())
+        expect((await store.listLoginSessions('u1', T0 + 30)).map((l) => l.hash)).toEqual(['ls-c', 'ls-b', 'ls-a'])
+
+        const revokeAudit = makeAudit('login_session.revoked', { user_id: 'u1' })
+        expect(await store.revokeLoginSessions('u1', T0 + 40, 'ls-b', revokeAudit)).toBe(2)
+        expect(await store.revokeLoginSessions('u1', T0 + 41, 'ls-b', makeAudit('login_session.revoked'))).toBe(0)
+        expect((await store.listLoginSessions('u1', T0 + 50)).map((l) => l.hash)).toEqual(['ls-b'])
+        expect((await store.getLoginSession('ls-a'))!.revoked_at).toBe(T0 + 40)
+        expect((await store.getLoginSession('ls-other'))!.revoked_at).toBeNull()
+        expect((await store.listAudit({ type: 'login_session.revoked', limit: 10 })).items).toEqual([revokeAudit])
+
+        expect(await store.disableUser('u1', T0 + 60, makeAudit('user.disabled', { user_id: 'u1' }))).toBe(true)
+        expect(await store.listLoginSessions('u1', T0 + 60)).toEqual([])
+        expect((await store.getLoginSession('ls-b'))!.revoked_at).toBe(T0 + 60)
+      })
     })
 
     describe('authorization codes', () => {
