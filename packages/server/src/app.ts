@@ -18,7 +18,7 @@ import { COPY_SCRIPT, STYLESHEET } from './pages/assets.js'
 import { devicePages } from './pages/device.js'
 import { endSessionPages } from './pages/end-session.js'
 import { errorPage, redirect } from './pages/layout.js'
-import { loginPages } from './pages/login.js'
+import { createLoginLimits, loginPages } from './pages/login.js'
 import { settingsPages } from './pages/settings.js'
 import { upstreamLogin } from './pages/upstream.js'
 
@@ -88,9 +88,10 @@ export function createApp(deps: Deps): Hono {
     }
   const authorize = authorizationEndpoint(deps)
   const upstream = upstreamLogin(deps)
-  const login = loginPages(deps, { upstreamName: upstream?.name })
+  const loginLimits = createLoginLimits(deps)
+  const login = loginPages(deps, { upstreamName: upstream?.name, limits: loginLimits })
   const device = devicePages(deps)
-  const settings = settingsPages(deps)
+  const settings = settingsPages(deps, loginLimits)
   const endSession = endSessionPages(deps)
   app.get('/authorize', pageRoute(authorize.authorize))
   app.post('/authorize', pageRoute(authorize.decide))
@@ -110,6 +111,7 @@ export function createApp(deps: Deps): Hono {
   app.get('/settings/sessions', pageRoute(settings.sessions))
   app.post('/settings/sessions/revoke', pageRoute(settings.revokeOne))
   app.post('/settings/sessions/revoke-all', pageRoute(settings.revokeAll))
+  app.post('/settings/sessions/end-sign-in', pageRoute(settings.endSignIn))
   app.get('/settings/cli', pageRoute(settings.cli))
   app.post('/settings/cli', pageRoute(settings.mintCli))
   app.get('/', () => redirect('/settings/sessions'))

@@ -32,6 +32,7 @@ export interface Settings {
   metricsHost: string
   loginSessionTtl: number
   cliClientId: string
+  cliReauthSeconds: number
   rateLimitLogin: number
   rateLimitDevice: number
   upstreamIssuer: string | undefined
@@ -75,6 +76,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'maxBodyBytes', env: ['EVERGREEN_MAX_BODY_BYTES'], flag: '--max-body-bytes', defaultText: '65536', description: 'Largest request body accepted; larger bodies get 413.' },
   { key: 'loginSessionTtl', env: ['EVERGREEN_LOGIN_SESSION_TTL'], flag: '--login-session-ttl', defaultText: '43200', description: 'Lifetime in seconds of the browser sign-in to the service\'s own pages (login, device approval, settings).' },
   { key: 'cliClientId', env: ['EVERGREEN_CLI_CLIENT_ID'], flag: '--cli-client-id', defaultText: 'evergreen-cli', description: 'The built-in public client (created on first start) that device login and `/settings/cli` credentials use.' },
+  { key: 'cliReauthSeconds', env: ['EVERGREEN_CLI_REAUTH_SECONDS'], flag: '--cli-reauth-seconds', defaultText: '300', description: 'A browser sign-in older than this must give its password again before `/settings/cli` mints a credential, so a stolen sign-in cookie cannot quietly mint long-lived CLI credentials; `0` asks every time.' },
   { key: 'rateLimitLogin', env: ['EVERGREEN_RATE_LIMIT_LOGIN'], flag: '--rate-limit-login', defaultText: '10', description: 'Failed sign-ins per 15 minutes per account, and five times that per client address, before sign-in is refused for a while; `0` disables. Counted before the password is checked. An account over its limit stays open, at half the rate, to addresses with no recent failures.' },
   { key: 'rateLimitDevice', env: ['EVERGREEN_RATE_LIMIT_DEVICE'], flag: '--rate-limit-device', defaultText: '10', description: 'Wrong user codes entered on `/device` per 15 minutes per signed-in user, and five times that per client address, before code entry is refused for a while (RFC 8628 §5.1); `0` disables.' },
   { key: 'upstreamIssuer', env: ['EVERGREEN_UPSTREAM_ISSUER'], flag: '--upstream-issuer', defaultText: undefined, description: 'Issuer URL of an upstream OpenID Connect provider (your SSO). When set, /login offers "Sign in with …"; users are matched or created by verified email the first time, then by the upstream issuer and subject.' },
@@ -208,6 +210,7 @@ export function loadSettings(explicit: Raw = {}, env: Record<string, string | un
     metricsHost: raw('metricsHost')?.value ?? '127.0.0.1',
     loginSessionTtl: int('loginSessionTtl', 43_200, 60, 2_592_000),
     cliClientId: raw('cliClientId')?.value ?? 'evergreen-cli',
+    cliReauthSeconds: int('cliReauthSeconds', 300, 0, 86_400),
     rateLimitLogin: int('rateLimitLogin', 10, 0, 1_000_000),
     rateLimitDevice: int('rateLimitDevice', 10, 0, 1_000_000),
     upstreamIssuer: raw('upstreamIssuer')?.value,

@@ -110,13 +110,14 @@ describe('clients, tokens, sessions and audit', () => {
   let clientId: string
 
   test('clients create returns the secret once; get does not', async () => {
-    const client = await adminJson<{ client_id: string; client_secret?: string; allowed_scopes: string[]; grant_types: string[] }>([
+    const client = await adminJson<{ client_id: string; client_secret?: string; allowed_scopes: string[]; allowed_audiences: string[]; grant_types: string[] }>([
       'clients', 'create', '--name', 'Build bot', '--grant-type', 'refresh_token', '--scope', 'read write',
-      '--refresh-token-ttl-max', '7776000',
+      '--allowed-audience', 'https://api.example', '--allowed-audience', 'urn:jobs', '--refresh-token-ttl-max', '7776000',
     ])
     clientId = client.client_id
     expect(client.client_secret).toMatch(/^egs_/)
     expect(client.allowed_scopes).toEqual(['read', 'write'])
+    expect(client.allowed_audiences).toEqual(['https://api.example', 'urn:jobs'])
     expect(client.grant_types).toEqual(['refresh_token'])
     const again = await adminJson<Record<string, unknown>>(['clients', 'get', clientId])
     expect(again).not.toHaveProperty('client_secret')
@@ -249,6 +250,16 @@ describe('keys', () => {
     expect(after.items).toHaveLength(2)
     expect(after.items.find((k) => k.kid === key.kid)?.status).toBe('active')
     expect(after.items.find((k) => k.kid === before.items[0]!.kid)?.status).toBe('retired')
+  })
+
+  test('keys revoke drops the retired key from the list; an unknown kid exits 1', async () => {
+    const before = await adminJson<Page<{ kid: string; status: string }>>(['keys', 'list'])
+    const retired = before.items.find((k) => k.status === 'retired')!
+    const revoked = await adminJson<{ kid: string; status: string }>(['keys', 'revoke', retired.kid])
+    expect(revoked).toMatchObject({ kid: retired.kid, status: 'revoked' })
+    const after = await adminJson<Page<{ kid: string }>>(['keys', 'list'])
+    expect(after.items.map((k) => k.kid)).not.toContain(retired.kid)
+    expect((await admin(['keys', 'revoke', 'no-such-kid'])).code).toBe(1)
   })
 
   test('keys rotate without --now publishes the key first', async () => {

@@ -7,7 +7,10 @@ import type { Deps } from '../deps.js'
 import { errorResponse, noStoreJson } from '../http/errors.js'
 import { readJsonObject } from '../http/form.js'
 import type { AttemptLimit } from '../http/attempt-limit.js'
+import { KeyRevocationError } from '../keys/keyring.js'
 import { requesterOf } from '../http/requester.js'
+import { loginSessionId } from '../pages/browser-session.js'
+import { grantedAudience, grantedScope, isScopeToken } from '../oauth/scope.js'
 import { credentialFor } from '../sessions/credential.js'
 import { issueSession } from '../sessions/issue.js'
 import { InvalidCursorError } from '../store/cursor.js'
@@ -16,7 +19,7 @@ import {
   bad, email, limitParam, logoutUri, onlyFields, optionalBoolean, optionalSeconds, optionalString, optionalStringList,
   redirectUri, requiredString,
 } from './validate.js'
-import { clientView, keyView, sessionView, userView } from './views.js'
+import { clientView, keyView, loginSessionView, sessionView, userView } from './views.js'
 
 const AUTH_METHODS: readonly TokenEndpointAuthMethod[] = ['none', 'client_secret_basic', 'client_secret_post']
 const CLIENT_GRANTS = [
@@ -27,7 +30,7 @@ const CLIENT_GRANTS = [
   'urn:ietf:params:oauth:grant-type:token-exchange',
 ] as const
 const CLIENT_FIELDS = [
-  'name', 'redirect_uris', 'post_logout_redirect_uris', 'backchannel_logout_uri', 'grant_types', 'token_endpoint_auth_method', 'allowed_scopes', 'access_token_ttl',
+  'name', 'redirect_uris', 'post_logout_redirect_uris', 'backchannel_logout_uri', 'grant_types', 'token_endpoint_auth_method', 'allowed_scopes', 'allowed_audiences', 'access_token_ttl',
   'refresh_token_ttl', 'refresh_token_ttl_max', 'session_max_lifetime', 'first_party',
 ] as const
 const TEN_YEARS = 315_360_000
@@ -107,6 +110,34 @@ export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
     return c.json(userView((await deps.store.getUser(user.id))!))
   })
 
+  // ---- browser sign-ins (the service's own pages)
+  const liveSignIns = async (userId: string) => deps.store.listLoginSessions(userId, deps.now())
+  app.get('/users/:id/login-sessions', async (c) => {
+    const user = await findUser(deps, c.req.param('id'))
+    return c.json({ items: (await liveSignIns(user.id)).map(loginSessionView), next_cursor: null })
+  })
+  app.delete('/users/:id/login-sessions/:loginId', async (c) => {
+    const user = await findUser(deps, c.req.param('id'))
+    const loginId = c.req.param('loginId')
+    const target = (await liveSignIns(user.id)).find((l) => loginSessionId(l) === loginId)
+    if (!target) throw notFound('login session')
+    const revoked = await deps.store.revokeLoginSession(target.hash, deps.now(), auditEvent(deps, 'login_session.revoked', {
+      user_id: user.id,
+      ...who(c),
+      data: { reason: 'revoked_by_admin', scope: 'one', login_session_id: loginId },
+    }))
+    return c.json({ revoked: revoked ? 1 : 0 })
+  })
+  app.delete('/users/:id/login-sessions', async (c) => {
+    const user = await findUser(deps, c.req.param('id'))
+    const revoked = await deps.store.revokeLoginSessions(user.id, deps.now(), null, auditEvent(deps, 'login_session.revoked', {
+      user_id: user.id,
+      ...who(c),
+      data: { reason: 'revoked_by_admin', scope: 'all' },
+    }))
+    return c.json({ revoked })
+  })
+
   // ---- clients
   app.post('/clients', async (c) => {
     const b = await body(c)
@@ -125,6 +156,7 @@ export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
       grant_types: fields.grant_types ?? ['refresh_token'],
       token_endpoint_auth_method: method,
       allowed_scopes: fields.allowed_scopes ?? [],
+      allowed_audiences: fields.allowed_audiences ?? [],
       access_token_ttl: fields.access_token_ttl ?? null,
       refresh_token_ttl: fields.refresh_token_ttl ?? null,
       refresh_token_ttl_max: fields.refresh_token_ttl_max ?? null,
@@ -179,13 +211,12 @@ export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
     if (ttl !== undefined && (typeof ttl !== 'number' || !Number.isSafeInteger(ttl) || ttl <= 0)) {
       throw bad('refresh_token_ttl must be a positive whole number of seconds')
     }
-    const scope = optionalString(b, 'scope', 2048) ?? client.allowed_scopes.join(' ')
     const issued = await issueSession(deps, {
       user,
       client,
       kind: 'operator',
-      scope,
-      audience: optionalString(b, 'audience', 512) ?? null,
+      scope: grantedScope(optionalString(b, 'scope', 2048), client),
+      audience: grantedAudience(optionalString(b, 'audience', 512), client),
       requestedTtl: ttl as number | undefined,
       name: optionalString(b, 'name', 200) ?? null,
       requester: who(c),
@@ -262,6 +293,20 @@ export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
     return c.json(keyView(key, deps.now()), 201)
   })
 
+  app.post('/keys/:kid/revoke', async (c) => {
+    let key
+    try {
+      key = await deps.keys.revoke(c.req.param('kid'))
+    } catch (err) {
+      if (err instanceof KeyRevocationError) {
+        throw err.code === 'KEY_NOT_FOUND' ? notFound('signing key') : new OAuthError('invalid_request', err.message, { status: 409 })
+      }
+      throw err
+    }
+    await deps.store.appendAudit(auditEvent(deps, 'key.revoked', { ...who(c), data: { kid: key.kid, alg: key.alg } }))
+    return c.json({ ...keyView(key, deps.now()), status: 'revoked' })
+  })
+
   return app
 }
 
@@ -285,7 +330,16 @@ function clientFields(b: Record<string, unknown>, creating: boolean, issuer: str
     out.token_endpoint_auth_method = method as TokenEndpointAuthMethod
   }
   const scopes = optionalStringList(b, 'allowed_scopes')
-  if (scopes !== undefined) out.allowed_scopes = scopes
+  if (scopes !== undefined) {
+    if (!scopes.every(isScopeToken)) throw bad('allowed_scopes must be RFC 6749 scope-tokens (printable ASCII, no space, " or \\)')
+    out.allowed_scopes = scopes
+  }
+  const audiences = optionalStringList(b, 'allowed_audiences')
+  if (audiences !== undefined) {
+    // The audience travels as a form value and a JWT claim: printable, no spaces, bounded.
+    if (!audiences.every((a) => /^[\x21-\x7e]{1,512}$/.test(a))) throw bad('allowed_audiences must be printable strings without spaces, up to 512 characters')
+    out.allowed_audiences = audiences
+  }
   for (const [field, max] of [
     ['access_token_ttl', 86_400],
     ['refresh_token_ttl', MAX_REFRESH_TOKEN_TTL_SECONDS],

@@ -1,4 +1,5 @@
-import type { ClientRecord, SessionRecord, SigningKeyRecord, UserRecord } from '../store/types.js'
+import { loginSessionId } from '../pages/browser-session.js'
+import type { ClientRecord, LoginSessionRecord, SessionRecord, SigningKeyRecord, UserRecord } from '../store/types.js'
 
 // What the admin API shows of each record: never a hash of a password, secret or token.
 
@@ -14,6 +15,19 @@ export function clientView(c: ClientRecord) {
 export function sessionView(s: SessionRecord, now: number) {
   const active = s.revoked_at === null && s.idle_expires_at > now && (s.absolute_expires_at === null || s.absolute_expires_at > now)
   return { ...s, active }
+}
+
+/** A browser sign-in, by its public id: never the cookie hash, which is the lookup key. */
+export function loginSessionView(l: LoginSessionRecord) {
+  return {
+    id: loginSessionId(l),
+    user_id: l.user_id,
+    method: l.method,
+    created_at: l.created_at,
+    expires_at: l.expires_at,
+    ip: l.ip,
+    user_agent: l.user_agent,
+  }
 }
 
 export function keyView(k: SigningKeyRecord, now: number) {

@@ -1,12 +1,12 @@
 import { OAuthError } from '@evergreen/core'
 import { hashSecret } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
-import { grantedScope } from '../grants/client-credentials.js'
 import { grantType as DEVICE_GRANT } from '../grants/device-code.js'
 import { authenticateClient } from '../http/client-auth.js'
 import { noStoreJson } from '../http/errors.js'
 import { oauthEndpoint } from '../http/oauth-endpoint.js'
 import type { RateLimit } from '../http/rate-limit.js'
+import { grantedScope } from '../oauth/scope.js'
 import { formatUserCode, generateUserCode, userCodeDigest } from '../oauth/user-code.js'
 import { resolveRefreshTtl } from '../sessions/lifetimes.js'
 import { StoreConflictError } from '../store/types.js'
@@ -22,7 +22,7 @@ export function deviceAuthorizationEndpoint(deps: Deps, rateLimit: RateLimit) {
   return oauthEndpoint(deps, rateLimit, 'deviceAuthorizationEndpoint', async ({ form, client: presented }) => {
     const client = await authenticateClient(deps.store, presented)
     if (!client.grant_types.includes(DEVICE_GRANT)) throw new OAuthError('unauthorized_client', 'client may not use the device flow')
-    const scope = grantedScope(form.get('scope'), client.allowed_scopes)
+    const scope = grantedScope(form.get('scope'), client)
     const ttl = form.get('refresh_token_ttl')
     // Validated now by the same rule the session's issuance applies when the device polls:
     // a value that passed here and failed there (0, say) made every poll fail after the person

@@ -5,14 +5,16 @@ import { authenticateClient } from '../http/client-auth.js'
 import { noStoreJson } from '../http/errors.js'
 import { oauthEndpoint } from '../http/oauth-endpoint.js'
 import type { RateLimit } from '../http/rate-limit.js'
-import type { SessionRecord } from '../store/types.js'
+import { currentScope } from '../oauth/scope.js'
+import { accessTokenState, sessionLive } from '../sessions/access-token-state.js'
 
 const INACTIVE = { active: false } as const
 
 /**
  * RFC 7662 introspection for resource servers. Callers authenticate as a confidential client
- * (a public client's id proves nothing). Access tokens are verified from local keys and their
- * session is read, so a revocation shows at once rather than when the JWT expires.
+ * (a public client's id proves nothing). Access tokens are verified from local keys, then checked
+ * against the store (client not deleted, session live and matching `sub`, `jti` not revoked), so
+ * a revocation shows at once rather than when the JWT expires.
  *
  * @see https://www.rfc-editor.org/rfc/rfc7662#section-2
  */
@@ -32,11 +34,11 @@ async function introspect(deps: Deps, token: string): Promise<Record<string, unk
   const now = deps.now()
   if (isWellFormedRefreshToken(token)) {
     const view = await deps.store.findRefreshToken(hashSecret(token))
-    if (!view || view.token.spent_at !== null || view.token.expires_at <= now || !sessionActive(view.session, now)) return INACTIVE
+    if (!view || view.token.spent_at !== null || view.token.expires_at <= now || !sessionLive(view.session, now)) return INACTIVE
     return {
       active: true,
       token_type: 'refresh_token',
-      scope: view.session.scope,
+      scope: currentScope(view.session.scope, view.client),
       client_id: view.session.client_id,
       sub: view.session.user_id ?? view.session.client_id,
       iss: deps.settings.issuer,
@@ -51,14 +53,11 @@ async function introspect(deps: Deps, token: string): Promise<Record<string, unk
   } catch {
     return INACTIVE
   }
-  if (typeof payload.sid === 'string') {
-    const session = await deps.store.getSession(payload.sid)
-    if (!session || !sessionActive(session, now)) return INACTIVE
+  const state = await accessTokenState(deps, payload)
+  if (!state.live) {
+    deps.logger.debug({ reason: state.reason }, 'introspection: access token no longer active')
+    return INACTIVE
   }
   const { iss, sub, aud, exp, iat, jti, client_id, scope, sid } = payload
   return { active: true, token_type: 'Bearer', iss, sub, aud, exp, iat, jti, client_id, scope, sid }
-}
-
-function sessionActive(session: SessionRecord, now: number): boolean {
-  return session.revoked_at === null && (session.absolute_expires_at === null || session.absolute_expires_at > now)
 }

@@ -1,5 +1,6 @@
 import type { Context } from 'hono'
 import type { Deps } from '../deps.js'
+import { accessTokenState } from '../sessions/access-token-state.js'
 import { userinfoClaims } from '../sessions/id-token.js'
 
 /**
@@ -18,8 +19,9 @@ export function userinfoEndpoint(deps: Deps) {
     }
     const scope = typeof payload.scope === 'string' ? payload.scope : ''
     if (!scope.split(' ').includes('openid')) return unauthorized('insufficient_scope', 'the openid scope is required', 403)
-    const session = typeof payload.sid === 'string' ? await deps.store.getSession(payload.sid) : undefined
-    if (!session || session.revoked_at !== null) return unauthorized('invalid_token', 'session has ended')
+    const state = await accessTokenState(deps, payload)
+    const session = state.live ? state.session : undefined
+    if (!session) return unauthorized('invalid_token', 'session has ended')
     const user = session.user_id === null ? undefined : await deps.store.getUser(session.user_id)
     if (!user || user.disabled_at !== null) return unauthorized('invalid_token', 'user is no longer active')
     return c.json(userinfoClaims(user, scope), 200, { 'cache-control': 'no-store' })

@@ -4,6 +4,7 @@ import { hashSecret } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
 import { authenticateClient } from '../http/client-auth.js'
 import { verifyS256 } from '../oauth/pkce.js'
+import { currentScope } from '../oauth/scope.js'
 import { issueSession } from '../sessions/issue.js'
 import type { GrantContext } from './types.js'
 
@@ -55,7 +56,8 @@ export async function handle(ctx: GrantContext, deps: Deps): Promise<TokenRespon
     user,
     client,
     kind: 'browser',
-    scope: record.scope,
+    // The client may have been narrowed since the code was issued.
+    scope: currentScope(record.scope, client),
     requestedTtl: ctx.form.get('refresh_token_ttl'),
     requester: ctx.requester,
     oidc: { nonce: record.nonce, authTime: record.auth_time },

@@ -2,6 +2,7 @@ import { OAuthError, type TokenResponse } from '@evergreen/core'
 import { hashSecret } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
 import { authenticateClient } from '../http/client-auth.js'
+import { currentScope } from '../oauth/scope.js'
 import { prepareSession, sessionTokenResponse } from '../sessions/issue.js'
 import type { GrantContext } from './types.js'
 
@@ -44,7 +45,8 @@ export async function handle(ctx: GrantContext, deps: Deps): Promise<TokenRespon
     user,
     client,
     kind: 'device',
-    scope: before.scope,
+    // The client may have been narrowed while the person was approving.
+    scope: currentScope(before.scope, client),
     requestedTtl: before.requested_ttl,
     requester: ctx.requester,
     oidc: { nonce: null, authTime: before.decided_at ?? now },

@@ -28,7 +28,23 @@ export interface Keyring {
    * once its last access token has expired.
    */
   rotate(options: { activateAfter: number; alg?: 'ES256' | 'RS256' }): Promise<SigningKeyRecord>
+  /**
+   * Revokes a (compromised) key now: it leaves the JWKS and this node's verifier at once, and
+   * other nodes' at their next {@link Keyring.reload}. Refuses to revoke the key signing now
+   * unless another key is already active: rotate with `activateAfter: 0` first, so the service
+   * never has nothing to sign with.
+   *
+   * @throws KeyRevocationError KEY_NOT_FOUND or KEY_IS_ONLY_SIGNER
+   */
+  revoke(kid: string): Promise<SigningKeyRecord>
   list(): SigningKeyRecord[]
+}
+
+export class KeyRevocationError extends Error {
+  constructor(readonly code: 'KEY_NOT_FOUND' | 'KEY_IS_ONLY_SIGNER', message: string) {
+    super(message)
+    this.name = 'KeyRevocationError'
+  }
 }
 
 export interface KeyringOptions {
@@ -162,6 +178,19 @@ export async function createKeyring(options: KeyringOptions): Promise<Keyring> {
       await options.store.retireSigningKeysExcept(record.kid, activatesAt, activatesAt + options.maxAccessTokenTtl + 60)
       await load()
       return loaded.find((k) => k.record.kid === record.kid)!.record
+    },
+    async revoke(kid) {
+      await load()
+      const target = loaded.find((k) => k.record.kid === kid)
+      if (!target) throw new KeyRevocationError('KEY_NOT_FOUND', 'no such signing key (or it has already expired)')
+      const now = options.now()
+      const usable = (k: LoadedKey) => k.record.activates_at <= now && (k.record.retired_at === null || k.record.retired_at > now)
+      if (current().record.kid === kid && !loaded.some((k) => k.record.kid !== kid && usable(k))) {
+        throw new KeyRevocationError('KEY_IS_ONLY_SIGNER', 'this key is the only one signing; rotate with activate_after 0 first, then revoke it')
+      }
+      await options.store.revokeSigningKey(kid, now)
+      await load()
+      return { ...target.record, retired_at: Math.min(target.record.retired_at ?? now, now), expires_at: now }
     },
     list: () => loaded.map((k) => k.record),
   }

@@ -141,6 +141,7 @@ async function ensureCliClient(store: Store, settings: Settings, now: number, ra
     grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
     token_endpoint_auth_method: 'none',
     allowed_scopes: [],
+    allowed_audiences: [],
     access_token_ttl: null,
     refresh_token_ttl: null,
     refresh_token_ttl_max: null,

@@ -1,7 +1,11 @@
 import type { Deps } from '../deps.js'
 
 export interface MaintenanceOptions {
-  /** How often to re-read signing keys, so a rotation on another node is seen. */
+  /**
+   * How often to re-read signing keys, so a rotation or a revocation on another node is seen.
+   * 10 s by default: a revoked (compromised) key must stop verifying everywhere promptly, and the
+   * read is one small query.
+   */
   keyReloadSeconds?: number
   /** How often to delete expired tokens, codes and browser sessions. */
   pruneSeconds?: number
@@ -17,7 +21,7 @@ export interface MaintenanceOptions {
  * and a failing round is logged and retried next time: upkeep must never take the service down.
  */
 export function startMaintenance(deps: Deps, options: MaintenanceOptions = {}): () => void {
-  const { keyReloadSeconds = 60, pruneSeconds = 3600, retainSeconds = 86_400 } = options
+  const { keyReloadSeconds = 10, pruneSeconds = 3600, retainSeconds = 86_400 } = options
   const reload = setInterval(() => {
     deps.keys.reload().catch((err: unknown) => deps.logger.warn({ err }, 'signing-key reload failed'))
   }, keyReloadSeconds * 1000)

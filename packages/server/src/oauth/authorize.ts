@@ -2,13 +2,13 @@ import type { Context } from 'hono'
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { hashSecret } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
-import { grantedScope } from '../grants/client-credentials.js'
 import { currentUser, type SignedIn } from '../pages/browser-session.js'
 import { pageCsrf, readPageForm } from '../pages/forms.js'
 import { html } from '../pages/html.js'
 import { errorPage, page, redirect } from '../pages/layout.js'
 import type { ClientRecord } from '../store/types.js'
 import { isS256Challenge } from './pkce.js'
+import { grantedScope } from './scope.js'
 import { OAuthError } from '@evergreen/core'
 
 const CODE_TTL = 60
@@ -104,7 +104,7 @@ async function validate(deps: Deps, get: (k: string) => string | undefined): Pro
   }
   let scope: string
   try {
-    scope = grantedScope(get('scope'), client.allowed_scopes)
+    scope = grantedScope(get('scope'), client)
   } catch (err) {
     return back(deps, base, { error: 'invalid_scope', error_description: err instanceof OAuthError ? err.description : 'invalid scope' })
   }

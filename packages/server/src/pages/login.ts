@@ -3,7 +3,7 @@ import { emailKey } from '../accounts/email.js'
 import { verifyPassword } from '../accounts/passwords.js'
 import { auditEvent } from '../audit.js'
 import type { Deps } from '../deps.js'
-import { createAttemptLimit } from '../http/attempt-limit.js'
+import { createAttemptLimit, type AttemptLimit } from '../http/attempt-limit.js'
 import { requesterOf } from '../http/requester.js'
 import { authorizeTargets, reauthenticationPending } from '../oauth/authorize.js'
 import { currentUser, endBrowserSession, startBrowserSession } from './browser-session.js'
@@ -13,23 +13,39 @@ import { page, redirect } from './layout.js'
 
 const WINDOW_SECONDS = 15 * 60
 
+/** The password-attempt budgets: shared by /login and every page that asks for the password again. */
+export interface LoginLimits {
+  perAccount: AttemptLimit
+  perAddress: AttemptLimit
+  perAccountFromCleanAddress: AttemptLimit
+}
+
+/**
+ * The password limits, shared by /login and the re-authentication on /settings/cli so a guesser
+ * gets one budget across both. Closed while the shared backend is down: passwords are chosen by
+ * people and guessable, and per-node counting would multiply the guesses an attacker gets by the
+ * number of nodes. A sign-in page that says "try again shortly" costs less than a guessed password.
+ */
+export function createLoginLimits(deps: Deps): LoginLimits {
+  const limit = (points: number, name: string) => createAttemptLimit({ points, durationSeconds: WINDOW_SECONDS, name, whenDown: 'closed' }, deps.limits, deps)
+  return {
+    perAccount: limit(deps.settings.rateLimitLogin, 'login-account'),
+    perAddress: limit(deps.settings.rateLimitLogin * 5, 'login-ip'),
+    // When an account's limit is spent, anyone could have spent it: a hard lock would let a
+    // stranger keep the owner out indefinitely. Addresses with no recent failures still get
+    // through, at half the rate, so the owner on their usual network can sign in while the
+    // guesser's address stays refused. (A guesser with many fresh addresses can spend this budget
+    // too; the per-address limit and the audit trail are the answer to that.)
+    perAccountFromCleanAddress: limit(Math.max(1, Math.floor(deps.settings.rateLimitLogin / 2)), 'login-account-clean'),
+  }
+}
+
 /**
  * /login and /logout. Failed attempts are slowed per account and per address; an account whose
  * limit is spent stays open, at a lower rate, to addresses with no recent failures.
  */
-export function loginPages(deps: Deps, options: { upstreamName?: string | undefined } = {}) {
-  // Closed while the shared backend is down: passwords are chosen by people and guessable, and
-  // per-node counting would multiply the guesses an attacker gets by the number of nodes. A
-  // sign-in page that says "try again shortly" costs less than a guessed password.
-  const limit = (points: number, name: string) => createAttemptLimit({ points, durationSeconds: WINDOW_SECONDS, name, whenDown: 'closed' }, deps.limits, deps)
-  const perAccount = limit(deps.settings.rateLimitLogin, 'login-account')
-  const perAddress = limit(deps.settings.rateLimitLogin * 5, 'login-ip')
-  // When an account's limit is spent, anyone could have spent it: a hard lock would let a
-  // stranger keep the owner out indefinitely. Addresses with no recent failures still get
-  // through, at half the rate, so the owner on their usual network can sign in while the
-  // guesser's address stays refused. (A guesser with many fresh addresses can spend this budget
-  // too; the per-address limit and the audit trail are the answer to that.)
-  const perAccountFromCleanAddress = limit(Math.max(1, Math.floor(deps.settings.rateLimitLogin / 2)), 'login-account-clean')
+export function loginPages(deps: Deps, options: { upstreamName?: string | undefined; limits?: LoginLimits } = {}) {
+  const { perAccount, perAddress, perAccountFromCleanAddress } = options.limits ?? createLoginLimits(deps)
 
   const form = async (c: Context, values: { email?: string; returnTo: string; error?: string; status?: number; retryAfter?: number; again?: { clientName: string } | undefined }) => {
     const csrf = pageCsrf(c, deps)

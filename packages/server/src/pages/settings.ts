@@ -1,11 +1,15 @@
 import type { Context } from 'hono'
+import { emailKey } from '../accounts/email.js'
+import { verifyPassword } from '../accounts/passwords.js'
 import { auditEvent } from '../audit.js'
 import type { Deps } from '../deps.js'
 import { requesterOf } from '../http/requester.js'
 import { credentialFor } from '../sessions/credential.js'
 import { issueSession } from '../sessions/issue.js'
 import type { SessionRecord } from '../store/types.js'
+import { loginSessionId, type SignedIn } from './browser-session.js'
 import { pageCsrf, readSignedInForm, requireUser } from './forms.js'
+import type { LoginLimits } from './login.js'
 import { html } from './html.js'
 import { errorPage, page, redirect } from './layout.js'
 
@@ -34,7 +38,7 @@ function shortAgent(agent: string | null): string {
 }
 
 /** /settings/sessions (list and revoke my sessions) and /settings/cli (mint a CLI credential). */
-export function settingsPages(deps: Deps) {
+export function settingsPages(deps: Deps, limits: LoginLimits) {
   const when = (t: number | null) => (t === null ? '—' : new Date(t * 1000).toISOString().replace('T', ' ').slice(0, 16))
 
   const activeSessions = async (userId: string): Promise<SessionRecord[]> => {
@@ -57,20 +61,118 @@ export function settingsPages(deps: Deps) {
       data: { reason },
     }))
 
+  const endSignIns = (c: Context, signedIn: SignedIn, exceptHash: string | null, scope: 'one' | 'all_others', loginId?: string) =>
+    deps.store.revokeLoginSessions(signedIn.user.id, deps.now(), exceptHash, auditEvent(deps, 'login_session.revoked', {
+      user_id: signedIn.user.id,
+      ...requesterOf(c, deps.settings),
+      data: { reason: 'revoked_by_user', scope, ...(loginId ? { login_session_id: loginId } : {}) },
+    }))
+
+  /**
+   * Whether this sign-in must give its password again before minting: a stolen sign-in cookie
+   * must not quietly turn into a long-lived CLI credential that outlives "revoke all".
+   */
+  const needsReauth = (signedIn: SignedIn) => deps.now() - signedIn.login.created_at >= deps.settings.cliReauthSeconds
+
+  /** Checks the re-entered password against the same budgets as /login: true, or the status and message to show. */
+  const reauthenticate = async (c: Context, signedIn: SignedIn, password: string): Promise<true | { status: number; error: string }> => {
+    const requester = requesterOf(c, deps.settings)
+    const accountKey = emailKey(signedIn.user.email)
+    const addressKey = requester.ip ?? 'unknown'
+    // Counted before the check, as on /login, so concurrent guesses cannot all reach argon2.
+    const address = await limits.perAddress.take(addressKey)
+    const account = await limits.perAccount.take(accountKey)
+    if (!address.ok || !account.ok) {
+      if (account.ok) await limits.perAccount.refund(accountKey)
+      if (address.ok) await limits.perAddress.refund(addressKey)
+      if ((!account.ok && account.firstRefusal) || (!address.ok && address.firstRefusal)) {
+        await deps.store.appendAudit(auditEvent(deps, 'login.failed', { user_id: signedIn.user.id, ...requester, data: { reason: 'throttled', reauth: true } }))
+      }
+      return { status: 429, error: 'Too many failed attempts. Try again later.' }
+    }
+    if (!(await verifyPassword(password, signedIn.user.password_hash))) {
+      await deps.store.appendAudit(auditEvent(deps, 'login.failed', { user_id: signedIn.user.id, ...requester, data: { reason: 'bad_credentials', reauth: true } }))
+      return { status: 401, error: 'That password is not right.' }
+    }
+    await limits.perAccount.refund(accountKey)
+    await limits.perAddress.refund(addressKey)
+    await deps.store.appendAudit(auditEvent(deps, 'login.reauthenticated', { user_id: signedIn.user.id, ...requester, data: { for: 'cli_credential' } }))
+    return true
+  }
+
+  const cliForm = (c: Context, signedIn: SignedIn, values: { name?: string; lifetime?: string; error?: string; status?: number } = {}) => {
+    const csrf = pageCsrf(c, deps)
+    const reauth = needsReauth(signedIn)
+    const chosen = values.lifetime ?? '86400'
+    const body = html`<h1>CLI credential</h1>
+${values.error ? html`<p class="error" role="alert" id="cli-error">${values.error}</p>` : ''}
+<p>Create a credential for <code>evergreen login --token</code>: it carries a refresh token, so the CLI renews itself silently until the lifetime below passes without use, or you revoke it.</p>
+<form method="post" action="/settings/cli">
+  <input type="hidden" name="csrf" value="${csrf.token}">
+  <label for="name">Name</label>
+  <input id="name" name="name" type="text" maxlength="100" required placeholder="e.g. laptop, CI runner" value="${values.name ?? ''}">
+  <label for="lifetime">Lifetime without use</label>
+  <select id="lifetime" name="lifetime">
+    ${CLI_LIFETIMES.map((l) => html`<option value="${l.seconds}" ${String(l.seconds) === chosen ? html`selected` : ''}>${l.label}</option>`)}
+  </select>
+  ${reauth
+    ? signedIn.user.password_hash === null
+      ? html`<p class="notice">You signed in a while ago. <a href="/logout">Sign out</a> and sign in again to create a credential.</p>`
+      : html`<label for="password">Confirm your password</label>
+  <p class="muted" id="password-help">You signed in more than ${Math.round(deps.settings.cliReauthSeconds / 60)} minutes ago, so creating a credential needs your password again.</p>
+  <input id="password" name="password" type="password" autocomplete="current-password" required aria-describedby="password-help" ${values.error ? html`aria-invalid="true"` : ''}>`
+    : ''}
+  <button class="primary" type="submit">Create credential</button>
+</form>`
+    return csrf.withCookie(page(body, { title: 'CLI credential', user: signedIn.user, csrf: csrf.token, status: values.status ?? 200 }))
+  }
+
   return {
     async sessions(c: Context): Promise<Response> {
       const signedIn = await requireUser(c, deps)
       if (signedIn instanceof Response) return signedIn
+      const signIns = await deps.store.listLoginSessions(signedIn.user.id, deps.now())
       const sessions = await activeSessions(signedIn.user.id)
       const clients = new Map<string, string>()
       for (const s of sessions) if (!clients.has(s.client_id)) clients.set(s.client_id, (await deps.store.getClient(s.client_id))?.name ?? s.client_id)
       const csrf = pageCsrf(c, deps)
       const notice = c.req.query('revoked')
+      const notices: Record<string, string> = { all: 'All other sessions and sign-ins were revoked.', one: 'The session was revoked.', sign_in: 'That sign-in was ended.' }
       const body = html`<h1>Your sessions</h1>
-${notice ? html`<p class="notice" role="status">${notice === 'all' ? 'All sessions were revoked.' : 'The session was revoked.'}</p>` : ''}
+${notice && notices[notice] ? html`<p class="notice" role="status">${notices[notice]}</p>` : ''}
+<h2>Browser sign-ins</h2>
+<p>Browsers signed in to this service's own pages (sign-in, device approval, settings). A sign-in can approve devices and create CLI credentials.</p>
+<div class="table-scroll"><table>
+  <caption class="visually-hidden">Browser sign-ins</caption>
+  <thead><tr><th scope="col">Browser</th><th scope="col">Signed in</th><th scope="col">From</th><th scope="col">Expires</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
+  <tbody>
+  ${signIns.map((l) => {
+    const current = l.hash === signedIn.login.hash
+    const id = loginSessionId(l)
+    return html`<tr data-login-session-id="${id}">
+    <td><span title="${l.user_agent ?? ''}">${shortAgent(l.user_agent)}</span>${current ? html` <strong>(this browser)</strong>` : ''}</td>
+    <td class="nowrap">${when(l.created_at)} <span class="muted">(${l.method})</span></td>
+    <td>${l.ip ?? '—'}</td>
+    <td class="nowrap">${when(l.expires_at)}</td>
+    <td>${current
+      ? html`<a href="/logout">Sign out</a>`
+      : html`<form method="post" action="/settings/sessions/end-sign-in">
+      <input type="hidden" name="csrf" value="${csrf.token}"><input type="hidden" name="login_session_id" value="${id}">
+      <button type="submit" aria-label="End sign-in from ${shortAgent(l.user_agent)} at ${when(l.created_at)}">End</button>
+    </form>`}</td>
+  </tr>`
+  })}
+  </tbody>
+</table></div>
+<h2>Applications, devices and CLI credentials</h2>
 <p>Times are UTC. Every application, device and CLI credential signed in as <strong>${signedIn.user.email}</strong>. Revoking one signs it out at its next refresh.</p>
 ${sessions.length === 0
-  ? html`<p>No active sessions.</p>`
+  ? html`<p>No active sessions.</p>
+<form method="post" action="/settings/sessions/revoke-all">
+  <input type="hidden" name="csrf" value="${csrf.token}">
+  <button type="submit">Revoke all other sessions</button>
+  <p class="muted">Ends every other browser sign-in. This browser stays signed in here.</p>
+</form>`
   : html`<div class="table-scroll"><table>
   <caption class="visually-hidden">Active sessions</caption>
   <thead><tr><th scope="col">Application</th><th scope="col">Kind</th><th scope="col">Created</th><th scope="col">Last refreshed</th><th scope="col">From</th><th scope="col">Expires</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
@@ -92,7 +194,7 @@ ${sessions.length === 0
 <form method="post" action="/settings/sessions/revoke-all">
   <input type="hidden" name="csrf" value="${csrf.token}">
   <button type="submit">Revoke all other sessions</button>
-  <p class="muted">Signs out every application, device and CLI credential. This browser stays signed in here.</p>
+  <p class="muted">Signs out every application, device and CLI credential, and ends every other browser sign-in. This browser stays signed in here.</p>
 </form>`}`
       return csrf.withCookie(page(body, { title: 'Your sessions', user: signedIn.user, csrf: csrf.token }))
     },
@@ -113,26 +215,33 @@ ${sessions.length === 0
       if (posted instanceof Response) return posted
       const { signedIn } = posted
       for (const s of await activeSessions(signedIn.user.id)) await revoke(c, s, 'revoked_by_user')
+      // Other browser sign-ins too: a hijacked one could otherwise mint a fresh CLI credential
+      // right after the victim pressed this button.
+      await endSignIns(c, signedIn, signedIn.login.hash, 'all_others')
       return redirect('/settings/sessions?revoked=all')
+    },
+
+    async endSignIn(c: Context): Promise<Response> {
+      const posted = await readSignedInForm(c, deps)
+      if (posted instanceof Response) return posted
+      const { form, signedIn } = posted
+      const wanted = form.get('login_session_id') ?? ''
+      const target = (await deps.store.listLoginSessions(signedIn.user.id, deps.now())).find((l) => loginSessionId(l) === wanted)
+      // Someone else's sign-in answers exactly like an unknown one.
+      if (!target) return errorPage('Not found', 'That sign-in does not exist or has already ended.', 404, { user: signedIn.user })
+      await deps.store.revokeLoginSession(target.hash, deps.now(), auditEvent(deps, 'login_session.revoked', {
+        user_id: signedIn.user.id,
+        ...requesterOf(c, deps.settings),
+        data: { reason: 'revoked_by_user', scope: 'one', login_session_id: wanted },
+      }))
+      if (target.hash === signedIn.login.hash) return redirect('/login')
+      return redirect('/settings/sessions?revoked=sign_in')
     },
 
     async cli(c: Context): Promise<Response> {
       const signedIn = await requireUser(c, deps)
       if (signedIn instanceof Response) return signedIn
-      const csrf = pageCsrf(c, deps)
-      const body = html`<h1>CLI credential</h1>
-<p>Create a credential for <code>evergreen login --token</code>: it carries a refresh token, so the CLI renews itself silently until the lifetime below passes without use, or you revoke it.</p>
-<form method="post" action="/settings/cli">
-  <input type="hidden" name="csrf" value="${csrf.token}">
-  <label for="name">Name</label>
-  <input id="name" name="name" type="text" maxlength="100" required placeholder="e.g. laptop, CI runner">
-  <label for="lifetime">Lifetime without use</label>
-  <select id="lifetime" name="lifetime">
-    ${CLI_LIFETIMES.map((l) => html`<option value="${l.seconds}" ${l.seconds === 86_400 ? html`selected` : ''}>${l.label}</option>`)}
-  </select>
-  <button class="primary" type="submit">Create credential</button>
-</form>`
-      return csrf.withCookie(page(body, { title: 'CLI credential', user: signedIn.user, csrf: csrf.token }))
+      return cliForm(c, signedIn)
     },
 
     async mintCli(c: Context): Promise<Response> {
@@ -142,6 +251,14 @@ ${sessions.length === 0
       const name = (form.get('name') ?? '').trim().slice(0, 100)
       const lifetime = CLI_LIFETIMES.find((l) => String(l.seconds) === form.get('lifetime'))
       if (!name || !lifetime) return errorPage('Invalid request', 'Give the credential a name and pick one of the offered lifetimes.', 400, { user: signedIn.user })
+      if (needsReauth(signedIn)) {
+        const password = form.get('password')
+        if (signedIn.user.password_hash === null || !password) {
+          return cliForm(c, signedIn, { name, lifetime: String(lifetime.seconds), status: 401, error: 'Confirm your password to create a credential.' })
+        }
+        const checked = await reauthenticate(c, signedIn, password)
+        if (checked !== true) return cliForm(c, signedIn, { name, lifetime: String(lifetime.seconds), ...checked })
+      }
       const client = await deps.store.getClient(deps.settings.cliClientId)
       if (!client) return errorPage('Unavailable', 'The CLI client is not configured on this server.', 503, { user: signedIn.user })
       const issued = await issueSession(deps, {

@@ -3,6 +3,7 @@ import { auditEvent, type Requester } from '../audit.js'
 import { hashSecret } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
 import type { ClientRecord, RefreshTokenView } from '../store/types.js'
+import { audienceAllowed, currentScope, parseScope } from '../oauth/scope.js'
 import { signAccessToken } from './access-token.js'
 import { accessTokenTtl, slideIdleExpiry } from './lifetimes.js'
 import { openSuccessor, sealSuccessor } from './successor-seal.js'
@@ -71,7 +72,9 @@ export async function rotateRefreshToken(deps: Deps, req: RefreshRequest, lookup
       throw await failed(deps, view, req, 'expired_absolute', 'session reached its maximum lifetime')
     }
 
-    const scope = narrowScope(session.scope, req.scope)
+    // Intersected with what the client may hold now, so narrowing a client reaches every live
+    // session at its next rotation.
+    const scope = narrowScope(currentScope(session.scope, client), req.scope)
 
     if (token.spent_at !== null) {
       const grace = deps.settings.refreshGraceSeconds
@@ -177,7 +180,14 @@ function tokenResponse(
   return {
     access_token: signAccessToken(
       deps,
-      { sub: session.user_id ?? session.client_id, client_id: session.client_id, scope, audience: session.audience, sid: session.id },
+      {
+        sub: session.user_id ?? session.client_id,
+        client_id: session.client_id,
+        scope,
+        // An audience the client may no longer name falls back to the client itself.
+        audience: session.audience !== null && audienceAllowed(session.audience, client) ? session.audience : null,
+        sid: session.id,
+      },
       ttl,
     ),
     token_type: 'Bearer',
@@ -192,7 +202,7 @@ function tokenResponse(
 function narrowScope(granted: string, requested: string | undefined): string {
   if (requested === undefined) return granted
   const have = new Set(granted.split(' ').filter(Boolean))
-  const want = requested.split(' ').filter(Boolean)
+  const want = parseScope(requested)
   const extra = want.filter((s) => !have.has(s))
   if (extra.length > 0) throw new OAuthError('invalid_scope', 'requested scope exceeds the scope of the session')
   return want.join(' ')

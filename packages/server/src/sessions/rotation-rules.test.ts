@@ -27,7 +27,7 @@ function rotationRules(openStore: () => Promise<Store>) {
 
   beforeEach(async () => {
     svc = await createTestService({ store: await openStore() })
-    ;({ userId, clientId } = await seedUserAndClient(svc))
+    ;({ userId, clientId } = await seedUserAndClient(svc, { allowed_scopes: ['read', 'write'] }))
   })
   afterEach(async () => {
     await svc?.close()

@@ -217,4 +217,22 @@ CREATE TABLE upstream_identities (
 CREATE UNIQUE INDEX upstream_identities_user ON upstream_identities (issuer, user_id);
 `,
   },
+  {
+    // Same as SQLite's migration 7: the jti deny-list for revoked session-less access tokens.
+    version: 7,
+    sql: `
+CREATE TABLE denied_access_tokens (
+  jti TEXT COLLATE "C" PRIMARY KEY,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX denied_access_tokens_expires ON denied_access_tokens (expires_at);
+`,
+  },
+  {
+    // Same as SQLite's migration 8: audiences per client.
+    version: 8,
+    sql: `
+ALTER TABLE clients ADD COLUMN allowed_audiences JSONB NOT NULL DEFAULT '[]'::jsonb;
+`,
+  },
 ]

@@ -57,7 +57,7 @@ describePostgres('PostgresStore', () => {
       await a.createClient({
         client_id: 'dash', name: 'Dashboard', secret_hash: null, redirect_uris: [], post_logout_redirect_uris: [],
         backchannel_logout_uri: 'https://dash.example/bc', grant_types: ['refresh_token'], token_endpoint_auth_method: 'none',
-        allowed_scopes: [], access_token_ttl: null, refresh_token_ttl: null, refresh_token_ttl_max: null,
+        allowed_scopes: [], allowed_audiences: [], access_token_ttl: null, refresh_token_ttl: null, refresh_token_ttl_max: null,
         session_max_lifetime: null, first_party: false, created_at: T0, updated_at: T0,
       }, audit('ev-client', 'client.created'))
       for (let i = 0; i < 30; i++) {
@@ -92,7 +92,7 @@ describePostgres('PostgresStore', () => {
       await a.createClient({
         client_id: 'svc', name: 'Service', secret_hash: null, redirect_uris: [], post_logout_redirect_uris: [],
         backchannel_logout_uri: null, grant_types: ['refresh_token'],
-        token_endpoint_auth_method: 'none', allowed_scopes: [], access_token_ttl: null, refresh_token_ttl: null,
+        token_endpoint_auth_method: 'none', allowed_scopes: [], allowed_audiences: [], access_token_ttl: null, refresh_token_ttl: null,
         refresh_token_ttl_max: null, session_max_lifetime: null, first_party: false, created_at: T0, updated_at: T0,
       }, audit('ev-client', 'client.created'))
       await a.createSession({

@@ -330,6 +330,7 @@ export class PostgresStore implements Store {
       const disabled = await c.query('UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL', [at, id])
       if (disabled.rowCount !== 1) return false
       await c.query(REVOKE_USER_SESSIONS, [at, 'user_disabled', id])
+      await c.query('UPDATE login_sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL', [at, id])
       await this.audit(c, audit)
       return true
     })
@@ -484,6 +485,27 @@ export class PostgresStore implements Store {
     })
   }
 
+  async listLoginSessions(userId: string, activeAt: number): Promise<LoginSessionRecord[]> {
+    const { rows } = await this.pool.query<Row>(
+      `SELECT ${LOGIN_SESSION_COLUMNS.join(', ')} FROM login_sessions
+        WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC, hash`,
+      [userId, activeAt],
+    )
+    return rows.map(toLoginSession)
+  }
+
+  async revokeLoginSessions(userId: string, at: number, exceptHash: string | null, audit: AuditEvent): Promise<number> {
+    return this.transaction(async (c) => {
+      const revoked = await c.query(
+        'UPDATE login_sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL AND hash <> $3 AND expires_at > $1',
+        [at, userId, exceptHash ?? ''],
+      )
+      const changed = revoked.rowCount ?? 0
+      if (changed > 0) await this.audit(c, audit)
+      return changed
+    })
+  }
+
   async createAuthorizationCode(code: AuthorizationCodeRecord): Promise<void> {
     await this.pool.query(
       insertSql('authorization_codes', AUTHORIZATION_CODE_COLUMNS),
@@ -574,11 +596,23 @@ export class PostgresStore implements Store {
   async pruneExpired(before: number): Promise<number> {
     return this.transaction(async (c) => {
       let removed = 0
-      for (const table of ['refresh_tokens', 'authorization_codes', 'device_codes', 'login_sessions']) {
+      for (const table of ['refresh_tokens', 'authorization_codes', 'device_codes', 'login_sessions', 'denied_access_tokens']) {
         removed += (await c.query(`DELETE FROM ${table} WHERE expires_at < $1`, [before])).rowCount ?? 0
       }
       return removed
     })
+  }
+
+  async denyAccessToken(jti: string, expiresAt: number, audit: AuditEvent): Promise<void> {
+    await this.transaction(async (c) => {
+      const denied = await c.query('INSERT INTO denied_access_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING', [jti, expiresAt])
+      if (denied.rowCount === 1) await this.audit(c, audit)
+    })
+  }
+
+  async isAccessTokenDenied(jti: string): Promise<boolean> {
+    const { rows } = await this.pool.query('SELECT 1 FROM denied_access_tokens WHERE jti = $1', [jti])
+    return rows.length > 0
   }
 
   async listSigningKeys(): Promise<SigningKeyRecord[]> {
@@ -594,6 +628,15 @@ export class PostgresStore implements Store {
     await this.pool.query('UPDATE signing_keys SET retired_at = $1, expires_at = $2 WHERE kid <> $3 AND retired_at IS NULL', [
       at, expiresAt, kid,
     ])
+  }
+
+  async revokeSigningKey(kid: string, at: number): Promise<boolean> {
+    const revoked = await this.pool.query(
+      `UPDATE signing_keys SET retired_at = CASE WHEN retired_at IS NULL OR retired_at > $1 THEN $1 ELSE retired_at END, expires_at = $1
+        WHERE kid = $2 AND (expires_at IS NULL OR expires_at > $1)`,
+      [at, kid],
+    )
+    return revoked.rowCount === 1
   }
 
   async claimBackchannelLogouts(now: number, lockedUntil: number, limit: number): Promise<BackchannelLogoutRecord[]> {

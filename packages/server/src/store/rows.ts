@@ -8,7 +8,7 @@ import type {
 export const USER_COLUMNS = ['id', 'email', 'name', 'password_hash', 'created_at', 'disabled_at'] as const
 export const CLIENT_COLUMNS = [
   'client_id', 'name', 'secret_hash', 'redirect_uris', 'post_logout_redirect_uris', 'backchannel_logout_uri', 'grant_types', 'token_endpoint_auth_method',
-  'allowed_scopes', 'access_token_ttl', 'refresh_token_ttl', 'refresh_token_ttl_max',
+  'allowed_scopes', 'allowed_audiences', 'access_token_ttl', 'refresh_token_ttl', 'refresh_token_ttl_max',
   'session_max_lifetime', 'first_party', 'created_at', 'updated_at',
 ] as const
 export const SESSION_COLUMNS = [
@@ -81,6 +81,7 @@ export function toClient(r: Row): ClientRecord {
     grant_types: json<string[]>(r.grant_types),
     token_endpoint_auth_method: r.token_endpoint_auth_method as ClientRecord['token_endpoint_auth_method'],
     allowed_scopes: json<string[]>(r.allowed_scopes),
+    allowed_audiences: json<string[]>(r.allowed_audiences),
     access_token_ttl: numOrNull(r.access_token_ttl),
     refresh_token_ttl: numOrNull(r.refresh_token_ttl),
     refresh_token_ttl_max: numOrNull(r.refresh_token_ttl_max),

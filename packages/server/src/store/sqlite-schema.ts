@@ -226,4 +226,24 @@ CREATE TABLE upstream_identities (
 CREATE UNIQUE INDEX upstream_identities_user ON upstream_identities (issuer, user_id);
 `,
   },
+  {
+    // RFC 7009 revocation of an access token that has no session (client_credentials): its
+    // jti is denied until the token's own exp, after which the signature check refuses it anyway.
+    version: 7,
+    sql: `
+CREATE TABLE denied_access_tokens (
+  jti TEXT PRIMARY KEY,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX denied_access_tokens_expires ON denied_access_tokens (expires_at);
+`,
+  },
+  {
+    // Audiences per client: with none registered a client's tokens name only itself, so an
+    // unregistered client can no longer mint a token for another resource server.
+    version: 8,
+    sql: `
+ALTER TABLE clients ADD COLUMN allowed_audiences TEXT NOT NULL DEFAULT '[]';
+`,
+  },
 ]

@@ -161,12 +161,23 @@ export class SqliteStore implements Store {
       retireKeys: db.prepare(
         'UPDATE signing_keys SET retired_at = ?, expires_at = ? WHERE kid <> ? AND retired_at IS NULL',
       ),
+      revokeKey: db.prepare(
+        `UPDATE signing_keys SET retired_at = CASE WHEN retired_at IS NULL OR retired_at > ? THEN ? ELSE retired_at END, expires_at = ?
+          WHERE kid = ? AND (expires_at IS NULL OR expires_at > ?)`,
+      ),
       insertLoginSession: db.prepare(insertSql('login_sessions', LOGIN_SESSION_COLUMNS)),
       getUpstreamIdentity: db.prepare('SELECT issuer, subject, user_id, created_at FROM upstream_identities WHERE issuer = ? AND subject = ?'),
       // DO NOTHING covers both unique constraints: (issuer, subject) and (issuer, user_id).
       linkUpstreamIdentity: db.prepare('INSERT INTO upstream_identities (issuer, subject, user_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING'),
       getLoginSession: db.prepare(`SELECT ${LOGIN_SESSION_COLUMNS.join(', ')} FROM login_sessions WHERE hash = ?`),
       revokeLoginSession: db.prepare('UPDATE login_sessions SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL'),
+      listLoginSessions: db.prepare(
+        `SELECT ${LOGIN_SESSION_COLUMNS.join(', ')} FROM login_sessions
+          WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at DESC, hash`,
+      ),
+      revokeUserLoginSessions: db.prepare(
+        'UPDATE login_sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL AND hash <> ? AND expires_at > ?',
+      ),
       insertAuthorizationCode: db.prepare(insertSql('authorization_codes', AUTHORIZATION_CODE_COLUMNS)),
       getAuthorizationCode: db.prepare(`SELECT ${AUTHORIZATION_CODE_COLUMNS.join(', ')} FROM authorization_codes WHERE hash = ?`),
       consumeAuthorizationCode: db.prepare('UPDATE authorization_codes SET consumed_at = ? WHERE hash = ? AND consumed_at IS NULL'),
@@ -186,6 +197,9 @@ export class SqliteStore implements Store {
       pruneAuthorizationCodes: db.prepare('DELETE FROM authorization_codes WHERE expires_at < ?'),
       pruneDeviceCodes: db.prepare('DELETE FROM device_codes WHERE expires_at < ?'),
       pruneLoginSessions: db.prepare('DELETE FROM login_sessions WHERE expires_at < ?'),
+      pruneDeniedAccessTokens: db.prepare('DELETE FROM denied_access_tokens WHERE expires_at < ?'),
+      denyAccessToken: db.prepare('INSERT INTO denied_access_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING'),
+      isAccessTokenDenied: db.prepare('SELECT 1 AS denied FROM denied_access_tokens WHERE jti = ?'),
     }
   }
 
@@ -236,6 +250,7 @@ export class SqliteStore implements Store {
     return this.db.transaction(() => {
       if (this.stmts.disableUser.run(at, id).changes === 0) return false
       this.queueLogouts(this.stmts.revokeUserSessions.all(at, 'user_disabled', id) as Revoked[], at)
+      this.stmts.revokeUserLoginSessions.run(at, id, '', at)
       this.audit(audit)
       return true
     })()
@@ -406,6 +421,19 @@ export class SqliteStore implements Store {
     })()
   }
 
+  async listLoginSessions(userId: string, activeAt: number): Promise<LoginSessionRecord[]> {
+    return (this.stmts.listLoginSessions.all(userId, activeAt) as Row[]).map(toLoginSession)
+  }
+
+  async revokeLoginSessions(userId: string, at: number, exceptHash: string | null, audit: AuditEvent): Promise<number> {
+    return this.db.transaction(() => {
+      // '' never matches a hash (64 hex characters), so it stands for "no exception".
+      const changed = this.stmts.revokeUserLoginSessions.run(at, userId, exceptHash ?? '', at).changes
+      if (changed > 0) this.audit(audit)
+      return changed
+    })()
+  }
+
   async createAuthorizationCode(code: AuthorizationCodeRecord): Promise<void> {
     this.stmts.insertAuthorizationCode.run(...columnValues(code, AUTHORIZATION_CODE_COLUMNS, bool))
   }
@@ -479,8 +507,19 @@ export class SqliteStore implements Store {
       this.stmts.pruneTokens.run(before).changes +
       this.stmts.pruneAuthorizationCodes.run(before).changes +
       this.stmts.pruneDeviceCodes.run(before).changes +
-      this.stmts.pruneLoginSessions.run(before).changes,
+      this.stmts.pruneLoginSessions.run(before).changes +
+      this.stmts.pruneDeniedAccessTokens.run(before).changes,
     )()
+  }
+
+  async denyAccessToken(jti: string, expiresAt: number, audit: AuditEvent): Promise<void> {
+    this.db.transaction(() => {
+      if (this.stmts.denyAccessToken.run(jti, expiresAt).changes === 1) this.audit(audit)
+    })()
+  }
+
+  async isAccessTokenDenied(jti: string): Promise<boolean> {
+    return this.stmts.isAccessTokenDenied.get(jti) !== undefined
   }
 
   async listSigningKeys(): Promise<SigningKeyRecord[]> {
@@ -493,6 +532,10 @@ export class SqliteStore implements Store {
 
   async retireSigningKeysExcept(kid: string, at: number, expiresAt: number): Promise<void> {
     this.stmts.retireKeys.run(at, expiresAt, kid)
+  }
+
+  async revokeSigningKey(kid: string, at: number): Promise<boolean> {
+    return this.stmts.revokeKey.run(at, at, at, kid, at).changes === 1
   }
 
   async claimBackchannelLogouts(now: number, lockedUntil: number, limit: number): Promise<BackchannelLogoutRecord[]> {

@@ -44,8 +44,10 @@ export interface ClientRecord {
   backchannel_logout_uri: string | null
   grant_types: string[]
   token_endpoint_auth_method: TokenEndpointAuthMethod
-  /** Scopes the client may ask for; empty means any. */
+  /** Scopes the client may ask for; empty means only the standard OIDC scopes (oauth/scope.ts). */
   allowed_scopes: string[]
+  /** Audiences its tokens may name (`audience` parameter); empty means only its own client_id. */
+  allowed_audiences: string[]
   access_token_ttl: number | null
   refresh_token_ttl: number | null
   refresh_token_ttl_max: number | null
@@ -137,6 +139,10 @@ export type AuditEventType =
   | 'backchannel_logout.delivered'
   | 'backchannel_logout.failed'
   | 'backchannel_logout.dropped'
+  | 'access_token.revoked'
+  | 'key.revoked'
+  | 'login_session.revoked'
+  | 'login.reauthenticated'
 
 export interface SigningKeyRecord {
   kid: string
@@ -309,7 +315,7 @@ export interface Store {
    */
   linkUpstreamIdentity(identity: UpstreamIdentityRecord): Promise<boolean>
   /**
-   * Disables the user and revokes all their sessions, in one transaction. Like every revoking
+   * Disables the user and revokes all their sessions and browser sign-ins, in one transaction. Like every revoking
    * method, queues a back-channel logout for each session it revokes whose client has a
    * `backchannel_logout_uri`, in the same transaction (see {@link Store.claimBackchannelLogouts}).
    */
@@ -354,6 +360,13 @@ export interface Store {
    * audit) when it was unknown or already revoked.
    */
   revokeLoginSession(hash: string, at: number, audit?: AuditEvent): Promise<boolean>
+  /** The user's live browser sign-ins at `activeAt` (not revoked, not expired), newest first. */
+  listLoginSessions(userId: string, activeAt: number): Promise<LoginSessionRecord[]>
+  /**
+   * Revokes every live browser sign-in of the user but `exceptHash` (this browser, or null for
+   * all), writing `audit` with them when any changed. Returns how many changed.
+   */
+  revokeLoginSessions(userId: string, at: number, exceptHash: string | null, audit: AuditEvent): Promise<number>
 
   createAuthorizationCode(code: AuthorizationCodeRecord): Promise<void>
   /**
@@ -383,10 +396,24 @@ export interface Store {
    */
   consumeDeviceCode(hash: string, session: SessionRecord, token: RefreshTokenRecord, audit: AuditEvent): Promise<boolean>
 
+  /**
+   * Denies a session-less access token by its `jti` until `expiresAt` (its `exp`), writing
+   * `audit` in the same transaction. Denying a jti twice keeps one row and writes no second audit.
+   */
+  denyAccessToken(jti: string, expiresAt: number, audit: AuditEvent): Promise<void>
+  /** True while `jti` is on the deny-list (pruneExpired removes rows once their token expired). */
+  isAccessTokenDenied(jti: string): Promise<boolean>
+
   listSigningKeys(): Promise<SigningKeyRecord[]>
   insertSigningKey(key: SigningKeyRecord): Promise<void>
   /** Retires every active key but `kid` at `at`, keeping each verifiable until `expiresAt`. */
   retireSigningKeysExcept(kid: string, at: number, expiresAt: number): Promise<void>
+  /**
+   * Revokes a key at `at`: it stops signing (retired_at no later than `at`) and expires at `at`,
+   * so it leaves the JWKS and verifies nothing more. False when the key is unknown or had
+   * already expired.
+   */
+  revokeSigningKey(kid: string, at: number): Promise<boolean>
 
   /**
    * Leases up to `limit` due back-channel logouts (next_attempt_at <= `now`, not held by another
@@ -408,8 +435,8 @@ export interface Store {
   listBackchannelLogouts(): Promise<BackchannelLogoutRecord[]>
 
   /**
-   * Deletes what can no longer matter: refresh tokens, authorization codes, device codes and login
-   * sessions that expired before `before`. Sessions and audit events are kept. Returns rows removed.
+   * Deletes what can no longer matter: refresh tokens, authorization codes, device codes, login
+   * sessions and denied access-token ids that expired before `before`. Sessions and audit events are kept. Returns rows removed.
    */
   pruneExpired(before: number): Promise<number>
 }

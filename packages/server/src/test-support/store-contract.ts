@@ -36,6 +36,7 @@ function makeClient(clientId: string, overrides: Partial<ClientRecord> = {}): Cl
     grant_types: ['authorization_code', 'refresh_token'],
     token_endpoint_auth_method: 'none',
     allowed_scopes: [],
+    allowed_audiences: [],
     access_token_ttl: 300,
     refresh_token_ttl: null,
     refresh_token_ttl_max: 30 * DAY,
@@ -396,6 +397,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
           redirect_uris: [],
           grant_types: ['client_credentials'],
           allowed_scopes: ['read', 'write'],
+          allowed_audiences: ['https://api.example'],
           access_token_ttl: null,
           refresh_token_ttl: 3600,
           refresh_token_ttl_max: null,
@@ -424,6 +426,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
           first_party: false,
           access_token_ttl: null,
           allowed_scopes: ['read'],
+          allowed_audiences: ['https://api.example', 'urn:jobs'],
           updated_at: T0 + 5,
         }
         const audit = makeAudit('client.updated', { client_id: 'app', at: T0 + 5 })
@@ -715,6 +718,29 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         expect((await store.getLoginSession('ls-1'))!.revoked_at).toBe(T0 + 10)
         expect(await store.getLoginSession('ls-2')).toEqual(makeLoginSession('ls-2'))
         expect(await store.revokeLoginSession('ls-nobody', T0 + 10)).toBe(false)
+      })
+
+      test('listLoginSessions lists live sign-ins newest first; revokeLoginSessions spares one; disableUser ends them', async () => {
+        await seedUser(makeUser('u1'))
+        const audit = () => makeAudit('login.succeeded', { user_id: 'u1' })
+        await store.createLoginSession(makeLoginSession('ls-a', { created_at: T0 }), audit())
+        await store.createLoginSession(makeLoginSession('ls-b', { created_at: T0 + 10 }), audit())
+        await store.createLoginSession(makeLoginSession('ls-c', { created_at: T0 + 20 }), audit())
+        await store.createLoginSession(makeLoginSession('ls-old', { created_at: T0, expires_at: T0 + 5 }), audit())
+        await store.createLoginSession(makeLoginSession('ls-other', { user_id: 'u2' }), audit())
+        expect((await store.listLoginSessions('u1', T0 + 30)).map((l) => l.hash)).toEqual(['ls-c', 'ls-b', 'ls-a'])
+
+        const revokeAudit = makeAudit('login_session.revoked', { user_id: 'u1' })
+        expect(await store.revokeLoginSessions('u1', T0 + 40, 'ls-b', revokeAudit)).toBe(2)
+        expect(await store.revokeLoginSessions('u1', T0 + 41, 'ls-b', makeAudit('login_session.revoked'))).toBe(0)
+        expect((await store.listLoginSessions('u1', T0 + 50)).map((l) => l.hash)).toEqual(['ls-b'])
+        expect((await store.getLoginSession('ls-a'))!.revoked_at).toBe(T0 + 40)
+        expect((await store.getLoginSession('ls-other'))!.revoked_at).toBeNull()
+        expect((await store.listAudit({ type: 'login_session.revoked', limit: 10 })).items).toEqual([revokeAudit])
+
+        expect(await store.disableUser('u1', T0 + 60, makeAudit('user.disabled', { user_id: 'u1' }))).toBe(true)
+        expect(await store.listLoginSessions('u1', T0 + 60)).toEqual([])
+        expect((await store.getLoginSession('ls-b'))!.revoked_at).toBe(T0 + 60)
       })
     })
 
@@ -1073,6 +1099,23 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       })
     })
 
+    describe('denied access tokens', () => {
+      test('denyAccessToken denies a jti once, with its audit event; pruneExpired drops it after exp', async () => {
+        const audit = makeAudit('access_token.revoked', { client_id: 'app', data: { jti: 'at-1' } })
+        expect(await store.isAccessTokenDenied('at-1')).toBe(false)
+        await store.denyAccessToken('at-1', T0 + 900, audit)
+        await store.denyAccessToken('at-1', T0 + 900, makeAudit('access_token.revoked'))
+        expect(await store.isAccessTokenDenied('at-1')).toBe(true)
+        expect(await store.isAccessTokenDenied('at-2')).toBe(false)
+        expect((await store.listAudit({ type: 'access_token.revoked', limit: 10 })).items).toEqual([audit])
+
+        expect(await store.pruneExpired(T0 + 900)).toBe(0)
+        expect(await store.isAccessTokenDenied('at-1')).toBe(true)
+        expect(await store.pruneExpired(T0 + 901)).toBe(1)
+        expect(await store.isAccessTokenDenied('at-1')).toBe(false)
+      })
+    })
+
     describe('signing keys', () => {
       test('insertSigningKey, listSigningKeys in activation order, retireSigningKeysExcept', async () => {
         const k1 = makeSigningKey('k1', { activates_at: T0 })
@@ -1087,6 +1130,22 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
           { ...k1, retired_at: T0 + 200, expires_at: T0 + 300 },
           k3,
           k2,
+        ])
+      })
+
+      test('revokeSigningKey retires and expires a key at once; an expired or unknown key is false', async () => {
+        const k1 = makeSigningKey('k1', { activates_at: T0 })
+        const k2 = makeSigningKey('k2', { activates_at: T0 + 100, retired_at: T0 + 500, expires_at: T0 + 1500 })
+        const k3 = makeSigningKey('k3', { activates_at: T0, retired_at: T0 + 5, expires_at: T0 + 10 })
+        for (const k of [k1, k2, k3]) await store.insertSigningKey(k)
+        expect(await store.revokeSigningKey('k1', T0 + 50)).toBe(true)
+        expect(await store.revokeSigningKey('k2', T0 + 200)).toBe(true)
+        expect(await store.revokeSigningKey('k3', T0 + 200)).toBe(false)
+        expect(await store.revokeSigningKey('nobody', T0 + 200)).toBe(false)
+        expect(await store.listSigningKeys()).toEqual([
+          { ...k1, retired_at: T0 + 50, expires_at: T0 + 50 },
+          k3,
+          { ...k2, retired_at: T0 + 200, expires_at: T0 + 200 },
         ])
       })
     })

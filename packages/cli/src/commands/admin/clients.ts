@@ -16,6 +16,7 @@ interface ClientOptions {
   grantType?: string[]
   authMethod?: string
   scope?: string[]
+  allowedAudience?: string[]
   accessTokenTtl?: Seconds
   refreshTokenTtl?: Seconds
   refreshTokenTtlMax?: Seconds
@@ -148,7 +149,8 @@ function addClientFields(cmd: Command, seconds: (value: string) => Seconds, ttlN
     .option('--post-logout-redirect-uri <url>', `where end-session may send the browser afterwards (repeatable)${updating ? '; `none` clears the list' : ''}`, collect)
     .option('--backchannel-logout-uri <url>', `where logout tokens are POSTed when a session of this client is revoked${updating ? '; `none` removes it' : ''}`)
     .option('--grant-type <grant>', 'allowed grant type (repeatable)', collectGrantType)
-    .option('--scope <scope>', 'allowed scope (repeatable, or space-separated)', collectWords)
+    .option('--scope <scope>', 'allowed scope (repeatable, or space-separated; none: only openid profile email offline_access)', collectWords)
+    .option('--allowed-audience <aud>', 'an audience its tokens may name (repeatable; none: only its own client_id)', collect)
     .option('--access-token-ttl <seconds>', `access-token lifetime${ttlNote}`, seconds)
     .option('--refresh-token-ttl <seconds>', `default refresh-token (idle) lifetime${ttlNote}`, seconds)
     .option('--refresh-token-ttl-max <seconds>', `most a request may ask for${ttlNote}`, seconds)
@@ -166,6 +168,7 @@ function clientFields(opts: ClientOptions): Record<string, unknown> {
   if (opts.backchannelLogoutUri !== undefined) body.backchannel_logout_uri = opts.backchannelLogoutUri === 'none' ? null : opts.backchannelLogoutUri
   if (opts.grantType !== undefined) body.grant_types = opts.grantType
   if (opts.scope !== undefined) body.allowed_scopes = opts.scope
+  if (opts.allowedAudience !== undefined) body.allowed_audiences = opts.allowedAudience
   const seconds = (v: Seconds) => (v === 'none' ? null : v)
   if (opts.accessTokenTtl !== undefined) body.access_token_ttl = seconds(opts.accessTokenTtl)
   if (opts.refreshTokenTtl !== undefined) body.refresh_token_ttl = seconds(opts.refreshTokenTtl)
@@ -187,6 +190,7 @@ function clientDetails(c: ClientView): string {
     ['post-logout uris', formatList(c.post_logout_redirect_uris)],
     ['back-channel logout', c.backchannel_logout_uri ?? 'none'],
     ['scopes', formatList(c.allowed_scopes)],
+    ['audiences', formatList(c.allowed_audiences)],
     ['access token ttl', ttl(c.access_token_ttl)],
     ['refresh token ttl', ttl(c.refresh_token_ttl)],
     ['refresh ttl max', c.refresh_token_ttl_max === null ? '90 days (server cap)' : ttl(c.refresh_token_ttl_max)],

@@ -1,13 +1,13 @@
 import { Option, type Command } from 'commander'
-import { connect, printJson, wantsJson, withJson, type AdminDeps } from './context.js'
+import { connect, printJson, seg, wantsJson, withJson, type AdminDeps } from './context.js'
 import { formatDetails, formatTable, formatTime } from './format.js'
 import { parseNonNegativeSeconds } from './parse.js'
 import type { KeyView } from './types.js'
 
-/** `evergreen admin keys list|rotate`: the access-token signing keys. */
+/** `evergreen admin keys list|rotate|revoke`: the access-token signing keys. */
 export function registerKeys(admin: Command, deps: AdminDeps): void {
   const { io } = deps
-  const keys = admin.command('keys').description('list and rotate the keys that sign access tokens')
+  const keys = admin.command('keys').description('list, rotate and revoke the keys that sign access tokens')
 
   withJson(keys.command('list'))
     .description('list signing keys: published (in the JWKS, not yet signing), active, retired')
@@ -59,5 +59,22 @@ Examples:
         ['created', formatTime(key.created_at)],
         ['activates', formatTime(key.activates_at)],
       ]))
+    })
+
+  withJson(keys.command('revoke'))
+    .description('revoke a (compromised) key: it leaves the JWKS now and every token it signed stops verifying')
+    .argument('<kid>')
+    .addHelpText('after', `
+The key the service signs with now cannot be revoked until another key is active: rotate with
+--now first. Other nodes drop the key at their next key reload (within 10 seconds); verifiers
+that cache the JWKS drop it when their cache expires (the service allows 300 seconds).
+
+Example:
+  $ evergreen admin keys rotate --now
+  $ evergreen admin keys revoke 3kq6Xr…`)
+    .action(async (kid: string, _opts: unknown, cmd: Command) => {
+      const key = await connect(cmd, deps).request<KeyView>('POST', `/keys/${seg(kid)}/revoke`)
+      if (wantsJson(cmd)) return printJson(io, key)
+      io.err(`revoked key ${key.kid}; tokens it signed no longer verify`)
     })
 }

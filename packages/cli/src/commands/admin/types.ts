@@ -20,6 +20,7 @@ export interface ClientView {
   grant_types: string[]
   token_endpoint_auth_method: 'none' | 'client_secret_basic' | 'client_secret_post'
   allowed_scopes: string[]
+  allowed_audiences: string[]
   access_token_ttl: number | null
   refresh_token_ttl: number | null
   refresh_token_ttl_max: number | null
@@ -68,7 +69,7 @@ export interface AuditEventView {
 export interface KeyView {
   kid: string
   alg: 'ES256' | 'RS256'
-  status: 'published' | 'active' | 'retired'
+  status: 'published' | 'active' | 'retired' | 'revoked'
   created_at: number
   activates_at: number
   retired_at: number | null
