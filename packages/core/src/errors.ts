@@ -20,27 +20,15 @@ export type OAuthErrorCode =
   | 'server_error'
 
 /**
- * Why a refresh token was refused, beyond `invalid_grant`: a stable, machine-readable
- * `error_reason` so a client can tell the user what happened and never loop on a dead token.
+ * Every `error_reason`: why a refresh token was refused, beyond `invalid_grant`, stable and
+ * machine-readable so a client can tell the user what happened and never loop on a dead token.
+ *
+ * `superseded` is a token spent within the grace window whose successor has itself been spent:
+ * an older copy of the session's token, refused without revoking the session. A client that
+ * shares its session store should re-read the store, where a newer token is likely waiting, and
+ * retry once; it must not treat this as a logout.
  */
-export type RefreshFailureReason =
-  | 'expired_idle'
-  | 'expired_absolute'
-  | 'reused'
-  | 'revoked'
-  | 'not_found'
-  | 'client_mismatch'
-  | 'malformed'
-  /**
-   * A token spent within the grace window whose successor has itself been spent: an older copy
-   * of the session's token, refused without revoking the session. A client that shares its
-   * session store should re-read the store, where a newer token is likely waiting, and retry
-   * once; it must not treat this as a logout.
-   */
-  | 'superseded'
-
-/** Every {@link RefreshFailureReason}, for validation and documentation. */
-export const REFRESH_FAILURE_REASONS: readonly RefreshFailureReason[] = [
+export const REFRESH_FAILURE_REASONS = [
   'expired_idle',
   'expired_absolute',
   'reused',
@@ -49,7 +37,10 @@ export const REFRESH_FAILURE_REASONS: readonly RefreshFailureReason[] = [
   'client_mismatch',
   'malformed',
   'superseded',
-]
+] as const
+
+/** One of {@link REFRESH_FAILURE_REASONS}. */
+export type RefreshFailureReason = (typeof REFRESH_FAILURE_REASONS)[number]
 
 /** The JSON body of an OAuth error response, plus Evergreen's optional `error_reason`. */
 export interface OAuthErrorBody {

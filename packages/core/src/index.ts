@@ -1,3 +1,4 @@
+export * from './admin.js'
 export * from './base64url.js'
 export * from './credential.js'
 export * from './errors.js'

@@ -33,3 +33,14 @@ export const REFRESH_TOKEN_HEADER = 'evergreen-refresh-token'
 
 /** The longest refresh-token lifetime anyone may ask for: 90 days, whatever the caller asks. */
 export const MAX_REFRESH_TOKEN_TTL_SECONDS = 7_776_000
+
+/**
+ * The scopes the service itself gives meaning to (discovery's `scopes_supported`), and all a
+ * client registered without `allowed_scopes` may ask for.
+ *
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#ScopeClaims
+ */
+export const STANDARD_SCOPES = ['openid', 'profile', 'email', 'offline_access'] as const
+
+/** One of {@link STANDARD_SCOPES}. */
+export type StandardScope = (typeof STANDARD_SCOPES)[number]

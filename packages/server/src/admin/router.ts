@@ -1,4 +1,8 @@
-import { MAX_REFRESH_TOKEN_TTL_SECONDS, OAuthError } from '@evergreen/core'
+import {
+  MAX_REFRESH_TOKEN_TTL_SECONDS, OAuthError, SIGNING_ALGS, TOKEN_ENDPOINT_AUTH_METHODS,
+  type AuditEventView, type CreatedClientView, type MintedSession, type Page, type RevokedCount, type SigningAlg,
+  type TokenEndpointAuthMethod,
+} from '@evergreen/core'
 import { Hono, type Context } from 'hono'
 import { hashPassword } from '../accounts/passwords.js'
 import { auditEvent } from '../audit.js'
@@ -14,21 +18,14 @@ import { grantedAudience, grantedScope, isScopeToken } from '../oauth/scope.js'
 import { credentialFor } from '../sessions/credential.js'
 import { issueSession } from '../sessions/issue.js'
 import { InvalidCursorError } from '../store/cursor.js'
-import { StoreConflictError, type ClientPatch, type ClientRecord, type TokenEndpointAuthMethod } from '../store/types.js'
+import { StoreConflictError, type ClientPatch, type ClientRecord } from '../store/types.js'
+import { SERVED_GRANT_TYPES } from '../grants/registry.js'
 import {
   bad, email, limitParam, logoutUri, onlyFields, optionalBoolean, optionalSeconds, optionalString, optionalStringList,
   redirectUri, requiredString,
 } from './validate.js'
 import { clientView, keyView, loginSessionView, sessionView, userView } from './views.js'
 
-const AUTH_METHODS: readonly TokenEndpointAuthMethod[] = ['none', 'client_secret_basic', 'client_secret_post']
-const CLIENT_GRANTS = [
-  'authorization_code',
-  'refresh_token',
-  'client_credentials',
-  'urn:ietf:params:oauth:grant-type:device_code',
-  'urn:ietf:params:oauth:grant-type:token-exchange',
-] as const
 const CLIENT_FIELDS = [
   'name', 'redirect_uris', 'post_logout_redirect_uris', 'backchannel_logout_uri', 'grant_types', 'token_endpoint_auth_method', 'allowed_scopes', 'allowed_audiences', 'access_token_ttl',
   'refresh_token_ttl', 'refresh_token_ttl_max', 'session_max_lifetime', 'first_party',
@@ -126,7 +123,7 @@ export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
       ...who(c),
       data: { reason: 'revoked_by_admin', scope: 'one', login_session_id: loginId },
     }))
-    return c.json({ revoked: revoked ? 1 : 0 })
+    return c.json({ revoked: revoked ? 1 : 0 } satisfies RevokedCount)
   })
   app.delete('/users/:id/login-sessions', async (c) => {
     const user = await findUser(deps, c.req.param('id'))
@@ -135,7 +132,7 @@ export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
       ...who(c),
       data: { reason: 'revoked_by_admin', scope: 'all' },
     }))
-    return c.json({ revoked })
+    return c.json({ revoked } satisfies RevokedCount)
   })
 
   // ---- clients
@@ -168,7 +165,7 @@ export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
     checkClient(client)
     await deps.store.createClient(client, auditEvent(deps, 'client.created', { client_id: client.client_id, ...who(c) }))
     // The secret is shown here once; only its hash is kept.
-    return noStoreJson({ ...clientView(client), ...(secret ? { client_secret: secret } : {}) }, 201)
+    return noStoreJson({ ...clientView(client), ...(secret ? { client_secret: secret } : {}) } satisfies CreatedClientView, 201)
   })
   app.get('/clients', async (c) => {
     const page = await deps.store.listClients({ limit: limitParam(c.req.query('limit')), cursor: c.req.query('cursor') })
@@ -222,7 +219,7 @@ export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
       requester: who(c),
     })
     const credential = credentialFor(deps, issued)
-    return noStoreJson({ ...issued.response, session_id: issued.session.id, credential }, 201)
+    return noStoreJson({ ...issued.response, session_id: issued.session.id, credential } satisfies MintedSession, 201)
   })
 
   // ---- sessions
@@ -256,7 +253,7 @@ export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
       ...who(c),
       data: { reason: 'revoked_by_admin' },
     }))
-    return c.json({ revoked })
+    return c.json({ revoked } satisfies RevokedCount)
   })
 
   // ---- audit
@@ -270,7 +267,7 @@ export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
       user_id: user?.id,
       type: c.req.query('type'),
     })
-    return c.json(page)
+    return c.json(page satisfies Page<AuditEventView>)
   })
 
   // ---- keys
@@ -287,8 +284,8 @@ export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
       throw bad('activate_after must be a whole number of seconds from 0 to 86400')
     }
     const alg = b.alg
-    if (alg !== undefined && alg !== 'ES256' && alg !== 'RS256') throw bad('alg must be ES256 or RS256')
-    const key = await deps.keys.rotate({ activateAfter, ...(alg ? { alg } : {}) })
+    if (alg !== undefined && !SIGNING_ALGS.includes(alg as SigningAlg)) throw bad(`alg must be ${SIGNING_ALGS.join(' or ')}`)
+    const key = await deps.keys.rotate({ activateAfter, ...(alg ? { alg: alg as SigningAlg } : {}) })
     await deps.store.appendAudit(auditEvent(deps, 'key.rotated', { ...who(c), data: { kid: key.kid, alg: key.alg, activates_at: key.activates_at } }))
     return c.json(keyView(key, deps.now()), 201)
   })
@@ -322,12 +319,12 @@ function clientFields(b: Record<string, unknown>, creating: boolean, issuer: str
   if (b.backchannel_logout_uri === null) out.backchannel_logout_uri = null
   const backchannel = optionalString(b, 'backchannel_logout_uri', 2048)
   if (backchannel !== undefined) out.backchannel_logout_uri = logoutUri(backchannel, 'backchannel_logout_uri', issuer)
-  const grants = optionalStringList(b, 'grant_types', CLIENT_GRANTS)
+  const grants = optionalStringList(b, 'grant_types', SERVED_GRANT_TYPES)
   if (grants !== undefined) out.grant_types = grants
   const method = b.token_endpoint_auth_method
   if (method !== undefined) {
-    if (!AUTH_METHODS.includes(method as TokenEndpointAuthMethod)) throw bad(`token_endpoint_auth_method must be one of ${AUTH_METHODS.join(', ')}`)
-    out.token_endpoint_auth_method = method as TokenEndpointAuthMethod
+    if (!isAuthMethod(method)) throw bad(`token_endpoint_auth_method must be one of ${TOKEN_ENDPOINT_AUTH_METHODS.join(', ')}`)
+    out.token_endpoint_auth_method = method
   }
   const scopes = optionalStringList(b, 'allowed_scopes')
   if (scopes !== undefined) {
@@ -359,6 +356,10 @@ function clientIdField(b: Record<string, unknown>): string | undefined {
   const id = optionalString(b, 'client_id', 128)
   if (id !== undefined && !/^[A-Za-z0-9._:-]+$/.test(id)) throw bad('client_id may contain only letters, digits and . _ : -')
   return id
+}
+
+function isAuthMethod(value: unknown): value is TokenEndpointAuthMethod {
+  return TOKEN_ENDPOINT_AUTH_METHODS.includes(value as TokenEndpointAuthMethod)
 }
 
 function checkClient(c: ClientRecord): void {

@@ -1,24 +1,25 @@
+import type { ClientView, KeyView, LoginSessionView, SessionView, UserView } from '@evergreen/core'
 import { loginSessionId } from '../pages/browser-session.js'
 import type { ClientRecord, LoginSessionRecord, SessionRecord, SigningKeyRecord, UserRecord } from '../store/types.js'
 
 // What the admin API shows of each record: never a hash of a password, secret or token.
 
-export function userView(u: UserRecord) {
+export function userView(u: UserRecord): UserView {
   return { id: u.id, email: u.email, name: u.name, has_password: u.password_hash !== null, created_at: u.created_at, disabled_at: u.disabled_at }
 }
 
-export function clientView(c: ClientRecord) {
+export function clientView(c: ClientRecord): ClientView {
   const { secret_hash: _omit, ...rest } = c
   return rest
 }
 
-export function sessionView(s: SessionRecord, now: number) {
+export function sessionView(s: SessionRecord, now: number): SessionView {
   const active = s.revoked_at === null && s.idle_expires_at > now && (s.absolute_expires_at === null || s.absolute_expires_at > now)
   return { ...s, active }
 }
 
 /** A browser sign-in, by its public id: never the cookie hash, which is the lookup key. */
-export function loginSessionView(l: LoginSessionRecord) {
+export function loginSessionView(l: LoginSessionRecord): LoginSessionView {
   return {
     id: loginSessionId(l),
     user_id: l.user_id,
@@ -30,8 +31,8 @@ export function loginSessionView(l: LoginSessionRecord) {
   }
 }
 
-export function keyView(k: SigningKeyRecord, now: number) {
-  const status =
+export function keyView(k: SigningKeyRecord, now: number): KeyView {
+  const status: KeyView['status'] =
     k.activates_at > now ? 'published' : k.retired_at !== null && k.retired_at <= now ? 'retired' : 'active'
   return {
     kid: k.kid,

@@ -1,5 +1,6 @@
+import { MAX_REFRESH_TOKEN_TTL_SECONDS, REFRESH_TOKEN_HEADER, STANDARD_SCOPES, TOKEN_ENDPOINT_AUTH_METHODS } from '@evergreen/core'
 import type { Deps } from '../deps.js'
-import { GRANTS } from '../grants/registry.js'
+import { SERVED_GRANT_TYPES } from '../grants/registry.js'
 import { PROMPT_VALUES } from '../oauth/authorize.js'
 
 /**
@@ -12,7 +13,6 @@ import { PROMPT_VALUES } from '../oauth/authorize.js'
 export function serverMetadata(deps: Pick<Deps, 'settings' | 'keys'>): Record<string, unknown> {
   const iss = deps.settings.issuer
   const algs = [...new Set(deps.keys.list().map((k) => k.alg))]
-  const authMethods = ['client_secret_basic', 'client_secret_post', 'none']
   return {
     issuer: iss,
     authorization_endpoint: `${iss}/authorize`,
@@ -23,17 +23,18 @@ export function serverMetadata(deps: Pick<Deps, 'settings' | 'keys'>): Record<st
     introspection_endpoint: `${iss}/oauth/introspect`,
     end_session_endpoint: `${iss}/oauth/end-session`,
     jwks_uri: `${iss}/.well-known/jwks.json`,
-    grant_types_supported: [...GRANTS.keys()],
+    grant_types_supported: SERVED_GRANT_TYPES,
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
     code_challenge_methods_supported: ['S256'],
     // Defined by OIDC "Initiating User Registration" (prompt=create), which is not among ours.
     prompt_values_supported: [...PROMPT_VALUES],
     authorization_response_iss_parameter_supported: true,
-    token_endpoint_auth_methods_supported: authMethods,
-    revocation_endpoint_auth_methods_supported: authMethods,
-    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
-    scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
+    token_endpoint_auth_methods_supported: TOKEN_ENDPOINT_AUTH_METHODS,
+    revocation_endpoint_auth_methods_supported: TOKEN_ENDPOINT_AUTH_METHODS,
+    // Introspection answers only confidential clients: it reveals other clients' tokens' state.
+    introspection_endpoint_auth_methods_supported: TOKEN_ENDPOINT_AUTH_METHODS.filter((m) => m !== 'none'),
+    scopes_supported: STANDARD_SCOPES,
     access_token_signing_alg_values_supported: algs,
     id_token_signing_alg_values_supported: algs,
     subject_types_supported: ['public'],
@@ -42,7 +43,7 @@ export function serverMetadata(deps: Pick<Deps, 'settings' | 'keys'>): Record<st
     backchannel_logout_session_supported: true,
     claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'jti', 'client_id', 'scope', 'sid', 'email', 'name'],
     // Evergreen extensions, namespaced so generic clients ignore them.
-    evergreen_refresh_token_header: 'Evergreen-Refresh-Token',
-    evergreen_refresh_token_ttl_max: 7_776_000,
+    evergreen_refresh_token_header: REFRESH_TOKEN_HEADER,
+    evergreen_refresh_token_ttl_max: MAX_REFRESH_TOKEN_TTL_SECONDS,
   }
 }

@@ -1,4 +1,4 @@
-import type { TokenResponse } from '@evergreen/core'
+import type { GrantType, TokenResponse } from '@evergreen/core'
 import type { Requester } from '../audit.js'
 import type { Deps } from '../deps.js'
 import type { PresentedClient } from '../http/client-auth.js'
@@ -13,7 +13,7 @@ export interface GrantContext {
 
 /** One grant type, in node-oidc-provider's small shape: a new grant is one file plus one registry line. */
 export interface Grant {
-  grantType: string
+  grantType: GrantType
   parameters: readonly string[]
   handle(ctx: GrantContext, deps: Deps): Promise<TokenResponse>
 }

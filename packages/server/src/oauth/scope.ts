@@ -1,13 +1,9 @@
-import { OAuthError } from '@evergreen/core'
+import { OAuthError, STANDARD_SCOPES } from '@evergreen/core'
 import type { ClientRecord } from '../store/types.js'
 
-/**
- * The scopes this service itself gives meaning to (discovery's `scopes_supported`): what a client
- * registered without `allowed_scopes` may ask for. An empty list used to mean "anything", which
- * let any client, the built-in `evergreen-cli` included, mint tokens with any scope a resource
- * server might trust.
- */
-export const STANDARD_SCOPES: readonly string[] = ['openid', 'profile', 'email', 'offline_access']
+// A client registered without `allowed_scopes` may ask only for STANDARD_SCOPES. An empty list
+// used to mean "anything", which let any client, the built-in `evergreen-cli` included, mint
+// tokens with any scope a resource server might trust.
 
 // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ). No space, quote, backslash or
 // control character: "openid\nadmin" must not reach a resource server as one token or as two.

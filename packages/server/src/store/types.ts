@@ -6,9 +6,10 @@
  * one read ({@link Store.findRefreshToken}) and one atomic write ({@link Store.rotateRefreshToken}).
  */
 
-export type TokenEndpointAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post'
+import type { AuditEventType, SessionKind, TokenEndpointAuthMethod } from '@evergreen/core'
 
-export type SessionKind = 'browser' | 'device' | 'cli_credential' | 'delegated' | 'operator' | 'service'
+// Wire vocabularies declared once in core (docs/architecture.md "Wire vocabulary").
+export type { AuditEventType, SessionKind, TokenEndpointAuthMethod }
 
 export interface UserRecord {
   id: string
@@ -115,34 +116,6 @@ export interface AuditEvent {
   /** Free-form details; never a token, secret or password. */
   data: Record<string, unknown>
 }
-
-/** Stable dotted names (docs/architecture.md "Audit events"). */
-export type AuditEventType =
-  | 'session.created'
-  | 'refresh.succeeded'
-  | 'refresh.failed'
-  | 'refresh.reused'
-  | 'refresh.replayed'
-  | 'refresh.superseded'
-  | 'session.revoked'
-  | 'device.approved'
-  | 'device.denied'
-  | 'login.succeeded'
-  | 'login.failed'
-  | 'key.rotated'
-  | 'client.created'
-  | 'client.updated'
-  | 'client.deleted'
-  | 'user.created'
-  | 'user.disabled'
-  | 'logout.succeeded'
-  | 'backchannel_logout.delivered'
-  | 'backchannel_logout.failed'
-  | 'backchannel_logout.dropped'
-  | 'access_token.revoked'
-  | 'key.revoked'
-  | 'login_session.revoked'
-  | 'login.reauthenticated'
 
 export interface SigningKeyRecord {
   kid: string

@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import { connect, fetchList, listFooter, printJson, wantsJson, withJson, type AdminDeps } from './context.js'
 import { formatTable, formatTime, orDash } from './format.js'
 import { parseLimit } from './parse.js'
-import type { AuditEventView } from './types.js'
+import type { AuditEventView } from '@evergreen/core'
 
 /** `evergreen admin audit`: the audit log, filtered. */
 export function registerAudit(admin: Command, deps: AdminDeps): void {

@@ -3,7 +3,7 @@ import { CliError } from '../../io.js'
 import { connect, fetchList, listFooter, printJson, seg, wantsJson, withJson, type AdminDeps } from './context.js'
 import { formatDetails, formatDuration, formatList, formatTable, formatTime } from './format.js'
 import { collect, collectGrantType, collectWords, parseLimit, parseSeconds, parseSecondsOrNone } from './parse.js'
-import type { ClientView } from './types.js'
+import { TOKEN_ENDPOINT_AUTH_METHODS, type CreatedClientView } from '@evergreen/core'
 
 /** `'none'` (from `clients update`) clears the field, so the server default applies again. */
 type Seconds = number | 'none'
@@ -34,14 +34,14 @@ export function registerClients(admin: Command, deps: AdminDeps): void {
     .description('register a client; a confidential client\'s secret is printed once')
     .requiredOption('--name <name>', 'display name')
     .option('--client-id <id>', 'choose the client_id (default: generated cli_…)')
-    .addOption(new Option('--auth-method <method>', 'token endpoint authentication; `none` for a public client (default: client_secret_basic)').choices(['none', 'client_secret_basic', 'client_secret_post']))
+    .addOption(new Option('--auth-method <method>', 'token endpoint authentication; `none` for a public client (default: client_secret_basic)').choices(TOKEN_ENDPOINT_AUTH_METHODS))
   addClientFields(create, parseSeconds)
   create
     .option('--first-party', 'a first-party client (the service\'s own apps)')
     .addHelpText('after', `
 Durations are seconds, or a number with s, m, h or d. --grant-type accepts refresh_token,
-client_credentials, authorization_code, device_code and token_exchange (the last two expand to
-their urn:ietf:params:oauth:grant-type: names). Default grant: refresh_token.
+client_credentials, authorization_code and device_code (which expands to
+urn:ietf:params:oauth:grant-type:device_code). Default grant: refresh_token.
 
 Examples:
   $ evergreen admin clients create --name "Evergreen CLI" --auth-method none --first-party
@@ -54,7 +54,7 @@ Examples:
       --post-logout-redirect-uri https://dash.example.com/signed-out \\
       --backchannel-logout-uri https://dash.example.com/backchannel-logout`)
     .action(async (opts: ClientOptions, cmd: Command) => {
-      const client = await connect(cmd, deps).request<ClientView>('POST', '/clients', {
+      const client = await connect(cmd, deps).request<CreatedClientView>('POST', '/clients', {
         ...(opts.clientId !== undefined ? { client_id: opts.clientId } : {}),
         ...(opts.authMethod !== undefined ? { token_endpoint_auth_method: opts.authMethod } : {}),
         ...clientFields(opts),
@@ -74,7 +74,7 @@ Examples:
 Example:
   $ evergreen admin clients list --all`)
     .action(async (opts: { limit?: number; cursor?: string; all?: boolean }, cmd: Command) => {
-      const page = await fetchList<ClientView>(connect(cmd, deps), '/clients', { limit: opts.limit, cursor: opts.cursor }, opts.all === true)
+      const page = await fetchList<CreatedClientView>(connect(cmd, deps), '/clients', { limit: opts.limit, cursor: opts.cursor }, opts.all === true)
       if (wantsJson(cmd)) return printJson(io, page)
       if (page.items.length > 0) {
         io.out(formatTable(page.items, [
@@ -96,7 +96,7 @@ Example:
 Example:
   $ evergreen admin clients get cli_0mwt83u880000841430b656f763cb`)
     .action(async (id: string, _opts: unknown, cmd: Command) => {
-      const client = await connect(cmd, deps).request<ClientView>('GET', `/clients/${seg(id)}`)
+      const client = await connect(cmd, deps).request<CreatedClientView>('GET', `/clients/${seg(id)}`)
       if (wantsJson(cmd)) return printJson(io, client)
       io.out(clientDetails(client))
     })
@@ -121,7 +121,7 @@ Examples:
     .action(async (id: string, opts: ClientOptions, cmd: Command) => {
       const patch = clientFields(opts)
       if (Object.keys(patch).length === 0) throw new CliError('nothing to update: pass at least one option (see evergreen admin clients update --help)')
-      const client = await connect(cmd, deps).request<ClientView>('PATCH', `/clients/${seg(id)}`, patch)
+      const client = await connect(cmd, deps).request<CreatedClientView>('PATCH', `/clients/${seg(id)}`, patch)
       if (wantsJson(cmd)) return printJson(io, client)
       io.err(`updated client ${client.client_id}`)
       io.out(clientDetails(client))
@@ -178,7 +178,7 @@ function clientFields(opts: ClientOptions): Record<string, unknown> {
   return body
 }
 
-function clientDetails(c: ClientView): string {
+function clientDetails(c: CreatedClientView): string {
   const ttl = (v: number | null) => (v === null ? 'server default' : `${v} (${formatDuration(v)})`)
   return formatDetails([
     ['client_id', c.client_id],

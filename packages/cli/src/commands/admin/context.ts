@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander'
 import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import type { Page } from '@evergreen/core'
 import { createAdminClient, type AdminClient } from '../../admin-client.js'
 import { CliError, type Io } from '../../io.js'
 
@@ -14,11 +15,6 @@ export interface AdminDeps {
   stdoutIsTty(): boolean
 }
 
-/** A page of any admin list endpoint. */
-export interface Page<T> {
-  items: T[]
-  next_cursor: string | null
-}
 
 interface GlobalOptions {
   url: string

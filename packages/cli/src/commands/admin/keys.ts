@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander'
 import { connect, printJson, seg, wantsJson, withJson, type AdminDeps } from './context.js'
 import { formatDetails, formatTable, formatTime } from './format.js'
 import { parseNonNegativeSeconds } from './parse.js'
-import type { KeyView } from './types.js'
+import type { KeyView } from '@evergreen/core'
 
 /** `evergreen admin keys list|rotate|revoke`: the access-token signing keys. */
 export function registerKeys(admin: Command, deps: AdminDeps): void {

@@ -1,3 +1,4 @@
+import { GRANT_TYPES } from '@evergreen/core'
 import { InvalidArgumentError } from 'commander'
 
 // Argument parsers for commander: they throw InvalidArgumentError so commander reports
@@ -47,13 +48,9 @@ export function collectWords(value: string, previous: string[] | undefined): str
   return [...(previous ?? []), ...value.split(/\s+/).filter(Boolean)]
 }
 
-const GRANT_ALIASES: Record<string, string> = {
-  device_code: 'urn:ietf:params:oauth:grant-type:device_code',
-  token_exchange: 'urn:ietf:params:oauth:grant-type:token-exchange',
-  'token-exchange': 'urn:ietf:params:oauth:grant-type:token-exchange',
-}
+const GRANT_ALIASES: Record<string, string> = { device_code: GRANT_TYPES.deviceCode }
 
-/** Repeatable `--grant-type`, accepting `device_code` and `token_exchange` for the RFC 8628 / 8693 URNs. */
+/** Repeatable `--grant-type`, accepting `device_code` for the RFC 8628 URN. */
 export function collectGrantType(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), GRANT_ALIASES[value] ?? value]
 }

@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import { connect, fetchList, listFooter, printJson, seg, wantsJson, withJson, type AdminDeps } from './context.js'
 import { formatDetails, formatDuration, formatTable, formatTime, orDash } from './format.js'
 import { parseLimit } from './parse.js'
-import type { SessionView } from './types.js'
+import type { SessionView } from '@evergreen/core'
 
 /** `evergreen admin sessions list|get|revoke`. */
 export function registerSessions(admin: Command, deps: AdminDeps): void {

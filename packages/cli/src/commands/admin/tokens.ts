@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import { connect, printJson, wantsJson, withJson, type AdminDeps } from './context.js'
 import { formatDuration, formatTime } from './format.js'
 import { parseSeconds } from './parse.js'
-import type { MintedSession } from './types.js'
+import type { MintedSession } from '@evergreen/core'
 
 /** `evergreen admin tokens mint`: an operator session, e.g. a 90-day credential for a build machine. */
 export function registerTokens(admin: Command, deps: AdminDeps): void {

@@ -3,7 +3,7 @@ import { CliError } from '../../io.js'
 import { connect, fetchList, listFooter, printJson, seg, wantsJson, withJson, type AdminDeps } from './context.js'
 import { formatDetails, formatTable, formatTime, orDash } from './format.js'
 import { parseLimit } from './parse.js'
-import type { UserView } from './types.js'
+import type { UserView } from '@evergreen/core'
 
 /** `evergreen admin users create|list|get|disable`. */
 export function registerUsers(admin: Command, deps: AdminDeps): void {

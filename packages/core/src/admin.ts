@@ -1,0 +1,170 @@
+import type { TokenResponse } from './token-response.js'
+
+// What the operator API under `/admin/v1` accepts and returns, field names as on the wire. The
+// server's views are typed against these and the CLI reads them, so neither side re-declares them
+// (docs/architecture.md "Wire vocabulary").
+
+/**
+ * How a client authenticates at the token endpoint (RFC 7591 §2 `token_endpoint_auth_method`).
+ * Discovery, the admin API's validation and the server's client authentication all read this set.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7591#section-2
+ */
+export const TOKEN_ENDPOINT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none'] as const
+
+/** One of {@link TOKEN_ENDPOINT_AUTH_METHODS}. */
+export type TokenEndpointAuthMethod = (typeof TOKEN_ENDPOINT_AUTH_METHODS)[number]
+
+/**
+ * Stable dotted audit event names (docs/architecture.md "Audit events"). Renaming one breaks
+ * whoever reads the audit log, so they are a closed set.
+ */
+export const AUDIT_EVENT_TYPES = [
+  'session.created',
+  'refresh.succeeded',
+  'refresh.failed',
+  'refresh.reused',
+  'refresh.replayed',
+  'refresh.superseded',
+  'session.revoked',
+  'device.approved',
+  'device.denied',
+  'login.succeeded',
+  'login.failed',
+  'key.rotated',
+  'client.created',
+  'client.updated',
+  'client.deleted',
+  'user.created',
+  'user.disabled',
+  'logout.succeeded',
+  'backchannel_logout.delivered',
+  'backchannel_logout.failed',
+  'backchannel_logout.dropped',
+  'access_token.revoked',
+  'key.revoked',
+  'login_session.revoked',
+  'login.reauthenticated',
+] as const
+
+/** One of {@link AUDIT_EVENT_TYPES}. */
+export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number]
+
+/** The algorithms a signing key may use. */
+export const SIGNING_ALGS = ['ES256', 'RS256'] as const
+
+/** One of {@link SIGNING_ALGS}. */
+export type SigningAlg = (typeof SIGNING_ALGS)[number]
+
+/** What kind of login a session stands for (docs/architecture.md "The session model"). */
+export type SessionKind = 'browser' | 'device' | 'cli_credential' | 'delegated' | 'operator' | 'service'
+
+/** One page of a list: pass `next_cursor` back as `cursor` for the next; null on the last. */
+export interface Page<T> {
+  items: T[]
+  next_cursor: string | null
+}
+
+/** A user, never with a password hash. */
+export interface UserView {
+  id: string
+  email: string
+  name: string | null
+  has_password: boolean
+  created_at: number
+  disabled_at: number | null
+}
+
+/** A registered client, never with its secret hash. */
+export interface ClientView {
+  client_id: string
+  name: string
+  redirect_uris: string[]
+  post_logout_redirect_uris: string[]
+  backchannel_logout_uri: string | null
+  grant_types: string[]
+  token_endpoint_auth_method: TokenEndpointAuthMethod
+  allowed_scopes: string[]
+  allowed_audiences: string[]
+  access_token_ttl: number | null
+  refresh_token_ttl: number | null
+  refresh_token_ttl_max: number | null
+  session_max_lifetime: number | null
+  first_party: boolean
+  created_at: number
+  updated_at: number
+}
+
+/** `POST /admin/v1/clients`: the client, and its secret shown this once (only its hash is kept). */
+export interface CreatedClientView extends ClientView {
+  client_secret?: string
+}
+
+/** A session (one login), with `active` computed at the time of the answer. */
+export interface SessionView {
+  id: string
+  user_id: string | null
+  client_id: string
+  kind: SessionKind
+  scope: string
+  audience: string | null
+  created_at: number
+  last_refreshed_at: number | null
+  idle_expires_at: number
+  absolute_expires_at: number | null
+  refresh_ttl: number
+  generation: number
+  revoked_at: number | null
+  revoked_reason: string | null
+  parent_id: string | null
+  name: string | null
+  user_agent: string | null
+  ip: string | null
+  active: boolean
+}
+
+/** A browser sign-in to the service's own pages, by its public id (never the cookie hash). */
+export interface LoginSessionView {
+  id: string
+  user_id: string
+  method: string
+  created_at: number
+  expires_at: number
+  ip: string | null
+  user_agent: string | null
+}
+
+/** One audit log entry; `data` never holds a token, secret or password. */
+export interface AuditEventView {
+  id: string
+  type: AuditEventType
+  at: number
+  session_id: string | null
+  user_id: string | null
+  client_id: string | null
+  ip: string | null
+  user_agent: string | null
+  data: Record<string, unknown>
+}
+
+/** A signing key's public facts and where it is in its life. */
+export interface KeyView {
+  kid: string
+  alg: SigningAlg
+  status: 'published' | 'active' | 'retired' | 'revoked'
+  created_at: number
+  activates_at: number
+  retired_at: number | null
+  expires_at: number | null
+}
+
+/** `POST /admin/v1/tokens`: a token response plus the session and the portable credential. */
+export interface MintedSession extends TokenResponse {
+  session_id: string
+  credential: string
+}
+
+/** The answer of a revoking `DELETE`: how many sessions or sign-ins it ended. */
+export interface RevokedCount {
+  revoked: number
+}
