@@ -25,6 +25,7 @@ import {
   redirectUri, requiredString,
 } from './validate.js'
 import { clientView, keyView, loginSessionView, sessionView, userView } from './views.js'
+import { revokeSession } from '../sessions/revoke.js'
 
 const CLIENT_FIELDS = [
   'name', 'redirect_uris', 'post_logout_redirect_uris', 'backchannel_logout_uri', 'grant_types', 'token_endpoint_auth_method', 'allowed_scopes', 'allowed_audiences', 'access_token_ttl',
@@ -246,13 +247,7 @@ export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
   app.delete('/sessions/:id', async (c) => {
     const session = await deps.store.getSession(c.req.param('id'))
     if (!session) throw notFound('session')
-    const revoked = await deps.store.revokeSession(session.id, deps.now(), 'revoked_by_admin', auditEvent(deps, 'session.revoked', {
-      session_id: session.id,
-      user_id: session.user_id,
-      client_id: session.client_id,
-      ...who(c),
-      data: { reason: 'revoked_by_admin' },
-    }))
+    const revoked = await revokeSession(deps, session, 'revoked_by_admin', who(c))
     return c.json({ revoked } satisfies RevokedCount)
   })
 

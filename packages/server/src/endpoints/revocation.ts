@@ -6,6 +6,7 @@ import { authenticateClient } from '../http/client-auth.js'
 import { oauthEndpoint } from '../http/oauth-endpoint.js'
 import type { RateLimit } from '../http/rate-limit.js'
 import type { ClientRecord } from '../store/types.js'
+import { revokeSession } from '../sessions/revoke.js'
 
 /**
  * RFC 7009 revocation. A refresh token revokes its whole session (and what was delegated from
@@ -27,18 +28,7 @@ export function revocationEndpoint(deps: Deps, rateLimit: RateLimit) {
         throw new OAuthError('unauthorized_client', 'token was issued to another client')
       }
       if (session && session.revoked_at === null) {
-        await deps.store.revokeSession(
-          session.id,
-          deps.now(),
-          'revoked_by_client',
-          auditEvent(deps, 'session.revoked', {
-            session_id: session.id,
-            user_id: session.user_id,
-            client_id: client.client_id,
-            ...requester,
-            data: { reason: 'revoked_by_client' },
-          }),
-        )
+        await revokeSession(deps, session, 'revoked_by_client', requester)
       }
     } else if (target?.kind === 'access_token') {
       await denyAccessToken(deps, client, target, requester)

@@ -1,11 +1,11 @@
 import { OAuthError, type TokenResponse } from '@evergreen/core'
-import { auditEvent } from '../audit.js'
 import { hashSecret } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
 import { authenticateClient } from '../http/client-auth.js'
 import { verifyS256 } from '../oauth/pkce.js'
 import { currentScope } from '../oauth/scope.js'
 import { issueSession } from '../sessions/issue.js'
+import { revokeSession } from '../sessions/revoke.js'
 import type { GrantContext } from './types.js'
 
 export const grantType = 'authorization_code'
@@ -29,13 +29,8 @@ export async function handle(ctx: GrantContext, deps: Deps): Promise<TokenRespon
   if (record.client_id !== client.client_id) throw new OAuthError('invalid_grant', 'authorization code was issued to another client')
   if (!result.consumed) {
     if (record.session_id) {
-      await deps.store.revokeSession(record.session_id, now, 'code_reused', auditEvent(deps, 'session.revoked', {
-        session_id: record.session_id,
-        user_id: record.user_id,
-        client_id: client.client_id,
-        ...ctx.requester,
-        data: { reason: 'code_reused' },
-      }))
+      const session = { id: record.session_id, user_id: record.user_id, client_id: client.client_id }
+      await revokeSession(deps, session, 'code_reused', ctx.requester)
     }
     throw new OAuthError('invalid_grant', 'authorization code was already used')
   }

@@ -12,6 +12,7 @@ import { pageCsrf, readSignedInForm, requireUser } from './forms.js'
 import type { LoginLimits } from './login.js'
 import { html } from './html.js'
 import { errorPage, page, redirect } from './layout.js'
+import { revokeSession } from '../sessions/revoke.js'
 
 const KIND_LABELS: Record<SessionRecord['kind'], string> = {
   browser: 'Browser sign-in',
@@ -51,15 +52,6 @@ export function settingsPages(deps: Deps, limits: LoginLimits) {
     } while (cursor && out.length < 1000)
     return out.reverse()
   }
-
-  const revoke = async (c: Context, session: SessionRecord, reason: string) =>
-    deps.store.revokeSession(session.id, deps.now(), reason, auditEvent(deps, 'session.revoked', {
-      session_id: session.id,
-      user_id: session.user_id,
-      client_id: session.client_id,
-      ...requesterOf(c, deps.settings),
-      data: { reason },
-    }))
 
   const endSignIns = (c: Context, signedIn: SignedIn, exceptHash: string | null, scope: 'one' | 'all_others', loginId?: string) =>
     deps.store.revokeLoginSessions(signedIn.user.id, deps.now(), exceptHash, auditEvent(deps, 'login_session.revoked', {
@@ -206,7 +198,7 @@ ${sessions.length === 0
       const session = await deps.store.getSession(form.get('session_id') ?? '')
       // Someone else's session id answers exactly like an unknown one.
       if (!session || session.user_id !== signedIn.user.id) return errorPage('Not found', 'That session does not exist.', 404, { user: signedIn.user })
-      await revoke(c, session, 'revoked_by_user')
+      await revokeSession(deps, session, 'revoked_by_user', requesterOf(c, deps.settings))
       return redirect('/settings/sessions?revoked=one')
     },
 
@@ -214,7 +206,7 @@ ${sessions.length === 0
       const posted = await readSignedInForm(c, deps)
       if (posted instanceof Response) return posted
       const { signedIn } = posted
-      for (const s of await activeSessions(signedIn.user.id)) await revoke(c, s, 'revoked_by_user')
+      for (const s of await activeSessions(signedIn.user.id)) await revokeSession(deps, s, 'revoked_by_user', requesterOf(c, deps.settings))
       // Other browser sign-ins too: a hijacked one could otherwise mint a fresh CLI credential
       // right after the victim pressed this button.
       await endSignIns(c, signedIn, signedIn.login.hash, 'all_others')

@@ -7,6 +7,7 @@ import { audienceAllowed, currentScope, parseScope } from '../oauth/scope.js'
 import { signAccessToken } from './access-token.js'
 import { accessTokenTtl, slideIdleExpiry } from './lifetimes.js'
 import { openSuccessor, sealSuccessor } from './successor-seal.js'
+import { revokeSession } from './revoke.js'
 
 export interface RefreshRequest {
   refreshToken: string
@@ -249,18 +250,7 @@ async function reuseDetected(deps: Deps, view: RefreshTokenView, req: RefreshReq
       data: detail,
     }),
   )
-  await deps.store.revokeSession(
-    session.id,
-    now,
-    'reuse_detected',
-    auditEvent(deps, 'session.revoked', {
-      session_id: session.id,
-      user_id: session.user_id,
-      client_id: session.client_id,
-      ...req.requester,
-      data: { reason: 'reuse_detected' },
-    }),
-  )
+  await revokeSession(deps, session, 'reuse_detected', req.requester)
   deps.logger.warn({ session_id: session.id, ...detail }, 'refresh token reuse detected; session revoked')
 }
 
