@@ -47,6 +47,8 @@ interface Case {
   /** The expected 4xx, or the ones allowed when the order of checks may reasonably vary. */
   status?: number | number[]
   error?: string | string[]
+  /** An RFC 9457 problem rather than OAuth error JSON. */
+  problem?: boolean
 }
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
@@ -112,7 +114,7 @@ const adminCases: Named[] = [
   ['admin: email of the wrong type', (t) => ({ path: '/admin/v1/users', headers: { ...ADMIN(t), ...JSON_TYPE }, body: JSON.stringify({ email: 42 }), status: 400, error: 'invalid_request' })],
   ['admin: not an email', (t) => ({ path: '/admin/v1/users', headers: { ...ADMIN(t), ...JSON_TYPE }, body: JSON.stringify({ email: 'no at sign' }), status: 400, error: 'invalid_request' })],
   ['admin: password too short', (t) => ({ path: '/admin/v1/users', headers: { ...ADMIN(t), ...JSON_TYPE }, body: JSON.stringify({ email: 'short@example.test', password: 'x' }), status: 400, error: 'invalid_request' })],
-  ['admin: duplicate email', (t) => ({ path: '/admin/v1/users', headers: { ...ADMIN(t), ...JSON_TYPE }, body: JSON.stringify({ email: t.fx.email.toUpperCase() }), status: 409, error: 'invalid_request' })],
+  ['admin: duplicate email', (t) => ({ path: '/admin/v1/users', headers: { ...ADMIN(t), ...JSON_TYPE }, body: JSON.stringify({ email: t.fx.email.toUpperCase() }), status: 409, problem: true })],
   ['admin: unknown user field', (t) => ({ path: '/admin/v1/users', headers: { ...ADMIN(t), ...JSON_TYPE }, body: JSON.stringify({ email: 'new@example.test', is_admin: true }), status: 400, error: 'invalid_request' })],
   ['admin: __proto__ field', (t) => ({ path: '/admin/v1/users', headers: { ...ADMIN(t), ...JSON_TYPE }, body: '{"email":"proto@example.test","__proto__":{"x":1}}', status: 400, error: 'invalid_request' })],
   ['admin: grant_types not an array', (t) => ({ path: '/admin/v1/clients', headers: { ...ADMIN(t), ...JSON_TYPE }, body: JSON.stringify({ name: 'c', grant_types: 'refresh_token' }), status: 400, error: 'invalid_request' })],
@@ -125,7 +127,7 @@ const adminCases: Named[] = [
   ['admin: mint with a negative ttl', (t) => ({ path: '/admin/v1/tokens', headers: { ...ADMIN(t), ...JSON_TYPE }, body: JSON.stringify({ user: t.fx.userId, client_id: pub(t), refresh_token_ttl: -5 }), status: 400, error: 'invalid_request' })],
   ['admin: mint with a fractional ttl', (t) => ({ path: '/admin/v1/tokens', headers: { ...ADMIN(t), ...JSON_TYPE }, body: JSON.stringify({ user: t.fx.userId, client_id: pub(t), refresh_token_ttl: 1.5 }), status: 400, error: 'invalid_request' })],
   ['admin: mint with a ttl string', (t) => ({ path: '/admin/v1/tokens', headers: { ...ADMIN(t), ...JSON_TYPE }, body: JSON.stringify({ user: t.fx.userId, client_id: pub(t), refresh_token_ttl: '3600' }), status: 400, error: 'invalid_request' })],
-  ['admin: mint for an unknown user', (t) => ({ path: '/admin/v1/tokens', headers: { ...ADMIN(t), ...JSON_TYPE }, body: JSON.stringify({ user: 'usr_nope', client_id: pub(t) }), status: 404 })],
+  ['admin: mint for an unknown user', (t) => ({ path: '/admin/v1/tokens', headers: { ...ADMIN(t), ...JSON_TYPE }, body: JSON.stringify({ user: 'usr_nope', client_id: pub(t) }), status: 404, problem: true })],
   ['admin: mint with user of the wrong type', (t) => ({ path: '/admin/v1/tokens', headers: { ...ADMIN(t), ...JSON_TYPE }, body: JSON.stringify({ user: { id: t.fx.userId }, client_id: pub(t) }), status: 400, error: 'invalid_request' })],
   ['admin: unknown mint field', (t) => ({ path: '/admin/v1/tokens', headers: { ...ADMIN(t), ...JSON_TYPE }, body: JSON.stringify({ user: t.fx.userId, client_id: pub(t), refresh_token: 'egr_mine' }), status: 400, error: 'invalid_request' })],
   ['admin: oversized JSON', (t) => ({ path: '/admin/v1/users', headers: { ...ADMIN(t), ...JSON_TYPE }, body: JSON.stringify({ email: 'big@example.test', name: big }), status: 413 })],
@@ -136,9 +138,9 @@ const adminCases: Named[] = [
   ['admin: limit out of range', (t) => ({ method: 'GET', path: '/admin/v1/sessions?limit=0', headers: ADMIN(t), status: 400, error: 'invalid_request' })],
   ['admin: limit not a number', (t) => ({ method: 'GET', path: '/admin/v1/audit?limit=ten', headers: ADMIN(t), status: 400, error: 'invalid_request' })],
   ['admin: active not a boolean', (t) => ({ method: 'GET', path: '/admin/v1/sessions?active=maybe', headers: ADMIN(t), status: 400, error: 'invalid_request' })],
-  ['admin: unknown session', (t) => ({ method: 'GET', path: '/admin/v1/sessions/ses_nope', headers: ADMIN(t), status: 404 })],
+  ['admin: unknown session', (t) => ({ method: 'GET', path: '/admin/v1/sessions/ses_nope', headers: ADMIN(t), status: 404, problem: true })],
   ['admin: session id with a bad percent-escape', (t) => ({ method: 'GET', path: '/admin/v1/sessions/%E0%A4%A', headers: ADMIN(t), status: 404 })],
-  ['admin: delete unknown session', (t) => ({ method: 'DELETE', path: '/admin/v1/sessions/ses_nope', headers: ADMIN(t), status: 404 })],
+  ['admin: delete unknown session', (t) => ({ method: 'DELETE', path: '/admin/v1/sessions/ses_nope', headers: ADMIN(t), status: 404, problem: true })],
   ['admin: patch a client auth method', (t) => ({ method: 'PATCH', path: `/admin/v1/clients/${pub(t)}`, headers: { ...ADMIN(t), ...JSON_TYPE }, body: JSON.stringify({ token_endpoint_auth_method: 'client_secret_basic' }), status: 400, error: 'invalid_request' })],
   ['admin: key rotation with a bad alg', (t) => ({ path: '/admin/v1/keys/rotate', headers: { ...ADMIN(t), ...JSON_TYPE }, body: JSON.stringify({ alg: 'HS256' }), status: 400, error: 'invalid_request' })],
   ['admin: unknown admin path', (t) => ({ method: 'GET', path: '/admin/v1/nothing', headers: ADMIN(t), status: 404 })],
@@ -197,8 +199,15 @@ function defineBadInputSuite(store: 'sqlite' | 'postgres', start: () => Promise<
       expect(r.status, `${r.status} ${r.text}`).toBeGreaterThanOrEqual(400)
       expect(r.status, `${r.status} ${r.text}`).toBeLessThan(500)
       if (c.status !== undefined) expect([c.status].flat(), r.text).toContain(r.status)
-      expect(r.contentType).toMatch(/^application\/json/)
       const body = JSON.parse(r.text) as Record<string, unknown>
+      if (c.problem) expect(r.contentType).toMatch(/^application\/problem\+json/)
+      if (/^application\/problem\+json/.test(r.contentType)) {
+        // The admin API's missing records and conflicting writes are RFC 9457 problems.
+        expect([404, 409]).toContain(r.status)
+        expect(body).toMatchObject({ type: 'about:blank', status: r.status, title: expect.any(String), detail: expect.any(String) })
+        return
+      }
+      expect(r.contentType).toMatch(/^application\/json/)
       expect(typeof body.error).toBe('string')
       expect(typeof body.error_description).toBe('string')
       if (c.error !== undefined) expect([c.error].flat()).toContain(body.error)

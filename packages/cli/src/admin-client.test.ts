@@ -47,9 +47,19 @@ describe('createAdminClient', () => {
   })
 
   test('an error response carries the server\'s error_description, error and status', async () => {
-    const { fetch } = fakeFetch(() => Response.json({ error: 'invalid_request', error_description: 'user not found' }, { status: 404 }))
+    const { fetch } = fakeFetch(() => Response.json({ error: 'invalid_request', error_description: 'email is not a valid address' }, { status: 400 }))
+    const err = await failure(createAdminClient({ url: 'http://h', adminKey: 'k', fetch }).request('POST', '/users', {}))
+    expect(err).toMatchObject({ code: 'ADMIN_REQUEST_FAILED', status: 400, error: 'invalid_request', exitCode: 1 })
+    expect(err.message).toBe('email is not a valid address (HTTP 400)')
+  })
+
+  test('a problem response (RFC 9457) carries its detail and status, and no OAuth error', async () => {
+    const { fetch } = fakeFetch(() => new Response(
+      JSON.stringify({ type: 'about:blank', title: 'Not Found', status: 404, detail: 'user not found' }),
+      { status: 404, headers: { 'content-type': 'application/problem+json' } },
+    ))
     const err = await failure(createAdminClient({ url: 'http://h', adminKey: 'k', fetch }).request('GET', '/users/x'))
-    expect(err).toMatchObject({ code: 'ADMIN_REQUEST_FAILED', status: 404, error: 'invalid_request', exitCode: 1 })
+    expect(err).toMatchObject({ code: 'ADMIN_REQUEST_FAILED', status: 404, error: undefined, exitCode: 1 })
     expect(err.message).toBe('user not found (HTTP 404)')
   })
 

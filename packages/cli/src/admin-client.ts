@@ -7,7 +7,10 @@ export type AdminErrorCode =
   | 'ADMIN_KEY_REFUSED'
   /** Nothing answered at the URL (connection refused, unknown host, timeout). */
   | 'ADMIN_UNREACHABLE'
-  /** The server answered with an error status; `status` and `error` say which. */
+  /**
+   * The server answered with an error status; `status` says which, and `error` the OAuth code
+   * when the body was OAuth error JSON (a 404 or 409 is an RFC 9457 problem and has none).
+   */
   | 'ADMIN_REQUEST_FAILED'
   /** The server answered something that is not the admin API's JSON. */
   | 'ADMIN_BAD_RESPONSE'
@@ -19,7 +22,7 @@ export class AdminApiError extends CliError {
     message: string,
     /** HTTP status, when the server answered. */
     readonly status?: number,
-    /** The OAuth `error` code from the response body, when there was one. */
+    /** The OAuth `error` code from the response body, when it was OAuth error JSON. */
     readonly error?: string,
     options?: { cause?: unknown },
   ) {
@@ -108,10 +111,17 @@ function parseBaseUrl(url: string): string {
 function failed(base: string, res: Response, text: string, keySource: string | undefined): AdminApiError {
   let error: string | undefined
   let description: string | undefined
+  let problem = false
   try {
-    const parsed = JSON.parse(text) as { error?: unknown; error_description?: unknown }
+    // Bad input, a wrong key and throttling are OAuth error JSON; a missing record or a
+    // conflicting write is an RFC 9457 problem (`title`, `detail`).
+    const parsed = JSON.parse(text) as { error?: unknown; error_description?: unknown; title?: unknown; detail?: unknown }
     if (typeof parsed.error === 'string') error = parsed.error
     if (typeof parsed.error_description === 'string') description = parsed.error_description
+    if (/^application\/problem\+json/i.test(res.headers.get('content-type') ?? '') && typeof parsed.title === 'string') {
+      problem = true
+      description = typeof parsed.detail === 'string' ? parsed.detail : parsed.title
+    }
   } catch {
     // Not JSON: a proxy's error page, or not Evergreen at all. Described by status below.
   }
@@ -130,7 +140,7 @@ function failed(base: string, res: Response, text: string, keySource: string | u
   if (res.status === 429) {
     return new AdminApiError('ADMIN_REQUEST_FAILED', `too many failed admin-key attempts from this address; wait a minute and check the key (HTTP 429)`, 429, error)
   }
-  if (error === undefined) {
+  if (error === undefined && !problem) {
     return new AdminApiError('ADMIN_BAD_RESPONSE', `${base} answered HTTP ${res.status} ${res.statusText} — is --url the Evergreen token service?`, res.status)
   }
   return new AdminApiError('ADMIN_REQUEST_FAILED', `${description ?? error} (HTTP ${res.status})`, res.status, error)

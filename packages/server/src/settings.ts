@@ -1,4 +1,5 @@
 import { parseCidr } from './http/requester.js'
+import { ServerError } from './errors.js'
 
 /**
  * Every setting of the token service, in one table: its environment variables, its
@@ -93,10 +94,9 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'databasePoolSize', env: ['EVERGREEN_DATABASE_POOL_SIZE'], flag: '--database-pool-size', defaultText: '10', description: 'PostgreSQL connections per process.' },
 ]
 
-export class SettingsError extends Error {
-  readonly code = 'INVALID_SETTINGS'
+export class SettingsError extends ServerError<'INVALID_SETTINGS'> {
   constructor(readonly problems: string[]) {
-    super(`invalid settings:\n  - ${problems.join('\n  - ')}`)
+    super('INVALID_SETTINGS', `invalid settings:\n  - ${problems.join('\n  - ')}`)
     this.name = 'SettingsError'
   }
 }

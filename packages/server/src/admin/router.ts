@@ -9,6 +9,7 @@ import { auditEvent } from '../audit.js'
 import { hashSecret, secretMatches } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
 import { errorResponse, noStoreJson } from '../http/errors.js'
+import { HttpProblem, problemResponse } from '../http/problem.js'
 import { readJsonObject } from '../http/form.js'
 import type { AttemptLimit } from '../http/attempt-limit.js'
 import { KeyRevocationError } from '../keys/keyring.js'
@@ -35,7 +36,9 @@ const TEN_YEARS = 315_360_000
 
 /**
  * The operator API under `/admin/v1/`, authenticated by `Authorization: Bearer <admin key>`.
- * Lists return `{ items, next_cursor }`; errors are OAuth error JSON like everywhere else.
+ * Lists return `{ items, next_cursor }`. A record that does not exist or a write that collides is
+ * an RFC 9457 problem (404, 409); bad input, a wrong key and throttling are OAuth error JSON like
+ * everywhere else.
  */
 export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
   const app = new Hono()
@@ -43,7 +46,8 @@ export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
   const who = (c: Context) => requesterOf(c, deps.settings)
 
   app.onError((err) => {
-    if (err instanceof StoreConflictError) return errorResponse(new OAuthError('invalid_request', err.message, { status: 409 }))
+    if (err instanceof HttpProblem) return problemResponse(err)
+    if (err instanceof StoreConflictError) return problemResponse(new HttpProblem('CONFLICT', err.message))
     if (err instanceof InvalidCursorError) return errorResponse(bad('cursor is not valid'))
     return errorResponse(err, deps.logger)
   })
@@ -291,7 +295,7 @@ export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
       key = await deps.keys.revoke(c.req.param('kid'))
     } catch (err) {
       if (err instanceof KeyRevocationError) {
-        throw err.code === 'KEY_NOT_FOUND' ? notFound('signing key') : new OAuthError('invalid_request', err.message, { status: 409 })
+        throw err.code === 'KEY_NOT_FOUND' ? notFound('signing key') : new HttpProblem('CONFLICT', err.message)
       }
       throw err
     }
@@ -382,8 +386,8 @@ async function findClient(deps: Deps, clientId: string) {
   return client
 }
 
-function notFound(what: string): OAuthError {
-  return new OAuthError('invalid_request', `${what} not found`, { status: 404 })
+function notFound(what: string): HttpProblem {
+  return new HttpProblem('NOT_FOUND', `${what} not found`)
 }
 
 function tooManyAttempts(retryAfter: number): OAuthError {

@@ -1,5 +1,6 @@
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible'
 import type { Logger } from 'pino'
+import { ServerError } from '../errors.js'
 
 /**
  * One rate-limiter-flexible limiter as the limits use it. Every method may reject with a backend
@@ -51,12 +52,11 @@ function memoryCounter(options: CounterOptions): Counter {
 export type WhenBackendDown = 'per-node' | 'closed'
 
 /** The shared backend did not answer and the limit fails closed. */
-export class LimitUnavailableError extends Error {
-  readonly code = 'LIMIT_BACKEND_UNAVAILABLE'
+export class LimitUnavailableError extends ServerError<'LIMIT_BACKEND_UNAVAILABLE'> {
   /** Seconds a caller is asked to wait: about how long a reconnect takes. */
   readonly retryAfter = 30
   constructor(name: string, options?: { cause?: unknown }) {
-    super(`the ${name} limit's backend is unavailable`, options)
+    super('LIMIT_BACKEND_UNAVAILABLE', `the ${name} limit's backend is unavailable`, options)
     this.name = 'LimitUnavailableError'
   }
 }

@@ -3,6 +3,7 @@ import { createLocalJWKSet, decodeJwt, jwtVerify, type JWK, type JWTPayload, typ
 import { deriveKey, open, seal } from '../crypto/aead.js'
 import type { SigningKeyRecord, Store } from '../store/types.js'
 import { createJwtSigner, type JwtSigner } from './signer.js'
+import { ServerError } from '../errors.js'
 
 /** Public JWKS as served at `jwks_uri` (RFC 7517). */
 export interface Jwks {
@@ -40,11 +41,8 @@ export interface Keyring {
   list(): SigningKeyRecord[]
 }
 
-export class KeyRevocationError extends Error {
-  constructor(readonly code: 'KEY_NOT_FOUND' | 'KEY_IS_ONLY_SIGNER', message: string) {
-    super(message)
-    this.name = 'KeyRevocationError'
-  }
+export class KeyRevocationError extends ServerError<'KEY_NOT_FOUND' | 'KEY_IS_ONLY_SIGNER'> {
+  override name = 'KeyRevocationError'
 }
 
 export interface KeyringOptions {
@@ -56,10 +54,9 @@ export interface KeyringOptions {
   maxAccessTokenTtl: number
 }
 
-export class KeyDecryptionError extends Error {
-  readonly code = 'KEY_DECRYPTION_FAILED'
+export class KeyDecryptionError extends ServerError<'KEY_DECRYPTION_FAILED'> {
   constructor(kid: string) {
-    super(`signing key ${kid} cannot be decrypted: EVERGREEN_SECRET differs from the one that created it`)
+    super('KEY_DECRYPTION_FAILED', `signing key ${kid} cannot be decrypted: EVERGREEN_SECRET differs from the one that created it`)
     this.name = 'KeyDecryptionError'
   }
 }

@@ -18,6 +18,7 @@ import { StoreConflictError, type ClientRecord, type Store } from '../store/type
 import { auditEvent } from '../audit.js'
 import { createRevocationSignal, signalRevocations } from '../logout/revocation-signal.js'
 import type { Hono } from 'hono'
+import { ServerError } from '../errors.js'
 
 export interface Service {
   deps: Deps
@@ -158,10 +159,9 @@ async function ensureCliClient(store: Store, settings: Settings, now: number, ra
   }
 }
 
-export class StartupError extends Error {
-  readonly code = 'STARTUP_FAILED'
+export class StartupError extends ServerError<'STARTUP_FAILED'> {
   constructor(message: string) {
-    super(message)
+    super('STARTUP_FAILED', message)
     this.name = 'StartupError'
   }
 }
