@@ -1,13 +1,15 @@
 import { OAuthError } from '@evergreen/core'
 import type { Deps } from '../deps.js'
+import { authenticateClient } from '../http/client-auth.js'
 import { noStoreJson } from '../http/errors.js'
 import { oauthEndpoint } from '../http/oauth-endpoint.js'
 import type { RateLimit } from '../http/rate-limit.js'
 import { GRANTS } from '../grants/registry.js'
 
 /**
- * The token endpoint (RFC 6749 §3.2): dispatches on grant_type. Grants authenticate the client themselves so the refresh grant can reuse its one
- * joined read.
+ * The token endpoint (RFC 6749 §3.2): dispatches on grant_type, authenticates the client and
+ * checks it may use the grant, once for every grant. A grant's `prepare` runs first when its read
+ * also finds the client, so the refresh hot path stays one joined read.
  */
 export function tokenEndpoint(deps: Deps, rateLimit: RateLimit) {
   return oauthEndpoint(deps, rateLimit, 'tokenEndpoint', async (request) => {
@@ -15,6 +17,11 @@ export function tokenEndpoint(deps: Deps, rateLimit: RateLimit) {
     if (grantType === undefined) throw new OAuthError('invalid_request', 'grant_type is required')
     const grant = GRANTS.get(grantType)
     if (!grant) throw new OAuthError('unsupported_grant_type', 'grant_type is not supported')
-    return noStoreJson(await grant.handle(request, deps))
+    const prepared = await grant.prepare?.(request, deps)
+    const client = await authenticateClient(deps.store, request.client, prepared?.client)
+    if (!client.grant_types.includes(grant.grantType)) {
+      throw new OAuthError('unauthorized_client', `client may not use the ${grant.grantType} grant`)
+    }
+    return noStoreJson(await grant.handle({ req: request.req, form: request.form, requester: request.requester, client }, deps, prepared?.value))
   })
 }

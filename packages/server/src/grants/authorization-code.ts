@@ -1,7 +1,6 @@
 import { OAuthError, type TokenResponse } from '@evergreen/core'
 import { hashSecret } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
-import { authenticateClient } from '../http/client-auth.js'
 import { verifyS256 } from '../oauth/pkce.js'
 import { currentScope } from '../oauth/scope.js'
 import { issueSession } from '../sessions/issue.js'
@@ -17,8 +16,7 @@ export const parameters = ['code', 'redirect_uri', 'code_verifier', 'refresh_tok
  * (§4.1.2: "SHOULD revoke … all tokens previously issued based on that authorization code").
  */
 export async function handle(ctx: GrantContext, deps: Deps): Promise<TokenResponse> {
-  const client = await authenticateClient(deps.store, ctx.client)
-  if (!client.grant_types.includes(grantType)) throw new OAuthError('unauthorized_client', 'client may not use the authorization_code grant')
+  const client = ctx.client
   const code = ctx.form.get('code')
   if (code === undefined) throw new OAuthError('invalid_request', 'code is required')
   const now = deps.now()

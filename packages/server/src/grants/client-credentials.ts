@@ -1,6 +1,5 @@
 import { OAuthError, type TokenResponse } from '@evergreen/core'
 import type { Deps } from '../deps.js'
-import { authenticateClient } from '../http/client-auth.js'
 import { grantedAudience, grantedScope } from '../oauth/scope.js'
 import { signAccessToken } from '../sessions/access-token.js'
 import { accessTokenTtl } from '../sessions/lifetimes.js'
@@ -14,12 +13,9 @@ export const parameters = ['scope', 'audience'] as const
  * (§4.4.3: "A refresh token SHOULD NOT be included").
  */
 export async function handle(ctx: GrantContext, deps: Deps): Promise<TokenResponse> {
-  const client = await authenticateClient(deps.store, ctx.client)
+  const client = ctx.client
   if (client.token_endpoint_auth_method === 'none') {
     throw new OAuthError('unauthorized_client', 'public clients may not use client_credentials')
-  }
-  if (!client.grant_types.includes(grantType)) {
-    throw new OAuthError('unauthorized_client', 'client may not use the client_credentials grant')
   }
   const scope = grantedScope(ctx.form.get('scope'), client)
   const ttl = accessTokenTtl(deps.now(), client, deps.settings, null)

@@ -1,7 +1,6 @@
 import { OAuthError, type TokenResponse } from '@evergreen/core'
 import { hashSecret } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
-import { authenticateClient } from '../http/client-auth.js'
 import { currentScope } from '../oauth/scope.js'
 import { prepareSession, sessionTokenResponse } from '../sessions/issue.js'
 import type { GrantContext } from './types.js'
@@ -15,8 +14,7 @@ export const parameters = ['device_code'] as const
  * rotation rules as every other session, exactly once.
  */
 export async function handle(ctx: GrantContext, deps: Deps): Promise<TokenResponse> {
-  const client = await authenticateClient(deps.store, ctx.client)
-  if (!client.grant_types.includes(grantType)) throw new OAuthError('unauthorized_client', 'client may not use the device_code grant')
+  const client = ctx.client
   const deviceCode = ctx.form.get('device_code')
   if (deviceCode === undefined) throw new OAuthError('invalid_request', 'device_code is required')
   const hash = hashSecret(deviceCode)

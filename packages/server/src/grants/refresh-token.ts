@@ -1,30 +1,37 @@
 import { OAuthError, REFRESH_TOKEN_HEADER, type TokenResponse } from '@evergreen/core'
 import type { Deps } from '../deps.js'
-import { authenticateClient } from '../http/client-auth.js'
-import { lookupRefreshToken, rotateRefreshToken } from '../sessions/rotate.js'
-import type { GrantContext } from './types.js'
+import type { OAuthRequest } from '../http/oauth-endpoint.js'
+import { lookupRefreshToken, rotateRefreshToken, type RefreshTokenLookup } from '../sessions/rotate.js'
+import type { GrantContext, Prepared } from './types.js'
 
 export const grantType = 'refresh_token'
 export const parameters = ['refresh_token', 'scope'] as const
 
+interface Presented {
+  token: string
+  lookup: RefreshTokenLookup
+}
+
 /**
- * RFC 6749 §6 refresh with rotation. The token may come in the body or in the
+ * The one joined read of the hot path: token, session and client, before the client is
+ * authenticated against the row it found. The token may come in the body or in the
  * `Evergreen-Refresh-Token` header (which proxies can redact); both at once must agree.
  */
-export async function handle(ctx: GrantContext, deps: Deps): Promise<TokenResponse> {
-  const fromBody = ctx.form.get('refresh_token')
-  const fromHeader = ctx.req.headers.get(REFRESH_TOKEN_HEADER) ?? undefined
+export async function prepare(request: OAuthRequest, deps: Deps): Promise<Prepared<Presented>> {
+  const fromBody = request.form.get('refresh_token')
+  const fromHeader = request.req.headers.get(REFRESH_TOKEN_HEADER) ?? undefined
   if (fromBody !== undefined && fromHeader !== undefined && fromBody !== fromHeader) {
     throw new OAuthError('invalid_request', 'refresh_token in the body and the Evergreen-Refresh-Token header differ')
   }
   const token = fromBody ?? fromHeader
   if (token === undefined) throw new OAuthError('invalid_request', 'refresh_token is required')
-
   const lookup = await lookupRefreshToken(deps, token)
-  const client = await authenticateClient(deps.store, ctx.client, lookup.view?.client)
-  if (!client.grant_types.includes(grantType)) {
-    throw new OAuthError('unauthorized_client', 'client may not use the refresh_token grant')
-  }
+  return { client: lookup.view?.client, value: { token, lookup } }
+}
+
+/** RFC 6749 §6 refresh with rotation (docs/architecture.md "Refresh rotation"). */
+export async function handle(ctx: GrantContext, deps: Deps, { token, lookup }: Presented): Promise<TokenResponse> {
+  const client = ctx.client
   try {
     const result = await rotateRefreshToken(
       deps,
