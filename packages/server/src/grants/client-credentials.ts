@@ -1,8 +1,7 @@
 import { OAuthError, type TokenResponse } from '@evergreen/core'
 import type { Deps } from '../deps.js'
 import { grantedAudience, grantedScope } from '../oauth/scope.js'
-import { signAccessToken } from '../sessions/access-token.js'
-import { accessTokenTtl } from '../sessions/lifetimes.js'
+import { tokenResponse } from '../sessions/token-response.js'
 import type { GrantContext } from './types.js'
 
 export const grantType = 'client_credentials'
@@ -18,15 +17,7 @@ export async function handle(ctx: GrantContext, deps: Deps): Promise<TokenRespon
     throw new OAuthError('unauthorized_client', 'public clients may not use client_credentials')
   }
   const scope = grantedScope(ctx.form.get('scope'), client)
-  const ttl = accessTokenTtl(deps.now(), client, deps.settings, null)
-  return {
-    access_token: signAccessToken(
-      deps,
-      { sub: client.client_id, client_id: client.client_id, scope, audience: grantedAudience(ctx.form.get('audience'), client) },
-      ttl,
-    ),
-    token_type: 'Bearer',
-    expires_in: ttl,
-    scope,
-  }
+  const audience = grantedAudience(ctx.form.get('audience'), client)
+  // No session, so no absolute end and no refresh token (§4.4.3).
+  return tokenResponse(deps, client, { sub: client.client_id, client_id: client.client_id, scope, audience }, null)
 }

@@ -3,9 +3,9 @@ import { auditEvent, type Requester } from '../audit.js'
 import { hashSecret } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
 import type { AuditEvent, ClientRecord, RefreshTokenRecord, SessionKind, SessionRecord, UserRecord } from '../store/types.js'
-import { signAccessToken } from './access-token.js'
 import { signIdToken } from './id-token.js'
-import { absoluteExpiry, accessTokenTtl, resolveRefreshTtl } from './lifetimes.js'
+import { absoluteExpiry, resolveRefreshTtl } from './lifetimes.js'
+import { tokenResponse } from './token-response.js'
 
 export interface NewSession {
   user: UserRecord
@@ -92,20 +92,13 @@ export function prepareSession(deps: Deps, input: NewSession): PreparedSession {
 /** The token response for a session that has been written: signs the access (and ID) token. */
 export function sessionTokenResponse(deps: Deps, prepared: PreparedSession): IssuedSession {
   const { session, input } = prepared
-  const now = deps.now()
-  const ttl = accessTokenTtl(now, input.client, deps.settings, session.absolute_expires_at)
-  const response: TokenResponse = {
-    access_token: signAccessToken(
-      deps,
-      { sub: input.user.id, client_id: session.client_id, scope: session.scope, audience: session.audience, sid: session.id },
-      ttl,
-    ),
-    token_type: 'Bearer',
-    expires_in: ttl,
-    refresh_token: prepared.refreshToken,
-    refresh_token_expires_in: session.idle_expires_at - now,
-    scope: session.scope,
-  }
+  const response = tokenResponse(
+    deps,
+    input.client,
+    { sub: input.user.id, client_id: session.client_id, scope: session.scope, audience: session.audience, sid: session.id },
+    session.absolute_expires_at,
+    { token: prepared.refreshToken, expiresIn: session.idle_expires_at - deps.now() },
+  )
   if (input.oidc && session.scope.split(' ').includes('openid')) {
     response.id_token = signIdToken(deps, {
       user: input.user,
@@ -114,7 +107,7 @@ export function sessionTokenResponse(deps: Deps, prepared: PreparedSession): Iss
       nonce: input.oidc.nonce,
       authTime: input.oidc.authTime,
       sid: session.id,
-      ttl,
+      ttl: response.expires_in,
     })
   }
   return { session, refreshToken: prepared.refreshToken, response }

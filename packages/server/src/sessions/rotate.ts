@@ -4,10 +4,10 @@ import { hashSecret } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
 import type { ClientRecord, RefreshTokenView } from '../store/types.js'
 import { audienceAllowed, currentScope, parseScope } from '../oauth/scope.js'
-import { signAccessToken } from './access-token.js'
-import { accessTokenTtl, slideIdleExpiry } from './lifetimes.js'
+import { slideIdleExpiry } from './lifetimes.js'
 import { openSuccessor, sealSuccessor } from './successor-seal.js'
 import { revokeSession } from './revoke.js'
+import { tokenResponse } from './token-response.js'
 
 export interface RefreshRequest {
   refreshToken: string
@@ -134,7 +134,7 @@ export async function rotateRefreshToken(deps: Deps, req: RefreshRequest, lookup
       return {
         sessionId: session.id,
         outcome: 'rotated',
-        response: tokenResponse(deps, view, client, successor, idle - now, scope),
+        response: rotatedResponse(deps, view, client, successor, idle - now, scope),
       }
     }
     view = await deps.store.findRefreshToken(hash)
@@ -163,11 +163,11 @@ async function graceReplay(deps: Deps, view: RefreshTokenView, successor: string
   return {
     sessionId: view.session.id,
     outcome: 'grace_replay',
-    response: tokenResponse(deps, view, view.client, successor, refreshExpiresIn, scope),
+    response: rotatedResponse(deps, view, view.client, successor, refreshExpiresIn, scope),
   }
 }
 
-function tokenResponse(
+function rotatedResponse(
   deps: Deps,
   view: RefreshTokenView,
   client: ClientRecord,
@@ -175,28 +175,16 @@ function tokenResponse(
   refreshExpiresIn: number,
   scope: string,
 ): TokenResponse {
-  const now = deps.now()
   const { session } = view
-  const ttl = accessTokenTtl(now, client, deps.settings, session.absolute_expires_at)
-  return {
-    access_token: signAccessToken(
-      deps,
-      {
-        sub: session.user_id ?? session.client_id,
-        client_id: session.client_id,
-        scope,
-        // An audience the client may no longer name falls back to the client itself.
-        audience: session.audience !== null && audienceAllowed(session.audience, client) ? session.audience : null,
-        sid: session.id,
-      },
-      ttl,
-    ),
-    token_type: 'Bearer',
-    expires_in: ttl,
-    refresh_token: refreshToken,
-    refresh_token_expires_in: refreshExpiresIn,
+  const subject = {
+    sub: session.user_id ?? session.client_id,
+    client_id: session.client_id,
     scope,
+    // An audience the client may no longer name falls back to the client itself.
+    audience: session.audience !== null && audienceAllowed(session.audience, client) ? session.audience : null,
+    sid: session.id,
   }
+  return tokenResponse(deps, client, subject, session.absolute_expires_at, { token: refreshToken, expiresIn: refreshExpiresIn })
 }
 
 /** RFC 6749 §6: a refresh may ask for less than the session holds, never more. */
