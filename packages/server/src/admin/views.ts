@@ -1,5 +1,5 @@
 import type { ClientView, KeyView, LoginSessionView, SessionView, UserView } from '@evergreen/core'
-import { loginSessionId } from '../pages/browser-session.js'
+import { loginSessionId } from '../sessions/login-session-id.js'
 import type { ClientRecord, LoginSessionRecord, SessionRecord, SigningKeyRecord, UserRecord } from '../store/types.js'
 
 // What the admin API shows of each record: never a hash of a password, secret or token.

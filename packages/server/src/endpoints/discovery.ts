@@ -1,7 +1,7 @@
 import { MAX_REFRESH_TOKEN_TTL_SECONDS, REFRESH_TOKEN_HEADER, STANDARD_SCOPES, TOKEN_ENDPOINT_AUTH_METHODS } from '@evergreen/core'
 import type { Deps } from '../deps.js'
 import { SERVED_GRANT_TYPES } from '../grants/registry.js'
-import { PROMPT_VALUES } from '../oauth/authorize.js'
+import { PROMPT_VALUES } from '../oauth/prompt.js'
 
 /**
  * Authorization-server metadata (RFC 8414), served at both well-known paths. It lists only what

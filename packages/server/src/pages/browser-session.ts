@@ -51,15 +51,6 @@ export async function currentUser(c: Context, deps: Deps): Promise<SignedIn | un
   return { user, login }
 }
 
-/**
- * The id a browser sign-in is shown and addressed by (on /settings/sessions and in the admin API).
- * Derived from the stored hash rather than the hash itself, which is the lookup key for the
- * cookie: the id names a sign-in without being usable to find it from outside.
- */
-export function loginSessionId(login: Pick<LoginSessionRecord, 'hash'>): string {
-  return `lgs_${hashSecret(`evergreen/login-session-id\0${login.hash}`).slice(0, 32)}`
-}
-
 /** Starts a browser session for `user`; returns the Set-Cookie header value. */
 export async function startBrowserSession(deps: Deps, user: UserRecord, requester: Requester, method: string): Promise<string> {
   const value = deps.random.secret('egb')

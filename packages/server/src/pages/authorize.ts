@@ -2,18 +2,17 @@ import type { Context } from 'hono'
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { hashSecret } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
-import { currentUser, type SignedIn } from '../pages/browser-session.js'
-import { pageCsrf, readPageForm } from '../pages/forms.js'
-import { html } from '../pages/html.js'
-import { errorPage, page, redirect } from '../pages/layout.js'
+import { currentUser, type SignedIn } from './browser-session.js'
+import { pageCsrf, readPageForm } from './forms.js'
+import { html } from './html.js'
+import { errorPage, page, redirect } from './layout.js'
 import type { ClientRecord } from '../store/types.js'
-import { isS256Challenge } from './pkce.js'
-import { grantedScope } from './scope.js'
+import { isS256Challenge } from '../oauth/pkce.js'
+import { PROMPT_VALUES } from '../oauth/prompt.js'
+import { grantedScope } from '../oauth/scope.js'
 import { OAuthError } from '@evergreen/core'
 
 const CODE_TTL = 60
-/** The `prompt` values this endpoint implements (OIDC Core §3.1.2.1), as discovery lists them. */
-export const PROMPT_VALUES = ['none', 'login', 'consent'] as const
 /**
  * The parameter that carries "re-authentication requested at T, by a browser whose sign-in then
  * was S" from /authorize through /login and back: `<T>.<S>.<HMAC>`. It lives as long as someone
