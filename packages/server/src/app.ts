@@ -13,14 +13,7 @@ import { userinfoEndpoint } from './endpoints/userinfo.js'
 import { errorResponse } from './http/errors.js'
 import { createAttemptLimit } from './http/attempt-limit.js'
 import { createRateLimit } from './http/rate-limit.js'
-import { COPY_SCRIPT, STYLESHEET } from './pages/assets.js'
-import { authorizationEndpoint } from './pages/authorize.js'
-import { devicePages } from './pages/device.js'
-import { endSessionPages } from './pages/end-session.js'
-import { errorPage, redirect } from './pages/layout.js'
-import { createLoginLimits, loginPages } from './pages/login.js'
-import { settingsPages } from './pages/settings.js'
-import { upstreamLogin } from './pages/upstream.js'
+import { pagesRouter } from './pages/router.js'
 
 /**
  * The whole service as one Web-standard handler: `createApp(deps).fetch(request)`. The Node entry
@@ -76,49 +69,7 @@ export function createApp(deps: Deps): Hono {
 
   app.route('/admin/v1', adminRouter(deps, adminLimit))
 
-  // Server-rendered pages. A failure inside one renders an error page, never a raw 500 body.
-  const pageRoute = (handler: (c: Context) => Promise<Response>) =>
-    async function pageHandler(c: Context): Promise<Response> {
-      try {
-        return await handler(c)
-      } catch (err) {
-        deps.logger.error({ err, path: c.req.path }, 'page failed')
-        return errorPage('Something went wrong', 'The service could not complete this request. Try again in a moment.', 500)
-      }
-    }
-  const authorize = authorizationEndpoint(deps)
-  const upstream = upstreamLogin(deps)
-  const loginLimits = createLoginLimits(deps)
-  const login = loginPages(deps, { upstreamName: upstream?.name, limits: loginLimits })
-  const device = devicePages(deps)
-  const settings = settingsPages(deps, loginLimits)
-  const endSession = endSessionPages(deps)
-  app.get('/authorize', pageRoute(authorize.authorize))
-  app.post('/authorize', pageRoute(authorize.decide))
-  app.get('/login', pageRoute(login.show))
-  app.post('/login', pageRoute(login.submit))
-  if (upstream) {
-    app.get('/login/upstream', pageRoute(upstream.start))
-    app.get('/login/upstream/callback', pageRoute(upstream.callback))
-  }
-  app.get('/logout', pageRoute(login.confirmLogout))
-  app.post('/logout', pageRoute(login.logout))
-  app.on(['GET', 'POST'], '/oauth/end-session', pageRoute(endSession.request))
-  app.post('/oauth/end-session/confirm', pageRoute(endSession.confirm))
-  app.get('/device', pageRoute(device.show))
-  app.post('/device', pageRoute(device.confirm))
-  app.post('/device/decision', pageRoute(device.decide))
-  app.get('/settings/sessions', pageRoute(settings.sessions))
-  app.post('/settings/sessions/revoke', pageRoute(settings.revokeOne))
-  app.post('/settings/sessions/revoke-all', pageRoute(settings.revokeAll))
-  app.post('/settings/sessions/end-sign-in', pageRoute(settings.endSignIn))
-  app.get('/settings/cli', pageRoute(settings.cli))
-  app.post('/settings/cli', pageRoute(settings.mintCli))
-  app.get('/', () => redirect('/settings/sessions'))
-  const asset = (body: string, type: string) => (c: Context) =>
-    c.body(body, 200, { 'content-type': type, 'cache-control': 'public, max-age=3600', 'x-content-type-options': 'nosniff' })
-  app.get('/assets/evergreen.css', asset(STYLESHEET, 'text/css; charset=utf-8'))
-  app.get('/assets/copy.js', asset(COPY_SCRIPT, 'text/javascript; charset=utf-8'))
+  app.route('/', pagesRouter(deps))
 
   app.notFound(() => errorResponse(new OAuthError('invalid_request', 'no such endpoint', { status: 404 })))
   app.onError((err) => errorResponse(err, deps.logger))
