@@ -1,4 +1,4 @@
-import { CompiledQuery, Kysely, PostgresDialect, sql, type Transaction } from 'kysely'
+import { CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely'
 import pg from 'pg'
 import type { Database } from './database.js'
 import { LATEST_VERSION, LEGACY_MIGRATIONS, SHARED_MIGRATIONS } from './migrations.js'
@@ -6,7 +6,7 @@ import {
   AUDIT_COLUMNS, AUTHORIZATION_CODE_COLUMNS, BACKCHANNEL_COLUMNS, DEVICE_CODE_COLUMNS, TOKEN_COLUMNS, columnValues, findRefreshTokenSql,
   toRefreshTokenView,
 } from './rows.js'
-import { SqlStore, type DialectAdapter, type RevocationTarget } from './sql-store.js'
+import { SqlStore, type DialectAdapter, type Executor, type RevocationTarget } from './sql-store.js'
 import type { AuthorizationCodeRecord, BackchannelLogoutRecord, DeviceCodeRecord, RefreshTokenView, Rotation } from './types.js'
 
 export interface PostgresStoreOptions {
@@ -308,7 +308,7 @@ export class PostgresStore extends SqlStore {
     return rows.sort((a, b) => a.id - b.id)
   }
 
-  protected async revokeAndQueue(trx: Transaction<Database>, target: RevocationTarget, at: number, reason: string): Promise<number> {
+  protected async revokeAndQueue(trx: Executor, target: RevocationTarget, at: number, reason: string): Promise<number> {
     const { rows } = await trx.executeQuery<{ changed: number }>(CompiledQuery.raw(REVOKE[target.by], [at, reason, target.id]))
     return rows[0]?.changed ?? 0
   }

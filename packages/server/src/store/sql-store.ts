@@ -85,10 +85,10 @@ export abstract class SqlStore implements Store {
    * Revokes the target's live sessions and queues one back-channel logout for each whose client
    * has a URI, inside `trx`; returns how many sessions changed.
    */
-  protected abstract revokeAndQueue(trx: Transaction<Database>, target: RevocationTarget, at: number, reason: string): Promise<number>
+  protected abstract revokeAndQueue(trx: Executor, target: RevocationTarget, at: number, reason: string): Promise<number>
 
-  /** Runs `fn` in one transaction; overridable where a store must order it with other work. */
-  protected transaction<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+  /** Runs `fn` in one transaction; a store may override how it begins (SQLite: IMMEDIATE). */
+  protected transaction<T>(fn: (trx: Executor) => Promise<T>): Promise<T> {
     return this.kysely.transaction().execute(fn)
   }
 

@@ -1,5 +1,5 @@
 import BetterSqlite3 from 'better-sqlite3'
-import { CompiledQuery, Kysely, SqliteDialect, type Transaction } from 'kysely'
+import { CompiledQuery, Kysely, SqliteDialect, sql } from 'kysely'
 import { closeSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { Database } from './database.js'
@@ -8,7 +8,7 @@ import {
   AUDIT_COLUMNS, AUTHORIZATION_CODE_COLUMNS, BACKCHANNEL_COLUMNS, DEVICE_CODE_COLUMNS, TOKEN_COLUMNS, columnValues, findRefreshTokenSql,
   toRefreshTokenView,
 } from './rows.js'
-import { SqlStore, type DialectAdapter, type RevocationTarget } from './sql-store.js'
+import { SqlStore, type DialectAdapter, type Executor, type RevocationTarget } from './sql-store.js'
 import type { AuthorizationCodeRecord, BackchannelLogoutRecord, DeviceCodeRecord, RefreshTokenView, Rotation } from './types.js'
 
 /** What a revoking UPDATE returns: enough to queue the session's back-channel logout. */
@@ -167,6 +167,27 @@ export class SqliteStore extends SqlStore {
     return this.kysely.connection().execute(async () => fn())
   }
 
+  /**
+   * The shared transactions begin IMMEDIATE, like the hand-written ones: the write lock is taken
+   * (waiting up to busy_timeout) before the first read, so a transaction that reads and then
+   * writes cannot fail with SQLITE_BUSY part-way because another process wrote in between.
+   * kysely's own transaction() begins DEFERRED.
+   */
+  protected override transaction<T>(fn: (trx: Executor) => Promise<T>): Promise<T> {
+    return this.kysely.connection().execute(async (conn) => {
+      await sql`BEGIN IMMEDIATE`.execute(conn)
+      try {
+        const result = await fn(conn)
+        await sql`COMMIT`.execute(conn)
+        return result
+      } catch (err) {
+        // Some errors (SQLITE_FULL, SQLITE_IOERR, …) have already rolled the transaction back.
+        if (this.db.inTransaction) await sql`ROLLBACK`.execute(conn)
+        throw err
+      }
+    })
+  }
+
   async findRefreshToken(hash: string): Promise<RefreshTokenView | undefined> {
     const r = await this.exclusive(() => this.stmts.findToken.get(hash) as Record<string, unknown> | undefined)
     return r && toRefreshTokenView(r)
@@ -228,7 +249,7 @@ export class SqliteStore extends SqlStore {
     return rows.sort((a, b) => a.id - b.id)
   }
 
-  protected async revokeAndQueue(trx: Transaction<Database>, target: RevocationTarget, at: number, reason: string): Promise<number> {
+  protected async revokeAndQueue(trx: Executor, target: RevocationTarget, at: number, reason: string): Promise<number> {
     const params = target.by === 'subtree' ? [target.id, at, reason] : [at, reason, target.id]
     const { rows } = await trx.executeQuery<Revoked>(CompiledQuery.raw(REVOKE[target.by], params))
     for (const s of rows) await trx.executeQuery(CompiledQuery.raw(QUEUE_BACKCHANNEL, [s.id, s.user_id, at, at, s.client_id]))
