@@ -1,6 +1,7 @@
 /**
- * PostgreSQL migrations, applied in order and recorded in `schema_migrations`, with the same
- * version numbers as sqlite-schema.ts. Never edit a shipped migration: add a new one.
+ * PostgreSQL migrations 1–8, applied in order and recorded in `schema_migrations`, with the same
+ * version numbers as sqlite-schema.ts. Frozen: this is the history existing databases went
+ * through, kept as it shipped. New migrations are written once, in migrations.ts.
  *
  * Tables are created unqualified, in the connection's current schema, so a deployment (or a
  * test) picks the schema with `search_path`.

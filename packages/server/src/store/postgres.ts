@@ -1,23 +1,13 @@
+import { CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely'
 import pg from 'pg'
-import { emailKey } from '../accounts/email.js'
-import { decodeCursor, toPage } from './cursor.js'
-import { POSTGRES_MIGRATIONS } from './postgres-schema.js'
+import type { Database } from './database.js'
+import { LATEST_VERSION, LEGACY_MIGRATIONS, SHARED_MIGRATIONS } from './migrations.js'
 import {
-  AUDIT_COLUMNS, AUTHORIZATION_CODE_COLUMNS, BACKCHANNEL_COLUMNS, CLIENT_COLUMNS, DEVICE_CODE_COLUMNS, KEY_COLUMNS, LOGIN_SESSION_COLUMNS,
-  SESSION_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS,
-  columnValues, prefixedColumns, toAudit, toAuthorizationCode, toBackchannelLogout, toClient, toDeviceCode, toLoginSession, toSession,
-  toSigningKey, toToken, toUser, unprefix,
+  AUDIT_COLUMNS, AUTHORIZATION_CODE_COLUMNS, BACKCHANNEL_COLUMNS, DEVICE_CODE_COLUMNS, TOKEN_COLUMNS, columnValues, findRefreshTokenSql,
+  toRefreshTokenView,
 } from './rows.js'
-import {
-  StoreConflictError,
-  type AuditEvent, type AuditFilter, type AuthorizationCodeRecord, type BackchannelLogoutRecord, type ClientPatch, type ClientRecord,
-  type DeviceCodeRecord, type ListOptions, type LoginSessionRecord, type Page, type RefreshTokenRecord,
-  type RefreshTokenView, type Rotation, type SessionFilter, type SessionRecord, type SigningKeyRecord, type Store,
-  type UpstreamIdentityRecord, type UserRecord,
-} from './types.js'
-
-type Row = Record<string, unknown>
-type Queryable = Pick<pg.PoolClient, 'query'>
+import { SqlStore, type DialectAdapter, type Executor, type RevocationTarget } from './sql-store.js'
+import type { AuthorizationCodeRecord, BackchannelLogoutRecord, DeviceCodeRecord, RefreshTokenView, Rotation } from './types.js'
 
 export interface PostgresStoreOptions {
   /** `postgres://user:pass@host:port/db`, as `pg` accepts it. */
@@ -51,9 +41,11 @@ const SCHEMA_NAME = /^(?!pg_)[a-z_][a-z0-9_]{0,62}$/
 const UNIQUE_VIOLATION = '23505'
 
 const bool = (b: boolean) => b
-const insertSql = (table: string, columns: readonly string[], extra: readonly string[] = []) => {
-  const all = [...columns, ...extra]
-  return `INSERT INTO ${table} (${all.join(', ')}) VALUES (${all.map((_, i) => `$${i + 1}`).join(', ')})`
+
+const POSTGRES: DialectAdapter = {
+  bool,
+  isUniqueViolation: (err, unique) =>
+    err instanceof pg.DatabaseError && err.code === UNIQUE_VIOLATION && err.table === unique.table && err.constraint === unique.constraint,
 }
 
 // Column types for `INSERT … SELECT $n::type`: unlike VALUES, a SELECT list does not take its
@@ -96,15 +88,17 @@ const revokeAndQueue = (prefix: string, where: string) => `${prefix}${prefix ? '
 SELECT count(*)::int AS changed FROM revoked`
 
 // Revoking a session revokes what was delegated from it, transitively.
-const REVOKE_SUBTREE = revokeAndQueue(
+const REVOKE = {
+  subtree: revokeAndQueue(
   `WITH RECURSIVE tree(id) AS (
   SELECT id FROM sessions WHERE id = $3
   UNION SELECT s.id FROM sessions s JOIN tree ON s.parent_id = tree.id
 )`,
   'id IN (SELECT id FROM tree)',
-)
-const REVOKE_USER_SESSIONS = revokeAndQueue('', 'user_id = $3')
-const REVOKE_CLIENT_SESSIONS = revokeAndQueue('', 'client_id = $3')
+  ),
+  user: revokeAndQueue('', 'user_id = $3'),
+  client: revokeAndQueue('', 'client_id = $3'),
+} as const
 
 /*
  * Leases due outbox rows across processes. The subquery locks what it picks FOR UPDATE SKIP
@@ -120,12 +114,7 @@ const CLAIM_BACKCHANNEL = `UPDATE backchannel_logouts SET locked_until = $2
                  FOR UPDATE SKIP LOCKED)
 RETURNING ${BACKCHANNEL_COLUMNS.join(', ')}`
 
-const FIND_REFRESH_TOKEN = `SELECT ${prefixedColumns('rt', 't', TOKEN_COLUMNS)}, ${prefixedColumns('s', 's', SESSION_COLUMNS)},
-       ${prefixedColumns('c', 'c', CLIENT_COLUMNS)}
-  FROM refresh_tokens rt
-  JOIN sessions s ON s.id = rt.session_id
-  JOIN clients c ON c.client_id = s.client_id AND c.deleted_at IS NULL
- WHERE rt.hash = $1`
+const FIND_REFRESH_TOKEN = findRefreshTokenSql('$1')
 
 /*
  * The rotation, in one statement and so one round trip and one implicit transaction.
@@ -186,17 +175,20 @@ const RECORD_DEVICE_POLL = `UPDATE device_codes d
 RETURNING ${DEVICE_CODE_COLUMNS.map((c) => `prev.${c}`).join(', ')}`
 
 /**
- * The shared store for several nodes: PostgreSQL through a `pg.Pool`. The refresh hot path is
- * two named prepared statements, each one round trip: {@link PostgresStore.findRefreshToken}
- * (one join) and {@link PostgresStore.rotateRefreshToken} (one statement of data-modifying
- * CTEs). Everything else that writes more than one row runs in a transaction on one client.
+ * The shared store for several nodes: PostgreSQL through a `pg.Pool`. Everything but the
+ * statements above is the shared query layer ({@link SqlStore}, kysely's PostgresDialect on
+ * the same pool).
+ *
+ * The refresh hot path is two named prepared statements sent straight to the pool, each one
+ * round trip: {@link PostgresStore.findRefreshToken} (one join) and
+ * {@link PostgresStore.rotateRefreshToken} (one statement of data-modifying CTEs).
  *
  * @example
  * const store = new PostgresStore({ connectionString: process.env.DATABASE_URL!, schema: 'evergreen' })
  * await store.migrate()
  * await store.ready()
  */
-export class PostgresStore implements Store {
+export class PostgresStore extends SqlStore {
   readonly kind = 'postgres' as const
   private readonly pool: pg.Pool
   private readonly schema: string | undefined
@@ -216,8 +208,7 @@ export class PostgresStore implements Store {
         code: 'ERR_INVALID_ARG_VALUE',
       })
     }
-    this.schema = schema
-    this.pool = new pg.Pool({
+    const pool = new pg.Pool({
       connectionString,
       max,
       types: TYPES,
@@ -228,214 +219,51 @@ export class PostgresStore implements Store {
     // An idle client whose server went away emits 'error' on the pool, and an unhandled
     // 'error' event would crash the process. The pool has already discarded that client and
     // the next query opens a fresh one; failures that matter surface on that query.
-    this.pool.on('error', () => {})
+    pool.on('error', () => {})
+    super(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), POSTGRES)
+    this.pool = pool
+    this.schema = schema
   }
 
   async migrate(): Promise<void> {
-    await this.transaction(async (c) => {
-      await c.query(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`)
+    await this.transaction(async (trx) => {
+      await sql`SELECT pg_advisory_xact_lock(${sql.lit(MIGRATION_LOCK)}::bigint)`.execute(trx)
       // Under the lock, so concurrent first starts don't race on pg_namespace. search_path
       // already names the schema; PostgreSQL picks it up as soon as it exists.
-      if (this.schema !== undefined) await c.query(`CREATE SCHEMA IF NOT EXISTS "${this.schema}"`)
-      await c.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)')
-      const done = new Set((await c.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version))
-      for (const m of POSTGRES_MIGRATIONS) {
+      if (this.schema !== undefined) await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(this.schema)}`.execute(trx)
+      await sql`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`.execute(trx)
+      const done = new Set((await trx.selectFrom('schema_migrations').select('version').execute()).map((r) => r.version))
+      const record = (version: number) =>
+        trx.insertInto('schema_migrations').values({ version, applied_at: sql<number>`extract(epoch FROM now())::bigint` }).execute()
+      for (const m of LEGACY_MIGRATIONS.postgres) {
         if (done.has(m.version)) continue
-        await c.query(m.sql)
-        await c.query(
-          'INSERT INTO schema_migrations (version, applied_at) VALUES ($1, extract(epoch FROM now())::bigint)',
-          [m.version],
-        )
+        await trx.executeQuery(CompiledQuery.raw(m.sql))
+        await record(m.version)
+      }
+      for (const m of SHARED_MIGRATIONS) {
+        if (done.has(m.version)) continue
+        for (const statement of m.statements(trx.schema, { json: 'jsonb' })) await trx.executeQuery(statement.compile())
+        await record(m.version)
       }
     })
   }
 
   async ready(): Promise<void> {
     const { rows } = await this.pool.query<{ v: number | null }>('SELECT MAX(version) AS v FROM schema_migrations')
-    const latest = POSTGRES_MIGRATIONS[POSTGRES_MIGRATIONS.length - 1]!.version
     const v = rows[0]?.v ?? null
-    if (v !== latest) throw new Error(`schema at version ${v ?? 'none'}, expected ${latest}`)
+    if (v !== LATEST_VERSION) throw new Error(`schema at version ${v ?? 'none'}, expected ${LATEST_VERSION}`)
   }
 
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
-    await this.pool.end()
-  }
-
-  async getMeta(key: string): Promise<string | undefined> {
-    const { rows } = await this.pool.query<{ value: string }>('SELECT value FROM meta WHERE key = $1', [key])
-    return rows[0]?.value
-  }
-
-  async putMetaIfAbsent(key: string, value: string): Promise<string> {
-    // Two statements on purpose: under READ COMMITTED the SELECT takes a fresh snapshot and so
-    // sees a row a concurrent caller committed while our INSERT waited on it. A single
-    // statement (CTE) would read its own older snapshot and could find nothing.
-    await this.pool.query('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING', [key, value])
-    return (await this.getMeta(key))!
-  }
-
-  async createUser(user: UserRecord, audit: AuditEvent): Promise<void> {
-    try {
-      await this.transaction(async (c) => {
-        await c.query(insertSql('users', USER_COLUMNS, ['email_lower']), [
-          ...columnValues(user, USER_COLUMNS, bool),
-          // Computed in JS for both stores, so they agree on what "the same email" is.
-          emailKey(user.email),
-        ])
-        await this.audit(c, audit)
-      })
-    } catch (err) {
-      if (isUniqueViolation(err, 'users')) throw new StoreConflictError('email already registered')
-      throw err
-    }
-  }
-
-  async getUser(id: string): Promise<UserRecord | undefined> {
-    const { rows } = await this.pool.query<Row>(`SELECT ${USER_COLUMNS.join(', ')} FROM users WHERE id = $1`, [id])
-    return rows[0] && toUser(rows[0])
-  }
-
-  async getUserByEmail(email: string): Promise<UserRecord | undefined> {
-    const { rows } = await this.pool.query<Row>(`SELECT ${USER_COLUMNS.join(', ')} FROM users WHERE email_lower = $1`, [
-      emailKey(email),
-    ])
-    return rows[0] && toUser(rows[0])
-  }
-
-  async getUpstreamIdentity(issuer: string, subject: string): Promise<UpstreamIdentityRecord | undefined> {
-    const { rows } = await this.pool.query<UpstreamIdentityRecord>(
-      'SELECT issuer, subject, user_id, created_at FROM upstream_identities WHERE issuer = $1 AND subject = $2',
-      [issuer, subject],
-    )
-    return rows[0] && { ...rows[0], created_at: Number(rows[0].created_at) }
-  }
-
-  async linkUpstreamIdentity(identity: UpstreamIdentityRecord): Promise<boolean> {
-    // DO NOTHING without a target covers both unique constraints: (issuer, subject) and (issuer, user_id).
-    const inserted = await this.pool.query(
-      'INSERT INTO upstream_identities (issuer, subject, user_id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
-      [identity.issuer, identity.subject, identity.user_id, identity.created_at],
-    )
-    return inserted.rowCount === 1
-  }
-
-  async listUsers(options: ListOptions): Promise<Page<UserRecord>> {
-    return this.page('users', USER_COLUMNS, 'created_at', 'id', new Where(), options, toUser, (u) => ({ at: u.created_at, id: u.id }))
-  }
-
-  async disableUser(id: string, at: number, audit: AuditEvent): Promise<boolean> {
-    return this.transaction(async (c) => {
-      const disabled = await c.query('UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL', [at, id])
-      if (disabled.rowCount !== 1) return false
-      await c.query(REVOKE_USER_SESSIONS, [at, 'user_disabled', id])
-      await c.query('UPDATE login_sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL', [at, id])
-      await this.audit(c, audit)
-      return true
-    })
-  }
-
-  async createClient(client: ClientRecord, audit: AuditEvent): Promise<void> {
-    try {
-      await this.transaction(async (c) => {
-        await c.query(insertSql('clients', CLIENT_COLUMNS), columnValues(client, CLIENT_COLUMNS, bool))
-        await this.audit(c, audit)
-      })
-    } catch (err) {
-      if (isUniqueViolation(err, 'clients')) throw new StoreConflictError('client_id already exists')
-      throw err
-    }
-  }
-
-  async getClient(clientId: string): Promise<ClientRecord | undefined> {
-    const { rows } = await this.pool.query<Row>(
-      `SELECT ${CLIENT_COLUMNS.join(', ')} FROM clients WHERE client_id = $1 AND deleted_at IS NULL`,
-      [clientId],
-    )
-    return rows[0] && toClient(rows[0])
-  }
-
-  async listClients(options: ListOptions): Promise<Page<ClientRecord>> {
-    return this.page('clients', CLIENT_COLUMNS, 'created_at', 'client_id', new Where().add('deleted_at IS NULL'), options, toClient, (c) => ({
-      at: c.created_at,
-      id: c.client_id,
-    }))
-  }
-
-  async updateClient(clientId: string, patch: ClientPatch, audit: AuditEvent): Promise<ClientRecord | undefined> {
-    const columns = Object.keys(patch).filter((k) => (CLIENT_COLUMNS as readonly string[]).includes(k) && k !== 'client_id')
-    return this.transaction(async (c) => {
-      const values = columnValues(patch, columns, bool)
-      const { rows } = columns.length > 0
-        ? await c.query<Row>(
-          `UPDATE clients SET ${columns.map((col, i) => `${col} = $${i + 1}`).join(', ')}
-            WHERE client_id = $${columns.length + 1} AND deleted_at IS NULL
-           RETURNING ${CLIENT_COLUMNS.join(', ')}`,
-          [...values, clientId],
-        )
-        : await c.query<Row>(`SELECT ${CLIENT_COLUMNS.join(', ')} FROM clients WHERE client_id = $1 AND deleted_at IS NULL`, [clientId])
-      if (!rows[0]) return undefined
-      await this.audit(c, audit)
-      return toClient(rows[0])
-    })
-  }
-
-  async deleteClient(clientId: string, at: number, audit: AuditEvent): Promise<boolean> {
-    return this.transaction(async (c) => {
-      const deleted = await c.query('UPDATE clients SET deleted_at = $1 WHERE client_id = $2 AND deleted_at IS NULL', [at, clientId])
-      if (deleted.rowCount !== 1) return false
-      await c.query(REVOKE_CLIENT_SESSIONS, [at, 'client_deleted', clientId])
-      await this.audit(c, audit)
-      return true
-    })
-  }
-
-  async createSession(session: SessionRecord, token: RefreshTokenRecord, audit: AuditEvent): Promise<void> {
-    await this.transaction((c) => this.insertSession(c, session, token, audit))
-  }
-
-  /** The writes of {@link createSession}, on a client already in a transaction. */
-  private async insertSession(c: Queryable, session: SessionRecord, token: RefreshTokenRecord, audit: AuditEvent): Promise<void> {
-    await c.query(insertSql('sessions', SESSION_COLUMNS), columnValues(session, SESSION_COLUMNS, bool))
-    await c.query(insertSql('refresh_tokens', TOKEN_COLUMNS), columnValues(token, TOKEN_COLUMNS, bool))
-    await this.audit(c, audit)
-  }
-
-  async getSession(id: string): Promise<SessionRecord | undefined> {
-    const { rows } = await this.pool.query<Row>(`SELECT ${SESSION_COLUMNS.join(', ')} FROM sessions WHERE id = $1`, [id])
-    return rows[0] && toSession(rows[0])
-  }
-
-  async listSessions(filter: SessionFilter): Promise<Page<SessionRecord>> {
-    const where = new Where()
-    if (filter.user_id !== undefined) where.add(`user_id = ${where.param(filter.user_id)}`)
-    if (filter.client_id !== undefined) where.add(`client_id = ${where.param(filter.client_id)}`)
-    if (filter.active_at !== undefined) {
-      const at = where.param(filter.active_at)
-      where.add(`revoked_at IS NULL AND idle_expires_at > ${at} AND (absolute_expires_at IS NULL OR absolute_expires_at > ${at})`)
-    }
-    return this.page('sessions', SESSION_COLUMNS, 'created_at', 'id', where, filter, toSession, (s) => ({ at: s.created_at, id: s.id }))
-  }
-
-  async revokeSession(id: string, at: number, reason: string, audit: AuditEvent): Promise<number> {
-    return this.transaction(async (c) => {
-      const { rows } = await c.query<{ changed: number }>(REVOKE_SUBTREE, [at, reason, id])
-      const changed = rows[0]?.changed ?? 0
-      if (changed > 0) await this.audit(c, audit)
-      return changed
-    })
+    // Ends the pool.
+    await this.kysely.destroy()
   }
 
   async findRefreshToken(hash: string): Promise<RefreshTokenView | undefined> {
-    const { rows } = await this.pool.query<Row>({ name: 'evergreen_find_refresh_token', text: FIND_REFRESH_TOKEN, values: [hash] })
-    const r = rows[0]
-    if (!r) return undefined
-    return {
-      token: toToken(unprefix(r, 't', TOKEN_COLUMNS)),
-      session: toSession(unprefix(r, 's', SESSION_COLUMNS)),
-      client: toClient(unprefix(r, 'c', CLIENT_COLUMNS)),
-    }
+    const { rows } = await this.pool.query<Record<string, unknown>>({ name: 'evergreen_find_refresh_token', text: FIND_REFRESH_TOKEN, values: [hash] })
+    return rows[0] && toRefreshTokenView(rows[0])
   }
 
   async rotateRefreshToken(r: Rotation): Promise<boolean> {
@@ -452,294 +280,36 @@ export class PostgresStore implements Store {
     return rows[0]?.rotated === 1
   }
 
-  async appendAudit(event: AuditEvent): Promise<void> {
-    await this.audit(this.pool, event)
-  }
-
-  async listAudit(filter: AuditFilter): Promise<Page<AuditEvent>> {
-    const where = new Where()
-    if (filter.session_id !== undefined) where.add(`session_id = ${where.param(filter.session_id)}`)
-    if (filter.user_id !== undefined) where.add(`user_id = ${where.param(filter.user_id)}`)
-    if (filter.type !== undefined) where.add(`type = ${where.param(filter.type)}`)
-    return this.page('audit_events', AUDIT_COLUMNS, 'at', 'id', where, filter, toAudit, (e) => ({ at: e.at, id: e.id }))
-  }
-
-  async createLoginSession(session: LoginSessionRecord, audit: AuditEvent): Promise<void> {
-    await this.transaction(async (c) => {
-      await c.query(insertSql('login_sessions', LOGIN_SESSION_COLUMNS), columnValues(session, LOGIN_SESSION_COLUMNS, bool))
-      await this.audit(c, audit)
-    })
-  }
-
-  async getLoginSession(hash: string): Promise<LoginSessionRecord | undefined> {
-    const { rows } = await this.pool.query<Row>(`SELECT ${LOGIN_SESSION_COLUMNS.join(', ')} FROM login_sessions WHERE hash = $1`, [hash])
-    return rows[0] && toLoginSession(rows[0])
-  }
-
-  async revokeLoginSession(hash: string, at: number, audit?: AuditEvent): Promise<boolean> {
-    return this.transaction(async (c) => {
-      const revoked = await c.query('UPDATE login_sessions SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL', [at, hash])
-      if (revoked.rowCount !== 1) return false
-      if (audit) await this.audit(c, audit)
-      return true
-    })
-  }
-
-  async listLoginSessions(userId: string, activeAt: number): Promise<LoginSessionRecord[]> {
-    const { rows } = await this.pool.query<Row>(
-      `SELECT ${LOGIN_SESSION_COLUMNS.join(', ')} FROM login_sessions
-        WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC, hash`,
-      [userId, activeAt],
-    )
-    return rows.map(toLoginSession)
-  }
-
-  async revokeLoginSessions(userId: string, at: number, exceptHash: string | null, audit: AuditEvent): Promise<number> {
-    return this.transaction(async (c) => {
-      const revoked = await c.query(
-        'UPDATE login_sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL AND hash <> $3 AND expires_at > $1',
-        [at, userId, exceptHash ?? ''],
-      )
-      const changed = revoked.rowCount ?? 0
-      if (changed > 0) await this.audit(c, audit)
-      return changed
-    })
-  }
-
-  async createAuthorizationCode(code: AuthorizationCodeRecord): Promise<void> {
-    await this.pool.query(
-      insertSql('authorization_codes', AUTHORIZATION_CODE_COLUMNS),
-      columnValues(code, AUTHORIZATION_CODE_COLUMNS, bool),
-    )
-  }
-
   async consumeAuthorizationCode(hash: string, at: number): Promise<{ consumed: boolean; code: AuthorizationCodeRecord } | undefined> {
     // The UPDATE is the compare-and-set: a concurrent caller waits on the row lock, re-checks
     // consumed_at and matches nothing. Only then the SELECT, a separate statement on purpose:
     // under READ COMMITTED it takes a fresh snapshot and so returns the winner's consumption,
     // which a CTE in the UPDATE's own (older) snapshot would not see.
-    const { rows } = await this.pool.query<Row>(
+    const { rows } = await this.pool.query<AuthorizationCodeRecord>(
       `UPDATE authorization_codes SET consumed_at = $2 WHERE hash = $1 AND consumed_at IS NULL
        RETURNING ${AUTHORIZATION_CODE_COLUMNS.join(', ')}`,
       [hash, at],
     )
-    if (rows[0]) return { consumed: true, code: toAuthorizationCode(rows[0]) }
-    const existing = await this.pool.query<Row>(
+    if (rows[0]) return { consumed: true, code: rows[0] }
+    const existing = await this.pool.query<AuthorizationCodeRecord>(
       `SELECT ${AUTHORIZATION_CODE_COLUMNS.join(', ')} FROM authorization_codes WHERE hash = $1`,
       [hash],
     )
-    return existing.rows[0] && { consumed: false, code: toAuthorizationCode(existing.rows[0]) }
-  }
-
-  async setAuthorizationCodeSession(hash: string, sessionId: string): Promise<void> {
-    await this.pool.query('UPDATE authorization_codes SET session_id = $1 WHERE hash = $2', [sessionId, hash])
-  }
-
-  async createDeviceCode(code: DeviceCodeRecord): Promise<void> {
-    try {
-      await this.transaction(async (c) => {
-        // A user code is only taken while its holder lives; an expired holder that has not been
-        // pruned yet gives way. `created_at` is "now": the store never reads the clock. Two
-        // concurrent creators of one user code serialise on the unique index: the second fails.
-        await c.query('DELETE FROM device_codes WHERE user_code = $1 AND expires_at <= $2', [code.user_code, code.created_at])
-        await c.query(insertSql('device_codes', DEVICE_CODE_COLUMNS), columnValues(code, DEVICE_CODE_COLUMNS, bool))
-      })
-    } catch (err) {
-      if (isUniqueViolation(err, 'device_codes', 'device_codes_user_code')) throw new StoreConflictError('user_code already in use')
-      throw err
-    }
-  }
-
-  async getDeviceCode(hash: string): Promise<DeviceCodeRecord | undefined> {
-    const { rows } = await this.pool.query<Row>(`SELECT ${DEVICE_CODE_COLUMNS.join(', ')} FROM device_codes WHERE hash = $1`, [hash])
-    return rows[0] && toDeviceCode(rows[0])
-  }
-
-  async getDeviceCodeByUserCode(userCode: string): Promise<DeviceCodeRecord | undefined> {
-    const { rows } = await this.pool.query<Row>(`SELECT ${DEVICE_CODE_COLUMNS.join(', ')} FROM device_codes WHERE user_code = $1`, [
-      userCode,
-    ])
-    return rows[0] && toDeviceCode(rows[0])
+    return existing.rows[0] && { consumed: false, code: existing.rows[0] }
   }
 
   async recordDevicePoll(hash: string, at: number, slowDown: boolean): Promise<DeviceCodeRecord | undefined> {
-    const { rows } = await this.pool.query<Row>(RECORD_DEVICE_POLL, [hash, at, slowDown ? 5 : 0])
-    return rows[0] && toDeviceCode(rows[0])
-  }
-
-  async decideDeviceCode(hash: string, decision: 'approved' | 'denied', userId: string, at: number, audit: AuditEvent): Promise<boolean> {
-    return this.transaction(async (c) => {
-      const decided = await c.query(
-        `UPDATE device_codes SET status = $1, user_id = $2, decided_at = $3 WHERE hash = $4 AND status = 'pending'`,
-        [decision, userId, at, hash],
-      )
-      if (decided.rowCount !== 1) return false
-      await this.audit(c, audit)
-      return true
-    })
-  }
-
-  async consumeDeviceCode(hash: string, session: SessionRecord, token: RefreshTokenRecord, audit: AuditEvent): Promise<boolean> {
-    return this.transaction(async (c) => {
-      // The row lock this takes holds a concurrent consumer until we commit; it then re-checks
-      // status, finds 'consumed', and matches nothing.
-      const consumed = await c.query(
-        `UPDATE device_codes SET status = 'consumed', session_id = $1 WHERE hash = $2 AND status = 'approved'`,
-        [session.id, hash],
-      )
-      if (consumed.rowCount !== 1) return false
-      await this.insertSession(c, session, token, audit)
-      return true
-    })
-  }
-
-  async pruneExpired(before: number): Promise<number> {
-    return this.transaction(async (c) => {
-      let removed = 0
-      for (const table of ['refresh_tokens', 'authorization_codes', 'device_codes', 'login_sessions', 'denied_access_tokens']) {
-        removed += (await c.query(`DELETE FROM ${table} WHERE expires_at < $1`, [before])).rowCount ?? 0
-      }
-      return removed
-    })
-  }
-
-  async denyAccessToken(jti: string, expiresAt: number, audit: AuditEvent): Promise<void> {
-    await this.transaction(async (c) => {
-      const denied = await c.query('INSERT INTO denied_access_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING', [jti, expiresAt])
-      if (denied.rowCount === 1) await this.audit(c, audit)
-    })
-  }
-
-  async isAccessTokenDenied(jti: string): Promise<boolean> {
-    const { rows } = await this.pool.query('SELECT 1 FROM denied_access_tokens WHERE jti = $1', [jti])
-    return rows.length > 0
-  }
-
-  async listSigningKeys(): Promise<SigningKeyRecord[]> {
-    const { rows } = await this.pool.query<Row>(`SELECT ${KEY_COLUMNS.join(', ')} FROM signing_keys ORDER BY activates_at, kid`)
-    return rows.map(toSigningKey)
-  }
-
-  async insertSigningKey(key: SigningKeyRecord): Promise<void> {
-    await this.pool.query(insertSql('signing_keys', KEY_COLUMNS), columnValues(key, KEY_COLUMNS, bool))
-  }
-
-  async retireSigningKeysExcept(kid: string, at: number, expiresAt: number): Promise<void> {
-    await this.pool.query('UPDATE signing_keys SET retired_at = $1, expires_at = $2 WHERE kid <> $3 AND retired_at IS NULL', [
-      at, expiresAt, kid,
-    ])
-  }
-
-  async revokeSigningKey(kid: string, at: number): Promise<boolean> {
-    const revoked = await this.pool.query(
-      `UPDATE signing_keys SET retired_at = CASE WHEN retired_at IS NULL OR retired_at > $1 THEN $1 ELSE retired_at END, expires_at = $1
-        WHERE kid = $2 AND (expires_at IS NULL OR expires_at > $1)`,
-      [at, kid],
-    )
-    return revoked.rowCount === 1
+    const { rows } = await this.pool.query<DeviceCodeRecord>(RECORD_DEVICE_POLL, [hash, at, slowDown ? 5 : 0])
+    return rows[0]
   }
 
   async claimBackchannelLogouts(now: number, lockedUntil: number, limit: number): Promise<BackchannelLogoutRecord[]> {
-    const { rows } = await this.pool.query<Row>(CLAIM_BACKCHANNEL, [now, lockedUntil, limit])
-    return rows.map(toBackchannelLogout).sort((a, b) => a.id - b.id)
+    const { rows } = await this.pool.query<BackchannelLogoutRecord>(CLAIM_BACKCHANNEL, [now, lockedUntil, limit])
+    return rows.sort((a, b) => a.id - b.id)
   }
 
-  async completeBackchannelLogout(id: number, audit?: AuditEvent): Promise<void> {
-    await this.transaction(async (c) => {
-      await c.query('DELETE FROM backchannel_logouts WHERE id = $1', [id])
-      if (audit) await this.audit(c, audit)
-    })
+  protected async revokeAndQueue(trx: Executor, target: RevocationTarget, at: number, reason: string): Promise<number> {
+    const { rows } = await trx.executeQuery<{ changed: number }>(CompiledQuery.raw(REVOKE[target.by], [at, reason, target.id]))
+    return rows[0]?.changed ?? 0
   }
-
-  async retryBackchannelLogout(id: number, nextAttemptAt: number): Promise<void> {
-    await this.pool.query(
-      'UPDATE backchannel_logouts SET attempts = attempts + 1, next_attempt_at = $1, locked_until = NULL WHERE id = $2',
-      [nextAttemptAt, id],
-    )
-  }
-
-  async trimBackchannelLogouts(max: number): Promise<number> {
-    // Everything at or below the (max+1)-th newest id; NULL (nothing) while under the cap.
-    const trimmed = await this.pool.query(
-      'DELETE FROM backchannel_logouts WHERE id <= (SELECT id FROM backchannel_logouts ORDER BY id DESC LIMIT 1 OFFSET $1)',
-      [max],
-    )
-    return trimmed.rowCount ?? 0
-  }
-
-  async listBackchannelLogouts(): Promise<BackchannelLogoutRecord[]> {
-    const { rows } = await this.pool.query<Row>(`SELECT ${BACKCHANNEL_COLUMNS.join(', ')} FROM backchannel_logouts ORDER BY id`)
-    return rows.map(toBackchannelLogout)
-  }
-
-  private async audit(c: Queryable, event: AuditEvent): Promise<void> {
-    await c.query(insertSql('audit_events', AUDIT_COLUMNS), columnValues(event, AUDIT_COLUMNS, bool))
-  }
-
-  /** Runs `fn` in BEGIN … COMMIT on one checked-out client, rolling back if it throws. */
-  private async transaction<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.pool.connect()
-    let broken: Error | undefined
-    try {
-      await c.query('BEGIN')
-      const result = await fn(c)
-      await c.query('COMMIT')
-      return result
-    } catch (err) {
-      try {
-        await c.query('ROLLBACK')
-      } catch (rollbackErr) {
-        // A connection that cannot roll back is in an unknown state: destroy it rather than
-        // hand it to the next caller mid-transaction.
-        broken = rollbackErr as Error
-      }
-      throw err
-    } finally {
-      c.release(broken)
-    }
-  }
-
-  private async page<T>(
-    table: string,
-    columns: readonly string[],
-    atColumn: string,
-    idColumn: string,
-    where: Where,
-    options: ListOptions,
-    map: (r: Row) => T,
-    position: (item: T) => { at: number; id: string },
-  ): Promise<Page<T>> {
-    const after = decodeCursor(options.cursor)
-    if (after) {
-      const at = where.param(after.at)
-      where.add(`(${atColumn} > ${at} OR (${atColumn} = ${at} AND ${idColumn} > ${where.param(after.id)}))`)
-    }
-    const sql = `SELECT ${columns.join(', ')} FROM ${table}
-      ${where.conditions.length ? `WHERE ${where.conditions.join(' AND ')}` : ''}
-      ORDER BY ${atColumn}, ${idColumn} LIMIT ${where.param(options.limit + 1)}`
-    const { rows } = await this.pool.query<Row>(sql, where.params)
-    return toPage(rows.map(map), options.limit, position)
-  }
-}
-
-/** WHERE conditions with their `$n` parameters numbered as they are added. */
-class Where {
-  readonly conditions: string[] = []
-  readonly params: unknown[] = []
-
-  add(condition: string): this {
-    this.conditions.push(condition)
-    return this
-  }
-
-  param(value: unknown): string {
-    this.params.push(value)
-    return `$${this.params.length}`
-  }
-}
-
-/** A unique violation on `table`, and on the index `constraint` when one is named. */
-function isUniqueViolation(err: unknown, table: string, constraint?: string): boolean {
-  return err instanceof pg.DatabaseError && err.code === UNIQUE_VIOLATION && err.table === table &&
-    (constraint === undefined || err.constraint === constraint)
 }

@@ -1,6 +1,7 @@
 /**
- * SQLite migrations, applied in order and recorded in `schema_migrations`. Never edit a shipped
- * migration: add a new one. postgres-schema.ts keeps the same numbering.
+ * SQLite migrations 1–8, applied in order and recorded in `schema_migrations`. Frozen: this is
+ * the history existing databases went through, kept as it shipped. New migrations are written
+ * once, in migrations.ts. postgres-schema.ts keeps the same numbering.
  */
 export const SQLITE_MIGRATIONS: readonly { version: number; sql: string }[] = [
   {

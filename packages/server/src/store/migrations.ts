@@ -1,0 +1,52 @@
+import type { Compilable, SchemaModule } from 'kysely'
+import { POSTGRES_MIGRATIONS } from './postgres-schema.js'
+import { SQLITE_MIGRATIONS } from './sqlite-schema.js'
+
+/**
+ * The schema's history, and the one place new schema is written.
+ *
+ * Versions 1–8 shipped as SQL per dialect (sqlite-schema.ts, postgres-schema.ts). They stay
+ * there, frozen, exactly as applied: existing databases recorded those versions, and rewriting
+ * them in the schema builder would change the DDL a fresh database gets (types, collations,
+ * SQLite's table rebuild in 3) without any way to prove the two spellings equal. Nothing new is
+ * added to those files.
+ *
+ * From version 9 on a migration is written once, with kysely's schema builder, and compiled for
+ * whichever dialect runs it; {@link SchemaTypes} covers the few column types that differ.
+ * Each store applies the frozen SQL and then these, in one transaction under its own lock
+ * (docs/architecture.md "The store contract").
+ */
+export interface SchemaTypes {
+  /** JSON: TEXT on SQLite, JSONB on PostgreSQL. */
+  json: 'text' | 'jsonb'
+}
+
+export interface SharedMigration {
+  version: number
+  /** The statements, built but not run: each store compiles and runs them in its migration transaction. */
+  statements: (schema: SchemaModule, types: SchemaTypes) => Compilable[]
+}
+
+export const SHARED_MIGRATIONS: readonly SharedMigration[] = [
+  {
+    // listSessions({ client_id }) pages by (created_at, id) like the per-user list, which has had
+    // (user_id, created_at, id) since 1; the client index was client_id alone, so an admin's
+    // page of one client's sessions sorted all of them. No column of this index changes on a
+    // rotation, so the hot path writes no more index pages (SQLite) and keeps HOT updates (PG).
+    version: 9,
+    statements: (schema) => [
+      schema.dropIndex('sessions_client'),
+      schema.createIndex('sessions_client').on('sessions').columns(['client_id', 'created_at', 'id']),
+    ],
+  },
+]
+
+/** The frozen per-dialect SQL a store applies before the shared migrations. */
+export const LEGACY_MIGRATIONS = { sqlite: SQLITE_MIGRATIONS, postgres: POSTGRES_MIGRATIONS } as const
+
+/** The version a migrated database is at. */
+export const LATEST_VERSION = Math.max(
+  ...SQLITE_MIGRATIONS.map((m) => m.version),
+  ...POSTGRES_MIGRATIONS.map((m) => m.version),
+  ...SHARED_MIGRATIONS.map((m) => m.version),
+)
