@@ -1,9 +1,30 @@
 import { Command, CommanderError } from 'commander'
 import { EXIT } from './exit-codes.js'
 import { CliError, processIo, type Io } from './io.js'
-import { registerAdmin } from './commands/admin.js'
-import { registerServe } from './commands/serve.js'
-import { registerSessionCommands } from './commands/session-commands.js'
+import type { SessionDeps } from './session-deps.js'
+
+type Register = (program: Command, io: Io, sessionDeps: () => Promise<SessionDeps>) => Promise<void>
+
+const session = (load: () => Promise<(program: Command, deps: SessionDeps) => void>): Register =>
+  async (program, _io, sessionDeps) => {
+    const [register, deps] = await Promise.all([load(), sessionDeps()])
+    register(program, deps)
+  }
+
+// One loader per top-level command, in help order. Each module is imported only when its command
+// is the one being run (or when every command is needed: help, a typo, no command): `evergreen
+// token` in a script's `$(...)` runs on every call, and loading the server (hono, pg, pino,
+// better-sqlite3, argon2) and jose with it made it ~5x slower than `node -e ''`.
+const COMMANDS: Record<string, Register> = {
+  login: session(async () => (await import('./commands/login.js')).registerLogin),
+  logout: session(async () => (await import('./commands/logout.js')).registerLogout),
+  status: session(async () => (await import('./commands/status.js')).registerStatus),
+  whoami: session(async () => (await import('./commands/whoami.js')).registerWhoami),
+  token: session(async () => (await import('./commands/token.js')).registerToken),
+  refresh: session(async () => (await import('./commands/refresh.js')).registerRefresh),
+  serve: async (program, io) => (await import('./commands/serve.js')).registerServe(program, io),
+  admin: async (program, io) => (await import('./commands/admin.js')).registerAdmin(program, io),
+}
 
 /**
  * Runs the `evergreen` command with `argv` (as process.argv) and resolves to the exit code.
@@ -15,10 +36,13 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.err(s), writeErr: (s) => io.err(s) })
     .showHelpAfterError()
-  registerSessionCommands(program, io)
-  await registerServe(program, io)
-  registerAdmin(program, io)
+  let deps: Promise<SessionDeps> | undefined
+  const sessionDeps = () => (deps ??= import('./session-deps.js').then((m) => m.processSessionDeps(io)))
+  // Only when the command is the first argument: anything before it (`-h`, a typo) is for the
+  // program itself, whose help and "did you mean" suggestions need every command registered.
+  const named = Object.hasOwn(COMMANDS, argv[2] ?? '') ? argv[2]! : undefined
   try {
+    for (const name of named ? [named] : Object.keys(COMMANDS)) await COMMANDS[name]!(program, io, sessionDeps)
     await program.parseAsync(argv)
     return EXIT.ok
   } catch (err) {
