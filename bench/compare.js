@@ -84,13 +84,16 @@ const PIN = CORES >= 2 && spawnSync('taskset', ['--version'], { stdio: 'ignore' 
 
 /** Starts `args` under node (pinned to CPU 0) and resolves once a line says "listening on <url>". */
 async function startChild(args, env, pattern = /listening on (http:\/\/\S+)/) {
+  // BENCH_CPU_PROF=<dir>: a V8 CPU profile per server, written when it stops (slows every server).
+  const label = args.find((a) => a.endsWith('.js')) ?? 'server'
+  if (process.env.BENCH_CPU_PROF) args = ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF, ...args]
   const child = PIN
     ? spawn('taskset', ['-c', '0', process.execPath, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
     : spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
   children.add(child)
   let output = ''
   const url = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${args[0]} did not start within 30 s:\n${output}`)), 30_000)
+    const timer = setTimeout(() => reject(new Error(`${label} did not start within 30 s:\n${output}`)), 30_000)
     const onData = (d) => {
       output += d
       const m = pattern.exec(output)
@@ -103,7 +106,7 @@ async function startChild(args, env, pattern = /listening on (http:\/\/\S+)/) {
     child.stderr.setEncoding('utf8').on('data', onData)
     child.once('exit', (code, signal) => {
       clearTimeout(timer)
-      reject(new Error(`${args[0]} exited (${code ?? signal}) before listening:\n${output}`))
+      reject(new Error(`${label} exited (${code ?? signal}) before listening:\n${output}`))
     })
   })
   child.removeAllListeners('exit')
