@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Refresh-grant throughput and latency of the built token service on SQLite.
 //
-//   npm run bench                        # build, then 10 s at concurrency 1 and 32
+//   npm run bench:refresh                # build, then 10 s at concurrency 1 and 32
 //   BENCH_SECONDS=3 node bench/refresh.js
 //
 // The server runs as a child process (the real `evergreen serve`), pinned to CPU 0 with taskset

@@ -3,7 +3,7 @@
 // valid access cookie and its sealed refresh cookie, so the answer is "signed in" with no
 // network at all. Target: < 50 µs per request.
 //
-//   npm run bench                          # builds, runs bench/refresh.js, then this
+//   npm run bench                          # builds; bench/compare.js runs this and reads the warm line
 //   node bench/web-valid-cookie.js         # when dist/ is already built
 //   BENCH_ITERATIONS=50000 node bench/web-valid-cookie.js
 //

@@ -1,7 +1,5 @@
-import { createInterface } from 'node:readline'
 import type { Sleep } from '@evergreen/client'
 import type { Io } from './io.js'
-import { openBrowser } from './open-browser.js'
 import { readStdin } from './read-stdin.js'
 
 type Env = Record<string, string | undefined>
@@ -52,7 +50,9 @@ export function processSessionDeps(io: Io, overrides: Partial<Omit<SessionDeps, 
     stderrIsTty: () => process.stderr.isTTY === true,
     readStdin: () => readStdin(),
     prompt: promptLine,
-    openBrowser: (url) => openBrowser(url, { platform: process.platform, env }),
+    // Loaded on use, like readline in promptLine: `evergreen token` and `status` never open a
+    // browser or ask a question, and child_process and readline are a good part of their start-up.
+    openBrowser: async (url) => (await import('./open-browser.js')).openBrowser(url, { platform: process.platform, env }),
     onInterrupt(handler) {
       process.on('SIGINT', handler)
       return () => void process.off('SIGINT', handler)
@@ -66,7 +66,8 @@ export function canPrompt(deps: SessionDeps): boolean {
   return deps.stdinIsTty() && !deps.env.CI
 }
 
-function promptLine(question: string): Promise<string> {
+async function promptLine(question: string): Promise<string> {
+  const { createInterface } = await import('node:readline')
   return new Promise((resolve, reject) => {
     const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true })
     let answered = false

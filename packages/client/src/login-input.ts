@@ -1,5 +1,7 @@
 import { decodeCredential, isWellFormedRefreshToken } from '@evergreen/core'
-import { decodeJwt, type JWTPayload } from 'jose'
+// Decode only (see session.ts): this module is on the start-up path of every CLI command.
+import { decodeJwt } from 'jose/jwt/decode'
+import type { JWTPayload } from 'jose'
 import { CredentialError } from './errors.js'
 
 /** A pasted login input, recognised offline: nothing is sent anywhere to classify it. */

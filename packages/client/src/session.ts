@@ -1,5 +1,7 @@
 import type { TokenResponse } from '@evergreen/core'
-import { decodeJwt } from 'jose'
+// The decode-only entry point: the full 'jose' index pulls in every JWS/JWE/JWK module (about 45
+// files), which `evergreen token` would otherwise load on each run just to print a stored token.
+import { decodeJwt } from 'jose/jwt/decode'
 
 /** Who the session belongs to, for display (`whoami`); never used for a security decision. */
 export interface SessionAccount {

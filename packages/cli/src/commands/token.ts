@@ -23,31 +23,39 @@ Examples:
   $ evergreen token --profile work
   $ evergreen token --json | jq -r .expires_at`,
   )
-  cmd.action(async (opts: SessionOptions) => {
-    const ctx = await openSessionContext(opts, deps).catch((err: unknown) => Promise.reject(toCliError(err, targetOf(opts, deps))))
-    try {
-      const token = await ctx.client.getValidToken()
-      if (!opts.json) return deps.io.out(token)
-      let expiresAt: number | undefined
-      let issuer: string | undefined
-      if (ctx.envToken !== undefined) {
-        const claims = readJwtClaims(token)
-        if (typeof claims?.exp === 'number') expiresAt = claims.exp * 1000
-        issuer = typeof claims?.iss === 'string' ? claims.iss : ctx.issuer
-      } else {
-        const status = await ctx.client.status()
-        expiresAt = status.access_token_expires_at
-        issuer = status.issuer
-      }
-      deps.io.out(JSON.stringify({
-        access_token: token,
-        token_type: 'Bearer',
-        expires_at: expiresAt === undefined ? null : formatInstant(expiresAt),
-        issuer: issuer ?? null,
-        source: ctx.envToken !== undefined ? 'env' : 'store',
-      }, null, 2))
-    } catch (err) {
-      throw toCliError(err, await errorContext(ctx))
+  cmd.action((opts: SessionOptions) => runToken(opts, deps))
+}
+
+/**
+ * The command itself, without the parser: main.ts calls it directly for a plain `evergreen token`
+ * (see its fast path), and the registered action calls it for every other spelling.
+ *
+ * @example await runToken({ profile: 'work' }, processSessionDeps(processIo))
+ */
+export async function runToken(opts: SessionOptions, deps: SessionDeps): Promise<void> {
+  const ctx = await openSessionContext(opts, deps).catch((err: unknown) => Promise.reject(toCliError(err, targetOf(opts, deps))))
+  try {
+    const token = await ctx.client.getValidToken()
+    if (!opts.json) return deps.io.out(token)
+    let expiresAt: number | undefined
+    let issuer: string | undefined
+    if (ctx.envToken !== undefined) {
+      const claims = readJwtClaims(token)
+      if (typeof claims?.exp === 'number') expiresAt = claims.exp * 1000
+      issuer = typeof claims?.iss === 'string' ? claims.iss : ctx.issuer
+    } else {
+      const status = await ctx.client.status()
+      expiresAt = status.access_token_expires_at
+      issuer = status.issuer
     }
-  })
+    deps.io.out(JSON.stringify({
+      access_token: token,
+      token_type: 'Bearer',
+      expires_at: expiresAt === undefined ? null : formatInstant(expiresAt),
+      issuer: issuer ?? null,
+      source: ctx.envToken !== undefined ? 'env' : 'store',
+    }, null, 2))
+  } catch (err) {
+    throw toCliError(err, await errorContext(ctx))
+  }
 }

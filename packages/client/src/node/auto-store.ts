@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { pathToFileURL } from 'node:url'
 import { ConfigError } from '../errors.js'
@@ -95,6 +94,9 @@ export async function probeKeyring(options: { timeoutMs: number; env?: Env; sour
       'catch (err) { process.stderr.write(String((err && err.message) || err)); process.exit(1) }',
     ].join('\n')
   }
+  // Imported here, not at the top: most runs (a file store, EVERGREEN_STORE set) never probe, and
+  // child_process is one of the costlier built-ins to load at CLI start-up.
+  const { spawn } = await import('node:child_process')
   return new Promise<ProbeResult>((resolve) => {
     const child = spawn(process.execPath, ['--input-type=module', '-e', source], {
       env: { ...(options.env ?? process.env) } as NodeJS.ProcessEnv,

@@ -1,7 +1,6 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import lockfile from 'proper-lockfile'
 import { StorageError } from '../errors.js'
 import { createInProcessLock } from '../lock.js'
 import { normalizeKey, type SessionKey, type SessionLock } from '../store/types.js'
@@ -52,7 +51,8 @@ export function createFileLock(options: FileLockOptions): SessionLock {
     let delay = 25
     for (;;) {
       try {
-        return await lockfile.lock(path, {
+        const { lock } = await loadLockfile()
+        return await lock(path, {
           stale: staleMs,
           update: updateMs,
           realpath: false,
@@ -99,4 +99,11 @@ function errCode(err: unknown): string | undefined {
 
 function errMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err)
+}
+
+// Loaded on the first lock only: a CLI run that finds a valid token never locks, and
+// proper-lockfile brings graceful-fs, retry and signal-exit (which patches process.emit) with it.
+let lockfileModule: Promise<typeof import('proper-lockfile')> | undefined
+function loadLockfile(): Promise<typeof import('proper-lockfile')> {
+  return (lockfileModule ??= import('proper-lockfile').then((m) => m.default))
 }

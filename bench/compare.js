@@ -1,0 +1,463 @@
+#!/usr/bin/env node
+// Side by side, in one run: Evergreen (SQLite and PostgreSQL), oidc-provider 9 (SQLite through a
+// minimal adapter, and in memory) and a minimal hand-written endpoint, all driven by the same load
+// generator; then the web middleware's valid-cookie path and `evergreen token` as a whole process.
+// Prints the table and the ratios against the targets, and writes bench/RESULTS.md.
+//
+//   npm run bench                       # build, then this
+//   BENCH_REQUESTS=3000 node bench/compare.js
+//
+// Every server is a child process pinned to CPU 0 (`taskset -c 0`) when there are two CPUs and
+// taskset exists; this process, the load generator, pins itself to CPU 1. The generator is a
+// closed loop over keep-alive node:http connections, and every request presents ONE UNUSED
+// refresh token, pre-minted before the clock starts, so every request is a real rotation and no
+// chain's latency feeds the next request. Server CPU per request comes from /proc/<pid>/stat
+// (utime + stime) read before and after each run. See bench/README.md.
+
+/* global fetch -- Node 20's built-in; the repo's ESLint globals list only process, console, Buffer, URL */
+
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import http from 'node:http'
+import { createServer } from 'node:net'
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { clearTimeout, setTimeout } from 'node:timers'
+import { fileURLToPath, URLSearchParams } from 'node:url'
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url))
+const CLI = join(ROOT, 'packages/cli/bin/evergreen.js')
+const REQUESTS = bounded('BENCH_REQUESTS', 4000, 100, 200_000)
+const CLI_RUNS = bounded('BENCH_CLI_RUNS', 21, 5, 500)
+const PG_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+const RUN_TIMEOUT_MS = 120_000
+const REQUEST_TIMEOUT_MS = 10_000
+const TICK_US = 1e6 / Number(safe(() => execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) ?? 100)
+
+/** @type {Set<import('node:child_process').ChildProcess>} */
+const children = new Set()
+const tempDirs = []
+
+function bounded(name, fallback, min, max) {
+  const raw = process.env[name]
+  if (raw === undefined || raw === '') return fallback
+  const n = Number(raw)
+  if (!Number.isSafeInteger(n) || n < min || n > max) fail(`${name} must be an integer in ${min}..${max}, got ${JSON.stringify(raw)}`)
+  return n
+}
+
+function safe(fn) {
+  try {
+    return fn()
+  } catch {
+    return undefined
+  }
+}
+
+function fail(message) {
+  process.stderr.write(`bench: ${message}\n`)
+  cleanup()
+  process.exit(1)
+}
+
+function cleanup() {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true })
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address()
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+// Read before this process pins itself: availableParallelism() follows the CPU affinity mask.
+const CORES = availableParallelism()
+const PIN = CORES >= 2 && spawnSync('taskset', ['--version'], { stdio: 'ignore' }).status === 0
+
+/** Starts `args` under node (pinned to CPU 0) and resolves once a line says "listening on <url>". */
+async function startChild(args, env, pattern = /listening on (http:\/\/\S+)/) {
+  // BENCH_CPU_PROF=<dir>: a V8 CPU profile per server, written when it stops (slows every server).
+  const label = args.find((a) => a.endsWith('.js')) ?? 'server'
+  if (process.env.BENCH_CPU_PROF) args = ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF, ...args]
+  const child = PIN
+    ? spawn('taskset', ['-c', '0', process.execPath, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  children.add(child)
+  let output = ''
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${label} did not start within 30 s:\n${output}`)), 30_000)
+    const onData = (d) => {
+      output += d
+      const m = pattern.exec(output)
+      if (m) {
+        clearTimeout(timer)
+        resolve(m[1])
+      }
+    }
+    child.stdout.setEncoding('utf8').on('data', onData)
+    child.stderr.setEncoding('utf8').on('data', onData)
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer)
+      reject(new Error(`${label} exited (${code ?? signal}) before listening:\n${output}`))
+    })
+  })
+  child.removeAllListeners('exit')
+  return { child, url, port: Number(new URL(url).port), output: () => output }
+}
+
+async function stopChild(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return children.delete(child)
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000)
+  await exited
+  clearTimeout(timer)
+  children.delete(child)
+}
+
+/** utime + stime of `pid` in µs; with taskset the pid is node's (taskset execs it). */
+function cpuMicros(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * TICK_US
+}
+
+async function json(url, init) {
+  const res = await fetch(url, init)
+  const text = await res.text()
+  if (!res.ok) throw new Error(`${init?.method ?? 'GET'} ${url} → ${res.status}: ${text.slice(0, 300)}`)
+  return JSON.parse(text)
+}
+
+function request(agent, port, method, path, body, headers) {
+  return new Promise((resolve, reject) => {
+    const started = performance.now()
+    const req = http.request({ host: '127.0.0.1', port, path, method, agent, headers: body ? { ...headers, 'content-length': Buffer.byteLength(body) } : headers }, (res) => {
+      const chunks = []
+      res.on('data', (c) => chunks.push(c))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), ms: performance.now() - started }))
+      res.on('error', reject)
+    })
+    req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error('request timed out')))
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+/**
+ * The load generator: `concurrency` keep-alive connections in a closed loop, request i built by
+ * `make(i)`, `count` requests in all (bounded also by RUN_TIMEOUT_MS).
+ */
+async function load(target, { concurrency, count, make, expect = 200 }) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency })
+  const latencies = []
+  const firstErrors = []
+  let next = 0
+  let errors = 0
+  const deadline = performance.now() + RUN_TIMEOUT_MS
+  const cpuBefore = cpuMicros(target.child.pid)
+  const started = performance.now()
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count && performance.now() < deadline) {
+        const { method, path, body, headers } = make(next++)
+        try {
+          const r = await request(agent, target.port, method, path, body, headers)
+          latencies.push(r.ms)
+          if (r.status !== expect) {
+            errors++
+            if (firstErrors.length < 3) firstErrors.push(`${r.status} ${r.text.slice(0, 200)}`)
+          }
+        } catch (err) {
+          errors++
+          if (firstErrors.length < 3) firstErrors.push(String(err))
+        }
+      }
+    }),
+  )
+  const elapsed = (performance.now() - started) / 1000
+  const cpu = cpuMicros(target.child.pid) - cpuBefore
+  agent.destroy()
+  latencies.sort((a, b) => a - b)
+  const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]
+  const ok = latencies.length - errors
+  return { concurrency, ok, errors, rps: ok / elapsed, p50: pct(50), p99: pct(99), cpuUs: cpu / Math.max(1, latencies.length), firstErrors }
+}
+
+const form = (o) => new URLSearchParams(o).toString()
+const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
+
+/** Refresh grants at 1 and 32 connections, each request on its own pre-minted unused token. */
+async function refreshRuns(target, tokens, path, clientId) {
+  const runs = {}
+  let used = 0
+  const take = (n) => tokens.slice(used, (used += n))
+  const plan = [['warmup', 32, Math.floor(REQUESTS / 4)], ['c1', 1, Math.floor(REQUESTS / 4)], ['c32', 32, REQUESTS]]
+  for (const [name, concurrency, count] of plan) {
+    const batch = take(count)
+    runs[name] = await load(target, { concurrency, count: batch.length, make: (i) => ({ method: 'POST', path, body: form({ grant_type: 'refresh_token', client_id: clientId, refresh_token: batch[i] }), headers: FORM }) })
+  }
+  delete runs.warmup
+  return runs
+}
+const refreshTokensNeeded = () => Math.floor(REQUESTS / 4) * 2 + REQUESTS
+
+async function mintInChunks(target, n) {
+  const tokens = []
+  while (tokens.length < n) tokens.push(...(await json(`${target.url}/__bench/mint?n=${Math.min(5000, n - tokens.length)}`, { method: 'POST' })))
+  return tokens
+}
+
+async function benchEvergreen(label, databaseUrl) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'evergreen-bench-'))
+  tempDirs.push(dataDir)
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const adminKey = `ega_bench_${randomBytes(16).toString('hex')}`
+  const env = { ...process.env }
+  for (const k of Object.keys(env)) if (k.startsWith('EVERGREEN_') || k === 'DATABASE_URL' || k === 'PORT') delete env[k]
+  Object.assign(env, { EVERGREEN_ISSUER: url, EVERGREEN_ADMIN_KEY: adminKey, EVERGREEN_RATE_LIMIT_TOKEN: '0', EVERGREEN_LOG_LEVEL: 'warn' })
+  const args = [CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir]
+  if (databaseUrl) {
+    args.push('--database-url', databaseUrl)
+    env.EVERGREEN_SECRET = randomBytes(32).toString('base64url')
+  }
+  const target = await startChild(args, env)
+  try {
+    const admin = (path, body) => json(`${url}/admin/v1${path}`, { method: 'POST', headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    const user = await admin('/users', { email: 'bench@example.test' })
+    const client = await admin('/clients', { name: 'bench', grant_types: ['refresh_token'], token_endpoint_auth_method: 'none', allowed_scopes: ['openid', 'email'] })
+    const rs = await admin('/clients', { name: 'rs', grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic' }).catch(() => undefined)
+    // Minting is not measured: 16 in flight so setup stays short.
+    const tokens = []
+    let accessToken
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      while (tokens.length < refreshTokensNeeded()) {
+        const minted = await admin('/tokens', { user: user.id, client_id: client.client_id, scope: 'openid email' })
+        tokens.push(minted.refresh_token)
+        accessToken ??= minted.access_token
+      }
+    }))
+    const result = await refreshRuns(target, tokens, '/oauth/token', client.client_id)
+    if (!databaseUrl && accessToken) {
+      const count = Math.floor(REQUESTS / 2)
+      result.userinfo = await load(target, { concurrency: 32, count, make: () => ({ method: 'GET', path: '/userinfo', headers: { authorization: `Bearer ${accessToken}` } }) })
+      if (rs?.client_secret) {
+        const basic = `Basic ${Buffer.from(`${encodeURIComponent(rs.client_id)}:${encodeURIComponent(rs.client_secret)}`).toString('base64')}`
+        result.introspection = await load(target, { concurrency: 32, count, make: () => ({ method: 'POST', path: '/oauth/introspect', body: form({ token: accessToken }), headers: { ...FORM, authorization: basic } }) })
+      }
+    }
+    return { label, ...result }
+  } finally {
+    await stopChild(target.child)
+  }
+}
+
+async function benchMinted(label, script, extraArgs, path, clientId) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'evergreen-bench-'))
+  tempDirs.push(dataDir)
+  const target = await startChild([join(ROOT, 'bench/servers', script), dataDir, ...extraArgs], { ...process.env, NODE_ENV: 'production' })
+  try {
+    const tokens = await mintInChunks(target, refreshTokensNeeded())
+    return { label, ...(await refreshRuns(target, tokens, path, clientId)) }
+  } finally {
+    await stopChild(target.child)
+  }
+}
+
+function psql(sql) {
+  return spawnSync('psql', [PG_URL, '-v', 'ON_ERROR_STOP=1', '-qc', sql], { encoding: 'utf8', timeout: 20_000 })
+}
+
+/** The web middleware, in its own process: parses bench/web-valid-cookie.js's `warm` line. */
+function benchWebCookie() {
+  const r = spawnSync(process.execPath, [join(ROOT, 'bench/web-valid-cookie.js')], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, BENCH_ITERATIONS: '20000' } })
+  const us = (label) => Number(new RegExp(`^${label}\\s+([\\d.]+) µs`, 'm').exec(r.stdout ?? '')?.[1])
+  return { warm: us('warm'), withRequest: us('warm \\+ new Request'), firstSight: us('first sight \\(ES256\\)'), ok: r.status === 0 }
+}
+
+/** `evergreen token` with a valid stored token vs `node -e ''`: interleaved runs, medians. */
+async function benchCliToken() {
+  const dir = mkdtempSync(join(tmpdir(), 'evergreen-bench-cli-'))
+  tempDirs.push(dir)
+  const { createFileStore } = await import('../packages/client/dist/node/index.js')
+  const now = Date.now()
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url')
+  const issuer = 'https://auth.bench.example'
+  const accessToken = `${b64({ alg: 'ES256', typ: 'at+jwt' })}.${b64({ iss: issuer, sub: 'usr_bench', exp: Math.floor(now / 1000) + 86_400 })}.c2ln`
+  await createFileStore({ dir }).write({ issuer, profile: 'default' }, { version: 1, issuer, client_id: 'cli', access_token: accessToken, access_token_expires_at: now + 86_400_000, refresh_token: `egr_${'x'.repeat(43)}`, token_type: 'Bearer', obtained_at: now })
+  const env = { ...process.env, EVERGREEN_CONFIG_DIR: dir }
+  for (const k of ['EVERGREEN_TOKEN', 'EVERGREEN_ISSUER', 'EVERGREEN_PROFILE', 'EVERGREEN_STORE']) delete env[k]
+  const check = spawnSync(process.execPath, [CLI, 'token'], { env, encoding: 'utf8', timeout: 20_000 })
+  if (check.status !== 0 || check.stdout.trim() !== accessToken) throw new Error(`evergreen token did not print the stored token (exit ${check.status}): ${check.stderr}`)
+  const pinned = (args) => (PIN ? ['taskset', ['-c', '0', process.execPath, ...args]] : [process.execPath, args])
+  const commands = { node: pinned(['-e', '']), token: pinned([CLI, 'token']) }
+  const times = { node: [], token: [] }
+  // Interleaved, so a burst of load from elsewhere hits both sides alike.
+  for (let i = 0; i < CLI_RUNS; i++) {
+    for (const [name, [file, args]] of Object.entries(commands)) {
+      const t0 = performance.now()
+      spawnSync(file, args, { env, stdio: 'ignore', timeout: 20_000 })
+      times[name].push(performance.now() - t0)
+    }
+  }
+  const median = (a) => a.sort((x, y) => x - y)[a.length >> 1]
+  return { nodeMs: median(times.node), tokenMs: median(times.token), runs: CLI_RUNS }
+}
+
+const fmt = (n, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '—')
+const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? a / b : NaN)
+const verdict = (ok) => (ok === undefined ? 'n/a' : ok ? 'met' : 'MISSED')
+
+function buildReport(meta, rows, extra, web, cli) {
+  const lines = []
+  lines.push('| server | conns | req/s | p50 ms | p99 ms | server CPU µs/req | errors |', '|---|---|---|---|---|---|---|')
+  for (const row of rows) {
+    for (const key of ['c1', 'c32']) {
+      const r = row[key]
+      if (r) lines.push(`| ${row.label} | ${r.concurrency} | ${fmt(r.rps)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.cpuUs)} | ${r.errors} |`)
+    }
+  }
+  for (const [name, r] of Object.entries(extra)) if (r) lines.push(`| ${name} | ${r.concurrency} | ${fmt(r.rps)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.cpuUs)} | ${r.errors} |`)
+  const by = Object.fromEntries(rows.map((r) => [r.key, r]))
+  const eg = by.evergreen
+  const targets = [
+    ['refresh, SQLite, 32 conns: Evergreen / oidc-provider (SQLite) req/s', ratio(eg?.c32.rps, by.oidcSqlite?.c32.rps), '≥ 3', (x) => x >= 3],
+    ['refresh, SQLite, 32 conns: Evergreen / minimal req/s', ratio(eg?.c32.rps, by.minimal?.c32.rps), '≥ 0.85', (x) => x >= 0.85],
+    ['refresh, SQLite, 32 conns: Evergreen / minimal p99', ratio(eg?.c32.p99, by.minimal?.c32.p99), '≤ 1.5', (x) => x <= 1.5],
+    ['refresh, SQLite, 1 conn: Evergreen / minimal p50', ratio(eg?.c1.p50, by.minimal?.c1.p50), '≤ 1.2', (x) => x <= 1.2],
+    ['refresh CPU µs/req, 32 conns: Evergreen PostgreSQL / SQLite', ratio(by.evergreenPg?.c32.cpuUs, eg?.c32.cpuUs), '≤ 1.3', (x) => x <= 1.3],
+    ['web valid-cookie path (warm), µs/request', web.warm, '< 50', (x) => x < 50],
+    ['`evergreen token` / `node -e \'\'` median wall time', ratio(cli?.tokenMs, cli?.nodeMs), '≤ 1.5', (x) => x <= 1.5],
+  ]
+  const tlines = ['| ratio | measured | target | |', '|---|---|---|---|']
+  for (const [what, value, target, ok] of targets) tlines.push(`| ${what} | ${fmt(value, 2)} | ${target} | ${verdict(Number.isFinite(value) ? ok(value) : undefined)} |`)
+  const info = [
+    `| ratio (for reference) | measured |`,
+    '|---|---|',
+    `| refresh, 32 conns: Evergreen / oidc-provider (memory) req/s | ${fmt(ratio(eg?.c32.rps, by.oidcMemory?.c32.rps), 2)} |`,
+    `| refresh, 32 conns: Evergreen PostgreSQL / SQLite req/s | ${fmt(ratio(by.evergreenPg?.c32.rps, eg?.c32.rps), 2)} |`,
+    `| refresh CPU µs/req, 32 conns: Evergreen / minimal | ${fmt(ratio(eg?.c32.cpuUs, by.minimal?.c32.cpuUs), 2)} |`,
+    `| web: warm + new Request / first sight (ES256), µs | ${fmt(web.withRequest, 1)} / ${fmt(web.firstSight, 1)} |`,
+    `| \`evergreen token\` / \`node -e ''\`, ms (median of ${cli?.runs ?? 0}) | ${fmt(cli?.tokenMs, 1)} / ${fmt(cli?.nodeMs, 1)} |`,
+  ]
+  return { table: lines.join('\n'), targets: tlines.join('\n'), info: info.join('\n'), meta }
+}
+
+async function main() {
+  if (!existsSync(join(ROOT, 'packages/cli/dist/main.js'))) fail('packages/cli/dist is missing: run `npm run build` (or `npm run bench`)')
+  setTimeout(() => fail('gave up after 15 minutes'), 15 * 60_000).unref()
+  const loadBefore = loadavg()[0]
+  if (PIN) execFileSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' })
+  const versions = Object.fromEntries(['oidc-provider', 'better-sqlite3', 'pg', 'hono', 'jose'].map((p) => [p, safe(() => JSON.parse(readFileSync(join(ROOT, 'node_modules', p, 'package.json'), 'utf8')).version) ?? '—']))
+  const evergreenVersion = JSON.parse(readFileSync(join(ROOT, 'packages/server/package.json'), 'utf8')).version
+  const commit = safe(() => execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim()) ?? 'unknown'
+  const meta = {
+    date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    cpu: cpus()[0]?.model.trim() ?? 'unknown CPU',
+    cores: CORES,
+    node: process.version,
+    loadBefore,
+    pin: PIN,
+    versions: `@evergreen/server ${evergreenVersion} (${commit}), ${Object.entries(versions).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+  }
+  console.log(`${meta.date}: ${meta.cpu}, ${meta.cores} CPU(s), Node ${meta.node}; load average before start ${loadBefore.toFixed(2)}`)
+  console.log(PIN ? 'servers pinned to CPU 0 (taskset -c 0), load generator on CPU 1' : 'not pinned: servers and load generator share the CPUs')
+  console.log(`${REQUESTS} refresh requests at 32 conns, ${Math.floor(REQUESTS / 4)} at 1 conn, each on its own unused pre-minted token\n`)
+
+  const rows = []
+  const step = async (key, what, fn) => {
+    process.stdout.write(`${what} … `)
+    try {
+      const row = await fn()
+      rows.push({ key, ...row })
+      console.log(`c1 ${fmt(row.c1.rps)}/s p50 ${fmt(row.c1.p50, 2)} ms; c32 ${fmt(row.c32.rps)}/s p99 ${fmt(row.c32.p99, 2)} ms, ${fmt(row.c32.cpuUs)} µs CPU/req, errors ${row.c1.errors + row.c32.errors}`)
+      for (const e of [...row.c1.firstErrors, ...row.c32.firstErrors]) console.log(`  error: ${e}`)
+      return row
+    } catch (err) {
+      console.log(`skipped: ${String(err?.message ?? err).split('\n')[0]}`)
+      return undefined
+    }
+  }
+  const eg = await step('evergreen', 'Evergreen, SQLite', () => benchEvergreen('Evergreen, SQLite'))
+  const schema = `bench_${randomBytes(4).toString('hex')}`
+  const created = psql(`CREATE SCHEMA ${schema}`)
+  if (created.status === 0) {
+    try {
+      await step('evergreenPg', 'Evergreen, PostgreSQL', () => benchEvergreen('Evergreen, PostgreSQL', `${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`))
+    } finally {
+      psql(`DROP SCHEMA ${schema} CASCADE`)
+    }
+  } else console.log(`Evergreen, PostgreSQL … skipped: ${PG_URL} is not reachable (${(created.stderr || created.error?.message || '').trim().split('\n')[0]})`)
+  await step('minimal', 'minimal endpoint (node:http + better-sqlite3)', () => benchMinted('minimal endpoint', 'minimal.js', [], '/token', 'bench'))
+  await step('oidcSqlite', 'oidc-provider, SQLite adapter', () => benchMinted('oidc-provider, SQLite', 'oidc-provider.js', ['sqlite'], '/token', 'bench'))
+  await step('oidcMemory', 'oidc-provider, memory adapter', () => benchMinted('oidc-provider, memory', 'oidc-provider.js', ['memory'], '/token', 'bench'))
+  const extra = { 'Evergreen userinfo (JWT)': eg?.userinfo, 'Evergreen introspection (JWT)': eg?.introspection }
+
+  process.stdout.write('web valid-cookie path … ')
+  const web = benchWebCookie()
+  console.log(`${fmt(web.warm, 1)} µs warm`)
+  process.stdout.write('`evergreen token` vs `node -e \'\'` … ')
+  const cli = await benchCliToken().catch((err) => (console.log(`skipped: ${err.message}`), undefined))
+  if (cli) console.log(`${fmt(cli.tokenMs, 1)} ms vs ${fmt(cli.nodeMs, 1)} ms`)
+
+  const report = buildReport(meta, rows, extra, web, cli)
+  console.log(`\n${report.table}\n\n${report.targets}\n\n${report.info}`)
+  const md = `# Benchmark results
+
+Written by \`npm run bench\` (bench/compare.js); see bench/README.md for what each row does.
+
+- date: ${meta.date}
+- machine: ${meta.cpu}, ${meta.cores} CPU(s)${meta.pin ? '; servers pinned to CPU 0 (`taskset -c 0`), load generator on CPU 1' : '; not pinned'}
+- load average (1 min) before the run: ${meta.loadBefore.toFixed(2)}${meta.loadBefore > 0.5 ? ' — other work was running: the absolute figures are low and noisy; read the ratios, and repeat before believing one' : ''}
+- Node ${meta.node}; ${meta.versions}
+- refresh: ${REQUESTS} requests at 32 connections, ${Math.floor(REQUESTS / 4)} at 1, after ${Math.floor(REQUESTS / 4)} warm-up requests; every request on its own pre-minted unused refresh token
+- server CPU: the server process's utime + stime from /proc/<pid>/stat over the run, divided by the requests (clock-tick resolution)
+
+## Table
+
+${report.table}
+
+Userinfo and introspection are Evergreen only: oidc-provider 9 neither introspects nor serves
+userinfo for the JWT access tokens this configuration issues, so there is no like-for-like row.
+
+## Against the targets
+
+${report.targets}
+
+${report.info}
+
+## Rerun
+
+\`\`\`sh
+npm install
+npm run bench                          # build, then bench/compare.js (a few minutes)
+BENCH_REQUESTS=2000 node bench/compare.js
+BENCH_POSTGRES_URL=postgres://user@host:5432/db node bench/compare.js
+\`\`\`
+`
+  writeFileSync(join(ROOT, 'bench/RESULTS.md'), md)
+  console.log('\nwrote bench/RESULTS.md')
+  if (rows.some((r) => r.c1.errors + r.c32.errors > 0) || !web.ok) process.exitCode = 1
+}
+
+process.once('SIGINT', () => fail('interrupted'))
+process.once('SIGTERM', () => fail('terminated'))
+main()
+  .then(() => {
+    cleanup()
+    process.exit(process.exitCode ?? 0)
+  })
+  .catch((err) => {
+    process.stderr.write(`bench: ${err instanceof Error ? err.stack : String(err)}\n`)
+    cleanup()
+    process.exit(1)
+  })
