@@ -100,8 +100,12 @@ export interface CreatedClientView extends ClientView {
   client_secret?: string
 }
 
-/** A session (one login), with `active` computed at the time of the answer. */
-export interface SessionView {
+/**
+ * A session's stored fields: the one declaration of what a session is. The server's store record
+ * is this type, and the admin API's view adds only what it derives, so a new column is declared
+ * here, once, and reaches the store's column list (compiler-checked) and the admin API.
+ */
+export interface SessionFields {
   id: string
   user_id: string | null
   client_id: string
@@ -110,9 +114,13 @@ export interface SessionView {
   audience: string | null
   created_at: number
   last_refreshed_at: number | null
+  /** When the current refresh token lapses unless rotated; slides by refresh_ttl on each rotation. */
   idle_expires_at: number
+  /** Hard end of the session whatever the rotation; null for silent indefinite renewal. */
   absolute_expires_at: number | null
+  /** The refresh TTL chosen at issuance, carried through every rotation. */
   refresh_ttl: number
+  /** How many rotations the session has seen; the current refresh token has this generation. */
   generation: number
   revoked_at: number | null
   revoked_reason: string | null
@@ -120,6 +128,12 @@ export interface SessionView {
   name: string | null
   user_agent: string | null
   ip: string | null
+  /** When the user authenticated (OIDC `auth_time`); null for a session not born of a sign-in. */
+  auth_time: number | null
+}
+
+/** A session (one login), with `active` computed at the time of the answer. */
+export interface SessionView extends SessionFields {
   active: boolean
 }
 

@@ -62,6 +62,7 @@ export function prepareSession(deps: Deps, input: NewSession): PreparedSession {
     name: input.name ?? null,
     user_agent: input.requester.user_agent,
     ip: input.requester.ip,
+    auth_time: input.oidc?.authTime ?? null,
   }
   const refreshToken = deps.random.refreshToken()
   return {

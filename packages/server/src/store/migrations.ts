@@ -39,6 +39,12 @@ export const SHARED_MIGRATIONS: readonly SharedMigration[] = [
       schema.createIndex('sessions_client').on('sessions').columns(['client_id', 'created_at', 'id']),
     ],
   },
+  {
+    // When the user signed in for this session (OIDC auth_time), so it outlives the
+    // authorization code and an operator can see how old a session's authentication is.
+    version: 10,
+    statements: (schema) => [schema.alterTable('sessions').addColumn('auth_time', 'bigint')],
+  },
 ]
 
 /** The frozen per-dialect SQL a store applies before the shared migrations. */

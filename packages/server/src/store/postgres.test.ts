@@ -64,7 +64,7 @@ describePostgres('PostgresStore', () => {
         await a.createSession({
           id: `s${i}`, user_id: 'u1', client_id: 'dash', kind: 'browser', scope: '', audience: null, created_at: T0,
           last_refreshed_at: null, idle_expires_at: T0 + 3600, absolute_expires_at: null, refresh_ttl: 3600, generation: 0,
-          revoked_at: null, revoked_reason: null, parent_id: null, name: null, user_agent: null, ip: null,
+          revoked_at: null, revoked_reason: null, parent_id: null, name: null, user_agent: null, ip: null, auth_time: null,
         }, {
           hash: `rt${i}`, session_id: `s${i}`, generation: 0, created_at: T0, expires_at: T0 + 3600, spent_at: null,
           successor_sealed: null, spent_ip: null, spent_user_agent: null,
@@ -98,7 +98,7 @@ describePostgres('PostgresStore', () => {
       await a.createSession({
         id: 's1', user_id: null, client_id: 'svc', kind: 'service', scope: 'api', audience: null, created_at: T0,
         last_refreshed_at: null, idle_expires_at: T0 + 3600, absolute_expires_at: null, refresh_ttl: 3600, generation: 0,
-        revoked_at: null, revoked_reason: null, parent_id: null, name: null, user_agent: null, ip: null,
+        revoked_at: null, revoked_reason: null, parent_id: null, name: null, user_agent: null, ip: null, auth_time: null,
       }, {
         hash: 'rt0', session_id: 's1', generation: 0, created_at: T0, expires_at: T0 + 3600, spent_at: null,
         successor_sealed: null, spent_ip: null, spent_user_agent: null,

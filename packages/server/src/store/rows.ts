@@ -24,7 +24,7 @@ export const CLIENT_COLUMNS = columnsOf<ClientRecord>({
 export const SESSION_COLUMNS = columnsOf<SessionRecord>({
   id: true, user_id: true, client_id: true, kind: true, scope: true, audience: true, created_at: true, last_refreshed_at: true,
   idle_expires_at: true, absolute_expires_at: true, refresh_ttl: true, generation: true, revoked_at: true, revoked_reason: true,
-  parent_id: true, name: true, user_agent: true, ip: true,
+  parent_id: true, name: true, user_agent: true, ip: true, auth_time: true,
 })
 export const TOKEN_COLUMNS = columnsOf<RefreshTokenRecord>({
   hash: true, session_id: true, generation: true, created_at: true, expires_at: true, spent_at: true, successor_sealed: true,

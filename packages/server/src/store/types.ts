@@ -6,7 +6,7 @@
  * one read ({@link Store.findRefreshToken}) and one atomic write ({@link Store.rotateRefreshToken}).
  */
 
-import type { AuditEventType, SessionKind, TokenEndpointAuthMethod } from '@evergreen/core'
+import type { AuditEventType, SessionFields, SessionKind, TokenEndpointAuthMethod } from '@evergreen/core'
 
 // Wire vocabularies declared once in core (docs/architecture.md "Wire vocabulary").
 export type { AuditEventType, SessionKind, TokenEndpointAuthMethod }
@@ -58,30 +58,8 @@ export interface ClientRecord {
   updated_at: number
 }
 
-export interface SessionRecord {
-  id: string
-  user_id: string | null
-  client_id: string
-  kind: SessionKind
-  scope: string
-  audience: string | null
-  created_at: number
-  last_refreshed_at: number | null
-  /** When the current refresh token lapses unless rotated; slides by refresh_ttl on each rotation. */
-  idle_expires_at: number
-  /** Hard end of the session whatever the rotation; null for silent indefinite renewal. */
-  absolute_expires_at: number | null
-  /** The refresh TTL chosen at issuance, carried through every rotation. */
-  refresh_ttl: number
-  /** How many rotations the session has seen; the current refresh token has this generation. */
-  generation: number
-  revoked_at: number | null
-  revoked_reason: string | null
-  parent_id: string | null
-  name: string | null
-  user_agent: string | null
-  ip: string | null
-}
+/** A stored session: exactly the fields core declares (see SessionFields). */
+export type SessionRecord = SessionFields
 
 export interface RefreshTokenRecord {
   /** SHA-256 (hex) of the token: the token itself is never stored. */

@@ -68,6 +68,7 @@ function makeSession(id: string, overrides: Partial<SessionRecord> = {}): Sessio
     name: null,
     user_agent: 'Mozilla/5.0',
     ip: '198.51.100.1',
+    auth_time: T0 - 60,
     ...overrides,
   }
 }
