@@ -75,16 +75,20 @@ export interface UserView {
   disabled_at: number | null
 }
 
-/** A registered client, never with its secret hash. */
+/** A registered client as stored and shown, never with its secret hash (the store adds only that). */
 export interface ClientView {
   client_id: string
   name: string
   redirect_uris: string[]
+  /** Where end-session may send the browser afterwards, by exact match (OIDC RP-Initiated Logout §3.1). */
   post_logout_redirect_uris: string[]
+  /** Where a logout token is POSTed when one of this client's sessions is revoked (OIDC Back-Channel Logout §2.2). */
   backchannel_logout_uri: string | null
   grant_types: string[]
   token_endpoint_auth_method: TokenEndpointAuthMethod
+  /** Scopes the client may ask for; empty means only the standard OIDC scopes. */
   allowed_scopes: string[]
+  /** Audiences its tokens may name (`audience` parameter); empty means only its own client_id. */
   allowed_audiences: string[]
   access_token_ttl: number | null
   refresh_token_ttl: number | null

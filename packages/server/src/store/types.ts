@@ -6,7 +6,7 @@
  * one read ({@link Store.findRefreshToken}) and one atomic write ({@link Store.rotateRefreshToken}).
  */
 
-import type { AuditEventType, SessionFields, SessionKind, TokenEndpointAuthMethod } from '@evergreen/core'
+import type { AuditEventType, AuditEventView, ClientView, SessionFields, SessionKind, TokenEndpointAuthMethod } from '@evergreen/core'
 
 // Wire vocabularies declared once in core (docs/architecture.md "Wire vocabulary").
 export type { AuditEventType, SessionKind, TokenEndpointAuthMethod }
@@ -33,29 +33,10 @@ export interface UpstreamIdentityRecord {
   created_at: number
 }
 
-export interface ClientRecord {
-  client_id: string
-  name: string
+/** A stored client: the fields the admin API shows (core's ClientView, declared once) and its secret's hash. */
+export interface ClientRecord extends ClientView {
   /** SHA-256 (hex) of the client secret; null for public clients. */
   secret_hash: string | null
-  redirect_uris: string[]
-  /** Where end-session may send the browser afterwards, by exact match (OIDC RP-Initiated Logout §3.1). */
-  post_logout_redirect_uris: string[]
-  /** Where a logout token is POSTed when one of this client's sessions is revoked (OIDC Back-Channel Logout §2.2). */
-  backchannel_logout_uri: string | null
-  grant_types: string[]
-  token_endpoint_auth_method: TokenEndpointAuthMethod
-  /** Scopes the client may ask for; empty means only the standard OIDC scopes (oauth/scope.ts). */
-  allowed_scopes: string[]
-  /** Audiences its tokens may name (`audience` parameter); empty means only its own client_id. */
-  allowed_audiences: string[]
-  access_token_ttl: number | null
-  refresh_token_ttl: number | null
-  refresh_token_ttl_max: number | null
-  session_max_lifetime: number | null
-  first_party: boolean
-  created_at: number
-  updated_at: number
 }
 
 /** A stored session: exactly the fields core declares (see SessionFields). */
@@ -82,18 +63,8 @@ export interface RefreshTokenView {
   client: ClientRecord
 }
 
-export interface AuditEvent {
-  id: string
-  type: AuditEventType
-  at: number
-  session_id: string | null
-  user_id: string | null
-  client_id: string | null
-  ip: string | null
-  user_agent: string | null
-  /** Free-form details; never a token, secret or password. */
-  data: Record<string, unknown>
-}
+/** A stored audit event: exactly what the admin API shows (core's AuditEventView). */
+export type AuditEvent = AuditEventView
 
 export interface SigningKeyRecord {
   kid: string
