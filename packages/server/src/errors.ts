@@ -11,6 +11,8 @@ export type ServerErrorCode =
   | 'KEY_DECRYPTION_FAILED'
   | 'NOT_FOUND'
   | 'CONFLICT'
+  | 'STORE_CONFLICT'
+  | 'INVALID_CURSOR'
 
 /**
  * The base of every error the server throws on purpose, with a `code` from

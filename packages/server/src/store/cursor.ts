@@ -1,6 +1,8 @@
 // Keyset pagination: the cursor is the (sort time, id) of the last item, opaque to callers.
 // Keyset rather than OFFSET so a page stays correct while rows are being added.
 
+import { ServerError } from '../errors.js'
+
 export interface CursorPosition {
   at: number
   id: string
@@ -19,10 +21,10 @@ export function decodeCursor(cursor: string | undefined): CursorPosition | undef
   return { at: Number(m[1]), id: m[2]! }
 }
 
-export class InvalidCursorError extends Error {
-  readonly code = 'INVALID_CURSOR'
+/** A list cursor that this service did not hand out (or that was altered). */
+export class InvalidCursorError extends ServerError<'INVALID_CURSOR'> {
   constructor() {
-    super('invalid cursor')
+    super('INVALID_CURSOR', 'invalid cursor')
     this.name = 'InvalidCursorError'
   }
 }

@@ -6,6 +6,7 @@
  * one read ({@link Store.findRefreshToken}) and one atomic write ({@link Store.rotateRefreshToken}).
  */
 
+import { ServerError } from '../errors.js'
 import type { AuditEventType, AuditEventView, ClientView, SessionFields, SessionKind, TokenEndpointAuthMethod } from '@evergreen/core'
 
 // Wire vocabularies declared once in core (docs/architecture.md "Wire vocabulary").
@@ -202,10 +203,10 @@ export interface Rotation {
 
 export type ClientPatch = Partial<Omit<ClientRecord, 'client_id' | 'created_at'>>
 
-export class StoreConflictError extends Error {
-  readonly code = 'STORE_CONFLICT'
+/** A write refused by a uniqueness rule (a duplicate email, client id or user code). */
+export class StoreConflictError extends ServerError<'STORE_CONFLICT'> {
   constructor(message: string) {
-    super(message)
+    super('STORE_CONFLICT', message)
     this.name = 'StoreConflictError'
   }
 }
