@@ -6,7 +6,7 @@
  * one read ({@link Store.findRefreshToken}) and one atomic write ({@link Store.rotateRefreshToken}).
  */
 
-import type { AuditEventType, SessionKind, TokenEndpointAuthMethod } from '@evergreen/core'
+import type { AuditEventType, JwkSet, SessionKind, TokenEndpointAuthMethod } from '@evergreen/core'
 
 // Wire vocabularies declared once in core (docs/architecture.md "Wire vocabulary").
 export type { AuditEventType, SessionKind, TokenEndpointAuthMethod }
@@ -45,6 +45,13 @@ export interface ClientRecord {
   backchannel_logout_uri: string | null
   grant_types: string[]
   token_endpoint_auth_method: TokenEndpointAuthMethod
+  /** Inline public keys for `private_key_jwt`; optional so records written before 10 still type. */
+  jwks?: JwkSet | null
+  /** Where `private_key_jwt` keys are fetched from (https, or loopback http in development). */
+  jwks_uri?: string | null
+  /** SHA-256 (hex) of the secret a rotation replaced; it authenticates until `previous_secret_expires_at`. */
+  previous_secret_hash?: string | null
+  previous_secret_expires_at?: number | null
   /** Scopes the client may ask for; empty means only the standard OIDC scopes (oauth/scope.ts). */
   allowed_scopes: string[]
   /** Audiences its tokens may name (`audience` parameter); empty means only its own client_id. */
@@ -374,6 +381,12 @@ export interface Store {
    * `audit` in the same transaction. Denying a jti twice keeps one row and writes no second audit.
    */
   denyAccessToken(jti: string, expiresAt: number, audit: AuditEvent): Promise<void>
+  /**
+   * Records a `private_key_jwt` assertion's `jti` for `clientId` until `expiresAt` (its `exp`).
+   * False when that client already used the jti: RFC 7523 §3 item 7 replay. Atomic, so of two
+   * concurrent uses exactly one wins. pruneExpired removes rows once they expired.
+   */
+  useClientAssertion(clientId: string, jti: string, expiresAt: number): Promise<boolean>
   /** True while `jti` is on the deny-list (pruneExpired removes rows once their token expired). */
   isAccessTokenDenied(jti: string): Promise<boolean>
 
@@ -409,7 +422,7 @@ export interface Store {
 
   /**
    * Deletes what can no longer matter: refresh tokens, authorization codes, device codes, login
-   * sessions and denied access-token ids that expired before `before`. Sessions and audit events are kept. Returns rows removed.
+   * sessions, denied access-token ids and client-assertion ids that expired before `before`. Sessions and audit events are kept. Returns rows removed.
    */
   pruneExpired(before: number): Promise<number>
 }
