@@ -23,6 +23,7 @@ const COMMANDS: Record<string, Register> = {
   whoami: session(async () => (await import('./commands/whoami.js')).registerWhoami),
   token: session(async () => (await import('./commands/token.js')).registerToken),
   refresh: session(async () => (await import('./commands/refresh.js')).registerRefresh),
+  delegate: session(async () => (await import('./commands/delegate.js')).registerDelegate),
   serve: async (program, io) => (await import('./commands/serve.js')).registerServe(program, io),
   admin: async (program, io) => (await import('./commands/admin.js')).registerAdmin(program, io),
 }

@@ -2,6 +2,7 @@ import {
   AuthError,
   ConfigError,
   CredentialError,
+  DelegationError,
   DeviceLoginError,
   EvergreenClientError,
   OAuthResponseError,
@@ -76,6 +77,7 @@ export function describeFailure(err: unknown, ctx: ErrorContext): CliFailure | u
       auth: false,
     }
   }
+  if (err instanceof DelegationError) return { message: err.message, remedy: delegationRemedy(err), exitCode: EXIT.error, auth: false }
   if (err instanceof OAuthResponseError) return { message: err.message, exitCode: EXIT.error, auth: false }
   if (err instanceof StorageError || err instanceof ConfigError || err instanceof CredentialError) {
     const remedy = err.remedy ? remedyText(err.remedy, err, target) : undefined
@@ -118,6 +120,20 @@ export function remedyText(remedy: Remedy, err: EvergreenClientError | undefined
       return 'drop --issuer (and EVERGREEN_ISSUER): the credential says where it belongs'
     case 'update_client':
       return 'update the evergreen CLI'
+  }
+}
+
+/** What to change when a delegation is refused, by its code and the server's OAuth error. */
+function delegationRemedy(err: DelegationError): string {
+  switch (err.code) {
+    case 'DELEGATION_UNSUPPORTED':
+      return 'this token service does not support `evergreen delegate` (token exchange); upgrade it, or ask its operator for a client of the agent\'s own'
+    case 'DELEGATION_INVALID_REQUEST':
+      return 'check the --scope, --audience, --resource and --ttl values'
+    case 'DELEGATION_NOT_ALLOWED':
+      if (err.error === 'invalid_scope') return 'ask for no more --scope than your own login has'
+      if (err.error === 'invalid_target') return 'ask only for an --audience / --resource your client may name'
+      return 'your login or its client may not delegate this; ask the operator, or narrow --scope, --audience, --resource or --ttl'
   }
 }
 

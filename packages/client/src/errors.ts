@@ -30,6 +30,13 @@ export type ConfigErrorCode =
 
 export type DeviceLoginErrorCode = 'DEVICE_ACCESS_DENIED' | 'DEVICE_CODE_EXPIRED' | 'DEVICE_LOGIN_CANCELLED'
 
+/**
+ * Why the token service would not delegate: it does not do token exchange at all, the session or
+ * its client may not delegate what was asked (scope, audience, resource, lifetime), or the
+ * request itself was malformed.
+ */
+export type DelegationErrorCode = 'DELEGATION_UNSUPPORTED' | 'DELEGATION_NOT_ALLOWED' | 'DELEGATION_INVALID_REQUEST'
+
 export type ClientErrorCode =
   | AuthErrorCode
   | ProviderErrorCode
@@ -37,6 +44,7 @@ export type ClientErrorCode =
   | CredentialErrorCode
   | ConfigErrorCode
   | DeviceLoginErrorCode
+  | DelegationErrorCode
   | 'OAUTH_RESPONSE_ERROR'
 
 /**
@@ -176,6 +184,22 @@ export class StorageError extends EvergreenClientError {
   constructor(code: StorageErrorCode, message: string, options?: ErrorDetails) {
     super(code, message, options)
     this.name = 'StorageError'
+  }
+}
+
+/**
+ * The token service refused a delegation (RFC 8693 token exchange). `error` is the server's
+ * OAuth error code (`invalid_scope`, `invalid_target`, ...), so a caller can say which part of
+ * the request to change.
+ */
+export class DelegationError extends EvergreenClientError {
+  declare readonly code: DelegationErrorCode
+  /** The OAuth error the token service answered. */
+  readonly error: string
+  constructor(code: DelegationErrorCode, error: string, message: string, options?: ErrorDetails) {
+    super(code, message, options)
+    this.name = 'DelegationError'
+    this.error = error
   }
 }
 

@@ -25,6 +25,7 @@ export {
   ConfigError,
   OAuthResponseError,
   DeviceLoginError,
+  DelegationError,
   isAuthError,
   type ErrorDetails,
   type Remedy,
@@ -34,11 +35,13 @@ export {
   type ConfigErrorCode,
   type CredentialErrorCode,
   type DeviceLoginErrorCode,
+  type DelegationErrorCode,
   type DeviceLoginErrorReason,
   type ProviderErrorCode,
   type StorageErrorCode,
 } from './errors.js'
 export { createInProcessLock } from './lock.js'
+export { delegateSession, type DelegateOptions, type DelegatedCredential } from './delegate.js'
 export {
   discover,
   defaultFetch,
@@ -46,6 +49,9 @@ export {
   processTokenResponse,
   revocationRequest,
   processRevocationResponse,
+  tokenExchangeRequest,
+  processTokenExchangeResponse,
+  type TokenExchangeParameters,
   type AuthorizationServer,
   type HttpOptions,
 } from './protocol.js'

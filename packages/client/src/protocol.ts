@@ -1,4 +1,4 @@
-import { GRANT_TYPES, REFRESH_TOKEN_HEADER, type OAuthErrorBody, type TokenResponse } from '@evergreen/core'
+import { GRANT_TYPES, REFRESH_TOKEN_HEADER, TOKEN_TYPE_URIS, type OAuthErrorBody, type TokenResponse } from '@evergreen/core'
 import { OAuthResponseError, ProviderError } from './errors.js'
 
 /**
@@ -121,6 +121,60 @@ export async function processTokenResponse(response: Response): Promise<TokenRes
   }
   // RFC 6749 §7.1: token_type is case-insensitive; keep one spelling in storage.
   return { ...(body as unknown as TokenResponse), token_type: 'Bearer' }
+}
+
+/** What a delegation asks for: RFC 8693 §2.1 parameters plus Evergreen's `refresh_token_ttl`. */
+export interface TokenExchangeParameters {
+  /** The person's current access token. */
+  subject_token: string
+  scope?: string
+  audience?: string | readonly string[]
+  resource?: string | readonly string[]
+  /** Seconds the delegated refresh token may live unused. */
+  refresh_token_ttl?: number
+  /** Evergreen's label for the delegated session, shown in session lists. */
+  session_name?: string
+}
+
+/**
+ * Sends a token exchange (RFC 8693 §2.1) asking for a refresh token that acts for the subject
+ * token's owner, as the public client `clientId` (`token_endpoint_auth_method` none). `audience`
+ * and `resource` may repeat (§2.1).
+ *
+ * @throws ProviderError when the request could not be sent
+ * @example const tokens = await processTokenExchangeResponse(await tokenExchangeRequest(as, 'evergreen-cli', { subject_token: at, scope: 'read' }))
+ * @see https://www.rfc-editor.org/rfc/rfc8693#section-2.1
+ */
+export function tokenExchangeRequest(as: AuthorizationServer, clientId: string, parameters: TokenExchangeParameters, options: HttpOptions = {}): Promise<Response> {
+  const body = new URLSearchParams({
+    grant_type: GRANT_TYPES.tokenExchange,
+    client_id: clientId,
+    subject_token: parameters.subject_token,
+    subject_token_type: TOKEN_TYPE_URIS.accessToken,
+    requested_token_type: TOKEN_TYPE_URIS.refreshToken,
+  })
+  if (parameters.scope !== undefined) body.set('scope', parameters.scope)
+  for (const a of [parameters.audience ?? []].flat()) body.append('audience', a)
+  for (const r of [parameters.resource ?? []].flat()) body.append('resource', r)
+  if (parameters.refresh_token_ttl !== undefined) body.set('refresh_token_ttl', String(parameters.refresh_token_ttl))
+  if (parameters.session_name !== undefined) body.set('session_name', parameters.session_name)
+  const headers = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }
+  return send(as.token_endpoint, { method: 'POST', headers, body }, options)
+}
+
+/**
+ * Checks a token-exchange response: a token response (as {@link processTokenResponse}) whose
+ * `issued_token_type` is the refresh-token URI and which carries the refresh token (§2.2.1).
+ *
+ * @throws OAuthResponseError | ProviderError
+ * @see https://www.rfc-editor.org/rfc/rfc8693#section-2.2.1
+ */
+export async function processTokenExchangeResponse(response: Response): Promise<TokenResponse & { refresh_token: string; issued_token_type: string }> {
+  const tokens = await processTokenResponse(response)
+  if (tokens.issued_token_type !== TOKEN_TYPE_URIS.refreshToken || typeof tokens.refresh_token !== 'string' || tokens.refresh_token.length === 0) {
+    throw new ProviderError('PROVIDER_INVALID_RESPONSE', 'the token exchange did not issue a refresh token', { status: response.status })
+  }
+  return tokens as TokenResponse & { refresh_token: string; issued_token_type: string }
 }
 
 /**

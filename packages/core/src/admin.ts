@@ -10,7 +10,24 @@ import type { TokenResponse } from './token-response.js'
  *
  * @see https://www.rfc-editor.org/rfc/rfc7591#section-2
  */
-export const TOKEN_ENDPOINT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none'] as const
+export const TOKEN_ENDPOINT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const
+
+/**
+ * The JWS algorithms a `private_key_jwt` client assertion may use: asymmetric only, so the
+ * server never holds anything that could forge one (RFC 7523 §3, OIDC Core §9). Discovery lists
+ * them as `token_endpoint_auth_signing_alg_values_supported`.
+ *
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#ClientAuthentication
+ */
+export const CLIENT_ASSERTION_ALGS = ['ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512', 'RS256', 'RS384', 'RS512', 'EdDSA', 'Ed25519'] as const
+
+/** RFC 7523 §2.2 `client_assertion_type` for a JWT client assertion. */
+export const CLIENT_ASSERTION_TYPE_JWT = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
+
+/** A JWK Set as registered inline for `private_key_jwt` (RFC 7517 §5). */
+export interface JwkSet {
+  keys: Record<string, unknown>[]
+}
 
 /** One of {@link TOKEN_ENDPOINT_AUTH_METHODS}. */
 export type TokenEndpointAuthMethod = (typeof TOKEN_ENDPOINT_AUTH_METHODS)[number]
@@ -45,6 +62,7 @@ export const AUDIT_EVENT_TYPES = [
   'key.revoked',
   'login_session.revoked',
   'login.reauthenticated',
+  'client.secret_rotated',
 ] as const
 
 /** One of {@link AUDIT_EVENT_TYPES}. */
@@ -86,6 +104,12 @@ export interface ClientView {
   backchannel_logout_uri: string | null
   grant_types: string[]
   token_endpoint_auth_method: TokenEndpointAuthMethod
+  /** Inline public keys for `private_key_jwt` (OIDC Dynamic Registration `jwks`). */
+  jwks?: JwkSet | null
+  /** Where the public keys for `private_key_jwt` are fetched from (`jwks_uri`). */
+  jwks_uri?: string | null
+  /** While a rotated-out secret still authenticates: its end, epoch seconds; null when none. */
+  previous_secret_expires_at?: number | null
   /** Scopes the client may ask for; empty means only the standard OIDC scopes. */
   allowed_scopes: string[]
   /** Audiences its tokens may name (`audience` parameter); empty means only its own client_id. */
@@ -102,6 +126,13 @@ export interface ClientView {
 /** `POST /admin/v1/clients`: the client, and its secret shown this once (only its hash is kept). */
 export interface CreatedClientView extends ClientView {
   client_secret?: string
+}
+
+/** `POST /admin/v1/clients/:id/secret`: the new secret shown once, and until when the previous one works. */
+export interface RotatedSecretView {
+  client_id: string
+  client_secret: string
+  previous_secret_expires_at: number | null
 }
 
 /**

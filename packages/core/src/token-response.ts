@@ -28,6 +28,17 @@ export const GRANT_TYPES = {
 
 export type GrantType = (typeof GRANT_TYPES)[keyof typeof GRANT_TYPES]
 
+/**
+ * Token type identifiers for token exchange (`subject_token_type`, `requested_token_type`,
+ * `issued_token_type`).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc8693#section-3
+ */
+export const TOKEN_TYPE_URIS = {
+  accessToken: 'urn:ietf:params:oauth:token-type:access_token',
+  refreshToken: 'urn:ietf:params:oauth:token-type:refresh_token',
+} as const
+
 /** The header a proxy can redact; the server accepts the refresh token there as well as in the body. */
 export const REFRESH_TOKEN_HEADER = 'evergreen-refresh-token'
 

@@ -26,6 +26,8 @@ export interface Deps {
   revocations: RevocationSignal
   /** Where the rate limits count: shared by every node on Redis or PostgreSQL, else in memory. */
   limits: LimitBackend
+  /** Fetches client `jwks_uri` documents; the global fetch when absent (tests pass a loopback-only one). */
+  fetch?: typeof fetch
   /** HMAC key for CSRF tokens on the pages, derived from EVERGREEN_SECRET so every node agrees. */
   pageKey: Buffer
 }

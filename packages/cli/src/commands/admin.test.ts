@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
@@ -122,6 +122,31 @@ describe('clients, tokens, sessions and audit', () => {
     const again = await adminJson<Record<string, unknown>>(['clients', 'get', clientId])
     expect(again).not.toHaveProperty('client_secret')
     expect(again).toMatchObject({ client_id: clientId, name: 'Build bot', refresh_token_ttl_max: 7_776_000 })
+  })
+
+  test('clients create --auth-method private_key_jwt --jwks-file registers the keys and no secret', async () => {
+    const file = join(tmp(), 'job.jwks.json')
+    const jwks = { keys: [{ kty: 'EC', crv: 'P-256', x: 'WKn-ZIGevcwGIyyrzFoZNBdaq9_TsqzGl96oc0CWuis', y: 'y77t-RvAHRKTsSGdIYUfweuOvwrvDD-Q3Hv5J0fSKbE', kid: 'job-1' }] }
+    writeFileSync(file, JSON.stringify(jwks))
+    const client = await adminJson<{ client_id: string; client_secret?: string; jwks: unknown; token_endpoint_auth_method: string }>([
+      'clients', 'create', '--name', 'Nightly job', '--grant-type', 'client_credentials', '--auth-method', 'private_key_jwt', '--jwks-file', file,
+    ])
+    expect(client).toMatchObject({ token_endpoint_auth_method: 'private_key_jwt', jwks })
+    expect(client).not.toHaveProperty('client_secret')
+    const r = await admin(['clients', 'create', '--name', 'x', '--grant-type', 'client_credentials', '--auth-method', 'private_key_jwt', '--jwks-uri', 'http://keys.example/jwks.json'])
+    expect(r.code).not.toBe(0)
+    expect(r.stderr).toMatch(/jwks_uri/)
+  })
+
+  test('clients rotate-secret --overlap 24h prints the new secret alone on stdout', async () => {
+    const created = await adminJson<{ client_id: string; client_secret: string }>(['clients', 'create', '--name', 'svc', '--grant-type', 'client_credentials'])
+    const r = await admin(['clients', 'rotate-secret', created.client_id, '--overlap', '24h'])
+    expect(r.code).toBe(0)
+    expect(r.stdout.trim()).toMatch(/^egs_/)
+    expect(r.stdout.trim()).not.toBe(created.client_secret)
+    expect(r.stderr).toMatch(/previous secret works until/)
+    const json = await adminJson<{ client_secret: string; previous_secret_expires_at: number }>(['clients', 'rotate-secret', created.client_id])
+    expect(json.previous_secret_expires_at).toBeNull()
   })
 
   test('tokens mint --refresh-token-ttl 7776000 gives a 90-day session', async () => {

@@ -67,7 +67,8 @@ describe('admin API', () => {
     const cases: [Record<string, unknown>, RegExp][] = [
       [{ grant_types: ['refresh_token'] }, /name is required/],
       [{ name: 'x', grant_types: ['password'] }, /grant_types has unsupported value/],
-      [{ name: 'x', token_endpoint_auth_method: 'private_key_jwt' }, /token_endpoint_auth_method/],
+      [{ name: 'x', token_endpoint_auth_method: 'client_secret_jwt' }, /token_endpoint_auth_method/],
+      [{ name: 'x', token_endpoint_auth_method: 'private_key_jwt' }, /exactly one of jwks and jwks_uri/],
       [{ name: 'x', grant_types: ['authorization_code'], redirect_uris: ['http://evil.example/cb'] }, /https/],
       [{ name: 'x', grant_types: ['authorization_code'] }, /redirect_uri/],
       [{ name: 'x', refresh_token_ttl: 7_776_001 }, /refresh_token_ttl/],

@@ -1,13 +1,14 @@
 import {
   MAX_REFRESH_TOKEN_TTL_SECONDS, OAuthError, SIGNING_ALGS, TOKEN_ENDPOINT_AUTH_METHODS,
   type AuditEventView, type CreatedClientView, type MintedSession, type Page, type RevokedCount, type SigningAlg,
-  type TokenEndpointAuthMethod,
+  type JwkSet, type RotatedSecretView, type TokenEndpointAuthMethod,
 } from '@evergreen/core'
 import { Hono, type Context } from 'hono'
 import { hashPassword } from '../accounts/passwords.js'
 import { auditEvent } from '../audit.js'
 import { hashSecret, secretMatches } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
+import { jwksUriAllowed } from '../http/client-assertion.js'
 import { errorResponse, noStoreJson } from '../http/errors.js'
 import { HttpProblem, problemResponse } from '../http/problem.js'
 import { readJsonObject } from '../http/form.js'
@@ -30,7 +31,7 @@ import { revokeSession } from '../sessions/revoke.js'
 
 const CLIENT_FIELDS = [
   'name', 'redirect_uris', 'post_logout_redirect_uris', 'backchannel_logout_uri', 'grant_types', 'token_endpoint_auth_method', 'allowed_scopes', 'allowed_audiences', 'access_token_ttl',
-  'refresh_token_ttl', 'refresh_token_ttl_max', 'session_max_lifetime', 'first_party',
+  'refresh_token_ttl', 'refresh_token_ttl_max', 'session_max_lifetime', 'first_party', 'jwks', 'jwks_uri',
 ] as const
 const TEN_YEARS = 315_360_000
 
@@ -146,7 +147,8 @@ export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
     onlyFields(b, ['client_id', ...CLIENT_FIELDS])
     const fields = clientFields(b, true, deps.settings.issuer)
     const method = fields.token_endpoint_auth_method ?? 'client_secret_basic'
-    const secret = method === 'none' ? undefined : deps.random.secret('egs')
+    // private_key_jwt clients prove themselves with keys; a secret would be a second, weaker way in.
+    const secret = method === 'none' || method === 'private_key_jwt' ? undefined : deps.random.secret('egs')
     const now = deps.now()
     const client: ClientRecord = {
       client_id: clientIdField(b) ?? deps.random.id('cli'),
@@ -157,6 +159,10 @@ export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
       backchannel_logout_uri: fields.backchannel_logout_uri ?? null,
       grant_types: fields.grant_types ?? ['refresh_token'],
       token_endpoint_auth_method: method,
+      jwks: fields.jwks ?? null,
+      jwks_uri: fields.jwks_uri ?? null,
+      previous_secret_hash: null,
+      previous_secret_expires_at: null,
       allowed_scopes: fields.allowed_scopes ?? [],
       allowed_audiences: fields.allowed_audiences ?? [],
       access_token_ttl: fields.access_token_ttl ?? null,
@@ -193,6 +199,33 @@ export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
     }))
     if (!updated) throw notFound('client')
     return c.json(clientView(updated))
+  })
+  // A new secret, shown once; the one it replaces keeps working until now + overlap, so every
+  // holder can switch before it stops. A rotation during an overlap ends the older overlap: only
+  // two secrets are ever valid at once.
+  app.post('/clients/:id/secret', async (c) => {
+    const existing = await findClient(deps, c.req.param('id'))
+    const b = await body(c)
+    onlyFields(b, ['overlap'])
+    const overlap = optionalSeconds(b, 'overlap', MAX_SECRET_OVERLAP_SECONDS) ?? 0
+    if (existing.token_endpoint_auth_method !== 'client_secret_basic' && existing.token_endpoint_auth_method !== 'client_secret_post') {
+      throw bad('only clients that authenticate with a secret have one to rotate')
+    }
+    const now = deps.now()
+    const secret = deps.random.secret('egs')
+    const expiresAt = overlap > 0 && existing.secret_hash ? now + overlap : null
+    const updated = await deps.store.updateClient(
+      existing.client_id,
+      {
+        secret_hash: hashSecret(secret),
+        previous_secret_hash: expiresAt === null ? null : existing.secret_hash,
+        previous_secret_expires_at: expiresAt,
+        updated_at: now,
+      },
+      auditEvent(deps, 'client.secret_rotated', { client_id: existing.client_id, ...who(c), data: { overlap_seconds: overlap, previous_secret_expires_at: expiresAt } }),
+    )
+    if (!updated) throw notFound('client')
+    return noStoreJson({ client_id: updated.client_id, client_secret: secret, previous_secret_expires_at: expiresAt } satisfies RotatedSecretView)
   })
   app.delete('/clients/:id', async (c) => {
     const id = c.req.param('id')
@@ -325,6 +358,14 @@ function clientFields(b: Record<string, unknown>, creating: boolean, issuer: str
     if (!isAuthMethod(method)) throw bad(`token_endpoint_auth_method must be one of ${TOKEN_ENDPOINT_AUTH_METHODS.join(', ')}`)
     out.token_endpoint_auth_method = method
   }
+  if (b.jwks === null) out.jwks = null
+  else if (b.jwks !== undefined) out.jwks = jwksField(b.jwks)
+  if (b.jwks_uri === null) out.jwks_uri = null
+  const jwksUri = optionalString(b, 'jwks_uri', 2048)
+  if (jwksUri !== undefined) {
+    if (!jwksUriAllowed(jwksUri, issuer)) throw bad('jwks_uri must be an https URL (http only on loopback while the issuer is http)')
+    out.jwks_uri = jwksUri
+  }
   const scopes = optionalStringList(b, 'allowed_scopes')
   if (scopes !== undefined) {
     if (!scopes.every(isScopeToken)) throw bad('allowed_scopes must be RFC 6749 scope-tokens (printable ASCII, no space, " or \\)')
@@ -357,6 +398,23 @@ function clientIdField(b: Record<string, unknown>): string | undefined {
   return id
 }
 
+/** Seven days: longer than any sane deploy takes, short enough that a leaked old secret dies. */
+const MAX_SECRET_OVERLAP_SECONDS = 7 * 86_400
+
+// Public keys only, and few: a private key here would be a registration mistake worth refusing,
+// and the set is read on every assertion.
+function jwksField(value: unknown): JwkSet {
+  const keys = (value as { keys?: unknown } | null)?.keys
+  if (typeof value !== 'object' || !Array.isArray(keys) || keys.length === 0 || keys.length > 10) {
+    throw bad('jwks must be a JWK Set with 1 to 10 keys')
+  }
+  for (const k of keys) {
+    if (typeof k !== 'object' || k === null || typeof (k as { kty?: unknown }).kty !== 'string') throw bad('jwks keys must be JWKs with kty')
+    if ('d' in k || 'k' in k) throw bad('jwks must hold public keys only')
+  }
+  return { keys: keys as Record<string, unknown>[] }
+}
+
 function isAuthMethod(value: unknown): value is TokenEndpointAuthMethod {
   return TOKEN_ENDPOINT_AUTH_METHODS.includes(value as TokenEndpointAuthMethod)
 }
@@ -368,6 +426,12 @@ function checkClient(c: ClientRecord): void {
   }
   if (c.grant_types.includes('client_credentials') && c.token_endpoint_auth_method === 'none') {
     throw bad('public clients cannot use client_credentials')
+  }
+  if (c.token_endpoint_auth_method === 'private_key_jwt' && !c.jwks === !c.jwks_uri) {
+    throw bad('private_key_jwt clients need exactly one of jwks and jwks_uri')
+  }
+  if (c.token_endpoint_auth_method !== 'private_key_jwt' && (c.jwks || c.jwks_uri)) {
+    throw bad('jwks and jwks_uri are for private_key_jwt clients')
   }
   if (c.refresh_token_ttl !== null && c.refresh_token_ttl_max !== null && c.refresh_token_ttl > c.refresh_token_ttl_max) {
     throw bad('refresh_token_ttl must not exceed refresh_token_ttl_max')

@@ -9,8 +9,8 @@ export function userView(u: UserRecord): UserView {
 }
 
 export function clientView(c: ClientRecord): ClientView {
-  const { secret_hash: _omit, ...rest } = c
-  return rest
+  const { secret_hash: _omit, previous_secret_hash: _previous, ...rest } = c
+  return { ...rest, jwks: c.jwks ?? null, jwks_uri: c.jwks_uri ?? null, previous_secret_expires_at: c.previous_secret_expires_at ?? null }
 }
 
 export function sessionView(s: SessionRecord, now: number): SessionView {

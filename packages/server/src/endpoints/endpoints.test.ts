@@ -23,7 +23,7 @@ describe('discovery', () => {
       'urn:ietf:params:oauth:grant-type:device_code',
     ])
     expect(oidc.code_challenge_methods_supported).toEqual(['S256'])
-    expect(oidc.token_endpoint_auth_methods_supported).toEqual(['client_secret_basic', 'client_secret_post', 'none'])
+    expect(oidc.token_endpoint_auth_methods_supported).toEqual(['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'])
     const get = ['jwks_uri', 'authorization_endpoint', 'userinfo_endpoint']
     for (const key of ['token_endpoint', 'revocation_endpoint', 'introspection_endpoint', 'jwks_uri', 'authorization_endpoint', 'device_authorization_endpoint', 'userinfo_endpoint']) {
       const url = new URL(oidc[key] as string)

@@ -1,12 +1,21 @@
-import { OAuthError } from '@evergreen/core'
+import { CLIENT_ASSERTION_TYPE_JWT, OAuthError } from '@evergreen/core'
 import { secretMatches } from '../crypto/hash.js'
 import type { Store, ClientRecord, TokenEndpointAuthMethod } from '../store/types.js'
+import { verifyClientAssertion, type AssertionDeps } from './client-assertion.js'
 
 /** Client credentials as presented, before any lookup. */
 export interface PresentedClient {
   client_id: string
   method: TokenEndpointAuthMethod
   secret: string | undefined
+  /** The `client_assertion` JWT, for `private_key_jwt`. */
+  assertion?: string
+  /**
+   * The service the request reached: its clock decides whether a rotated-out secret is still in
+   * its overlap, and assertions are checked against its issuer and replay table. Carried here so
+   * every endpoint's `authenticateClient(store, presented)` call stays as it is.
+   */
+  service?: AssertionDeps
 }
 
 /**
@@ -16,25 +25,41 @@ export interface PresentedClient {
  *
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-2.3.1
  */
-export function presentedClient(req: Request, form: Map<string, string>): PresentedClient {
+export function presentedClient(req: Request, form: Map<string, string>, service?: AssertionDeps): PresentedClient {
   const header = req.headers.get('authorization')
   const bodyId = form.get('client_id')
   const bodySecret = form.get('client_secret')
+  const assertion = form.get('client_assertion')
+  const assertionType = form.get('client_assertion_type')
+  if (assertion !== undefined || assertionType !== undefined) {
+    if (header !== null && /^basic /i.test(header)) throw invalidClient('use one client authentication method, not two', true)
+    if (bodySecret !== undefined) throw invalidClient('use one client authentication method, not two', false)
+    if (assertionType !== CLIENT_ASSERTION_TYPE_JWT) throw invalidClient('unsupported client_assertion_type', false)
+    if (!assertion) throw invalidClient('client_assertion is required', false)
+    // RFC 7523 §3: the client is the assertion's `sub` (= `iss`), which the verification checks
+    // against the client row; client_id is optional in the form (§2.2), and must agree if sent.
+    const claimed = unverifiedSubject(assertion)
+    if (claimed === undefined) throw invalidClient('malformed client_assertion', false)
+    if (bodyId !== undefined && bodyId !== claimed) throw invalidClient('client_id does not match the client assertion', false)
+    return { client_id: claimed, method: 'private_key_jwt', secret: undefined, assertion, service }
+  }
   if (header !== null && /^basic /i.test(header)) {
     if (bodySecret !== undefined) throw invalidClient('use one client authentication method, not two', true)
     const decoded = decodeBasic(header.slice(6).trim())
     if (!decoded) throw invalidClient('malformed Basic authorization header', true)
     if (bodyId !== undefined && bodyId !== decoded.id) throw invalidClient('client_id does not match the Authorization header', true)
-    return { client_id: decoded.id, method: 'client_secret_basic', secret: decoded.secret }
+    return { client_id: decoded.id, method: 'client_secret_basic', secret: decoded.secret, service }
   }
   if (bodyId === undefined) throw invalidClient('client authentication is required', false)
-  if (bodySecret !== undefined) return { client_id: bodyId, method: 'client_secret_post', secret: bodySecret }
-  return { client_id: bodyId, method: 'none', secret: undefined }
+  if (bodySecret !== undefined) return { client_id: bodyId, method: 'client_secret_post', secret: bodySecret, service }
+  return { client_id: bodyId, method: 'none', secret: undefined, service }
 }
 
 /**
- * Checks presented credentials against a client row: the method must be the one registered and
- * the secret must match in constant time. `known` saves a read when the caller already has it.
+ * Checks presented credentials against a client row: the method must be the one registered, a
+ * secret must match the current one or the one a rotation replaced while its overlap lasts (both
+ * compared in constant time), and an assertion must verify against the client's keys. `known`
+ * saves a read when the caller already has it.
  */
 export async function authenticateClient(store: Store, presented: PresentedClient, known?: ClientRecord): Promise<ClientRecord> {
   const client = known?.client_id === presented.client_id ? known : await store.getClient(presented.client_id)
@@ -43,12 +68,39 @@ export async function authenticateClient(store: Store, presented: PresentedClien
   if (client.token_endpoint_auth_method !== presented.method) {
     throw invalidClient(`client must authenticate with ${client.token_endpoint_auth_method}`, basic)
   }
-  if (presented.method !== 'none') {
-    if (!client.secret_hash || !presented.secret || !secretMatches(presented.secret, client.secret_hash)) {
+  if (presented.method === 'private_key_jwt') {
+    if (!presented.assertion || !presented.service) throw invalidClient('client authentication failed', false)
+    await verifyClientAssertion(presented.service, client, presented.assertion)
+  } else if (presented.method !== 'none') {
+    if (!presented.secret || !secretAccepted(presented.secret, client, presented.service?.now())) {
       throw invalidClient('client authentication failed', basic)
     }
   }
   return client
+}
+
+/**
+ * The current secret, or the previous one before its overlap ends. Both comparisons always run,
+ * so the time taken says nothing about which secret (if either) matched.
+ */
+function secretAccepted(secret: string, client: ClientRecord, now: number | undefined): boolean {
+  const current = client.secret_hash ? secretMatches(secret, client.secret_hash) : false
+  const previous = client.previous_secret_hash ? secretMatches(secret, client.previous_secret_hash) : false
+  const overlapOpen = now !== undefined && client.previous_secret_expires_at != null && now < client.previous_secret_expires_at
+  return current || (previous && overlapOpen)
+}
+
+/** The `sub` of a JWT, unverified: only to find the client whose keys then verify it. */
+function unverifiedSubject(jwt: string): string | undefined {
+  const parts = jwt.split('.')
+  if (parts.length !== 3) return undefined
+  try {
+    const payload = JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(parts[1]!.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0)))) as unknown
+    const sub = (payload as { sub?: unknown } | null)?.sub
+    return typeof sub === 'string' && sub.length > 0 ? sub : undefined
+  } catch {
+    return undefined
+  }
 }
 
 // RFC 6749 §5.2: a failed Basic authentication MUST be 401 with a matching WWW-Authenticate.

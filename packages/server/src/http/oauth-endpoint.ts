@@ -33,7 +33,7 @@ export function oauthEndpoint(deps: Deps, rateLimit: RateLimit, name: string, ha
         req: c.req.raw,
         form,
         get client() {
-          return (client ??= presentedClient(c.req.raw, form))
+          return (client ??= presentedClient(c.req.raw, form, deps))
         },
         requester,
       })

@@ -35,6 +35,8 @@ export interface ServiceOverrides {
   logger?: Logger
   /** Where the rate limits count; by default what the settings name (see openLimitBackend). */
   limits?: LimitBackend
+  /** Fetches client jwks_uri documents; the global fetch by default. */
+  fetch?: typeof fetch
 }
 
 /** Opens the store the settings name: PostgreSQL for a postgres:// URL, else SQLite in the data dir. */
@@ -74,6 +76,7 @@ export async function createService(settings: Settings, overrides: ServiceOverri
       adminKeyHash: admin.hash,
       limits,
       pageKey: deriveKey(secret, 'evergreen/csrf/v1'),
+      ...(overrides.fetch ? { fetch: overrides.fetch } : {}),
     }
     const opened = limits
     const close = async () => {

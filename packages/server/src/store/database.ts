@@ -14,6 +14,7 @@ export type BoolColumn = ColumnType<boolean | number, boolean | number, boolean 
 
 type Flat<T> = { [K in keyof T]: T[K] }
 type ClientJsonKeys = 'redirect_uris' | 'post_logout_redirect_uris' | 'grant_types' | 'allowed_scopes' | 'allowed_audiences'
+type ClientNullableJson = 'jwks'
 
 /**
  * Every table as the query layer sees it, typed from the records in types.ts: a table whose row
@@ -27,7 +28,8 @@ export interface Database {
   /** email_lower is `emailKey(email)`, computed in JS so both stores agree on "the same email". */
   users: Flat<UserRecord & { email_lower: string }>
   upstream_identities: UpstreamIdentityRecord
-  clients: Flat<Omit<ClientRecord, ClientJsonKeys | 'first_party'> & { [K in ClientJsonKeys]: JsonColumn } & {
+  clients: Flat<Omit<ClientRecord, ClientJsonKeys | ClientNullableJson | 'first_party'> & { [K in ClientJsonKeys]: JsonColumn } & {
+    jwks?: ColumnType<unknown, string | null, string | null>
     first_party: BoolColumn
     /** Soft delete: the hot-path join and getClient skip deleted clients. */
     deleted_at: number | null
@@ -40,5 +42,6 @@ export interface Database {
   authorization_codes: AuthorizationCodeRecord
   device_codes: DeviceCodeRecord
   denied_access_tokens: { jti: string; expires_at: number }
+  client_assertions: { client_id: string; jti: string; expires_at: number }
   backchannel_logouts: Flat<Omit<BackchannelLogoutRecord, 'id' | 'attempts'> & { id: Generated<number>; attempts: Generated<number> }>
 }

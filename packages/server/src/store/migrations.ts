@@ -45,6 +45,25 @@ export const SHARED_MIGRATIONS: readonly SharedMigration[] = [
     version: 10,
     statements: (schema) => [schema.alterTable('sessions').addColumn('auth_time', 'bigint')],
   },
+  {
+    // Machine clients: private_key_jwt keys (inline or by URL), the secret a rotation replaced
+    // with the end of its overlap, and the assertion ids already used, kept until they expire so
+    // a replayed assertion is refused (RFC 7523 §3 item 7).
+    version: 11,
+    statements: (schema, types) => [
+      schema.alterTable('clients').addColumn('jwks', types.json),
+      schema.alterTable('clients').addColumn('jwks_uri', 'text'),
+      schema.alterTable('clients').addColumn('previous_secret_hash', 'text'),
+      schema.alterTable('clients').addColumn('previous_secret_expires_at', 'bigint'),
+      schema
+        .createTable('client_assertions')
+        .addColumn('client_id', 'text', (c) => c.notNull())
+        .addColumn('jti', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('client_assertions_pkey', ['client_id', 'jti']),
+      schema.createIndex('client_assertions_expires').on('client_assertions').column('expires_at'),
+    ],
+  },
 ]
 
 /** The frozen per-dialect SQL a store applies before the shared migrations. */

@@ -1,3 +1,4 @@
+import type { JwkSet } from '@evergreen/core'
 import type { Selectable } from 'kysely'
 import type { Database } from './database.js'
 import type {
@@ -18,7 +19,7 @@ function columnsOf<T>(fields: Record<keyof T & string, true>): readonly (keyof T
 export const USER_COLUMNS = columnsOf<UserRecord>({ id: true, email: true, name: true, password_hash: true, created_at: true, disabled_at: true })
 export const CLIENT_COLUMNS = columnsOf<ClientRecord>({
   client_id: true, name: true, secret_hash: true, redirect_uris: true, post_logout_redirect_uris: true, backchannel_logout_uri: true,
-  grant_types: true, token_endpoint_auth_method: true, allowed_scopes: true, allowed_audiences: true, access_token_ttl: true,
+  grant_types: true, token_endpoint_auth_method: true, jwks: true, jwks_uri: true, previous_secret_hash: true, previous_secret_expires_at: true, allowed_scopes: true, allowed_audiences: true, access_token_ttl: true,
   refresh_token_ttl: true, refresh_token_ttl_max: true, session_max_lifetime: true, first_party: true, created_at: true, updated_at: true,
 })
 export const SESSION_COLUMNS = columnsOf<SessionRecord>({
@@ -105,6 +106,7 @@ export function toClient(r: ClientRow): ClientRecord {
     allowed_scopes: json<string[]>(r.allowed_scopes),
     allowed_audiences: json<string[]>(r.allowed_audiences),
     first_party: r.first_party === true || r.first_party === 1,
+    jwks: r.jwks === null || r.jwks === undefined ? null : json<JwkSet>(r.jwks),
   }
 }
 

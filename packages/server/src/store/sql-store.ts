@@ -39,10 +39,12 @@ const CLIENTS_ID = { table: 'clients', column: 'client_id', constraint: 'clients
 const DEVICE_USER_CODE = { table: 'device_codes', column: 'user_code', constraint: 'device_codes_user_code' }
 
 const CLIENT_JSON = new Set<string>(['redirect_uris', 'post_logout_redirect_uris', 'grant_types', 'allowed_scopes', 'allowed_audiences'])
+/** JSON columns that may be null: null stays SQL NULL rather than the text 'null'. */
+const CLIENT_NULLABLE_JSON = new Set<string>(['jwks'])
 const PATCHABLE = new Set<string>(CLIENT_COLUMNS.filter((c) => c !== 'client_id' && c !== 'created_at'))
 
 /** Tables whose rows pruneExpired removes once `expires_at` has passed. */
-const EXPIRING = ['refresh_tokens', 'authorization_codes', 'device_codes', 'login_sessions', 'denied_access_tokens'] as const
+const EXPIRING = ['refresh_tokens', 'authorization_codes', 'device_codes', 'login_sessions', 'denied_access_tokens', 'client_assertions'] as const
 
 /**
  * Keyset paging on `(at, id)`: after the cursor's position, in that order, one row more than
@@ -364,6 +366,15 @@ export abstract class SqlStore implements Store {
     })
   }
 
+  async useClientAssertion(clientId: string, jti: string, expiresAt: number): Promise<boolean> {
+    const inserted = await this.kysely
+      .insertInto('client_assertions')
+      .values({ client_id: clientId, jti, expires_at: expiresAt })
+      .onConflict((oc) => oc.columns(['client_id', 'jti']).doNothing())
+      .executeTakeFirst()
+    return Number(inserted.numInsertedOrUpdatedRows ?? 0) === 1
+  }
+
   async isAccessTokenDenied(jti: string): Promise<boolean> {
     return (await this.kysely.selectFrom('denied_access_tokens').select('jti').where('jti', '=', jti).executeTakeFirst()) !== undefined
   }
@@ -452,10 +463,10 @@ export abstract class SqlStore implements Store {
     const out: Record<string, unknown> = {}
     for (const [k, v] of Object.entries(client)) {
       if (v === undefined) continue
-      out[k] = CLIENT_JSON.has(k) ? JSON.stringify(v) : typeof v === 'boolean' ? this.dialect.bool(v) : v
+      out[k] = CLIENT_NULLABLE_JSON.has(k) ? (v === null ? null : JSON.stringify(v)) : CLIENT_JSON.has(k) ? JSON.stringify(v) : typeof v === 'boolean' ? this.dialect.bool(v) : v
     }
-    return out as Omit<T, 'first_party' | 'redirect_uris' | 'post_logout_redirect_uris' | 'grant_types' | 'allowed_scopes' | 'allowed_audiences'> & {
+    return out as Omit<T, 'first_party' | 'jwks' | 'redirect_uris' | 'post_logout_redirect_uris' | 'grant_types' | 'allowed_scopes' | 'allowed_audiences'> & {
       [K in keyof T & ('redirect_uris' | 'post_logout_redirect_uris' | 'grant_types' | 'allowed_scopes' | 'allowed_audiences')]: string
-    } & { [K in keyof T & 'first_party']: boolean | number }
+    } & { [K in keyof T & 'first_party']: boolean | number } & { [K in keyof T & 'jwks']?: string | null }
   }
 }

@@ -38,6 +38,8 @@ export interface UpstreamIdentityRecord {
 export interface ClientRecord extends ClientView {
   /** SHA-256 (hex) of the client secret; null for public clients. */
   secret_hash: string | null
+  /** SHA-256 (hex) of the secret a rotation replaced; it authenticates until `previous_secret_expires_at`. */
+  previous_secret_hash?: string | null
 }
 
 /** A stored session: exactly the fields core declares (see SessionFields). */
@@ -324,6 +326,12 @@ export interface Store {
    * `audit` in the same transaction. Denying a jti twice keeps one row and writes no second audit.
    */
   denyAccessToken(jti: string, expiresAt: number, audit: AuditEvent): Promise<void>
+  /**
+   * Records a `private_key_jwt` assertion's `jti` for `clientId` until `expiresAt` (its `exp`).
+   * False when that client already used the jti: RFC 7523 §3 item 7 replay. Atomic, so of two
+   * concurrent uses exactly one wins. pruneExpired removes rows once they expired.
+   */
+  useClientAssertion(clientId: string, jti: string, expiresAt: number): Promise<boolean>
   /** True while `jti` is on the deny-list (pruneExpired removes rows once their token expired). */
   isAccessTokenDenied(jti: string): Promise<boolean>
 
@@ -359,7 +367,7 @@ export interface Store {
 
   /**
    * Deletes what can no longer matter: refresh tokens, authorization codes, device codes, login
-   * sessions and denied access-token ids that expired before `before`. Sessions and audit events are kept. Returns rows removed.
+   * sessions, denied access-token ids and client-assertion ids that expired before `before`. Sessions and audit events are kept. Returns rows removed.
    */
   pruneExpired(before: number): Promise<number>
 }

@@ -35,6 +35,10 @@ function makeClient(clientId: string, overrides: Partial<ClientRecord> = {}): Cl
     backchannel_logout_uri: null,
     grant_types: ['authorization_code', 'refresh_token'],
     token_endpoint_auth_method: 'none',
+    jwks: null,
+    jwks_uri: null,
+    previous_secret_hash: null,
+    previous_secret_expires_at: null,
     allowed_scopes: [],
     allowed_audiences: [],
     access_token_ttl: 300,
@@ -1114,6 +1118,34 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         expect(await store.isAccessTokenDenied('at-1')).toBe(true)
         expect(await store.pruneExpired(T0 + 901)).toBe(1)
         expect(await store.isAccessTokenDenied('at-1')).toBe(false)
+      })
+    })
+
+    describe('client assertions', () => {
+      test('useClientAssertion accepts a jti once per client, exactly once under 20-way concurrency', async () => {
+        const results = await Promise.all(Array.from({ length: 20 }, () => store.useClientAssertion('m2m', 'jti-1', T0 + 60)))
+        expect(results.filter(Boolean)).toHaveLength(1)
+        expect(await store.useClientAssertion('m2m', 'jti-1', T0 + 60)).toBe(false)
+        // The same jti from another client is its own assertion.
+        expect(await store.useClientAssertion('other', 'jti-1', T0 + 60)).toBe(true)
+      })
+
+      test('pruneExpired drops used jtis after they expire', async () => {
+        await store.useClientAssertion('m2m', 'jti-2', T0 + 60)
+        expect(await store.pruneExpired(T0 + 60)).toBe(0)
+        expect(await store.pruneExpired(T0 + 61)).toBe(1)
+        expect(await store.useClientAssertion('m2m', 'jti-2', T0 + 120)).toBe(true)
+      })
+
+      test('a client keeps its jwks, jwks_uri and rotated-out secret', async () => {
+        const jwks = { keys: [{ kty: 'EC', crv: 'P-256', x: 'x', y: 'y', kid: 'k1' }] }
+        await store.createClient(makeClient('m2m', { token_endpoint_auth_method: 'private_key_jwt', jwks }), makeAudit('client.created'))
+        expect(await store.getClient('m2m')).toMatchObject({ jwks, jwks_uri: null, previous_secret_hash: null, previous_secret_expires_at: null })
+        await store.createClient(makeClient('svc', { token_endpoint_auth_method: 'client_secret_basic', secret_hash: 'aa' }), makeAudit('client.created'))
+        const updated = await store.updateClient('svc', { secret_hash: 'bb', previous_secret_hash: 'aa', previous_secret_expires_at: T0 + 86_400 }, makeAudit('client.secret_rotated'))
+        expect(updated).toMatchObject({ secret_hash: 'bb', previous_secret_hash: 'aa', previous_secret_expires_at: T0 + 86_400, jwks: null })
+        const cleared = await store.updateClient('m2m', { jwks: null, jwks_uri: 'https://keys.example/jwks.json' }, makeAudit('client.updated'))
+        expect(cleared).toMatchObject({ jwks: null, jwks_uri: 'https://keys.example/jwks.json' })
       })
     })
 

@@ -1,9 +1,10 @@
+import { readFileSync } from 'node:fs'
 import { Option, type Command } from 'commander'
 import { CliError } from '../../io.js'
 import { connect, fetchList, listFooter, printJson, seg, wantsJson, withJson, type AdminDeps } from './context.js'
 import { formatDetails, formatDuration, formatList, formatTable, formatTime } from './format.js'
-import { collect, collectGrantType, collectWords, parseLimit, parseSeconds, parseSecondsOrNone } from './parse.js'
-import { TOKEN_ENDPOINT_AUTH_METHODS, type CreatedClientView } from '@evergreen/core'
+import { collect, collectGrantType, collectWords, parseLimit, parseNonNegativeSeconds, parseSeconds, parseSecondsOrNone } from './parse.js'
+import { TOKEN_ENDPOINT_AUTH_METHODS, type CreatedClientView, type RotatedSecretView } from '@evergreen/core'
 
 /** `'none'` (from `clients update`) clears the field, so the server default applies again. */
 type Seconds = number | 'none'
@@ -23,6 +24,8 @@ interface ClientOptions {
   sessionMaxLifetime?: Seconds
   firstParty?: boolean
   clientId?: string
+  jwksFile?: string
+  jwksUri?: string
 }
 
 /** `evergreen admin clients create|list|get|update|delete`. */
@@ -49,6 +52,8 @@ Examples:
       --grant-type client_credentials --scope "deploy read" --refresh-token-ttl 90d
   $ evergreen admin clients create --name web --grant-type authorization_code \\
       --grant-type refresh_token --redirect-uri https://app.example.com/callback --json
+  $ evergreen admin clients create --name "Nightly job" --grant-type client_credentials \\
+      --auth-method private_key_jwt --jwks-file ./job.jwks.json
   $ evergreen admin clients create --name dashboard --grant-type authorization_code \\
       --grant-type refresh_token --redirect-uri https://dash.example.com/callback \\
       --post-logout-redirect-uri https://dash.example.com/signed-out \\
@@ -127,6 +132,30 @@ Examples:
       io.out(clientDetails(client))
     })
 
+  withJson(clients.command('rotate-secret'))
+    .description('issue a new client secret (printed once); the old one keeps working for --overlap')
+    .argument('<client_id>')
+    .option('--overlap <duration>', 'how long the previous secret stays valid (s, m, h or d; default 0: it stops at once; at most 7d)', parseNonNegativeSeconds)
+    .addHelpText('after', `
+Two secrets are valid during the overlap: deploy the new one everywhere, then let the old expire.
+Rotating again during an overlap ends the older secret at once.
+
+Example:
+  $ evergreen admin clients rotate-secret cli_0mwt83u880000841430b656f763cb --overlap 24h`)
+    .action(async (id: string, opts: { overlap?: number }, cmd: Command) => {
+      const rotated = await connect(cmd, deps).request<RotatedSecretView>('POST', `/clients/${seg(id)}/secret`, {
+        ...(opts.overlap !== undefined ? { overlap: opts.overlap } : {}),
+      })
+      if (wantsJson(cmd)) return printJson(io, rotated)
+      io.out(rotated.client_secret)
+      io.err(
+        rotated.previous_secret_expires_at === null
+          ? 'the previous secret no longer works'
+          : `the previous secret works until ${formatTime(rotated.previous_secret_expires_at)}`,
+      )
+      io.err('the new secret is shown only this once; store it now (only its hash is kept)')
+    })
+
   withJson(clients.command('delete'))
     .description('delete a client; its tokens stop working')
     .argument('<client_id>')
@@ -155,6 +184,22 @@ function addClientFields(cmd: Command, seconds: (value: string) => Seconds, ttlN
     .option('--refresh-token-ttl <seconds>', `default refresh-token (idle) lifetime${ttlNote}`, seconds)
     .option('--refresh-token-ttl-max <seconds>', `most a request may ask for${ttlNote}`, seconds)
     .option('--session-max-lifetime <seconds>', `absolute session end, whatever the refreshes${ttlNote}`, seconds)
+    .option('--jwks-file <path>', 'a JSON file holding the public JWK Set, for --auth-method private_key_jwt')
+    .option('--jwks-uri <url>', `where the public JWK Set is fetched, for --auth-method private_key_jwt (https)${updating ? '; `none` removes it' : ''}`)
+}
+
+function readJwks(file: string): unknown {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new CliError(`cannot read ${file}: ${(err as Error).message}`)
+  }
+  try {
+    return JSON.parse(text) as unknown
+  } catch {
+    throw new CliError(`${file} is not JSON: it must hold a JWK Set ({"keys": [...]})`)
+  }
 }
 
 /** Options → API body, with only the fields that were given. */
@@ -175,6 +220,8 @@ function clientFields(opts: ClientOptions): Record<string, unknown> {
   if (opts.refreshTokenTtlMax !== undefined) body.refresh_token_ttl_max = seconds(opts.refreshTokenTtlMax)
   if (opts.sessionMaxLifetime !== undefined) body.session_max_lifetime = seconds(opts.sessionMaxLifetime)
   if (opts.firstParty !== undefined) body.first_party = opts.firstParty
+  if (opts.jwksFile !== undefined) body.jwks = readJwks(opts.jwksFile)
+  if (opts.jwksUri !== undefined) body.jwks_uri = opts.jwksUri === 'none' ? null : opts.jwksUri
   return body
 }
 
@@ -185,6 +232,9 @@ function clientDetails(c: CreatedClientView): string {
     ['client_secret', c.client_secret],
     ['name', c.name],
     ['auth method', c.token_endpoint_auth_method],
+    ['jwks uri', c.jwks_uri ?? undefined],
+    ['jwks', c.jwks ? `${c.jwks.keys.length} key(s)` : undefined],
+    ['previous secret until', c.previous_secret_expires_at ? formatTime(c.previous_secret_expires_at) : undefined],
     ['grant types', formatList(c.grant_types)],
     ['redirect uris', formatList(c.redirect_uris)],
     ['post-logout uris', formatList(c.post_logout_redirect_uris)],
