@@ -38,7 +38,7 @@ const USERS_EMAIL = { table: 'users', column: 'email_lower', constraint: 'users_
 const CLIENTS_ID = { table: 'clients', column: 'client_id', constraint: 'clients_pkey' }
 const DEVICE_USER_CODE = { table: 'device_codes', column: 'user_code', constraint: 'device_codes_user_code' }
 
-const CLIENT_JSON = new Set<string>(['redirect_uris', 'post_logout_redirect_uris', 'grant_types', 'allowed_scopes', 'allowed_audiences'])
+const CLIENT_JSON = new Set<string>(['redirect_uris', 'post_logout_redirect_uris', 'grant_types', 'allowed_scopes', 'allowed_audiences', 'token_exchange'])
 const PATCHABLE = new Set<string>(CLIENT_COLUMNS.filter((c) => c !== 'client_id' && c !== 'created_at'))
 
 /** Tables whose rows pruneExpired removes once `expires_at` has passed. */
@@ -210,6 +210,7 @@ export abstract class SqlStore implements Store {
     let query = this.kysely.selectFrom('sessions').select(SESSION_COLUMNS)
     if (filter.user_id !== undefined) query = query.where('user_id', '=', filter.user_id)
     if (filter.client_id !== undefined) query = query.where('client_id', '=', filter.client_id)
+    if (filter.parent_id !== undefined) query = query.where('parent_id', '=', filter.parent_id)
     const activeAt = filter.active_at
     if (activeAt !== undefined) {
       query = query
@@ -452,10 +453,10 @@ export abstract class SqlStore implements Store {
     const out: Record<string, unknown> = {}
     for (const [k, v] of Object.entries(client)) {
       if (v === undefined) continue
-      out[k] = CLIENT_JSON.has(k) ? JSON.stringify(v) : typeof v === 'boolean' ? this.dialect.bool(v) : v
+      out[k] = CLIENT_JSON.has(k) ? (v === null ? null : JSON.stringify(v)) : typeof v === 'boolean' ? this.dialect.bool(v) : v
     }
-    return out as Omit<T, 'first_party' | 'redirect_uris' | 'post_logout_redirect_uris' | 'grant_types' | 'allowed_scopes' | 'allowed_audiences'> & {
+    return out as Omit<T, 'first_party' | 'redirect_uris' | 'post_logout_redirect_uris' | 'grant_types' | 'allowed_scopes' | 'allowed_audiences' | 'token_exchange'> & {
       [K in keyof T & ('redirect_uris' | 'post_logout_redirect_uris' | 'grant_types' | 'allowed_scopes' | 'allowed_audiences')]: string
-    } & { [K in keyof T & 'first_party']: boolean | number }
+    } & { [K in keyof T & 'token_exchange']: string | null } & { [K in keyof T & 'first_party']: boolean | number }
   }
 }

@@ -6,10 +6,10 @@
  * one read ({@link Store.findRefreshToken}) and one atomic write ({@link Store.rotateRefreshToken}).
  */
 
-import type { AuditEventType, SessionKind, TokenEndpointAuthMethod } from '@evergreen/core'
+import type { AuditEventType, SessionKind, TokenEndpointAuthMethod, TokenExchangePolicy } from '@evergreen/core'
 
 // Wire vocabularies declared once in core (docs/architecture.md "Wire vocabulary").
-export type { AuditEventType, SessionKind, TokenEndpointAuthMethod }
+export type { AuditEventType, SessionKind, TokenEndpointAuthMethod, TokenExchangePolicy }
 
 export interface UserRecord {
   id: string
@@ -54,9 +54,18 @@ export interface ClientRecord {
   refresh_token_ttl_max: number | null
   session_max_lifetime: number | null
   first_party: boolean
+  /**
+   * RFC 8707 resource bound to `aud` when a request names none; null leaves `aud` to the
+   * audience parameter or the client id.
+   */
+  default_resource: string | null
+  /** What the client may do at the token-exchange grant (RFC 8693); null: it may not exchange. */
+  token_exchange: TokenExchangePolicy | null
   created_at: number
   updated_at: number
 }
+
+
 
 export interface SessionRecord {
   id: string
@@ -78,6 +87,14 @@ export interface SessionRecord {
   revoked_at: number | null
   revoked_reason: string | null
   parent_id: string | null
+  /** RFC 8707 resource the session's access tokens are for (their `aud`); null when none. */
+  resource: string | null
+  /**
+   * A delegated session's RFC 8693 `act` claim as JSON text (newest actor outermost, the chain
+   * nested under `act`); null for a person's own session. Text, not a JSON column, so the hot-path
+   * join returns it the same on both databases without a mapper.
+   */
+  act: string | null
   name: string | null
   user_agent: string | null
   ip: string | null
@@ -227,6 +244,8 @@ export interface ListOptions {
 export interface SessionFilter extends ListOptions {
   user_id?: string | undefined
   client_id?: string | undefined
+  /** Sessions delegated directly from this one. */
+  parent_id?: string | undefined
   active_at?: number | undefined
 }
 
