@@ -15,7 +15,7 @@ import type { AttemptLimit } from '../http/attempt-limit.js'
 import { KeyRevocationError } from '../keys/keyring.js'
 import { requesterOf } from '../http/requester.js'
 import { grantedAudience, grantedScope, isScopeToken } from '../oauth/scope.js'
-import { isResourceUri } from '../oauth/resource.js'
+import { grantedResource, isResourceUri } from '../oauth/resource.js'
 import { credentialFor } from '../sessions/credential.js'
 import { loginSessionId } from '../sessions/login-session-id.js'
 import { issueSession } from '../sessions/issue.js'
@@ -208,7 +208,7 @@ export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
   // ---- operator sessions (seed: 90-day operator sessions minted by a provisioning system)
   app.post('/tokens', async (c) => {
     const b = await body(c)
-    onlyFields(b, ['user', 'client_id', 'scope', 'audience', 'refresh_token_ttl', 'name'])
+    onlyFields(b, ['user', 'client_id', 'scope', 'audience', 'resource', 'refresh_token_ttl', 'name'])
     const user = await findUser(deps, requiredString(b, 'user', 254))
     if (user.disabled_at !== null) throw bad('user is disabled')
     const client = await findClient(deps, requiredString(b, 'client_id', 128))
@@ -223,6 +223,7 @@ export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
       kind: 'operator',
       scope: grantedScope(optionalString(b, 'scope', 2048), client),
       audience: grantedAudience(optionalString(b, 'audience', 512), client),
+      resource: grantedResource(optionalString(b, 'resource', 512), client),
       requestedTtl: ttl as number | undefined,
       name: optionalString(b, 'name', 200) ?? null,
       requester: who(c),

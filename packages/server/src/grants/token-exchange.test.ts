@@ -118,7 +118,7 @@ describe('token exchange: delegation', () => {
     expect(await json(await exchange(agent, { ...base, audience: OTHER }), 400)).toMatchObject({ error: 'invalid_target' })
     expect(await json(await exchange(agent, { ...base, resource: 'https://workspace.example/api#frag' }), 400)).toMatchObject({ error: 'invalid_target' })
     // A subject bound to one resource cannot be exchanged for another the person's app could reach.
-    const bound = await personSession({ scope: 'read', audience: OTHER })
+    const bound = await personSession({ scope: 'read', resource: OTHER })
     expect(await json(await exchange(agent, { subject_token: bound.access_token, subject_token_type: AT, resource: WORKSPACE }), 400)).toMatchObject({ error: 'invalid_target' })
 
     const plain = await json<Confidential>(await svc.admin('POST', '/clients', {
