@@ -119,8 +119,29 @@ export interface ClientView {
   refresh_token_ttl_max: number | null
   session_max_lifetime: number | null
   first_party: boolean
+  /** RFC 8707 resource given to a token request that names none; null: none. */
+  default_resource: string | null
+  /** May this client exchange tokens (RFC 8693), and within what; null: it may not. */
+  token_exchange: TokenExchangePolicy | null
   created_at: number
   updated_at: number
+}
+
+/**
+ * A client's token-exchange policy (RFC 8693): what it may take as a subject and what a
+ * delegated token it obtains may carry. Every list is an allow list.
+ */
+export interface TokenExchangePolicy {
+  /** Clients whose sessions' tokens this client may take as `subject_token`. */
+  subject_clients: string[]
+  /** Scopes a delegated token may carry, always also within the subject's. Empty: any of the subject's. */
+  allowed_scopes: string[]
+  /** Audiences a delegated token may name. Empty: only the subject's own audience. */
+  allowed_audiences: string[]
+  /** Resources (RFC 8707) a delegated token may name. Empty: only the subject's own resource. */
+  allowed_resources: string[]
+  /** Longest refresh TTL of a delegated session in seconds; null: the 90-day cap and the client's. */
+  max_refresh_ttl: number | null
 }
 
 /** `POST /admin/v1/clients`: the client, and its secret shown this once (only its hash is kept). */
@@ -160,6 +181,10 @@ export interface SessionFields {
   revoked_at: number | null
   revoked_reason: string | null
   parent_id: string | null
+  /** RFC 8707 resource the session's access tokens name in `aud`. */
+  resource: string | null
+  /** A delegated session's RFC 8693 `act` claim (the agent, its own actors nested); null otherwise. */
+  act: Record<string, unknown> | null
   name: string | null
   user_agent: string | null
   ip: string | null

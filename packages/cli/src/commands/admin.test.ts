@@ -149,6 +149,25 @@ describe('clients, tokens, sessions and audit', () => {
     expect(json.previous_secret_expires_at).toBeNull()
   })
 
+  test('clients create and update set the token-exchange policy and default resource; update keeps what is not given', async () => {
+    const agent = await adminJson<{ client_id: string; grant_types: string[]; token_exchange: unknown; default_resource: string | null }>([
+      'clients', 'create', '--name', 'Research agent', '--grant-type', 'token_exchange', '--grant-type', 'refresh_token',
+      '--exchange-subject-client', 'app', '--exchange-allowed-scope', 'read write', '--exchange-allowed-resource', 'https://workspace.example/api',
+      '--exchange-max-refresh-ttl', '7d', '--default-resource', 'https://workspace.example/api',
+    ])
+    expect(agent.grant_types).toEqual(['urn:ietf:params:oauth:grant-type:token-exchange', 'refresh_token'])
+    expect(agent.default_resource).toBe('https://workspace.example/api')
+    expect(agent.token_exchange).toEqual({
+      subject_clients: ['app'], allowed_scopes: ['read', 'write'], allowed_audiences: [], allowed_resources: ['https://workspace.example/api'], max_refresh_ttl: 604_800,
+    })
+    const narrowed = await adminJson<{ token_exchange: unknown; default_resource: string | null }>([
+      'clients', 'update', agent.client_id, '--exchange-allowed-scope', 'read', '--default-resource', 'none',
+    ])
+    expect(narrowed).toMatchObject({ default_resource: null, token_exchange: { subject_clients: ['app'], allowed_scopes: ['read'], max_refresh_ttl: 604_800 } })
+    const removed = await adminJson<{ token_exchange: unknown }>(['clients', 'update', agent.client_id, '--no-token-exchange'])
+    expect(removed.token_exchange).toBeNull()
+  })
+
   test('tokens mint --refresh-token-ttl 7776000 gives a 90-day session', async () => {
     const minted = await adminJson<{ refresh_token_expires_in: number; session_id: string; credential: string; access_token: string; refresh_token: string }>([
       'tokens', 'mint', '--user', 'ada@example.com', '--client-id', clientId, '--refresh-token-ttl', '7776000', '--name', 'agent 7',

@@ -16,11 +16,12 @@ import type { AttemptLimit } from '../http/attempt-limit.js'
 import { KeyRevocationError } from '../keys/keyring.js'
 import { requesterOf } from '../http/requester.js'
 import { grantedAudience, grantedScope, isScopeToken } from '../oauth/scope.js'
+import { grantedResource, isResourceUri } from '../oauth/resource.js'
 import { credentialFor } from '../sessions/credential.js'
 import { loginSessionId } from '../sessions/login-session-id.js'
 import { issueSession } from '../sessions/issue.js'
 import { InvalidCursorError } from '../store/cursor.js'
-import { StoreConflictError, type ClientPatch, type ClientRecord } from '../store/types.js'
+import { StoreConflictError, type ClientPatch, type ClientRecord, type TokenExchangePolicy } from '../store/types.js'
 import { SERVED_GRANT_TYPES } from '../grants/registry.js'
 import {
   bad, email, limitParam, logoutUri, onlyFields, optionalBoolean, optionalSeconds, optionalString, optionalStringList,
@@ -31,8 +32,9 @@ import { revokeSession } from '../sessions/revoke.js'
 
 const CLIENT_FIELDS = [
   'name', 'redirect_uris', 'post_logout_redirect_uris', 'backchannel_logout_uri', 'grant_types', 'token_endpoint_auth_method', 'allowed_scopes', 'allowed_audiences', 'access_token_ttl',
-  'refresh_token_ttl', 'refresh_token_ttl_max', 'session_max_lifetime', 'first_party', 'jwks', 'jwks_uri',
+  'refresh_token_ttl', 'refresh_token_ttl_max', 'session_max_lifetime', 'first_party', 'jwks', 'jwks_uri', 'default_resource', 'token_exchange',
 ] as const
+const POLICY_FIELDS = ['subject_clients', 'allowed_scopes', 'allowed_audiences', 'allowed_resources', 'max_refresh_ttl'] as const
 const TEN_YEARS = 315_360_000
 
 /**
@@ -170,6 +172,8 @@ export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
       refresh_token_ttl_max: fields.refresh_token_ttl_max ?? null,
       session_max_lifetime: fields.session_max_lifetime ?? null,
       first_party: fields.first_party ?? false,
+      default_resource: fields.default_resource ?? null,
+      token_exchange: fields.token_exchange ?? null,
       created_at: now,
       updated_at: now,
     }
@@ -237,7 +241,7 @@ export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
   // ---- operator sessions (seed: 90-day operator sessions minted by a provisioning system)
   app.post('/tokens', async (c) => {
     const b = await body(c)
-    onlyFields(b, ['user', 'client_id', 'scope', 'audience', 'refresh_token_ttl', 'name'])
+    onlyFields(b, ['user', 'client_id', 'scope', 'audience', 'resource', 'refresh_token_ttl', 'name'])
     const user = await findUser(deps, requiredString(b, 'user', 254))
     if (user.disabled_at !== null) throw bad('user is disabled')
     const client = await findClient(deps, requiredString(b, 'client_id', 128))
@@ -252,6 +256,7 @@ export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
       kind: 'operator',
       scope: grantedScope(optionalString(b, 'scope', 2048), client),
       audience: grantedAudience(optionalString(b, 'audience', 512), client),
+      resource: grantedResource(optionalString(b, 'resource', 512), client),
       requestedTtl: ttl as number | undefined,
       name: optionalString(b, 'name', 200) ?? null,
       requester: who(c),
@@ -280,6 +285,14 @@ export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
     const session = await deps.store.getSession(c.req.param('id'))
     if (!session) throw notFound('session')
     return c.json(sessionView(session, deps.now()))
+  })
+  // The delegation chain downwards; upwards is the session's own parent_id.
+  app.get('/sessions/:id/children', async (c) => {
+    const session = await deps.store.getSession(c.req.param('id'))
+    if (!session) throw notFound('session')
+    const page = await deps.store.listSessions({ limit: limitParam(c.req.query('limit')), cursor: c.req.query('cursor'), parent_id: session.id })
+    const now = deps.now()
+    return c.json({ items: page.items.map((s) => sessionView(s, now)), next_cursor: page.next_cursor })
   })
   app.delete('/sessions/:id', async (c) => {
     const session = await deps.store.getSession(c.req.param('id'))
@@ -388,7 +401,36 @@ function clientFields(b: Record<string, unknown>, creating: boolean, issuer: str
   }
   const firstParty = optionalBoolean(b, 'first_party')
   if (firstParty !== undefined) out.first_party = firstParty
+  // null clears it; a string replaces it.
+  if (b.default_resource === null) out.default_resource = null
+  const resource = optionalString(b, 'default_resource', 512)
+  if (resource !== undefined) {
+    if (!isResourceUri(resource)) throw bad('default_resource must be an absolute URI without a fragment (RFC 8707 §2)')
+    out.default_resource = resource
+  }
+  if (b.token_exchange !== undefined) out.token_exchange = exchangePolicy(b.token_exchange)
   return out
+}
+
+/** `token_exchange`: null (may not exchange) or the whole policy object; absent lists mean empty. */
+function exchangePolicy(value: unknown): TokenExchangePolicy | null {
+  if (value === null) return null
+  if (typeof value !== 'object' || Array.isArray(value)) throw bad('token_exchange must be an object or null')
+  const p = value as Record<string, unknown>
+  onlyFields(p, POLICY_FIELDS)
+  const scopes = optionalStringList(p, 'allowed_scopes') ?? []
+  if (!scopes.every(isScopeToken)) throw bad('token_exchange.allowed_scopes must be RFC 6749 scope-tokens')
+  const audiences = optionalStringList(p, 'allowed_audiences') ?? []
+  if (!audiences.every((a) => /^[\x21-\x7e]{1,512}$/.test(a))) throw bad('token_exchange.allowed_audiences must be printable strings without spaces')
+  const resources = optionalStringList(p, 'allowed_resources') ?? []
+  if (!resources.every(isResourceUri)) throw bad('token_exchange.allowed_resources must be absolute URIs without a fragment (RFC 8707 §2)')
+  return {
+    subject_clients: optionalStringList(p, 'subject_clients') ?? [],
+    allowed_scopes: scopes,
+    allowed_audiences: audiences,
+    allowed_resources: resources,
+    max_refresh_ttl: optionalSeconds(p, 'max_refresh_ttl', MAX_REFRESH_TOKEN_TTL_SECONDS) ?? null,
+  }
 }
 
 // Client ids travel in Basic headers, URLs and cursors: keep them to a safe printable set.

@@ -15,7 +15,7 @@ export function clientView(c: ClientRecord): ClientView {
 
 export function sessionView(s: SessionRecord, now: number): SessionView {
   const active = s.revoked_at === null && s.idle_expires_at > now && (s.absolute_expires_at === null || s.absolute_expires_at > now)
-  return { ...s, active }
+  return { ...s, act: s.act === null ? null : (JSON.parse(s.act) as Record<string, unknown>), active }
 }
 
 /** A browser sign-in, by its public id: never the cookie hash, which is the lookup key. */

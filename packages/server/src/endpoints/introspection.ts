@@ -5,8 +5,9 @@ import { authenticateClient } from '../http/client-auth.js'
 import { noStoreJson } from '../http/errors.js'
 import { oauthEndpoint } from '../http/oauth-endpoint.js'
 import type { RateLimit } from '../http/rate-limit.js'
-import { currentScope } from '../oauth/scope.js'
+import { sessionScopeNow } from '../oauth/scope.js'
 import { accessTokenState, sessionLive } from '../sessions/access-token-state.js'
+import type { SessionRecord } from '../store/types.js'
 
 const INACTIVE = { active: false } as const
 
@@ -38,13 +39,14 @@ async function introspect(deps: Deps, token: string): Promise<Record<string, unk
     return {
       active: true,
       token_type: 'refresh_token',
-      scope: currentScope(view.session.scope, view.client),
+      scope: sessionScopeNow(view.session, view.client),
       client_id: view.session.client_id,
       sub: view.session.user_id ?? view.session.client_id,
       iss: deps.settings.issuer,
       iat: view.token.created_at,
       exp: view.token.expires_at,
       sid: view.session.id,
+      ...delegation(view.session),
     }
   }
   let payload: Record<string, unknown>
@@ -59,5 +61,19 @@ async function introspect(deps: Deps, token: string): Promise<Record<string, unk
     return INACTIVE
   }
   const { iss, sub, aud, exp, iat, jti, client_id, scope, sid } = payload
-  return { active: true, token_type: 'Bearer', iss, sub, aud, exp, iat, jti, client_id, scope, sid }
+  return {
+    active: true, token_type: 'Bearer', iss, sub, aud, exp, iat, jti, client_id, scope, sid,
+    ...(state.session ? delegation(state.session) : {}),
+  }
+}
+
+/**
+ * RFC 8693 §4.1 `act` (who acts for `sub`) and Evergreen's `parent_sid` (the session it was
+ * delegated from), so a resource server can tell an agent from the person and see the chain.
+ */
+function delegation(session: SessionRecord): { act?: Record<string, unknown>; parent_sid?: string } {
+  return {
+    ...(session.act === null ? {} : { act: JSON.parse(session.act) as Record<string, unknown> }),
+    ...(session.parent_id === null ? {} : { parent_sid: session.parent_id }),
+  }
 }

@@ -2,13 +2,14 @@ import { OAuthError, type TokenResponse } from '@evergreen/core'
 import { hashSecret } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
 import { verifyS256 } from '../oauth/pkce.js'
+import { grantedResource } from '../oauth/resource.js'
 import { currentScope } from '../oauth/scope.js'
 import { issueSession } from '../sessions/issue.js'
 import { revokeSession } from '../sessions/revoke.js'
 import type { GrantContext } from './types.js'
 
 export const grantType = 'authorization_code'
-export const parameters = ['code', 'redirect_uri', 'code_verifier', 'refresh_token_ttl'] as const
+export const parameters = ['code', 'redirect_uri', 'code_verifier', 'refresh_token_ttl', 'resource'] as const
 
 /**
  * RFC 6749 §4.1.3 code exchange with PKCE (RFC 7636). The code is consumed by compare-and-set;
@@ -19,6 +20,8 @@ export async function handle(ctx: GrantContext, deps: Deps): Promise<TokenRespon
   const client = ctx.client
   const code = ctx.form.get('code')
   if (code === undefined) throw new OAuthError('invalid_request', 'code is required')
+  // Checked before the code is spent, so a bad resource does not burn it.
+  const resource = grantedResource(ctx.form.get('resource'), client)
   const now = deps.now()
   const hash = hashSecret(code)
   const result = await deps.store.consumeAuthorizationCode(hash, now)
@@ -52,6 +55,7 @@ export async function handle(ctx: GrantContext, deps: Deps): Promise<TokenRespon
     // The client may have been narrowed since the code was issued.
     scope: currentScope(record.scope, client),
     requestedTtl: ctx.form.get('refresh_token_ttl'),
+    resource,
     requester: ctx.requester,
     oidc: { nonce: record.nonce, authTime: record.auth_time },
   })

@@ -1,11 +1,12 @@
 import { OAuthError, type TokenResponse } from '@evergreen/core'
 import type { Deps } from '../deps.js'
+import { grantedResource } from '../oauth/resource.js'
 import { grantedAudience, grantedScope } from '../oauth/scope.js'
 import { tokenResponse } from '../sessions/token-response.js'
 import type { GrantContext } from './types.js'
 
 export const grantType = 'client_credentials'
-export const parameters = ['scope', 'audience'] as const
+export const parameters = ['scope', 'audience', 'resource'] as const
 
 /**
  * RFC 6749 §4.4: a confidential client acting for itself. No session and no refresh token
@@ -18,6 +19,7 @@ export async function handle(ctx: GrantContext, deps: Deps): Promise<TokenRespon
   }
   const scope = grantedScope(ctx.form.get('scope'), client)
   const audience = grantedAudience(ctx.form.get('audience'), client)
+  const resource = grantedResource(ctx.form.get('resource'), client)
   // No session, so no absolute end and no refresh token (§4.4.3).
-  return tokenResponse(deps, client, { sub: client.client_id, client_id: client.client_id, scope, audience }, null)
+  return tokenResponse(deps, client, { sub: client.client_id, client_id: client.client_id, scope, audience, resource }, null)
 }

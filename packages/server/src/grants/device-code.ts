@@ -1,12 +1,13 @@
 import { OAuthError, type TokenResponse } from '@evergreen/core'
 import { hashSecret } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
+import { grantedResource } from '../oauth/resource.js'
 import { currentScope } from '../oauth/scope.js'
 import { prepareSession, sessionTokenResponse } from '../sessions/issue.js'
 import type { GrantContext } from './types.js'
 
 export const grantType = 'urn:ietf:params:oauth:grant-type:device_code'
-export const parameters = ['device_code'] as const
+export const parameters = ['device_code', 'resource'] as const
 
 /**
  * RFC 8628 §3.4 polling. Answers authorization_pending, slow_down (and the interval grows by
@@ -17,6 +18,7 @@ export async function handle(ctx: GrantContext, deps: Deps): Promise<TokenRespon
   const client = ctx.client
   const deviceCode = ctx.form.get('device_code')
   if (deviceCode === undefined) throw new OAuthError('invalid_request', 'device_code is required')
+  const resource = grantedResource(ctx.form.get('resource'), client)
   const hash = hashSecret(deviceCode)
   const now = deps.now()
   const existing = await deps.store.getDeviceCode(hash)
@@ -46,6 +48,7 @@ export async function handle(ctx: GrantContext, deps: Deps): Promise<TokenRespon
     // The client may have been narrowed while the person was approving.
     scope: currentScope(before.scope, client),
     requestedTtl: before.requested_ttl,
+    resource,
     requester: ctx.requester,
     oidc: { nonce: null, authTime: before.decided_at ?? now },
   })

@@ -5,7 +5,7 @@ import { lookupRefreshToken, rotateRefreshToken, type RefreshTokenLookup } from 
 import type { GrantContext, Prepared } from './types.js'
 
 export const grantType = 'refresh_token'
-export const parameters = ['refresh_token', 'scope'] as const
+export const parameters = ['refresh_token', 'scope', 'resource'] as const
 
 interface Presented {
   token: string
@@ -32,6 +32,12 @@ export async function prepare(request: OAuthRequest, deps: Deps): Promise<Prepar
 /** RFC 6749 §6 refresh with rotation (docs/architecture.md "Refresh rotation"). */
 export async function handle(ctx: GrantContext, deps: Deps, { token, lookup }: Presented): Promise<TokenResponse> {
   const client = ctx.client
+  // RFC 8707 §2.2: a refresh may name the resource again, never another: the session is bound to
+  // one, so narrowing it means keeping it.
+  const resource = ctx.form.get('resource')
+  if (lookup.view && resource !== undefined && resource !== lookup.view.session.resource) {
+    throw new OAuthError('invalid_target', 'resource is not the one this session was issued for')
+  }
   try {
     const result = await rotateRefreshToken(
       deps,

@@ -151,6 +151,8 @@ async function ensureCliClient(store: Store, settings: Settings, now: number, ra
     refresh_token_ttl_max: null,
     session_max_lifetime: null,
     first_party: true,
+    default_resource: null,
+    token_exchange: null,
     created_at: now,
     updated_at: now,
   }

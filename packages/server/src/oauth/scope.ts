@@ -1,5 +1,5 @@
 import { OAuthError, STANDARD_SCOPES } from '@evergreen/core'
-import type { ClientRecord } from '../store/types.js'
+import type { ClientRecord, SessionRecord } from '../store/types.js'
 
 // A client registered without `allowed_scopes` may ask only for STANDARD_SCOPES. An empty list
 // used to mean "anything", which let any client, the built-in `evergreen-cli` included, mint
@@ -61,6 +61,22 @@ export function grantedScope(requested: string | undefined, client: Pick<ClientR
 export function currentScope(granted: string, client: Pick<ClientRecord, 'allowed_scopes'>): string {
   const allowed = allowedScopes(client)
   return granted.split(' ').filter((s) => s !== '' && allowed.includes(s)).join(' ')
+}
+
+/**
+ * What a session may hold at a refresh: {@link currentScope} for a person's own session; for a
+ * delegated one, its scope cut down to what the agent's exchange policy allows now (the agent's
+ * `allowed_scopes` are about what it may ask for itself, not what it may hold for a person).
+ */
+export function sessionScopeNow(
+  session: Pick<SessionRecord, 'kind' | 'scope'>,
+  client: Pick<ClientRecord, 'allowed_scopes' | 'token_exchange'>,
+): string {
+  if (session.kind !== 'delegated') return currentScope(session.scope, client)
+  const policy = client.token_exchange
+  if (policy === null) return ''
+  if (policy.allowed_scopes.length === 0) return session.scope
+  return session.scope.split(' ').filter((s) => s !== '' && policy.allowed_scopes.includes(s)).join(' ')
 }
 
 /**

@@ -23,6 +23,7 @@ export const REDACT_PATHS = [
   '*.code_verifier',
   '*.device_code',
   '*.subject_token',
+  '*.actor_token',
   '*.token',
   '*.secret',
   '*.admin_key',

@@ -39,6 +39,26 @@ function shortAgent(agent: string | null): string {
   return first.length > 40 ? first.slice(0, 40) + '…' : first
 }
 
+/**
+ * Sessions in delegation order: each person's session followed by the agents acting under it,
+ * depth-first, with how deep each sits and how many descendants revoking it takes along.
+ */
+function delegationTree(sessions: SessionRecord[]): { session: SessionRecord; depth: number; descendants: number }[] {
+  const ids = new Set(sessions.map((s) => s.id))
+  const children = new Map<string, SessionRecord[]>()
+  for (const s of sessions) {
+    if (s.parent_id !== null && ids.has(s.parent_id)) children.set(s.parent_id, [...(children.get(s.parent_id) ?? []), s])
+  }
+  const count = (id: string): number => (children.get(id) ?? []).reduce((n, c) => n + 1 + count(c.id), 0)
+  const out: { session: SessionRecord; depth: number; descendants: number }[] = []
+  const walk = (s: SessionRecord, depth: number) => {
+    out.push({ session: s, depth, descendants: count(s.id) })
+    for (const c of children.get(s.id) ?? []) walk(c, depth + 1)
+  }
+  for (const s of sessions) if (s.parent_id === null || !ids.has(s.parent_id)) walk(s, 0)
+  return out
+}
+
 /** /settings/sessions (list and revoke my sessions) and /settings/cli (mint a CLI credential). */
 export function settingsPages(deps: Deps, limits: LoginLimits) {
   const when = (t: number | null) => (t === null ? '—' : new Date(t * 1000).toISOString().replace('T', ' ').slice(0, 16))
@@ -131,6 +151,10 @@ ${values.error ? html`<p class="error" role="alert" id="cli-error">${values.erro
       const csrf = pageCsrf(c, deps)
       const notice = c.req.query('revoked')
       const notices: Record<string, string> = { all: 'All other sessions and sign-ins were revoked.', one: 'The session was revoked.', sign_in: 'That sign-in was ended.' }
+      const along = Number(c.req.query('with') ?? '0')
+      if (notice === 'one' && Number.isSafeInteger(along) && along > 0) {
+        notices.one = `The session was revoked, and with it ${along} delegated agent session${along === 1 ? '' : 's'} acting under it.`
+      }
       const body = html`<h1>Your sessions</h1>
 ${notice && notices[notice] ? html`<p class="notice" role="status">${notices[notice]}</p>` : ''}
 <h2>Browser sign-ins</h2>
@@ -170,8 +194,10 @@ ${sessions.length === 0
   <caption class="visually-hidden">Active sessions</caption>
   <thead><tr><th scope="col">Application</th><th scope="col">Kind</th><th scope="col">Created</th><th scope="col">Last refreshed</th><th scope="col">From</th><th scope="col">Expires</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
   <tbody>
-  ${sessions.map((s) => html`<tr data-session-id="${s.id}">
-    <td>${clients.get(s.client_id)}${s.name ? html`<br><span class="muted">${s.name}</span>` : ''}</td>
+  ${delegationTree(sessions).map(({ session: s, depth, descendants }) => html`<tr data-session-id="${s.id}" ${s.parent_id === null ? '' : html`data-parent-id="${s.parent_id}"`}>
+    <td ${depth > 0 ? html`style="padding-left: ${depth * 1.5}em"` : ''}>${depth > 0 ? '↳ ' : ''}${clients.get(s.client_id)}${s.name ? html`<br><span class="muted">${s.name}</span>` : ''}${s.kind === 'delegated'
+      ? html`<br><span class="muted">acting for you · scope: ${s.scope || '—'}${s.resource ? html` · resource: <code>${s.resource}</code>` : ''}</span>`
+      : ''}</td>
     <td>${KIND_LABELS[s.kind]}</td>
     <td class="nowrap">${when(s.created_at)}</td>
     <td class="nowrap">${when(s.last_refreshed_at)}</td>
@@ -179,7 +205,8 @@ ${sessions.length === 0
     <td class="nowrap">${when(s.absolute_expires_at === null ? s.idle_expires_at : Math.min(s.idle_expires_at, s.absolute_expires_at))}</td>
     <td><form method="post" action="/settings/sessions/revoke">
       <input type="hidden" name="csrf" value="${csrf.token}"><input type="hidden" name="session_id" value="${s.id}">
-      <button type="submit" aria-label="Revoke ${clients.get(s.client_id)} session created ${when(s.created_at)}">Revoke</button>
+      <button type="submit" aria-label="Revoke ${clients.get(s.client_id)} session created ${when(s.created_at)}${descendants > 0 ? ` and ${descendants} delegated session${descendants === 1 ? '' : 's'}` : ''}">Revoke</button>
+      ${descendants > 0 ? html`<span class="muted">also ends ${descendants} agent session${descendants === 1 ? '' : 's'}</span>` : ''}
     </form></td>
   </tr>`)}
   </tbody>
@@ -199,8 +226,8 @@ ${sessions.length === 0
       const session = await deps.store.getSession(form.get('session_id') ?? '')
       // Someone else's session id answers exactly like an unknown one.
       if (!session || session.user_id !== signedIn.user.id) return errorPage('Not found', 'That session does not exist.', 404, { user: signedIn.user })
-      await revokeSession(deps, session, 'revoked_by_user', requesterOf(c, deps.settings))
-      return redirect('/settings/sessions?revoked=one')
+      const changed = await revokeSession(deps, session, 'revoked_by_user', requesterOf(c, deps.settings))
+      return redirect(`/settings/sessions?revoked=one${changed > 1 ? `&with=${changed - 1}` : ''}`)
     },
 
     async revokeAll(c: Context): Promise<Response> {

@@ -6,6 +6,8 @@ export interface AccessTokenSubject {
   client_id: string
   scope: string
   audience: string | null
+  /** RFC 8707 resource: named in `aud` next to the audience. */
+  resource?: string | null
   /** The session id; absent for client_credentials, which has no session. */
   sid?: string
   /** RFC 8693 §4.1 actor claim for delegated tokens. */
@@ -14,15 +16,16 @@ export interface AccessTokenSubject {
 
 /**
  * Signs an access token (RFC 9068 profile). One signature, no I/O: the key is already loaded.
- * `aud` is the requested audience, else the client id, so a dashboard can verify tokens meant
- * for itself.
+ * `aud` is the requested audience and the resource (RFC 8707 §2: the resource is where the token
+ * will be used, so it is an audience); with neither, the client id, so a dashboard can verify
+ * tokens meant for itself. One value stays a string for verifiers that expect one.
  */
 export function signAccessToken(deps: Pick<Deps, 'now' | 'random' | 'keys' | 'settings'>, subject: AccessTokenSubject, ttl: number): string {
   const iat = deps.now()
   const claims: Record<string, unknown> = {
     iss: deps.settings.issuer,
     sub: subject.sub,
-    aud: subject.audience ?? subject.client_id,
+    aud: audienceClaim(subject),
     exp: iat + ttl,
     iat,
     jti: deps.random.id('at'),
@@ -32,4 +35,11 @@ export function signAccessToken(deps: Pick<Deps, 'now' | 'random' | 'keys' | 'se
   if (subject.sid !== undefined) claims.sid = subject.sid
   if (subject.act !== undefined) claims.act = subject.act
   return deps.keys.signer().signAccessToken(claims)
+}
+
+function audienceClaim(subject: AccessTokenSubject): string | string[] {
+  const aud = [subject.audience, subject.resource].filter((a): a is string => typeof a === 'string' && a !== '')
+  const unique = [...new Set(aud)]
+  if (unique.length === 0) return subject.client_id
+  return unique.length === 1 ? unique[0]! : unique
 }

@@ -17,6 +17,14 @@ export interface NewSession {
   requestedTtl?: string | number | null | undefined
   name?: string | null
   parentId?: string | null
+  /** RFC 8707 resource; the access tokens' `aud` when set. */
+  resource?: string | null
+  /** RFC 8693 `act` claim of a delegated session. */
+  act?: Record<string, unknown>
+  /** Ceiling on the refresh TTL beyond the client's (an exchange policy's, the parent's remaining life). */
+  maxRefreshTtl?: number
+  /** The session's absolute end when inherited (a delegated session never outlives its parent). */
+  absoluteExpiresAt?: number | null
   requester: Requester
   /** When `openid` is in scope: the ID token's nonce and auth_time. */
   oidc?: { nonce: string | null; authTime: number }
@@ -40,8 +48,10 @@ export interface IssuedSession {
 /** Builds a session, its first refresh token (hash only) and its audit event; writes nothing. */
 export function prepareSession(deps: Deps, input: NewSession): PreparedSession {
   const now = deps.now()
-  const refreshTtl = resolveRefreshTtl(input.requestedTtl ?? undefined, input.client, deps.settings)
-  const absolute = absoluteExpiry(now, input.client)
+  const refreshTtl = Math.min(resolveRefreshTtl(input.requestedTtl ?? undefined, input.client, deps.settings), input.maxRefreshTtl ?? Infinity)
+  const own = absoluteExpiry(now, input.client)
+  const inherited = input.absoluteExpiresAt ?? null
+  const absolute = own === null ? inherited : inherited === null ? own : Math.min(own, inherited)
   const idle = absolute === null ? now + refreshTtl : Math.min(now + refreshTtl, absolute)
   const session: SessionRecord = {
     id: deps.random.id('ses'),
@@ -59,6 +69,8 @@ export function prepareSession(deps: Deps, input: NewSession): PreparedSession {
     revoked_at: null,
     revoked_reason: null,
     parent_id: input.parentId ?? null,
+    resource: input.resource ?? null,
+    act: input.act === undefined ? null : JSON.stringify(input.act),
     name: input.name ?? null,
     user_agent: input.requester.user_agent,
     ip: input.requester.ip,
@@ -85,7 +97,11 @@ export function prepareSession(deps: Deps, input: NewSession): PreparedSession {
       user_id: session.user_id,
       client_id: session.client_id,
       ...input.requester,
-      data: { kind: session.kind, refresh_ttl: refreshTtl, scope: session.scope, parent_id: session.parent_id },
+      data: {
+        kind: session.kind, refresh_ttl: refreshTtl, scope: session.scope, parent_id: session.parent_id,
+        ...(session.resource === null ? {} : { resource: session.resource }),
+        ...(input.act === undefined ? {} : { act: input.act }),
+      },
     }),
   }
 }
@@ -96,7 +112,10 @@ export function sessionTokenResponse(deps: Deps, prepared: PreparedSession): Iss
   const response = tokenResponse(
     deps,
     input.client,
-    { sub: input.user.id, client_id: session.client_id, scope: session.scope, audience: session.audience, sid: session.id },
+    {
+      sub: input.user.id, client_id: session.client_id, scope: session.scope, audience: session.audience, resource: session.resource,
+      sid: session.id, ...(input.act === undefined ? {} : { act: input.act }),
+    },
     session.absolute_expires_at,
     { token: prepared.refreshToken, expiresIn: session.idle_expires_at - deps.now() },
   )

@@ -3,7 +3,7 @@ import { auditEvent, type Requester } from '../audit.js'
 import { hashSecret } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
 import type { ClientRecord, RefreshTokenView } from '../store/types.js'
-import { audienceAllowed, currentScope, parseScope } from '../oauth/scope.js'
+import { audienceAllowed, parseScope, sessionScopeNow } from '../oauth/scope.js'
 import { slideIdleExpiry } from './lifetimes.js'
 import { openSuccessor, sealSuccessor } from './successor-seal.js'
 import { revokeSession } from './revoke.js'
@@ -75,7 +75,7 @@ export async function rotateRefreshToken(deps: Deps, req: RefreshRequest, lookup
 
     // Intersected with what the client may hold now, so narrowing a client reaches every live
     // session at its next rotation.
-    const scope = narrowScope(currentScope(session.scope, client), req.scope)
+    const scope = narrowScope(sessionScopeNow(session, client), req.scope)
 
     if (token.spent_at !== null) {
       const grace = deps.settings.refreshGraceSeconds
@@ -180,9 +180,15 @@ function rotatedResponse(
     sub: session.user_id ?? session.client_id,
     client_id: session.client_id,
     scope,
-    // An audience the client may no longer name falls back to the client itself.
-    audience: session.audience !== null && audienceAllowed(session.audience, client) ? session.audience : null,
+    // An audience the client may no longer name falls back to the client itself. A delegated
+    // session's audience was checked against the exchange policy, which is checked again here.
+    audience: session.audience !== null && (session.kind === 'delegated'
+      ? client.token_exchange?.allowed_audiences.includes(session.audience) === true
+      : audienceAllowed(session.audience, client)) ? session.audience : null,
+    // Fixed at issuance and never widened: a refresh keeps the resource it was issued for.
+    resource: session.resource,
     sid: session.id,
+    ...(session.act === null ? {} : { act: JSON.parse(session.act) as Record<string, unknown> }),
   }
   return tokenResponse(deps, client, subject, session.absolute_expires_at, { token: refreshToken, expiresIn: refreshExpiresIn })
 }

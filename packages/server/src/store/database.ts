@@ -28,8 +28,9 @@ export interface Database {
   /** email_lower is `emailKey(email)`, computed in JS so both stores agree on "the same email". */
   users: Flat<UserRecord & { email_lower: string }>
   upstream_identities: UpstreamIdentityRecord
-  clients: Flat<Omit<ClientRecord, ClientJsonKeys | ClientNullableJson | 'first_party'> & { [K in ClientJsonKeys]: JsonColumn } & {
+  clients: Flat<Omit<ClientRecord, ClientJsonKeys | ClientNullableJson | 'first_party' | 'token_exchange'> & { [K in ClientJsonKeys]: JsonColumn } & {
     jwks?: ColumnType<unknown, string | null, string | null>
+    token_exchange: ColumnType<unknown, string | null, string | null>
     first_party: BoolColumn
     /** Soft delete: the hot-path join and getClient skip deleted clients. */
     deleted_at: number | null

@@ -64,6 +64,19 @@ export const SHARED_MIGRATIONS: readonly SharedMigration[] = [
       schema.createIndex('client_assertions_expires').on('client_assertions').column('expires_at'),
     ],
   },
+  {
+    // Delegation by token exchange (RFC 8693) and resource indicators (RFC 8707): a session
+    // remembers its resource and, when delegated, its actor chain; a client its default resource
+    // and its exchange policy. All nullable, so existing rows mean "no resource, not delegated,
+    // may not exchange".
+    version: 12,
+    statements: (schema, types) => [
+      schema.alterTable('sessions').addColumn('resource', 'text'),
+      schema.alterTable('sessions').addColumn('act', 'text'),
+      schema.alterTable('clients').addColumn('default_resource', 'text'),
+      schema.alterTable('clients').addColumn('token_exchange', types.json),
+    ],
+  },
 ]
 
 /** The frozen per-dialect SQL a store applies before the shared migrations. */

@@ -58,13 +58,13 @@ describePostgres('PostgresStore', () => {
         client_id: 'dash', name: 'Dashboard', secret_hash: null, redirect_uris: [], post_logout_redirect_uris: [],
         backchannel_logout_uri: 'https://dash.example/bc', grant_types: ['refresh_token'], token_endpoint_auth_method: 'none',
         allowed_scopes: [], allowed_audiences: [], access_token_ttl: null, refresh_token_ttl: null, refresh_token_ttl_max: null,
-        session_max_lifetime: null, first_party: false, created_at: T0, updated_at: T0,
+        session_max_lifetime: null, first_party: false, default_resource: null, token_exchange: null, created_at: T0, updated_at: T0,
       }, audit('ev-client', 'client.created'))
       for (let i = 0; i < 30; i++) {
         await a.createSession({
           id: `s${i}`, user_id: 'u1', client_id: 'dash', kind: 'browser', scope: '', audience: null, created_at: T0,
           last_refreshed_at: null, idle_expires_at: T0 + 3600, absolute_expires_at: null, refresh_ttl: 3600, generation: 0,
-          revoked_at: null, revoked_reason: null, parent_id: null, name: null, user_agent: null, ip: null, auth_time: null,
+          revoked_at: null, revoked_reason: null, parent_id: null, resource: null, act: null, name: null, user_agent: null, ip: null, auth_time: null,
         }, {
           hash: `rt${i}`, session_id: `s${i}`, generation: 0, created_at: T0, expires_at: T0 + 3600, spent_at: null,
           successor_sealed: null, spent_ip: null, spent_user_agent: null,
@@ -93,12 +93,12 @@ describePostgres('PostgresStore', () => {
         client_id: 'svc', name: 'Service', secret_hash: null, redirect_uris: [], post_logout_redirect_uris: [],
         backchannel_logout_uri: null, grant_types: ['refresh_token'],
         token_endpoint_auth_method: 'none', allowed_scopes: [], allowed_audiences: [], access_token_ttl: null, refresh_token_ttl: null,
-        refresh_token_ttl_max: null, session_max_lifetime: null, first_party: false, created_at: T0, updated_at: T0,
+        refresh_token_ttl_max: null, session_max_lifetime: null, first_party: false, default_resource: null, token_exchange: null, created_at: T0, updated_at: T0,
       }, audit('ev-client', 'client.created'))
       await a.createSession({
         id: 's1', user_id: null, client_id: 'svc', kind: 'service', scope: 'api', audience: null, created_at: T0,
         last_refreshed_at: null, idle_expires_at: T0 + 3600, absolute_expires_at: null, refresh_ttl: 3600, generation: 0,
-        revoked_at: null, revoked_reason: null, parent_id: null, name: null, user_agent: null, ip: null, auth_time: null,
+        revoked_at: null, revoked_reason: null, parent_id: null, resource: null, act: null, name: null, user_agent: null, ip: null, auth_time: null,
       }, {
         hash: 'rt0', session_id: 's1', generation: 0, created_at: T0, expires_at: T0 + 3600, spent_at: null,
         successor_sealed: null, spent_ip: null, spent_user_agent: null,

@@ -97,7 +97,15 @@ const REVOKE = {
   'id IN (SELECT id FROM tree)',
   ),
   user: revokeAndQueue('', 'user_id = $3'),
-  client: revokeAndQueue('', 'client_id = $3'),
+  // A delegated session belongs to the agent's client, not to its parent's: deleting the parent's
+  // client must still reach the agents acting under its sessions.
+  client: revokeAndQueue(
+  `WITH RECURSIVE tree(id) AS (
+  SELECT id FROM sessions WHERE client_id = $3
+  UNION SELECT s.id FROM sessions s JOIN tree ON s.parent_id = tree.id
+)`,
+  'id IN (SELECT id FROM tree)',
+  ),
 } as const
 
 /*

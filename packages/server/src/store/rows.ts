@@ -3,7 +3,7 @@ import type { Selectable } from 'kysely'
 import type { Database } from './database.js'
 import type {
   AuditEvent, BackchannelLogoutRecord, AuthorizationCodeRecord, ClientRecord, DeviceCodeRecord, LoginSessionRecord, RefreshTokenRecord,
-  RefreshTokenView, SessionRecord, SigningKeyRecord, UserRecord,
+  RefreshTokenView, SessionRecord, SigningKeyRecord, TokenExchangePolicy, UserRecord,
 } from './types.js'
 
 /**
@@ -20,12 +20,12 @@ export const USER_COLUMNS = columnsOf<UserRecord>({ id: true, email: true, name:
 export const CLIENT_COLUMNS = columnsOf<ClientRecord>({
   client_id: true, name: true, secret_hash: true, redirect_uris: true, post_logout_redirect_uris: true, backchannel_logout_uri: true,
   grant_types: true, token_endpoint_auth_method: true, jwks: true, jwks_uri: true, previous_secret_hash: true, previous_secret_expires_at: true, allowed_scopes: true, allowed_audiences: true, access_token_ttl: true,
-  refresh_token_ttl: true, refresh_token_ttl_max: true, session_max_lifetime: true, first_party: true, created_at: true, updated_at: true,
+  refresh_token_ttl: true, refresh_token_ttl_max: true, session_max_lifetime: true, first_party: true, default_resource: true, token_exchange: true, created_at: true, updated_at: true,
 })
 export const SESSION_COLUMNS = columnsOf<SessionRecord>({
   id: true, user_id: true, client_id: true, kind: true, scope: true, audience: true, created_at: true, last_refreshed_at: true,
   idle_expires_at: true, absolute_expires_at: true, refresh_ttl: true, generation: true, revoked_at: true, revoked_reason: true,
-  parent_id: true, name: true, user_agent: true, ip: true, auth_time: true,
+  parent_id: true, resource: true, act: true, name: true, user_agent: true, ip: true, auth_time: true,
 })
 export const TOKEN_COLUMNS = columnsOf<RefreshTokenRecord>({
   hash: true, session_id: true, generation: true, created_at: true, expires_at: true, spent_at: true, successor_sealed: true,
@@ -105,6 +105,7 @@ export function toClient(r: ClientRow): ClientRecord {
     grant_types: json<string[]>(r.grant_types),
     allowed_scopes: json<string[]>(r.allowed_scopes),
     allowed_audiences: json<string[]>(r.allowed_audiences),
+    token_exchange: r.token_exchange === null ? null : json<TokenExchangePolicy>(r.token_exchange),
     first_party: r.first_party === true || r.first_party === 1,
     jwks: r.jwks === null || r.jwks === undefined ? null : json<JwkSet>(r.jwks),
   }

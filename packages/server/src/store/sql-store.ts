@@ -40,7 +40,7 @@ const DEVICE_USER_CODE = { table: 'device_codes', column: 'user_code', constrain
 
 const CLIENT_JSON = new Set<string>(['redirect_uris', 'post_logout_redirect_uris', 'grant_types', 'allowed_scopes', 'allowed_audiences'])
 /** JSON columns that may be null: null stays SQL NULL rather than the text 'null'. */
-const CLIENT_NULLABLE_JSON = new Set<string>(['jwks'])
+const CLIENT_NULLABLE_JSON = new Set<string>(['jwks', 'token_exchange'])
 const PATCHABLE = new Set<string>(CLIENT_COLUMNS.filter((c) => c !== 'client_id' && c !== 'created_at'))
 
 /** Tables whose rows pruneExpired removes once `expires_at` has passed. */
@@ -212,6 +212,7 @@ export abstract class SqlStore implements Store {
     let query = this.kysely.selectFrom('sessions').select(SESSION_COLUMNS)
     if (filter.user_id !== undefined) query = query.where('user_id', '=', filter.user_id)
     if (filter.client_id !== undefined) query = query.where('client_id', '=', filter.client_id)
+    if (filter.parent_id !== undefined) query = query.where('parent_id', '=', filter.parent_id)
     const activeAt = filter.active_at
     if (activeAt !== undefined) {
       query = query
@@ -465,8 +466,8 @@ export abstract class SqlStore implements Store {
       if (v === undefined) continue
       out[k] = CLIENT_NULLABLE_JSON.has(k) ? (v === null ? null : JSON.stringify(v)) : CLIENT_JSON.has(k) ? JSON.stringify(v) : typeof v === 'boolean' ? this.dialect.bool(v) : v
     }
-    return out as Omit<T, 'first_party' | 'jwks' | 'redirect_uris' | 'post_logout_redirect_uris' | 'grant_types' | 'allowed_scopes' | 'allowed_audiences'> & {
+    return out as Omit<T, 'first_party' | 'jwks' | 'token_exchange' | 'redirect_uris' | 'post_logout_redirect_uris' | 'grant_types' | 'allowed_scopes' | 'allowed_audiences'> & {
       [K in keyof T & ('redirect_uris' | 'post_logout_redirect_uris' | 'grant_types' | 'allowed_scopes' | 'allowed_audiences')]: string
-    } & { [K in keyof T & 'first_party']: boolean | number } & { [K in keyof T & 'jwks']?: string | null }
+    } & { [K in keyof T & 'first_party']: boolean | number } & { [K in keyof T & 'jwks']?: string | null } & { [K in keyof T & 'token_exchange']: string | null }
   }
 }

@@ -31,8 +31,8 @@ const SQLITE: DialectAdapter = {
 /*
  * Revocation, hand-written: the delegation subtree is a recursive CTE, and each revoking UPDATE
  * returns exactly the rows it changed so only those get an outbox row (a concurrent revoker that
- * got there first queues its own). `$at`/`$reason` come first except for the subtree, whose CTE
- * names the root before the UPDATE.
+ * got there first queues its own). `$at`/`$reason` come first except for the subtree and client, whose CTE
+ * names the roots before the UPDATE.
  */
 const REVOKE = {
   subtree: `WITH RECURSIVE tree(id) AS (
@@ -41,7 +41,13 @@ const REVOKE = {
 ) UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id IN (SELECT id FROM tree) AND revoked_at IS NULL
   RETURNING id, user_id, client_id`,
   user: 'UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE user_id = ? AND revoked_at IS NULL RETURNING id, user_id, client_id',
-  client: 'UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE client_id = ? AND revoked_at IS NULL RETURNING id, user_id, client_id',
+  // A delegated session belongs to the agent's client, not to its parent's: deleting the parent's
+  // client must still reach the agents acting under its sessions.
+  client: `WITH RECURSIVE tree(id) AS (
+  SELECT id FROM sessions WHERE client_id = ?
+  UNION SELECT s.id FROM sessions s JOIN tree ON s.parent_id = tree.id
+) UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id IN (SELECT id FROM tree) AND revoked_at IS NULL
+  RETURNING id, user_id, client_id`,
 } as const
 // Joined without deleted_at: deleteClient marks the client deleted in the same transaction and
 // its sessions' apps must still hear about it. `WHERE` before ON CONFLICT is required by
@@ -250,7 +256,7 @@ export class SqliteStore extends SqlStore {
   }
 
   protected async revokeAndQueue(trx: Executor, target: RevocationTarget, at: number, reason: string): Promise<number> {
-    const params = target.by === 'subtree' ? [target.id, at, reason] : [at, reason, target.id]
+    const params = target.by === 'user' ? [at, reason, target.id] : [target.id, at, reason]
     const { rows } = await trx.executeQuery<Revoked>(CompiledQuery.raw(REVOKE[target.by], params))
     for (const s of rows) await trx.executeQuery(CompiledQuery.raw(QUEUE_BACKCHANNEL, [s.id, s.user_id, at, at, s.client_id]))
     return rows.length

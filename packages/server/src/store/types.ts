@@ -7,10 +7,10 @@
  */
 
 import { ServerError } from '../errors.js'
-import type { AuditEventType, AuditEventView, ClientView, SessionFields, SessionKind, TokenEndpointAuthMethod } from '@evergreen/core'
+import type { AuditEventType, AuditEventView, ClientView, SessionFields, SessionKind, TokenEndpointAuthMethod, TokenExchangePolicy } from '@evergreen/core'
 
 // Wire vocabularies declared once in core (docs/architecture.md "Wire vocabulary").
-export type { AuditEventType, SessionKind, TokenEndpointAuthMethod }
+export type { AuditEventType, SessionKind, TokenEndpointAuthMethod, TokenExchangePolicy }
 
 export interface UserRecord {
   id: string
@@ -42,8 +42,12 @@ export interface ClientRecord extends ClientView {
   previous_secret_hash?: string | null
 }
 
-/** A stored session: exactly the fields core declares (see SessionFields). */
-export type SessionRecord = SessionFields
+/**
+ * A stored session: core's SessionFields, except that the delegation chain (`act`) is kept as JSON
+ * text, so the hot-path join returns it alike on both databases without a mapper; the admin view
+ * parses it.
+ */
+export type SessionRecord = Omit<SessionFields, 'act'> & { act: string | null }
 
 export interface RefreshTokenRecord {
   /** SHA-256 (hex) of the token: the token itself is never stored. */
@@ -179,6 +183,8 @@ export interface ListOptions {
 export interface SessionFilter extends ListOptions {
   user_id?: string | undefined
   client_id?: string | undefined
+  /** Sessions delegated directly from this one. */
+  parent_id?: string | undefined
   active_at?: number | undefined
 }
 

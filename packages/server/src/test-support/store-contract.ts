@@ -46,6 +46,8 @@ function makeClient(clientId: string, overrides: Partial<ClientRecord> = {}): Cl
     refresh_token_ttl_max: 30 * DAY,
     session_max_lifetime: null,
     first_party: true,
+    default_resource: null,
+    token_exchange: null,
     created_at: T0,
     updated_at: T0,
     ...overrides,
@@ -69,6 +71,8 @@ function makeSession(id: string, overrides: Partial<SessionRecord> = {}): Sessio
     revoked_at: null,
     revoked_reason: null,
     parent_id: null,
+    resource: null,
+    act: null,
     name: null,
     user_agent: 'Mozilla/5.0',
     ip: '198.51.100.1',
@@ -408,6 +412,11 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
           refresh_token_ttl_max: null,
           session_max_lifetime: 90 * DAY,
           first_party: false,
+          default_resource: 'https://workspace.example/api',
+          token_exchange: {
+            subject_clients: ['app'], allowed_scopes: ['read'], allowed_audiences: ['https://api.example'],
+            allowed_resources: ['https://workspace.example/api'], max_refresh_ttl: 7 * DAY,
+          },
         }))
         expect(await store.getClient('app')).toEqual(pub)
         expect(await store.getClient('svc')).toEqual(conf)
@@ -470,8 +479,26 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
 
         expect(await store.deleteClient('app', T0 + 40, makeAudit('client.deleted'))).toBe(false)
         expect(await store.updateClient('app', { name: 'zombie' }, makeAudit('client.updated'))).toBeUndefined()
+        expect(await store.updateClient('other', { token_exchange: null, default_resource: null }, makeAudit('client.updated')))
+          .toMatchObject({ token_exchange: null, default_resource: null })
         expect(await store.deleteClient('nobody', T0 + 40, makeAudit('client.deleted'))).toBe(false)
         expect((await store.listAudit({ type: 'client.deleted', limit: 10 })).items).toHaveLength(1)
+      })
+
+      test('deleteClient revokes the delegated descendants of its sessions, whatever their client', async () => {
+        await seedClient(makeClient('app'))
+        await seedClient(makeClient('agent', { created_at: T0 + 1 }))
+        await seedClient(makeClient('other', { created_at: T0 + 2 }))
+        await seedUser(makeUser('u1'))
+        await seedSession(makeSession('s1', { client_id: 'app' }))
+        await seedSession(makeSession('d1', { client_id: 'agent', kind: 'delegated', parent_id: 's1', act: '{"sub":"agent","client_id":"agent"}' }))
+        await seedSession(makeSession('d2', { client_id: 'other', kind: 'delegated', parent_id: 'd1' }))
+        await seedSession(makeSession('s2', { client_id: 'agent' }))
+
+        expect(await store.deleteClient('app', T0 + 30, makeAudit('client.deleted', { client_id: 'app', at: T0 + 30 }))).toBe(true)
+
+        for (const id of ['s1', 'd1', 'd2']) expect(await store.getSession(id)).toMatchObject({ revoked_at: T0 + 30, revoked_reason: 'client_deleted' })
+        expect(await store.getSession('s2')).toMatchObject({ revoked_at: null })
       })
 
       test('listClients pages by (created_at, client_id)', async () => {
@@ -501,6 +528,16 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         expect((await store.findRefreshToken(token.hash))!.token).toEqual(token)
         expect((await auditFor('s1')).map((e) => e.type)).toEqual(['session.created'])
         expect(await store.getSession('nobody')).toBeUndefined()
+      })
+
+      test('a delegated session keeps its parent, resource and actor chain, on the hot-path read too', async () => {
+        await seedSession(makeSession('s1'))
+        const act = JSON.stringify({ sub: 'cli', client_id: 'cli', act: { sub: 'app', client_id: 'app' } })
+        const { session, token } = await seedSession(makeSession('d1', {
+          client_id: 'cli', kind: 'delegated', parent_id: 's1', resource: 'https://workspace.example/api', act,
+        }))
+        expect(await store.getSession('d1')).toEqual(session)
+        expect((await store.findRefreshToken(token.hash))!.session).toEqual(session)
       })
 
       test('listSessions filters by user, client and active_at, and pages', async () => {

@@ -4,7 +4,7 @@ import { CliError } from '../../io.js'
 import { connect, fetchList, listFooter, printJson, seg, wantsJson, withJson, type AdminDeps } from './context.js'
 import { formatDetails, formatDuration, formatList, formatTable, formatTime } from './format.js'
 import { collect, collectGrantType, collectWords, parseLimit, parseNonNegativeSeconds, parseSeconds, parseSecondsOrNone } from './parse.js'
-import { TOKEN_ENDPOINT_AUTH_METHODS, type CreatedClientView, type RotatedSecretView } from '@evergreen/core'
+import { TOKEN_ENDPOINT_AUTH_METHODS, type CreatedClientView, type RotatedSecretView, type TokenExchangePolicy } from '@evergreen/core'
 
 /** `'none'` (from `clients update`) clears the field, so the server default applies again. */
 type Seconds = number | 'none'
@@ -26,7 +26,18 @@ interface ClientOptions {
   clientId?: string
   jwksFile?: string
   jwksUri?: string
+  defaultResource?: string
+  exchangeSubjectClient?: string[]
+  exchangeAllowedScope?: string[]
+  exchangeAllowedAudience?: string[]
+  exchangeAllowedResource?: string[]
+  exchangeMaxRefreshTtl?: Seconds
+  /** false from `--no-token-exchange`: remove the policy. */
+  tokenExchange?: boolean
 }
+
+const EXCHANGE_OPTIONS = ['exchangeSubjectClient', 'exchangeAllowedScope', 'exchangeAllowedAudience', 'exchangeAllowedResource', 'exchangeMaxRefreshTtl'] as const
+const NO_POLICY: TokenExchangePolicy = { subject_clients: [], allowed_scopes: [], allowed_audiences: [], allowed_resources: [], max_refresh_ttl: null }
 
 /** `evergreen admin clients create|list|get|update|delete`. */
 export function registerClients(admin: Command, deps: AdminDeps): void {
@@ -43,8 +54,9 @@ export function registerClients(admin: Command, deps: AdminDeps): void {
     .option('--first-party', 'a first-party client (the service\'s own apps)')
     .addHelpText('after', `
 Durations are seconds, or a number with s, m, h or d. --grant-type accepts refresh_token,
-client_credentials, authorization_code and device_code (which expands to
-urn:ietf:params:oauth:grant-type:device_code). Default grant: refresh_token.
+client_credentials, authorization_code, device_code and token_exchange (which expand to their
+urn:ietf:params:oauth:grant-type: URNs). Default grant: refresh_token. Any --exchange-* option
+gives the client a token-exchange policy; without one it cannot exchange tokens.
 
 Examples:
   $ evergreen admin clients create --name "Evergreen CLI" --auth-method none --first-party
@@ -57,12 +69,16 @@ Examples:
   $ evergreen admin clients create --name dashboard --grant-type authorization_code \\
       --grant-type refresh_token --redirect-uri https://dash.example.com/callback \\
       --post-logout-redirect-uri https://dash.example.com/signed-out \\
-      --backchannel-logout-uri https://dash.example.com/backchannel-logout`)
+      --backchannel-logout-uri https://dash.example.com/backchannel-logout
+  $ evergreen admin clients create --name "Research agent" --grant-type token_exchange \
+      --grant-type refresh_token --exchange-subject-client workspace-app --exchange-allowed-scope read \
+      --exchange-allowed-resource https://workspace.example/api --exchange-max-refresh-ttl 7d`)
     .action(async (opts: ClientOptions, cmd: Command) => {
       const client = await connect(cmd, deps).request<CreatedClientView>('POST', '/clients', {
         ...(opts.clientId !== undefined ? { client_id: opts.clientId } : {}),
         ...(opts.authMethod !== undefined ? { token_endpoint_auth_method: opts.authMethod } : {}),
         ...clientFields(opts),
+        ...exchangeField(opts, null),
       })
       if (wantsJson(cmd)) return printJson(io, client)
       io.err(`created client ${client.client_id}`)
@@ -114,6 +130,7 @@ Example:
   update
     .option('--first-party', 'mark as a first-party client')
     .option('--no-first-party', 'mark as a third-party client')
+    .option('--no-token-exchange', 'remove the token-exchange policy: the client can no longer exchange tokens')
     .addHelpText('after', `
 The authentication method cannot change; register a new client instead. Sessions already issued
 keep the refresh-token lifetime they started with.
@@ -122,11 +139,17 @@ Examples:
   $ evergreen admin clients update cli_… --refresh-token-ttl 90d --refresh-token-ttl-max 90d
   $ evergreen admin clients update cli_… --redirect-uri https://app.example.com/cb --redirect-uri http://127.0.0.1/cb
   $ evergreen admin clients update cli_… --session-max-lifetime none
-  $ evergreen admin clients update cli_… --backchannel-logout-uri none --post-logout-redirect-uri none`)
+  $ evergreen admin clients update cli_… --backchannel-logout-uri none --post-logout-redirect-uri none
+  $ evergreen admin clients update agent_… --exchange-allowed-scope "read write" --default-resource none
+
+--exchange-* options change those parts of the policy and keep the rest.`)
     .action(async (id: string, opts: ClientOptions, cmd: Command) => {
-      const patch = clientFields(opts)
+      const api = connect(cmd, deps)
+      const wantsPolicy = opts.tokenExchange === false || EXCHANGE_OPTIONS.some((k) => opts[k] !== undefined)
+      const current = wantsPolicy ? (await api.request<CreatedClientView>('GET', `/clients/${seg(id)}`)).token_exchange : null
+      const patch = { ...clientFields(opts), ...exchangeField(opts, current) }
       if (Object.keys(patch).length === 0) throw new CliError('nothing to update: pass at least one option (see evergreen admin clients update --help)')
-      const client = await connect(cmd, deps).request<CreatedClientView>('PATCH', `/clients/${seg(id)}`, patch)
+      const client = await api.request<CreatedClientView>('PATCH', `/clients/${seg(id)}`, patch)
       if (wantsJson(cmd)) return printJson(io, client)
       io.err(`updated client ${client.client_id}`)
       io.out(clientDetails(client))
@@ -184,6 +207,12 @@ function addClientFields(cmd: Command, seconds: (value: string) => Seconds, ttlN
     .option('--refresh-token-ttl <seconds>', `default refresh-token (idle) lifetime${ttlNote}`, seconds)
     .option('--refresh-token-ttl-max <seconds>', `most a request may ask for${ttlNote}`, seconds)
     .option('--session-max-lifetime <seconds>', `absolute session end, whatever the refreshes${ttlNote}`, seconds)
+    .option('--default-resource <uri>', `RFC 8707 resource for token requests that name none${updating ? '; `none` removes it' : ''}`)
+    .option('--exchange-subject-client <client_id>', 'token exchange: a client whose users\' tokens this client may exchange (repeatable)', collect)
+    .option('--exchange-allowed-scope <scope>', 'token exchange: a scope delegated tokens may carry (repeatable; none: any of the subject\'s)', collectWords)
+    .option('--exchange-allowed-audience <aud>', 'token exchange: an audience delegated tokens may name (repeatable)', collect)
+    .option('--exchange-allowed-resource <uri>', 'token exchange: a resource delegated tokens may name (repeatable)', collect)
+    .option('--exchange-max-refresh-ttl <seconds>', `token exchange: longest refresh lifetime of a delegated session${ttlNote}`, seconds)
     .option('--jwks-file <path>', 'a JSON file holding the public JWK Set, for --auth-method private_key_jwt')
     .option('--jwks-uri <url>', `where the public JWK Set is fetched, for --auth-method private_key_jwt (https)${updating ? '; `none` removes it' : ''}`)
 }
@@ -199,6 +228,26 @@ function readJwks(file: string): unknown {
     return JSON.parse(text) as unknown
   } catch {
     throw new CliError(`${file} is not JSON: it must hold a JWK Set ({"keys": [...]})`)
+  }
+}
+
+/**
+ * The `token_exchange` field, when any --exchange-* option (or --no-token-exchange) was given:
+ * the API takes the whole policy, so the given parts are laid over `current`.
+ */
+function exchangeField(opts: ClientOptions, current: TokenExchangePolicy | null): { token_exchange?: TokenExchangePolicy | null } {
+  if (opts.tokenExchange === false) return { token_exchange: null }
+  if (!EXCHANGE_OPTIONS.some((k) => opts[k] !== undefined)) return {}
+  const base = current ?? NO_POLICY
+  const ttl = opts.exchangeMaxRefreshTtl
+  return {
+    token_exchange: {
+      subject_clients: opts.exchangeSubjectClient ?? base.subject_clients,
+      allowed_scopes: opts.exchangeAllowedScope ?? base.allowed_scopes,
+      allowed_audiences: opts.exchangeAllowedAudience ?? base.allowed_audiences,
+      allowed_resources: opts.exchangeAllowedResource ?? base.allowed_resources,
+      max_refresh_ttl: ttl === undefined ? base.max_refresh_ttl : ttl === 'none' ? null : ttl,
+    },
   }
 }
 
@@ -222,6 +271,7 @@ function clientFields(opts: ClientOptions): Record<string, unknown> {
   if (opts.firstParty !== undefined) body.first_party = opts.firstParty
   if (opts.jwksFile !== undefined) body.jwks = readJwks(opts.jwksFile)
   if (opts.jwksUri !== undefined) body.jwks_uri = opts.jwksUri === 'none' ? null : opts.jwksUri
+  if (opts.defaultResource !== undefined) body.default_resource = opts.defaultResource === 'none' ? null : opts.defaultResource
   return body
 }
 
@@ -246,6 +296,14 @@ function clientDetails(c: CreatedClientView): string {
     ['refresh ttl max', c.refresh_token_ttl_max === null ? '90 days (server cap)' : ttl(c.refresh_token_ttl_max)],
     ['session max', c.session_max_lifetime === null ? 'none (renews indefinitely)' : ttl(c.session_max_lifetime)],
     ['first party', c.first_party ? 'yes' : 'no'],
+    ['default resource', c.default_resource ?? 'none'],
+    ['token exchange', c.token_exchange === null ? 'not allowed' : [
+      `from ${formatList(c.token_exchange.subject_clients)}`,
+      `scopes ${c.token_exchange.allowed_scopes.length === 0 ? 'any of the subject\'s' : formatList(c.token_exchange.allowed_scopes)}`,
+      `audiences ${formatList(c.token_exchange.allowed_audiences)}`,
+      `resources ${formatList(c.token_exchange.allowed_resources)}`,
+      `max refresh ${c.token_exchange.max_refresh_ttl === null ? '90 days (server cap)' : ttl(c.token_exchange.max_refresh_ttl)}`,
+    ].join('; ')],
     ['created', formatTime(c.created_at)],
     ['updated', formatTime(c.updated_at)],
   ])

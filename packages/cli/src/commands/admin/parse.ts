@@ -48,9 +48,9 @@ export function collectWords(value: string, previous: string[] | undefined): str
   return [...(previous ?? []), ...value.split(/\s+/).filter(Boolean)]
 }
 
-const GRANT_ALIASES: Record<string, string> = { device_code: GRANT_TYPES.deviceCode }
+const GRANT_ALIASES: Record<string, string> = { device_code: GRANT_TYPES.deviceCode, token_exchange: GRANT_TYPES.tokenExchange }
 
-/** Repeatable `--grant-type`, accepting `device_code` for the RFC 8628 URN. */
+/** Repeatable `--grant-type`, accepting `device_code` and `token_exchange` for the RFC 8628 and 8693 URNs. */
 export function collectGrantType(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), GRANT_ALIASES[value] ?? value]
 }

@@ -1,0 +1,211 @@
+import { decodeJwt } from 'jose'
+import { afterEach, beforeEach, describe, expect, test } from 'vitest'
+import { createTestService, json, mint, refresh, type TestService } from '../test-support/harness.js'
+
+// Issue "Agents act for people": RFC 8693 delegation through the real token endpoint, with a
+// hand-moved clock.
+
+const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
+const AT = 'urn:ietf:params:oauth:token-type:access_token'
+const RT = 'urn:ietf:params:oauth:token-type:refresh_token'
+const WORKSPACE = 'https://workspace.example/api'
+const OTHER = 'https://other.example/api'
+const DAY = 86_400
+
+interface Confidential { client_id: string; client_secret: string }
+interface Tokens { access_token: string; refresh_token?: string; refresh_token_expires_in?: number; scope: string; issued_token_type?: string }
+
+let svc: TestService
+let userId: string
+let app: { client_id: string }
+let agent: Confidential
+
+beforeEach(async () => {
+  svc = await createTestService()
+  userId = (await json<{ id: string }>(await svc.admin('POST', '/users', { email: 'ada@example.com' }), 201)).id
+  app = await json(await svc.admin('POST', '/clients', {
+    client_id: 'app', name: 'Workspace app', grant_types: ['refresh_token'], token_endpoint_auth_method: 'none',
+    allowed_scopes: ['read', 'write', 'admin'], allowed_audiences: [WORKSPACE, OTHER], session_max_lifetime: 180 * DAY,
+  }), 201)
+  agent = await createAgent('agent', ['app'])
+})
+afterEach(async () => {
+  await svc?.close()
+})
+
+async function createAgent(clientId: string, subjectClients: string[], policy: Record<string, unknown> = {}): Promise<Confidential> {
+  return json(await svc.admin('POST', '/clients', {
+    client_id: clientId, name: `Agent ${clientId}`, token_endpoint_auth_method: 'client_secret_post',
+    grant_types: [EXCHANGE, 'refresh_token', 'client_credentials'],
+    token_exchange: { subject_clients: subjectClients, allowed_scopes: ['read', 'write'], allowed_resources: [WORKSPACE], ...policy },
+  }), 201)
+}
+
+function exchange(client: Confidential, params: Record<string, string>): Promise<Response> {
+  return svc.form('/oauth/token', { grant_type: EXCHANGE, client_id: client.client_id, client_secret: client.client_secret, ...params })
+}
+
+async function personSession(extra: Record<string, unknown> = {}) {
+  return mint(svc, userId, app.client_id, { scope: 'read write admin', ...extra })
+}
+
+async function introspect(token: string) {
+  return json<Record<string, unknown>>(await svc.form('/oauth/introspect', { token, client_id: agent.client_id, client_secret: agent.client_secret }))
+}
+
+describe('token exchange: delegation', () => {
+  test('an exchanged session has exactly the narrowed scope, resource and act, and its own sid under the parent', async () => {
+    const person = await personSession()
+    const res = await json<Tokens>(await exchange(agent, { subject_token: person.access_token, subject_token_type: AT, scope: 'read', resource: WORKSPACE }))
+    expect(res).toMatchObject({ token_type: 'Bearer', scope: 'read', issued_token_type: AT })
+    expect(res.refresh_token).toMatch(/^egr_/)
+    const claims = decodeJwt(res.access_token)
+    expect(claims).toMatchObject({ sub: userId, client_id: 'agent', scope: 'read', aud: WORKSPACE, act: { sub: 'agent', client_id: 'agent' } })
+    expect(claims.sid).not.toBe(person.session_id)
+
+    expect(await introspect(res.access_token)).toMatchObject({ active: true, act: { sub: 'agent', client_id: 'agent' }, parent_sid: person.session_id })
+    expect(await introspect(res.refresh_token!)).toMatchObject({ active: true, scope: 'read', parent_sid: person.session_id })
+    const view = await json<Record<string, unknown>>(await svc.admin('GET', `/sessions/${claims.sid as string}`))
+    expect(view).toMatchObject({ kind: 'delegated', parent_id: person.session_id, resource: WORKSPACE, act: { sub: 'agent' }, user_id: userId })
+    const children = await json<{ items: { id: string }[] }>(await svc.admin('GET', `/sessions/${person.session_id}/children`))
+    expect(children.items.map((s) => s.id)).toEqual([claims.sid])
+
+    // A refresh keeps all of it, and cannot widen the scope or trade the resource.
+    const rotated = await json<Tokens>(await refreshAs(agent, res.refresh_token!))
+    expect(decodeJwt(rotated.access_token)).toMatchObject({ scope: 'read', aud: WORKSPACE, act: { sub: 'agent' }, sid: claims.sid })
+    expect(await json(await refreshAs(agent, rotated.refresh_token!, { scope: 'read write' }), 400)).toMatchObject({ error: 'invalid_scope' })
+    expect(await json(await refreshAs(agent, rotated.refresh_token!, { resource: OTHER }), 400)).toMatchObject({ error: 'invalid_target' })
+
+    const audit = await json<{ items: { user_id: string; data: Record<string, unknown> }[] }>(await svc.admin('GET', `/audit?session=${claims.sid as string}`))
+    expect(audit.items[0]).toMatchObject({ user_id: userId, data: { kind: 'delegated', act: { sub: 'agent', client_id: 'agent' } } })
+  })
+
+  test('a second-level exchange nests act, newest outermost; act is never dropped', async () => {
+    const person = await personSession()
+    const first = await json<Tokens>(await exchange(agent, { subject_token: person.refresh_token, subject_token_type: RT, scope: 'read write', resource: WORKSPACE }))
+    const sub = await createAgent('sub-agent', ['agent'])
+    const second = await json<Tokens>(await exchange(sub, { subject_token: first.access_token, subject_token_type: AT, scope: 'read' }))
+    const claims = decodeJwt(second.access_token)
+    expect(claims).toMatchObject({
+      sub: userId, scope: 'read', aud: WORKSPACE,
+      act: { sub: 'sub-agent', client_id: 'sub-agent', act: { sub: 'agent', client_id: 'agent' } },
+    })
+    expect(await introspect(second.access_token)).toMatchObject({ parent_sid: decodeJwt(first.access_token).sid })
+    // Asking for "only access" still yields a token with the chain: there is no way to drop act.
+    const accessOnly = await json<Tokens>(await exchange(sub, { subject_token: first.access_token, subject_token_type: AT, requested_token_type: AT }))
+    expect(accessOnly.refresh_token).toBeUndefined()
+    expect(decodeJwt(accessOnly.access_token).act).toMatchObject({ sub: 'sub-agent', act: { sub: 'agent' } })
+  })
+
+  test('an actor token names the agent; one issued to another client is refused', async () => {
+    const person = await personSession()
+    const own = await json<Tokens>(await svc.form('/oauth/token', { grant_type: 'client_credentials', client_id: agent.client_id, client_secret: agent.client_secret }))
+    const res = await json<Tokens>(await exchange(agent, { subject_token: person.access_token, subject_token_type: AT, actor_token: own.access_token, actor_token_type: AT, scope: 'read' }))
+    expect(decodeJwt(res.access_token).act).toEqual({ sub: 'agent', client_id: 'agent' })
+    const other = await createAgent('other', ['app'])
+    const foreign = await exchange(other, { subject_token: person.access_token, subject_token_type: AT, actor_token: own.access_token, actor_token_type: AT })
+    expect(await json(foreign, 400)).toMatchObject({ error: 'invalid_request' })
+  })
+
+  test('widening scope is invalid_scope; another audience or resource is invalid_target; no policy is unauthorized_client', async () => {
+    const person = await personSession({ scope: 'read' })
+    const base = { subject_token: person.access_token, subject_token_type: AT }
+    expect(await json(await exchange(agent, { ...base, scope: 'read write' }), 400)).toMatchObject({ error: 'invalid_scope' })
+    // admin is the person's in another session, and never in the agent's policy.
+    const admin = await personSession({ scope: 'read admin' })
+    expect(await json(await exchange(agent, { subject_token: admin.access_token, subject_token_type: AT, scope: 'admin' }), 400)).toMatchObject({ error: 'invalid_scope' })
+    expect(await json(await exchange(agent, { ...base, resource: OTHER }), 400)).toMatchObject({ error: 'invalid_target' })
+    expect(await json(await exchange(agent, { ...base, audience: OTHER }), 400)).toMatchObject({ error: 'invalid_target' })
+    expect(await json(await exchange(agent, { ...base, resource: 'https://workspace.example/api#frag' }), 400)).toMatchObject({ error: 'invalid_target' })
+    // A subject bound to one resource cannot be exchanged for another the person's app could reach.
+    const bound = await personSession({ scope: 'read', resource: OTHER })
+    expect(await json(await exchange(agent, { subject_token: bound.access_token, subject_token_type: AT, resource: WORKSPACE }), 400)).toMatchObject({ error: 'invalid_target' })
+
+    const plain = await json<Confidential>(await svc.admin('POST', '/clients', {
+      name: 'no policy', token_endpoint_auth_method: 'client_secret_post', grant_types: [EXCHANGE],
+    }), 201)
+    expect(await json(await exchange(plain, base), 400)).toMatchObject({ error: 'unauthorized_client' })
+    const unlisted = await createAgent('unlisted', ['someone-else'])
+    expect(await json(await exchange(unlisted, base), 400)).toMatchObject({ error: 'invalid_request' })
+    expect(await json(await exchange(agent, { subject_token: 'nope', subject_token_type: AT }), 400)).toMatchObject({ error: 'invalid_request' })
+  })
+})
+
+describe('token exchange: lifetimes', () => {
+  test('a 90-day TTL is honoured and carried through 3 rotations; a 1-year request is capped', async () => {
+    const person = await personSession()
+    const res = await json<Tokens>(await exchange(agent, { subject_token: person.access_token, subject_token_type: AT, refresh_token_ttl: String(90 * DAY) }))
+    expect(res.refresh_token_expires_in).toBe(90 * DAY)
+    const year = await json<Tokens>(await exchange(agent, { subject_token: person.access_token, subject_token_type: AT, refresh_token_ttl: String(365 * DAY) }))
+    expect(year.refresh_token_expires_in).toBe(90 * DAY)
+    let rt = res.refresh_token!
+    for (let i = 0; i < 3; i++) {
+      svc.clock.advance(DAY)
+      const next = await json<Tokens>(await refreshAs(agent, rt))
+      expect(next.refresh_token_expires_in).toBe(90 * DAY)
+      rt = next.refresh_token!
+    }
+  })
+
+  test('the policy caps the TTL, and a delegated session never outlives its parent', async () => {
+    const capped = await createAgent('capped', ['app'], { max_refresh_ttl: 7 * DAY })
+    const person = await personSession({ refresh_token_ttl: 90 * DAY })
+    const res = await json<Tokens>(await exchange(capped, { subject_token: person.access_token, subject_token_type: AT, refresh_token_ttl: String(90 * DAY) }))
+    expect(res.refresh_token_expires_in).toBe(7 * DAY)
+
+    // The parent ends 180 days after it began: move to 20 days before that.
+    svc.clock.advance(80 * DAY)
+    const mid = await json<Tokens>(await refresh(svc, app.client_id, person.refresh_token))
+    svc.clock.advance(80 * DAY)
+    const fresh = await json<Tokens>(await refresh(svc, app.client_id, mid.refresh_token!))
+    const child = await json<Tokens>(await exchange(agent, { subject_token: fresh.access_token, subject_token_type: AT, refresh_token_ttl: String(90 * DAY) }))
+    expect(child.refresh_token_expires_in).toBe(20 * DAY)
+    svc.clock.advance(20 * DAY)
+    expect(await json(await refreshAs(agent, child.refresh_token!), 400)).toMatchObject({ error: 'invalid_grant' })
+    expect(await introspect(child.access_token)).toEqual({ active: false })
+  })
+})
+
+describe('token exchange: revoking the parent ends every descendant', () => {
+  async function family() {
+    const person = await personSession()
+    const child = await json<Tokens>(await exchange(agent, { subject_token: person.access_token, subject_token_type: AT, scope: 'read write' }))
+    const sub = await createAgent(`sub-${Math.random().toString(36).slice(2, 8)}`, ['agent'])
+    const grandchild = await json<Tokens>(await exchange(sub, { subject_token: child.access_token, subject_token_type: AT, scope: 'read' }))
+    return { person, child, grandchild, sub }
+  }
+  async function expectDead(f: Awaited<ReturnType<typeof family>>) {
+    for (const t of [f.child.access_token, f.child.refresh_token!, f.grandchild.access_token, f.grandchild.refresh_token!]) {
+      expect(await introspect(t)).toEqual({ active: false })
+    }
+    expect(await json(await refreshAs(f.sub, f.grandchild.refresh_token!), 400)).toMatchObject({ error: 'invalid_grant' })
+  }
+
+  test('by RFC 7009 /oauth/revoke', async () => {
+    const f = await family()
+    expect((await svc.form('/oauth/revoke', { token: f.person.refresh_token, client_id: app.client_id })).status).toBe(200)
+    await expectDead(f)
+  })
+
+  test('by the admin API', async () => {
+    const f = await family()
+    expect(await json(await svc.admin('DELETE', `/sessions/${f.person.session_id}`))).toEqual({ revoked: 3 })
+    await expectDead(f)
+  })
+
+  test("by deleting the person's client, whose sessions' agents are other clients", async () => {
+    const f = await family()
+    expect((await svc.admin('DELETE', `/clients/${app.client_id}`)).status).toBe(204)
+    await expectDead(f)
+  })
+
+  test('by disabling the person', async () => {
+    const f = await family()
+    expect((await svc.admin('POST', `/users/${userId}/disable`)).status).toBeLessThan(300)
+    await expectDead(f)
+  })
+})
+
+function refreshAs(client: Confidential, refreshToken: string, extra: Record<string, string> = {}): Promise<Response> {
+  return svc.form('/oauth/token', { grant_type: 'refresh_token', client_id: client.client_id, client_secret: client.client_secret, refresh_token: refreshToken, ...extra })
+}
