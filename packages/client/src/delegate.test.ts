@@ -112,9 +112,19 @@ test('sends an RFC 8693 exchange of the person\'s access token and returns an eg
   expect(decoded).toEqual({ ok: true, value: { v: 1, iss: issuer, client_id: 'evergreen-cli', refresh_token: AGENT_RT, exp: NOW / 1000 + 7_776_000 } })
 })
 
-test('a response that issued something other than a refresh token is refused', async () => {
-  answer.body = { ...(answer.body as object), issued_token_type: 'urn:ietf:params:oauth:token-type:access_token' }
+test('a response without a refresh token, or without issued_token_type, is refused', async () => {
+  const { refresh_token: _dropped, ...accessOnly } = answer.body as Record<string, unknown>
+  answer.body = { ...accessOnly, issued_token_type: 'urn:ietf:params:oauth:token-type:access_token' }
   await expect(delegateSession(loggedIn())).rejects.toMatchObject({ code: 'PROVIDER_INVALID_RESPONSE' })
+  const { issued_token_type: _none, ...untyped } = { ...(accessOnly as object), refresh_token: 'egr_x' } as Record<string, unknown>
+  answer.body = untyped
+  await expect(delegateSession(loggedIn())).rejects.toMatchObject({ code: 'PROVIDER_INVALID_RESPONSE' })
+})
+
+test('the access-token issued_token_type with the refresh token beside it (RFC 8693 §2.2.1) is accepted', async () => {
+  answer.body = { ...(answer.body as object), issued_token_type: 'urn:ietf:params:oauth:token-type:access_token' }
+  const delegated = await delegateSession(loggedIn())
+  expect(delegated.credential).toMatch(/^egc1_/)
 })
 
 test.each([

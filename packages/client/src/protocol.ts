@@ -171,7 +171,10 @@ export function tokenExchangeRequest(as: AuthorizationServer, clientId: string, 
  */
 export async function processTokenExchangeResponse(response: Response): Promise<TokenResponse & { refresh_token: string; issued_token_type: string }> {
   const tokens = await processTokenResponse(response)
-  if (tokens.issued_token_type !== TOKEN_TYPE_URIS.refreshToken || typeof tokens.refresh_token !== 'string' || tokens.refresh_token.length === 0) {
+  // RFC 8693 §2.2.1: issued_token_type names what the access_token field holds (Evergreen sends the
+  // access-token type, the delegated session's refresh token beside it), so the refresh token itself
+  // is what must be there.
+  if (typeof tokens.issued_token_type !== 'string' || typeof tokens.refresh_token !== 'string' || tokens.refresh_token.length === 0) {
     throw new ProviderError('PROVIDER_INVALID_RESPONSE', 'the token exchange did not issue a refresh token', { status: response.status })
   }
   return tokens as TokenResponse & { refresh_token: string; issued_token_type: string }
