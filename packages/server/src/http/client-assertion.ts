@@ -1,6 +1,7 @@
 import { CLIENT_ASSERTION_ALGS, OAuthError } from '@evergreen/core'
 import { createLocalJWKSet, createRemoteJWKSet, customFetch, errors, jwtVerify, type JWTVerifyGetKey } from 'jose'
 import type { ClientRecord, Store } from '../store/types.js'
+import { readBounded } from './bounded-body.js'
 
 /** What verifying a client assertion needs from the service. */
 export interface AssertionDeps {
@@ -95,23 +96,10 @@ function limitedFetch(fetchImpl: typeof fetch) {
       if (declared > MAX_JWKS_BYTES) throw new errors.JWKSInvalid('JWKS response is too large')
       return res
     }
-    const reader = res.body.getReader()
-    const chunks: Uint8Array[] = []
-    let size = 0
-    for (;;) {
-      const { done, value } = await reader.read()
-      if (done) break
-      size += value.byteLength
-      if (size > MAX_JWKS_BYTES) {
-        await reader.cancel()
-        throw new errors.JWKSInvalid('JWKS response is too large')
-      }
-      chunks.push(value)
-    }
-    const body = new Uint8Array(size)
-    let at = 0
-    for (const chunk of chunks) body.set(chunk, (at += chunk.byteLength) - chunk.byteLength)
-    return new Response(body, { status: res.status, headers: res.headers })
+    const body = await readBounded(res.body, MAX_JWKS_BYTES)
+    if (body === undefined) throw new errors.JWKSInvalid('JWKS response is too large')
+    // A stream chunk is typed over ArrayBufferLike; it is a plain ArrayBuffer at run time.
+    return new Response(body as Uint8Array<ArrayBuffer>, { status: res.status, headers: res.headers })
   }
 }
 

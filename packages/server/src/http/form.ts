@@ -1,4 +1,5 @@
 import { OAuthError } from '@evergreen/core'
+import { readBounded } from './bounded-body.js'
 
 /**
  * Reads an `application/x-www-form-urlencoded` body as the OAuth endpoints require
@@ -50,35 +51,13 @@ async function readText(req: Request, maxBytes: number): Promise<string> {
   const declared = Number(req.headers.get('content-length') ?? '0')
   if (declared > maxBytes) throw tooLarge(maxBytes)
   if (!req.body) return ''
-  const reader = req.body.getReader()
-  const chunks: Uint8Array[] = []
-  let size = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    size += value.byteLength
-    if (size > maxBytes) {
-      await reader.cancel()
-      throw tooLarge(maxBytes)
-    }
-    chunks.push(value)
-  }
+  const bytes = await readBounded(req.body, maxBytes)
+  if (bytes === undefined) throw tooLarge(maxBytes)
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(concat(chunks, size))
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes)
   } catch {
     throw new OAuthError('invalid_request', 'body is not valid UTF-8')
   }
-}
-
-function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!
-  const out = new Uint8Array(size)
-  let offset = 0
-  for (const c of chunks) {
-    out.set(c, offset)
-    offset += c.byteLength
-  }
-  return out
 }
 
 function tooLarge(maxBytes: number): OAuthError {
