@@ -2,7 +2,7 @@ import { isWellFormedRefreshToken, OAuthError, type RefreshFailureReason, type T
 import { auditEvent, type Requester } from '../audit.js'
 import { hashSecret } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
-import type { ClientRecord, RefreshTokenView } from '../store/types.js'
+import type { AuditEvent, ClientRecord, RefreshTokenView } from '../store/types.js'
 import { audienceAllowed, parseScope, sessionScopeNow } from '../oauth/scope.js'
 import { slideIdleExpiry } from './lifetimes.js'
 import { openSuccessor, sealSuccessor } from './successor-seal.js'
@@ -145,18 +145,10 @@ export async function rotateRefreshToken(deps: Deps, req: RefreshRequest, lookup
 
 async function graceReplay(deps: Deps, view: RefreshTokenView, successor: string, scope: string, req: RefreshRequest): Promise<RefreshResult> {
   const now = deps.now()
-  const { session, token } = view
+  const { token } = view
   // A replay hands out a live token, so it leaves the same trail as a rotation: who asked, and
   // who spent the token first.
-  await deps.store.appendAudit(
-    auditEvent(deps, 'refresh.replayed', {
-      session_id: session.id,
-      user_id: session.user_id,
-      client_id: session.client_id,
-      ...req.requester,
-      data: { generation: token.generation, first_presented: { at: token.spent_at, ip: token.spent_ip, user_agent: token.spent_user_agent } },
-    }),
-  )
+  await deps.store.appendAudit(spentTokenEvent(deps, 'refresh.replayed', view, req, { generation: token.generation }))
   deps.logger.debug({ session_id: view.session.id, ip: req.requester.ip }, 'refresh replayed within grace window')
   // The successor expires with the session's current idle expiry (set by the rotation that made it).
   const refreshExpiresIn = Math.max(0, view.session.idle_expires_at - now)
@@ -211,18 +203,29 @@ function narrowScope(granted: string, requested: string | undefined): string {
 async function supersededRefused(deps: Deps, view: RefreshTokenView, req: RefreshRequest): Promise<void> {
   const { session, token } = view
   await deps.store.appendAudit(
-    auditEvent(deps, 'refresh.superseded', {
-      session_id: session.id,
-      user_id: session.user_id,
-      client_id: session.client_id,
-      ...req.requester,
-      data: {
-        generation: token.generation,
-        current_generation: session.generation,
-        first_presented: { at: token.spent_at, ip: token.spent_ip, user_agent: token.spent_user_agent },
-      },
-    }),
+    spentTokenEvent(deps, 'refresh.superseded', view, req, { generation: token.generation, current_generation: session.generation }),
   )
+}
+
+/**
+ * The audit event for a spent token presented again (replayed, superseded, reused): who presents
+ * it now, and who spent it first (from the token row), so the two can be told apart afterwards.
+ */
+function spentTokenEvent(
+  deps: Deps,
+  type: 'refresh.replayed' | 'refresh.superseded' | 'refresh.reused',
+  view: RefreshTokenView,
+  req: RefreshRequest,
+  data: Record<string, unknown>,
+): AuditEvent {
+  const { session, token } = view
+  return auditEvent(deps, type, {
+    session_id: session.id,
+    user_id: session.user_id,
+    client_id: session.client_id,
+    ...req.requester,
+    data: { ...data, first_presented: { at: token.spent_at, ip: token.spent_ip, user_agent: token.spent_user_agent } },
+  })
 }
 
 async function reuseDetected(deps: Deps, view: RefreshTokenView, req: RefreshRequest): Promise<void> {
@@ -232,20 +235,12 @@ async function reuseDetected(deps: Deps, view: RefreshTokenView, req: RefreshReq
   const detail = {
     generation: token.generation,
     current_generation: session.generation,
-    first_presented: { at: token.spent_at, ip: token.spent_ip, user_agent: token.spent_user_agent },
     reused: { at: now, ip: req.requester.ip, user_agent: req.requester.user_agent },
   }
-  await deps.store.appendAudit(
-    auditEvent(deps, 'refresh.reused', {
-      session_id: session.id,
-      user_id: session.user_id,
-      client_id: session.client_id,
-      ...req.requester,
-      data: detail,
-    }),
-  )
+  const event = spentTokenEvent(deps, 'refresh.reused', view, req, detail)
+  await deps.store.appendAudit(event)
   await revokeSession(deps, session, 'reuse_detected', req.requester)
-  deps.logger.warn({ session_id: session.id, ...detail }, 'refresh token reuse detected; session revoked')
+  deps.logger.warn({ session_id: session.id, ...event.data }, 'refresh token reuse detected; session revoked')
 }
 
 async function failed(
