@@ -92,13 +92,21 @@ async function postgresBackend(url: string, issuer: string): Promise<LimitBacken
   // Its own small pool: a limit check must not wait behind the store's queries, nor they behind it.
   const pool = new pg.Pool({ connectionString: url, max: 2, connectionTimeoutMillis: BACKEND_TIMEOUT_MS, statement_timeout: BACKEND_TIMEOUT_MS })
   pool.on('error', () => {})
-  // rate-limiter-flexible's own table shape. Created here rather than by each limiter, so eight
-  // limiters on two nodes do not race eight CREATE TABLEs; 23505 / 42P07 is another node winning.
-  await pool
-    .query(`CREATE TABLE IF NOT EXISTS ${RATE_LIMIT_TABLE} (key varchar(255) PRIMARY KEY, points integer NOT NULL DEFAULT 0, expire bigint)`)
-    .catch((err: { code?: string }) => {
-      if (err.code !== '23505' && err.code !== '42P07') throw err
-    })
+  // rate-limiter-flexible's own table shape. Created here rather than by each limiter, and under a
+  // transaction-scoped advisory lock: CREATE TABLE IF NOT EXISTS is not safe against itself, and
+  // two nodes starting together failed with `type "evergreen_rate_limits" already exists`.
+  const client = await pool.connect()
+  try {
+    await client.query('BEGIN')
+    await client.query(`SELECT pg_advisory_xact_lock(hashtext('${RATE_LIMIT_TABLE}'))`)
+    await client.query(`CREATE TABLE IF NOT EXISTS ${RATE_LIMIT_TABLE} (key varchar(255) PRIMARY KEY, points integer NOT NULL DEFAULT 0, expire bigint)`)
+    await client.query('COMMIT')
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {})
+    throw err
+  } finally {
+    client.release()
+  }
   const hash = keyHasher(issuer)
   return {
     kind: 'postgres',
