@@ -32,7 +32,8 @@ export async function handle(ctx: GrantContext, deps: Deps): Promise<TokenRespon
   if (record.client_id !== client.client_id) throw new OAuthError('invalid_grant', 'authorization code was issued to another client')
   if (!result.consumed) {
     if (record.session_id) {
-      const session = { id: record.session_id, user_id: record.user_id, client_id: client.client_id }
+      // A code's session is a person's own sign-in, never delegated: no actors to name.
+      const session = { id: record.session_id, user_id: record.user_id, client_id: client.client_id, act: null }
       await revokeSession(deps, session, 'code_reused', ctx.requester)
     }
     throw new OAuthError('invalid_grant', 'authorization code was already used')
