@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose'
+import { createRemoteJWKSet, decodeJwt, exportJWK, generateKeyPair, jwtVerify } from 'jose'
 import * as oauth from 'oauth4webapi'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { PageClient } from '../../packages/server/src/test-support/browser-client.js'
@@ -67,6 +67,25 @@ describe('token exchange through oauth4webapi against `evergreen serve`', () => 
 
     await oauth.processRevocationResponse(await oauth.revocationRequest(as, { client_id: fx.publicClientId }, oauth.None(), person.refresh_token, insecure))
     expect(await introspect()).toMatchObject({ active: false })
+  })
+
+  test('an agent with a key pair (private_key_jwt) exchanges and refreshes with signed assertions, no secret', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256')
+    const kid = 'agent-key-1'
+    const keyed = await admin<{ client_id: string; client_secret?: string }>(server, 'POST', '/clients', {
+      name: 'Keyed agent', token_endpoint_auth_method: 'private_key_jwt', grant_types: [EXCHANGE, 'refresh_token'],
+      jwks: { keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' }] },
+      token_exchange: { subject_clients: [fx.publicClientId], allowed_scopes: ['read'] },
+    })
+    expect(keyed.client_secret).toBeUndefined()
+    const person = await mintSession(server, fx.userId, fx.publicClientId, { scope: 'read write' })
+    const client: oauth.Client = { client_id: keyed.client_id }
+    const auth = () => oauth.PrivateKeyJwt({ key: privateKey, kid })
+    const params = new URLSearchParams({ subject_token: person.access_token, subject_token_type: AT })
+    const tokens = await oauth.processGenericTokenEndpointResponse(as, client, await oauth.genericTokenEndpointRequest(as, client, auth(), EXCHANGE, params, insecure))
+    expect(decodeJwt(tokens.access_token)).toMatchObject({ client_id: keyed.client_id, scope: 'read', act: { sub: keyed.client_id } })
+    const refreshed = await oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(as, client, auth(), tokens.refresh_token!, insecure))
+    expect(decodeJwt(refreshed.access_token)).toMatchObject({ act: { sub: keyed.client_id } })
   })
 })
 
