@@ -112,8 +112,9 @@ describe('oauth4webapi DPoP against the real server', () => {
     await oauth.protectedResourceRequest(tokens.access_token, 'GET', new URL('http://resource.test/data'), undefined, undefined, {
       ...insecure,
       DPoP,
-      [oauth.customFetch]: async (input: string, init: RequestInit) => {
-        captured = new Request(input, init)
+      [oauth.customFetch]: async (input, init) => {
+        // A GET: method and headers are the whole request the resource server would see.
+        captured = new Request(input, { method: init.method, headers: init.headers })
         return new Response('{}')
       },
     })
