@@ -3,7 +3,8 @@ import { decodeJwt } from 'jose'
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
 import { PageClient } from '../test-support/browser-client.js'
 import { createDpopKey, type TestDpopKey } from '../test-support/dpop-key.js'
-import { createTestService, json, type TestService } from '../test-support/harness.js'
+import { createTestService, json, mint, openTempSqlite, refresh as refreshAs, seedUserAndClient, type TestService } from '../test-support/harness.js'
+import type { Store } from '../store/types.js'
 
 // DPoP-bound sessions (RFC 9449 §5) through the real pages and token endpoint, in process, with an
 // injected clock: a thief holding a bound refresh token but not the key gets nothing and cannot
@@ -170,5 +171,29 @@ describe('a DPoP-bound refresh token', () => {
     // The owner replaying the spent token with the key is still reuse: that rule is unchanged.
     expect(await errorOf(await refresh(tokens.refresh_token, await owner.proof()))).toMatchObject({ error: 'invalid_grant', error_reason: 'reused' })
     expect(await sessionOf(later.access_token)).toMatchObject({ active: false })
+  })
+})
+
+describe('the refresh hot path without DPoP', () => {
+  test('an unbound session refreshed without a DPoP header costs the same store calls as before: one read, one rotation', async () => {
+    const calls: string[] = []
+    const real = await openTempSqlite()
+    // The real store, with each method call recorded.
+    const store = new Proxy(real, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown
+        if (typeof value !== 'function') return value
+        return (...args: unknown[]) => {
+          calls.push(String(prop))
+          return (value as (...a: unknown[]) => unknown).apply(target, args)
+        }
+      },
+    }) as Store
+    svc = await createTestService({ store })
+    const { userId, clientId: cid } = await seedUserAndClient(svc)
+    const session = await mint(svc, userId, cid)
+    calls.length = 0
+    expect((await refreshAs(svc, cid, session.refresh_token)).status).toBe(200)
+    expect(calls).toEqual(['findRefreshToken', 'rotateRefreshToken'])
   })
 })
