@@ -88,6 +88,7 @@ ${values.error ? html`<p class="error" role="alert" id="code-error">${values.err
 <p>A device using code <strong>${formatUserCode(code)}</strong> wants to sign in as <strong>${signedIn.user.email}</strong>
 with <strong>${client?.name ?? record.client_id}</strong>.</p>
 ${scopes.length ? html`<p>It asks for:</p><ul>${scopes.map((s) => html`<li><code>${s}</code></li>`)}</ul>` : ''}
+${record.resource ? html`<p>Its access will be limited to <code>${record.resource}</code>.</p>` : ''}
 <p class="muted">Only approve if you started this on your own device just now.</p>
 <form method="post" action="/device/decision">
   <input type="hidden" name="csrf" value="${csrf.token}">
