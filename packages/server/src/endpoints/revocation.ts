@@ -19,7 +19,7 @@ export const REVOCATION_PATH = '/oauth/revoke'
  * (client_credentials), is denied by its `jti` until it expires. Unknown, expired or garbage
  * tokens get 200 as §2.2 requires, so the endpoint says nothing about which tokens exist.
  *
- * A token bound to a DPoP key (a bound session's refresh token, an access token with `cnf.jkt`)
+ * A token bound to a DPoP key (any token of a bound session, an access token with `cnf.jkt`)
  * presented by a public client is revoked only with a proof of that key (docs/architecture.md
  * "DPoP binding"): otherwise anyone who copied the token could log its owner out.
  *
@@ -38,8 +38,9 @@ export function revocationEndpoint(deps: Deps, rateLimit: RateLimit) {
         throw new OAuthError('unauthorized_client', 'token was issued to another client')
       }
       // Before the revoked check, as at the token endpoint: a presenter without the key learns
-      // nothing about the session's state.
-      if (session) proved = await requireHolderProof(deps, req, client, target.jkt)
+      // nothing about the session's state. The session's key governs, not the token's: a Bearer
+      // access token of a bound session would otherwise let whoever copied it end the session.
+      if (session) proved = await requireHolderProof(deps, req, client, session.dpop_jkt ?? target.jkt)
       if (session && session.revoked_at === null) {
         await revokeSession(deps, session, 'revoked_by_client', requester)
       }
@@ -92,8 +93,8 @@ async function targetOf(deps: Deps, token: string): Promise<Target | undefined> 
     // Only refresh and access tokens are revocable (RFC 7009 §2.1). An ID token carries the same
     // `sid`, but it is handed to relying parties and front ends, so it must not end a session.
     const { payload } = await deps.keys.verify(token, { issuer: deps.settings.issuer, typ: 'at+jwt' })
-    // A Bearer access token is unbound even when its session is bound (docs/architecture.md
-    // "DPoP binding"): only `cnf.jkt` binds it.
+    // `cnf.jkt` binds the token itself; a session target also needs its session's key, checked
+    // by the caller once the session is read (docs/architecture.md "DPoP binding").
     const jkt = boundJkt(payload)
     if (typeof payload.sid === 'string') return { kind: 'session', sessionId: payload.sid, jkt }
     if (typeof payload.jti === 'string' && typeof payload.exp === 'number') {

@@ -258,6 +258,18 @@ describe('revoking a DPoP-bound token (RFC 7009)', () => {
     expect(await sessionOf(tokens.access_token)).toMatchObject({ active: false })
   })
 
+  test("a Bearer access token of a bound session cannot end it without the session's key", async () => {
+    await setup()
+    const tokens = await boundSession()
+    expect(tokens.token_type).toBe('Bearer')
+    expect(await errorOf(await revoke(tokens.access_token))).toMatchObject({ status: 400, error: 'invalid_dpop_proof' })
+    expect(await errorOf(await revoke(tokens.access_token, await thief.proof({ htu: REVOKE_HTU })))).toMatchObject({ status: 400, error_reason: 'dpop_key_mismatch' })
+    expect(await sessionOf(tokens.access_token)).toMatchObject({ active: true })
+    expect((await refresh(tokens.refresh_token, await owner.proof())).status).toBe(200)
+    expect((await revoke(tokens.access_token, await owner.proof({ htu: REVOKE_HTU }))).status).toBe(200)
+    expect(await sessionOf(tokens.access_token)).toMatchObject({ active: false })
+  })
+
   test('an unbound session is revoked without a proof, as before; a DPoP header there is not even read', async () => {
     await setup()
     const tokens = await json<Tokens>(await exchange(await authorizeCode()))
