@@ -1,5 +1,6 @@
 /**
- * Error codes on the wire: RFC 6749 §5.2, RFC 7009, RFC 8628 §3.5, RFC 8693, RFC 6750.
+ * Error codes on the wire: RFC 6749 §5.2, RFC 7009, RFC 8628 §3.5, RFC 8693, RFC 6750, and
+ * RFC 9449 §5/§8 (`invalid_dpop_proof`, `use_dpop_nonce`).
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
  */
 export type OAuthErrorCode =
@@ -17,6 +18,8 @@ export type OAuthErrorCode =
   | 'slow_down'
   | 'expired_token'
   | 'temporarily_unavailable'
+  | 'invalid_dpop_proof'
+  | 'use_dpop_nonce'
   | 'server_error'
 
 /**

@@ -1,6 +1,7 @@
 export * from './admin.js'
 export * from './base64url.js'
 export * from './credential.js'
+export * from './dpop.js'
 export * from './errors.js'
 export * from './refresh-token.js'
 export * from './token-response.js'
