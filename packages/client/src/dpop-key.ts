@@ -7,7 +7,7 @@ import { exportJWK } from 'jose/key/export'
 import { importJWK } from 'jose/key/import'
 import { generateKeyPair } from 'jose/key/generate/keypair'
 import { SignJWT } from 'jose/jwt/sign'
-import { encodeBase64url } from '@evergreen/core'
+import { hashAccessToken } from '@evergreen/core'
 import { StorageError } from './errors.js'
 import type { DpopKeyRecord } from './session.js'
 
@@ -84,13 +84,8 @@ export interface DpopProofClaims {
 export async function createDpopProof(key: DpopKey, claims: DpopProofClaims): Promise<string> {
   const payload: Record<string, unknown> = { htm: claims.htm, htu: stripQueryAndFragment(claims.htu), iat: claims.iat, jti: claims.jti }
   if (claims.nonce !== undefined) payload.nonce = claims.nonce
-  if (claims.accessToken !== undefined) payload.ath = await accessTokenHash(claims.accessToken)
+  if (claims.accessToken !== undefined) payload.ath = await hashAccessToken(claims.accessToken)
   return new SignJWT(payload).setProtectedHeader({ alg: DPOP_ALG, typ: 'dpop+jwt', jwk: key.publicJwk }).sign(key.privateKey)
-}
-
-/** `ath`: base64url(SHA-256(ASCII access token)), RFC 9449 §4.2. */
-export async function accessTokenHash(accessToken: string): Promise<string> {
-  return encodeBase64url(new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(accessToken))))
 }
 
 function stripQueryAndFragment(url: string): string {
