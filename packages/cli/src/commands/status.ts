@@ -197,7 +197,22 @@ function sessionChecks(status: SessionStatus, ctx: SessionContext, now: number):
   } else {
     checks.push({ name: 'refresh token', status: 'ok', message: 'present (the token service gave no expiry)' })
   }
+  checks.push(keyBindingCheck(status))
   return checks
+}
+
+/**
+ * Whether the session is bound to a DPoP key (RFC 9449): a bound refresh token is useless to
+ * anyone who copies it without the key. Unbound is not a failure — a server without DPoP, or a
+ * login with --no-dpop — just worth knowing.
+ */
+function keyBindingCheck(status: SessionStatus): Check {
+  if (status.dpop_jkt !== undefined) {
+    const access = status.token_type === 'DPoP' ? 'refresh and access tokens' : 'refresh token (access tokens are Bearer)'
+    return { name: 'key binding', status: 'ok', message: `DPoP-bound ${access}; key thumbprint ${status.dpop_jkt}` }
+  }
+  if (status.renewable === false) return { name: 'key binding', status: 'ok', message: 'none (an access-only session)' }
+  return { name: 'key binding', status: 'ok', message: 'none: a Bearer session (a copy of its refresh token works without any key)' }
 }
 
 function envTokenCheck(ctx: SessionContext, status: SessionStatus | undefined, stored: boolean, now: number): Check {
