@@ -123,6 +123,16 @@ export interface ClientView {
   default_resource: string | null
   /** May this client exchange tokens (RFC 8693), and within what; null: it may not. */
   token_exchange: TokenExchangePolicy | null
+  /**
+   * Every token request of this client must carry a DPoP proof (RFC 9449); without one it gets
+   * `invalid_dpop_proof`. Absent means false.
+   */
+  require_dpop?: boolean
+  /**
+   * Access tokens of this client's DPoP-bound sessions are bound too (`token_type: "DPoP"`,
+   * `cnf.jkt`); otherwise they stay Bearer while the refresh token is bound. Absent means false.
+   */
+  dpop_bound_access_tokens?: boolean
   created_at: number
   updated_at: number
 }
@@ -190,6 +200,11 @@ export interface SessionFields {
   ip: string | null
   /** When the user authenticated (OIDC `auth_time`); null for a session not born of a sign-in. */
   auth_time: number | null
+  /**
+   * RFC 7638 thumbprint of the DPoP key the session is bound to (RFC 9449 `jkt`), fixed at
+   * issuance and carried through every rotation; null (or absent) for an unbound session.
+   */
+  dpop_jkt?: string | null
 }
 
 /** A session (one login), with `active` computed at the time of the answer. */

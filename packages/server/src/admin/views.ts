@@ -10,7 +10,14 @@ export function userView(u: UserRecord): UserView {
 
 export function clientView(c: ClientRecord): ClientView {
   const { secret_hash: _omit, previous_secret_hash: _previous, ...rest } = c
-  return { ...rest, jwks: c.jwks ?? null, jwks_uri: c.jwks_uri ?? null, previous_secret_expires_at: c.previous_secret_expires_at ?? null }
+  return {
+    ...rest,
+    jwks: c.jwks ?? null,
+    jwks_uri: c.jwks_uri ?? null,
+    previous_secret_expires_at: c.previous_secret_expires_at ?? null,
+    require_dpop: c.require_dpop ?? false,
+    dpop_bound_access_tokens: c.dpop_bound_access_tokens ?? false,
+  }
 }
 
 export function sessionView(s: SessionRecord, now: number): SessionView {

@@ -10,7 +10,7 @@ import type { ClientRecord } from '../store/types.js'
 import { isS256Challenge } from '../oauth/pkce.js'
 import { PROMPT_VALUES } from '../oauth/prompt.js'
 import { grantedScope } from '../oauth/scope.js'
-import { OAuthError } from '@evergreen/core'
+import { isDpopJkt, OAuthError } from '@evergreen/core'
 
 const CODE_TTL = 60
 /**
@@ -32,6 +32,8 @@ interface AuthorizationRequest {
   prompt: ReadonlySet<string>
   /** OIDC `max_age` in seconds, or null when absent. */
   maxAge: number | null
+  /** RFC 9449 §10 `dpop_jkt`: the DPoP key that must redeem the code, or null. */
+  dpopJkt?: string | null
 }
 
 /**
@@ -119,7 +121,9 @@ async function validate(deps: Deps, get: (k: string) => string | undefined): Pro
   const maxAgeText = get('max_age')
   if (maxAgeText !== undefined && !/^\d{1,10}$/.test(maxAgeText)) return back(deps, base, { error: 'invalid_request', error_description: 'max_age must be a non-negative integer' })
   const maxAge = maxAgeText === undefined ? null : Number(maxAgeText)
-  return { client, redirectUri, state, scope, codeChallenge: challenge ?? null, nonce: nonce ?? null, prompt, maxAge }
+  const dpopJkt = get('dpop_jkt')
+  if (dpopJkt !== undefined && !isDpopJkt(dpopJkt)) return back(deps, base, { error: 'invalid_request', error_description: 'dpop_jkt must be a base64url SHA-256 JWK thumbprint' })
+  return { client, redirectUri, state, scope, codeChallenge: challenge ?? null, nonce: nonce ?? null, prompt, maxAge, dpopJkt: dpopJkt ?? null }
 }
 
 /**
@@ -230,6 +234,7 @@ async function issueCode(deps: Deps, req: AuthorizationRequest, userId: string, 
     expires_at: now + CODE_TTL,
     consumed_at: null,
     session_id: null,
+    dpop_jkt: req.dpopJkt ?? null,
   })
   return back(deps, req, { code })
 }
