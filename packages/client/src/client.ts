@@ -64,6 +64,11 @@ export interface SessionStatus {
    * A bound session's refresh token is useless without the key, which never leaves the store.
    */
   dpop_jkt?: string
+  /**
+   * With `dpop_jkt`: true when the session was created with a proof of the key (bound at the
+   * token service from issuance), false when the key came later (a pasted credential).
+   */
+  dpop_bound_at_issuance?: boolean
   access_token_expires_at?: number
   refresh_token_expires_at?: number
   scope?: string
@@ -288,7 +293,10 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
       token_type: session.token_type,
       access_token_expires_at: session.access_token_expires_at,
     }
-    if (session.dpop) s.dpop_jkt = session.dpop.jkt
+    if (session.dpop) {
+      s.dpop_jkt = session.dpop.jkt
+      s.dpop_bound_at_issuance = session.dpop.bound_at_issuance
+    }
     if (session.account) s.account = session.account
     if (session.refresh_token_expires_at !== undefined) s.refresh_token_expires_at = session.refresh_token_expires_at
     if (session.scope !== undefined) s.scope = session.scope

@@ -83,9 +83,11 @@ async function loginWithRefreshToken(ctx: CredentialLoginContext, issuer: string
   // history) in exchange for one only the store holds.
   await ctx.lock.withLock(key, async () => {
     const as = await discover(key.issuer, ctx.fetch, ctx.http)
-    // The first refresh carries a proof with a new key, so the session is bound from here on
-    // (RFC 9449 §5); the key is stored in the same write as the tokens.
-    const dpopKey = wantsDpop(ctx.dpop, as) ? await newDpopKey() : undefined
+    // The refresh carries a proof of a new key, stored in the same write as the tokens, and every
+    // later refresh proves it too. The credential's session was issued before the key existed, so
+    // a token service that binds at issuance (RFC 9449 §5) may not require it: the record says so.
+    // Its access tokens are DPoP-bound when the client asks for that.
+    const dpopKey = wantsDpop(ctx.dpop, as) ? await newDpopKey({ boundAtIssuance: false }) : undefined
     const dpop = dpopKey ? createDpopHandle(dpopKey, { now: ctx.now, nonces: ctx.nonces }) : undefined
     const sentAt = ctx.now()
     let tokens

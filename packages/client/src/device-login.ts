@@ -109,7 +109,7 @@ export async function startDeviceLogin(options: StartDeviceLoginOptions): Promis
   const maxUnavailable = options.maxUnavailablePolls ?? 3
 
   const as = await discover(options.issuer, fetchImpl, http)
-  const dpopKey = wantsDpop(options.dpop, as) ? await newDpopKey() : undefined
+  const dpopKey = wantsDpop(options.dpop, as) ? await newDpopKey({ boundAtIssuance: true }) : undefined
   const dpop = dpopKey ? createDpopHandle(dpopKey, { now, nonces: new Map() }) : undefined
   const started = now()
   const auth = await processDeviceAuthorizationResponse(

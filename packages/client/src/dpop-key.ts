@@ -28,17 +28,17 @@ export interface DpopKey {
  * outlive this process (a CLI's next run refreshes with it), so its private half is exported once,
  * here, into the session record; everywhere else it is imported non-extractable.
  *
- * @example const record = await generateDpopKey()
+ * @example const record = await generateDpopKey({ boundAtIssuance: true })
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.2
  */
-export async function generateDpopKey(): Promise<DpopKeyRecord> {
+export async function generateDpopKey(options: { boundAtIssuance: boolean }): Promise<DpopKeyRecord> {
   const { privateKey } = await generateKeyPair(DPOP_ALG, { extractable: true })
   const jwk = await exportJWK(privateKey)
   if (jwk.kty !== 'EC' || typeof jwk.crv !== 'string' || typeof jwk.x !== 'string' || typeof jwk.y !== 'string' || typeof jwk.d !== 'string') {
     throw new TypeError('WebCrypto exported an unexpected ES256 key')
   }
   const publicJwk = { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y }
-  return { alg: DPOP_ALG, jwk: { ...publicJwk, d: jwk.d }, jkt: await calculateJwkThumbprint(publicJwk, 'sha256') }
+  return { alg: DPOP_ALG, jwk: { ...publicJwk, d: jwk.d }, jkt: await calculateJwkThumbprint(publicJwk, 'sha256'), bound_at_issuance: options.boundAtIssuance }
 }
 
 /**

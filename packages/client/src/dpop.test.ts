@@ -128,7 +128,7 @@ function clientFor(store: ReturnType<typeof createMemoryStore>, extra: { randomI
 
 describe('the stored key', () => {
   test('a generated key is a P-256 private JWK with its RFC 7638 thumbprint, and survives the store round trip', async () => {
-    const key = await generateDpopKey()
+    const key = await generateDpopKey({ boundAtIssuance: true })
     expect(key.alg).toBe('ES256')
     expect(key.jwk).toMatchObject({ kty: 'EC', crv: 'P-256' })
     expect(typeof key.jwk.d).toBe('string')
@@ -142,12 +142,12 @@ describe('the stored key', () => {
   })
 
   test('imported for use, the private key is non-extractable; a thumbprint that does not match is STORAGE_CORRUPT', async () => {
-    const key = await generateDpopKey()
+    const key = await generateDpopKey({ boundAtIssuance: true })
     const imported = await importDpopKey(key)
     expect(imported.privateKey.extractable).toBe(false)
     expect(imported.privateKey.type).toBe('private')
     await expect(crypto.subtle.exportKey('jwk', imported.privateKey)).rejects.toThrow()
-    const other = await generateDpopKey()
+    const other = await generateDpopKey({ boundAtIssuance: true })
     const err = await importDpopKey({ ...key, jkt: other.jkt }).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(StorageError)
     expect((err as StorageError).code).toBe('STORAGE_CORRUPT')
@@ -156,7 +156,7 @@ describe('the stored key', () => {
 
 describe('proof contents (RFC 9449 §4.2)', () => {
   test('typ, alg and the public jwk in the header; htm, htu without query, iat from the injected clock, a fresh jti; ath with a token', async () => {
-    const key = await generateDpopKey()
+    const key = await generateDpopKey({ boundAtIssuance: true })
     const ids = ['jti-1', 'jti-2']
     const dpop = createDpopHandle(key, { now: () => NOW + 999, randomId: () => ids.shift()!, nonces: new Map() })
     const proof = await dpop.proof('POST', `${origin}/token?x=1#frag`)
@@ -174,7 +174,7 @@ describe('proof contents (RFC 9449 §4.2)', () => {
   })
 
   test('the default jti is random: two proofs never share one', async () => {
-    const dpop = createDpopHandle(await generateDpopKey(), { now: () => NOW, nonces: new Map() })
+    const dpop = createDpopHandle(await generateDpopKey({ boundAtIssuance: true }), { now: () => NOW, nonces: new Map() })
     const jtis = await Promise.all(Array.from({ length: 20 }, async () => decodeJwt(await dpop.proof('POST', `${origin}/token`)).jti))
     expect(new Set(jtis).size).toBe(20)
   })
@@ -182,7 +182,7 @@ describe('proof contents (RFC 9449 §4.2)', () => {
 
 describe('refresh of a bound session', () => {
   test('proves the key with htu = the token endpoint from discovery; the key and the DPoP token type are stored with the new tokens', async () => {
-    const key = await generateDpopKey()
+    const key = await generateDpopKey({ boundAtIssuance: true })
     const store = createMemoryStore([[{ issuer: origin, profile: 'default' }, boundSession(key)]])
     const token = await clientFor(store).getValidToken()
     expect(token).toBe(`at-${issued}.${key.jkt}`)
@@ -194,7 +194,7 @@ describe('refresh of a bound session', () => {
   })
 
   test('use_dpop_nonce: retried once with the DPoP-Nonce, and the nonce is remembered for the next refresh', async () => {
-    const key = await generateDpopKey()
+    const key = await generateDpopKey({ boundAtIssuance: true })
     const store = createMemoryStore([[{ issuer: origin, profile: 'default' }, boundSession(key)]])
     const client = clientFor(store)
     demandNonce = 'nonce-A'
@@ -214,7 +214,7 @@ describe('refresh of a bound session', () => {
   })
 
   test('a server that keeps asking for another nonce gets one retry, then the caller a DpopError; the session is kept', async () => {
-    const key = await generateDpopKey()
+    const key = await generateDpopKey({ boundAtIssuance: true })
     const session = boundSession(key)
     const store = createMemoryStore([[{ issuer: origin, profile: 'default' }, session]])
     alwaysChallenge = true
@@ -227,7 +227,7 @@ describe('refresh of a bound session', () => {
   })
 
   test('a refused proof (invalid_dpop_proof) is DPOP_PROOF_REJECTED with remedy check_clock, never a logout', async () => {
-    const key = await generateDpopKey()
+    const key = await generateDpopKey({ boundAtIssuance: true })
     const session = boundSession(key)
     const store = createMemoryStore([[{ issuer: origin, profile: 'default' }, session]])
     refuseProof = true
@@ -237,7 +237,7 @@ describe('refresh of a bound session', () => {
   })
 
   test('an unbound session that the server wants bound: DPOP_REQUIRED (remedy login), nothing deleted', async () => {
-    const { dpop: _unused, ...session } = boundSession(await generateDpopKey())
+    const { dpop: _unused, ...session } = boundSession(await generateDpopKey({ boundAtIssuance: true }))
     const store = createMemoryStore([[{ issuer: origin, profile: 'default' }, session]])
     const err = await clientFor(store).getValidToken().catch((e: unknown) => e)
     expect(err).toMatchObject({ name: 'DpopError', code: 'DPOP_REQUIRED', remedy: 'login' })
@@ -248,7 +248,7 @@ describe('refresh of a bound session', () => {
 
 describe('fetch to a resource server (RFC 9449 §7)', () => {
   test('a DPoP access token goes as Authorization: DPoP with a proof carrying ath; the resource server\'s nonce challenge is answered once', async () => {
-    const key = await generateDpopKey()
+    const key = await generateDpopKey({ boundAtIssuance: true })
     const store = createMemoryStore([[{ issuer: origin, profile: 'default' }, boundSession(key)]])
     const client = clientFor(store)
     const token = await client.getValidToken()
@@ -269,7 +269,7 @@ describe('fetch to a resource server (RFC 9449 §7)', () => {
   })
 
   test('a bound session whose access token is Bearer sends it as Bearer, without a proof; after the 401 renewal, the DPoP token with a proof', async () => {
-    const key = await generateDpopKey()
+    const key = await generateDpopKey({ boundAtIssuance: true })
     const store = createMemoryStore([
       [{ issuer: origin, profile: 'default' }, boundSession(key, { access_token: 'bearer-at', access_token_expires_at: NOW + 300_000, obtained_at: NOW })],
     ])

@@ -136,9 +136,12 @@ export function wantsDpop(mode: DpopMode | undefined, as: AuthorizationServer): 
   return offered
 }
 
-/** A new key for a session about to be created (loads the crypto module). */
-export async function newDpopKey(): Promise<DpopKeyRecord> {
-  return (await import('./dpop-key.js')).generateDpopKey()
+/**
+ * A new key (loads the crypto module): for a session about to be created with a proof of it
+ * (`boundAtIssuance`), or for one issued earlier (a pasted credential).
+ */
+export async function newDpopKey(options: { boundAtIssuance: boolean }): Promise<DpopKeyRecord> {
+  return (await import('./dpop-key.js')).generateDpopKey(options)
 }
 
 function originOf(url: string): string {

@@ -46,6 +46,13 @@ export interface DpopKeyRecord {
   jwk: { kty: string; crv: string; x: string; y: string; d: string }
   /** base64url SHA-256 JWK thumbprint of the public key. */
   jkt: string
+  /**
+   * True when the session was created with a proof of this key (a device or code login), so the
+   * token service bound it at issuance (RFC 9449 §5). False for a pasted credential: its session
+   * was issued before the key existed, so the SDK proves the key on every refresh but the server
+   * may not require it.
+   */
+  bound_at_issuance: boolean
 }
 
 /**
@@ -141,6 +148,7 @@ function isDpopKeyRecord(v: unknown): v is DpopKeyRecord {
   return (
     r.alg === 'ES256' &&
     b64u(r.jkt) &&
+    typeof r.bound_at_issuance === 'boolean' &&
     typeof jwk === 'object' &&
     jwk !== null &&
     jwk.kty === 'EC' &&

@@ -209,7 +209,13 @@ function sessionChecks(status: SessionStatus, ctx: SessionContext, now: number):
 function keyBindingCheck(status: SessionStatus): Check {
   if (status.dpop_jkt !== undefined) {
     const access = status.token_type === 'DPoP' ? 'refresh and access tokens' : 'refresh token (access tokens are Bearer)'
-    return { name: 'key binding', status: 'ok', message: `DPoP-bound ${access}; key thumbprint ${status.dpop_jkt}` }
+    if (status.dpop_bound_at_issuance) return { name: 'key binding', status: 'ok', message: `DPoP-bound ${access}; key thumbprint ${status.dpop_jkt}` }
+    return {
+      name: 'key binding',
+      status: 'ok',
+      message: `every renewal proves a DPoP key (thumbprint ${status.dpop_jkt}), but the session was created before it (a pasted credential), so the token service may not require it`,
+      remedy: `for a session bound from the start, run \`${loginCommand({ profile: status.profile, issuer: status.issuer })}\` (device flow)`,
+    }
   }
   if (status.renewable === false) return { name: 'key binding', status: 'ok', message: 'none (an access-only session)' }
   return { name: 'key binding', status: 'ok', message: 'none: a Bearer session (a copy of its refresh token works without any key)' }

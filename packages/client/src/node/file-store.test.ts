@@ -68,7 +68,7 @@ describe('file store', () => {
   })
 
   test('a DPoP-bound session: the private key is in the same 0600 file, written in the same atomic write — no second file to drift', async () => {
-    const key = await generateDpopKey()
+    const key = await generateDpopKey({ boundAtIssuance: true })
     const store = createFileStore({ dir })
     const old = process.umask(0o000)
     try {
