@@ -33,8 +33,16 @@ export function accessTokenCnf(client: ClientRecord, proofJkt: string | undefine
  * @example requireBoundKey(record.dpop_jkt, ctx.dpop?.jkt, 'authorization code')
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-10
  */
-export function requireBoundKey(boundJkt: string | null | undefined, proofJkt: string | undefined, what: string): void {
-  if (boundJkt == null || boundJkt === proofJkt) return
+export function requireBoundKey(bound: string | null | undefined, proofJkt: string | undefined, what: string): void {
+  if (bound == null || bound === proofJkt) return
   if (proofJkt === undefined) throw new OAuthError('invalid_dpop_proof', `this ${what} is bound to a DPoP key; send a DPoP proof made with it`)
   throw new OAuthError('invalid_grant', `${what} is bound to another DPoP key`)
+}
+
+/** The `cnf.jkt` of a verified access token's claims (RFC 9449 §6.1), if it is DPoP-bound. */
+export function boundJkt(payload: Record<string, unknown>): string | undefined {
+  const cnf = payload.cnf
+  if (cnf === null || typeof cnf !== 'object') return undefined
+  const jkt = (cnf as Record<string, unknown>).jkt
+  return typeof jkt === 'string' ? jkt : undefined
 }
