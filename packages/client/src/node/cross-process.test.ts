@@ -362,6 +362,17 @@ describe('a DPoP-bound session across processes and rotations (RFC 9449)', () =>
     })
     expect(stolen.status).toBe(400)
     expect(((await stolen.json()) as { error: string }).error).toBe('invalid_dpop_proof')
+    // …nor with a valid proof of a key of their own.
+    const { generateDpopKey } = await import('../dpop-key.js')
+    const { createDpopHandle } = await import('../dpop.js')
+    const thiefKey = createDpopHandle(await generateDpopKey({ boundAtIssuance: true }), { now: () => Date.now(), nonces: new Map() })
+    const withOwnKey = await fetch(tokenEndpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', dpop: await thiefKey.proof('POST', tokenEndpoint) },
+      body: new URLSearchParams({ grant_type: 'refresh_token', client_id: 'evergreen-cli', refresh_token: session.refresh_token! }),
+    })
+    expect(withOwnKey.status).toBe(400)
+    expect(((await withOwnKey.json()) as { error: string }).error).toMatch(/^(invalid_grant|invalid_dpop_proof)$/)
     expect((await admin<{ active: boolean }>('GET', `/sessions/${sid}`)).active).toBe(true)
 
     let previous = session
