@@ -122,3 +122,56 @@ describe('evergreen login against a token service that offers DPoP', () => {
     expect(loaded.filter((l) => /dpop-key\.js|\/jose\/.*\/(jws|jwe|jwks|key|jwk)\/|\/jose\/.*\/jwt\/(sign|verify)/.test(l))).toEqual([])
   }, 60_000)
 })
+
+describe('a client with DPoP-bound access tokens, on a token service that demands nonces', () => {
+  let strict: SessionServer
+  let clientId: string
+
+  beforeAll(async () => {
+    strict = await startSessionServer({ EVERGREEN_DPOP_NONCE: 'true' })
+    await strict.createUser(EMAIL)
+    clientId = (
+      await strict.admin<{ client_id: string }>('POST', '/clients', {
+        name: 'dpop-cli',
+        grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
+        token_endpoint_auth_method: 'none',
+        dpop_bound_access_tokens: true,
+      })
+    ).client_id
+  })
+
+  test('login takes the nonce challenge; the access token is DPoP (token --json says so); whoami reaches userinfo with Authorization: DPoP and a proof; 20 processes → one refresh', async () => {
+    const config = configDir()
+    const login = spawnCli(['login', '--no-browser', '--issuer', strict.issuer, '--client-id', clientId], { env: config.env })
+    const [, userCode] = await login.waitForStderr(USER_CODE)
+    expect(await strict.decideDevice(userCode!, EMAIL)).toContain('Device connected')
+    expect(await login.exited(), login.stderr()).toEqual({ code: 0, signal: null })
+    const stored = config.read()
+    expect(stored).toMatchObject({ token_type: 'DPoP', dpop: { bound_at_issuance: true } })
+    const jkt = (stored.dpop as { jkt: string }).jkt
+    expect(claimsOf(stored.access_token).cnf).toEqual({ jkt })
+
+    const token = await runCli(['token', '--json'], { env: config.env })
+    expect(token.code, token.stderr).toBe(0)
+    expect(JSON.parse(token.stdout)).toMatchObject({ access_token: stored.access_token, token_type: 'DPoP' })
+
+    // userinfo refuses a DPoP-bound token sent as Bearer; the CLI's fetch sends the DPoP scheme.
+    const asBearer = await fetch(`${strict.issuer}/userinfo`, { headers: { authorization: `Bearer ${stored.access_token}` } })
+    expect(asBearer.status).toBe(401)
+    const who = await runCli(['whoami', '--json'], { env: config.env })
+    expect(who.code, who.stderr).toBe(0)
+    expect(JSON.parse(who.stdout)).toMatchObject({ email: EMAIL, claims_from: 'userinfo' })
+
+    const sid = claimsOf(stored.access_token).sid as string
+    config.expireAccessToken()
+    const before = (await strict.admin<AuditPage>('GET', `/audit?session=${encodeURIComponent(sid)}&type=refresh.succeeded&limit=200`)).items.length
+    const runs = await Promise.all(Array.from({ length: 20 }, () => runCli(['token'], { env: config.env })))
+    for (const r of runs) expect(r, r.stderr).toMatchObject({ code: 0, stderr: '' })
+    expect(new Set(runs.map((r) => r.stdout.trim())).size).toBe(1)
+    const after = (await strict.admin<AuditPage>('GET', `/audit?session=${encodeURIComponent(sid)}&type=refresh.succeeded&limit=200`)).items.length
+    expect(after).toBe(before + 1)
+    const renewed = config.read()
+    expect(renewed).toMatchObject({ token_type: 'DPoP', dpop: stored.dpop })
+    expect(claimsOf(renewed.access_token).cnf).toEqual({ jkt })
+  }, 120_000)
+})
