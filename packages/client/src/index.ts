@@ -58,7 +58,7 @@ export {
   type HttpOptions,
   type TokenRequestOptions,
 } from './protocol.js'
-export { createDpopHandle, sendWithDpopNonceRetry, isDpopNonceChallenge, type DpopHandle, type DpopHandleOptions, type DpopMode, type DpopNonces } from './dpop.js'
+export { createDpopHandle, newDpopKey, sendWithDpopNonceRetry, isDpopNonceChallenge, type DpopHandle, type DpopHandleOptions, type DpopMode, type DpopNonces } from './dpop.js'
 export {
   sessionFromTokenResponse,
   parseStoredSession,
