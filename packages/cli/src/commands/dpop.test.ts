@@ -74,6 +74,13 @@ describe('evergreen login against a token service that offers DPoP', () => {
     const human = await runCli(['status', '--no-refresh-check'], { env: config.env })
     expect(human.code, human.stderr).toBe(0)
     expect(human.stdout).toMatch(new RegExp(`✓ key binding +DPoP-bound refresh token \\(access tokens are Bearer\\); key thumbprint ${dpop.jkt}`))
+
+    // Logout revokes the bound session at the token service and deletes token and key together.
+    const sid = claimsOf(config.read().access_token).sid as string
+    const out = await runCli(['logout'], { env: config.env })
+    expect(out.code, out.stderr).toBe(0)
+    expect(await server.session(sid)).toMatchObject({ active: false })
+    expect(config.files()).toEqual([])
   }, 60_000)
 
   test('--no-dpop: a Bearer session, and status says it is not key-bound', async () => {
