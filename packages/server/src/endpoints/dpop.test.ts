@@ -241,3 +241,24 @@ describe('introspection, discovery, userinfo', () => {
     expect((await svc.fetch('/userinfo', { headers: { authorization: `DPoP ${at}`, dpop: proof } })).status).toBe(401)
   })
 })
+
+describe('token exchange of a bound subject token', () => {
+  test('only the key holder can exchange a DPoP-bound refresh or access token; the delegated session of a public client is bound too', async () => {
+    await start()
+    const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
+    const clientId = await createClient({ grant_types: ['authorization_code', 'refresh_token', EXCHANGE], dpop_bound_access_tokens: true })
+    await json(await svc.admin('PATCH', `/clients/${clientId}`, { token_exchange: { subject_clients: [clientId], allowed_scopes: [] } }))
+    const tokens = await json<Tokens>(await exchange(clientId, await code(clientId), { dpop: await key.proof() }))
+    const ask = (subject: string, type: string, headers: Record<string, string> = {}) =>
+      svc.form('/oauth/token', { grant_type: EXCHANGE, client_id: clientId, subject_token: subject, subject_token_type: `urn:ietf:params:oauth:token-type:${type}` }, headers)
+    for (const [subject, type] of [[tokens.refresh_token, 'refresh_token'], [tokens.access_token, 'access_token']] as const) {
+      expect(await json(await ask(subject, type), 400), type).toMatchObject({ error: 'invalid_dpop_proof' })
+      expect(await json(await ask(subject, type, { dpop: await other.proof() }), 400), type).toMatchObject({ error: 'invalid_request' })
+    }
+    const delegated = await json<Tokens>(await ask(tokens.refresh_token, 'refresh_token', { dpop: await key.proof() }))
+    expect(decodeJwt(delegated.access_token).cnf).toEqual({ jkt: key.jkt })
+    expect(await json(await refresh(clientId, delegated.refresh_token), 400)).toMatchObject({ error: 'invalid_dpop_proof' })
+    // The person's own session is untouched by the refused attempts.
+    expect((await refresh(clientId, tokens.refresh_token, { dpop: await key.proof() })).status).toBe(200)
+  })
+})
