@@ -39,7 +39,7 @@ interface StoreFacts {
 export function registerStatus(program: Command, deps: SessionDeps): void {
   const cmd = program
     .command('status')
-    .description('check the stored login: where it is kept, file permissions, issuer reachable, expiries, a live refresh')
+    .description('check the stored login: where it is kept, file permissions, issuer reachable, expiries, DPoP key binding, a live refresh')
     .option('--no-refresh-check', 'skip the live refresh (which renews the session, rotating its refresh token)')
   addSessionOptions(cmd).addHelpText(
     'after',
