@@ -2,6 +2,7 @@ import { CLIENT_ASSERTION_ALGS, DPOP_SIGNING_ALGS, MAX_REFRESH_TOKEN_TTL_SECONDS
 import type { Deps } from '../deps.js'
 import { SERVED_GRANT_TYPES } from '../grants/registry.js'
 import { PROMPT_VALUES } from '../oauth/prompt.js'
+import { REVOCATION_PATH } from './revocation.js'
 
 /**
  * Authorization-server metadata (RFC 8414), served at both well-known paths. It lists only what
@@ -19,7 +20,8 @@ export function serverMetadata(deps: Pick<Deps, 'settings' | 'keys'>): Record<st
     token_endpoint: `${iss}/oauth/token`,
     device_authorization_endpoint: `${iss}/oauth/device_authorization`,
     userinfo_endpoint: `${iss}/userinfo`,
-    revocation_endpoint: `${iss}/oauth/revoke`,
+    // DPoP proofs at revocation name exactly this URL as `htu`.
+    revocation_endpoint: `${iss}${REVOCATION_PATH}`,
     introspection_endpoint: `${iss}/oauth/introspect`,
     end_session_endpoint: `${iss}/oauth/end-session`,
     jwks_uri: `${iss}/.well-known/jwks.json`,
