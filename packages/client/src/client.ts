@@ -1,7 +1,7 @@
 import { createAuthenticatedFetch } from './authenticated-fetch.js'
 import { loginWithInput, type LoginResult } from './credential-login.js'
 import { createDebug, type DebugHook } from './debug.js'
-import { createDpopHandle, type DpopHandle, type DpopMode, type DpopNonces } from './dpop.js'
+import { createDpopHandle, sendWithDpopNonceRetry, type DpopHandle, type DpopMode, type DpopNonces } from './dpop.js'
 import { AuthError, StorageError, type EvergreenClientError } from './errors.js'
 import { createInProcessLock } from './lock.js'
 import { parseLoginInput } from './login-input.js'
@@ -259,10 +259,14 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
       }
       if (!session) return { wasLoggedIn: false, revocation: 'not_logged_in' }
       let result: LogoutResult = { wasLoggedIn: true, revocation: 'skipped' }
-      if (isRenewable(session)) {
+      const stored = session
+      if (isRenewable(stored)) {
         try {
-          const as = await discover(session.issuer, fetchImpl, http)
-          await processRevocationResponse(await revocationRequest(as, session.client_id, session.refresh_token, { ...http, tokenTypeHint: 'refresh_token' }))
+          const as = await discover(stored.issuer, fetchImpl, http)
+          // A bound session's token is revoked with a proof of its key (a nonce challenge once).
+          const dpop = dpopFor(stored)
+          const revoke = () => revocationRequest(as, stored.client_id, stored.refresh_token, { ...http, tokenTypeHint: 'refresh_token', dpop })
+          await processRevocationResponse(await sendWithDpopNonceRetry(dpop, as.revocation_endpoint ?? as.token_endpoint, revoke))
           result = { wasLoggedIn: true, revocation: 'revoked' }
         } catch (err) {
           result = { wasLoggedIn: true, revocation: 'failed', error: err instanceof Error ? err : new Error(String(err)) }

@@ -46,7 +46,20 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   const proof = typeof req.headers.dpop === 'string' ? req.headers.dpop : undefined
   seen.push({ path: url.pathname, authorization: req.headers.authorization, proof })
   if (url.pathname === '/.well-known/openid-configuration') {
-    return json(res, 200, { issuer: origin, token_endpoint: `${origin}/token`, dpop_signing_alg_values_supported: ['ES256'] })
+    return json(res, 200, { issuer: origin, token_endpoint: `${origin}/token`, revocation_endpoint: `${origin}/revoke`, dpop_signing_alg_values_supported: ['ES256'] })
+  }
+  if (url.pathname === '/revoke') {
+    await readBody(req)
+    if (!proof) return json(res, 400, { error: 'invalid_dpop_proof' })
+    try {
+      const nonce = demandNonce
+      await verifyDpopProof({ proof, method: 'POST', url: `${origin}/revoke`, now: NOW / 1000, ...(nonce ? { nonce } : {}) })
+    } catch (err) {
+      if ((err as { isNonceError?: boolean }).isNonceError) return json(res, 400, { error: 'use_dpop_nonce' }, { 'dpop-nonce': demandNonce! })
+      return json(res, 400, { error: 'invalid_dpop_proof' })
+    }
+    res.writeHead(200).end()
+    return
   }
   if (url.pathname === '/token') {
     const form = new URLSearchParams(await readBody(req))
@@ -243,6 +256,21 @@ describe('refresh of a bound session', () => {
     expect(err).toMatchObject({ name: 'DpopError', code: 'DPOP_REQUIRED', remedy: 'login' })
     expect(seen.find((s) => s.path === '/token')?.proof).toBeUndefined()
     expect(await store.read({ issuer: origin, profile: 'default' })).toEqual(session)
+  })
+})
+
+describe('logout of a bound session', () => {
+  test('revokes with a proof for the revocation endpoint, taking a nonce challenge once; then deletes token and key', async () => {
+    const key = await generateDpopKey({ boundAtIssuance: true })
+    const store = createMemoryStore([[{ issuer: origin, profile: 'default' }, boundSession(key)]])
+    demandNonce = 'revoke-nonce'
+    const result = await clientFor(store).logout()
+    expect(result).toEqual({ wasLoggedIn: true, revocation: 'revoked' })
+    const calls = seen.filter((s) => s.path === '/revoke')
+    expect(calls).toHaveLength(2)
+    expect(decodeJwt(calls[0]!.proof!)).toMatchObject({ htm: 'POST', htu: `${origin}/revoke` })
+    expect(decodeJwt(calls[1]!.proof!).nonce).toBe('revoke-nonce')
+    expect(await store.read({ issuer: origin, profile: 'default' })).toBeUndefined()
   })
 })
 

@@ -194,22 +194,25 @@ export async function processTokenExchangeResponse(response: Response): Promise<
 
 /**
  * Sends a revocation request (RFC 7009 §2.1). Revoking a refresh token ends its whole session.
+ * With `options.dpop`, it carries a proof of the token's key (htu = the revocation endpoint).
  *
  * @example await processRevocationResponse(await revocationRequest(as, clientId, rt))
  * @see https://www.rfc-editor.org/rfc/rfc7009#section-2.1
  */
-export function revocationRequest(
+export async function revocationRequest(
   as: AuthorizationServer,
   clientId: string,
   token: string,
-  options: HttpOptions & { tokenTypeHint?: 'refresh_token' | 'access_token' } = {},
+  options: TokenRequestOptions & { tokenTypeHint?: 'refresh_token' | 'access_token' } = {},
 ): Promise<Response> {
   if (typeof as.revocation_endpoint !== 'string') {
-    return Promise.reject(new ProviderError('PROVIDER_INVALID_RESPONSE', `${as.issuer} does not advertise a revocation_endpoint`))
+    throw new ProviderError('PROVIDER_INVALID_RESPONSE', `${as.issuer} does not advertise a revocation_endpoint`)
   }
   const body = new URLSearchParams({ token, client_id: clientId })
   if (options.tokenTypeHint) body.set('token_type_hint', options.tokenTypeHint)
-  const headers = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }
+  const headers = new Headers({ 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' })
+  // A DPoP-bound token is revoked only by its key holder, or a copy could end the owner's session.
+  if (options.dpop) headers.set('dpop', await options.dpop.proof('POST', as.revocation_endpoint))
   return send(as.revocation_endpoint, { method: 'POST', headers, body }, options)
 }
 
