@@ -37,10 +37,10 @@ export interface SessionContext {
  * then the store (the only issuer stored for the profile) — is the SDK's `resolveTarget` and
  * `client.resolveKey()`. `EVERGREEN_TOKEN` overrides the store in the client itself.
  */
-export async function openSessionContext(opts: SessionOptions, deps: SessionDeps): Promise<SessionContext> {
+export async function openSessionContext(opts: SessionOptions, deps: SessionDeps, extra: Pick<SessionClientOptions, 'dpop'> = {}): Promise<SessionContext> {
   const { profile, issuer } = targetOf(opts, deps)
   const store = await openDefaultStore({ env: deps.env })
-  const options: SessionClientOptions = { store: store.store, lock: store.lock, env: deps.env, profile, now: deps.now, ...(deps.fetch ? { fetch: deps.fetch } : {}) }
+  const options: SessionClientOptions = { store: store.store, lock: store.lock, env: deps.env, profile, now: deps.now, ...(deps.fetch ? { fetch: deps.fetch } : {}), ...extra }
   return {
     client: createSessionClient({ ...options, ...(issuer !== undefined ? { issuer } : {}) }),
     store,

@@ -1,4 +1,4 @@
-import { AuthError, ConfigError, DeviceLoginError, ProviderError, StorageError } from '@evergreen/client'
+import { AuthError, ConfigError, DeviceLoginError, DpopError, ProviderError, StorageError } from '@evergreen/client'
 import { expect, test } from 'vitest'
 import { CliError } from './io.js'
 import { toCliError } from './session-errors.js'
@@ -60,4 +60,15 @@ test('provider, storage and config failures → 1; a provider failure says nothi
   expect(mapped(bad)).toEqual([1, 'issuer must be an http(s) URL'])
   const unexpected = new Error('bug')
   expect(toCliError(unexpected, ctx)).toBe(unexpected)
+})
+
+test('DPoP: an unsupported server names --no-dpop (1); a refused proof keeps the session and points at the clock (1); a required proof → log in (4)', () => {
+  expect(mapped(new DpopError('DPOP_UNSUPPORTED', 'https://auth.example.com does not accept ES256 DPoP proofs'))).toEqual([
+    1,
+    'https://auth.example.com does not accept ES256 DPoP proofs\nrun `evergreen login --issuer https://auth.example.com --no-dpop` for a session without a bound key',
+  ])
+  const [code, message] = mapped(new DpopError('DPOP_PROOF_REJECTED', 'the token service refused the session\'s proof of possession', { remedy: 'check_clock' }))
+  expect(code).toBe(1)
+  expect(message).toMatch(/^the token service refused the session's proof of possession\nthe stored session was kept; check this computer's clock/)
+  expect(mapped(new DpopError('DPOP_REQUIRED', 'this session is not bound to a key', { remedy: 'login' }))[0]).toBe(4)
 })

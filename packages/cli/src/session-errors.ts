@@ -4,6 +4,7 @@ import {
   CredentialError,
   DelegationError,
   DeviceLoginError,
+  DpopError,
   EvergreenClientError,
   OAuthResponseError,
   ProviderError,
@@ -77,6 +78,7 @@ export function describeFailure(err: unknown, ctx: ErrorContext): CliFailure | u
       auth: false,
     }
   }
+  if (err instanceof DpopError) return describeDpopFailure(err, target)
   if (err instanceof DelegationError) return { message: err.message, remedy: delegationRemedy(err), exitCode: EXIT.error, auth: false }
   if (err instanceof OAuthResponseError) return { message: err.message, exitCode: EXIT.error, auth: false }
   if (err instanceof StorageError || err instanceof ConfigError || err instanceof CredentialError) {
@@ -120,6 +122,20 @@ export function remedyText(remedy: Remedy, err: EvergreenClientError | undefined
       return 'drop --issuer (and EVERGREEN_ISSUER): the credential says where it belongs'
     case 'update_client':
       return 'update the evergreen CLI'
+    case 'check_clock':
+      return `the stored session was kept; check this computer's clock (proofs of possession carry the time), then try again — if it persists, run \`${loginCommand(target)}\``
+  }
+}
+
+/** DPoP failures in the CLI's words: `--no-dpop` is the CLI's flag, so only the CLI names it. */
+function describeDpopFailure(err: DpopError, target: ErrorContext): CliFailure {
+  switch (err.code) {
+    case 'DPOP_UNSUPPORTED':
+      return { message: err.message, remedy: `run \`${loginCommand(target, '--no-dpop')}\` for a session without a bound key`, exitCode: EXIT.error, auth: false }
+    case 'DPOP_REQUIRED':
+      return { message: err.message, remedy: `run \`${loginCommand(target)}\` (without --no-dpop) to log in with a bound key`, exitCode: EXIT.authRequired, auth: true }
+    case 'DPOP_PROOF_REJECTED':
+      return { message: err.message, remedy: remedyText('check_clock', err, target)!, exitCode: EXIT.error, auth: false }
   }
 }
 

@@ -14,6 +14,14 @@ export function describeAccount(account: SessionAccount | undefined): string {
 export function sessionJson(s: SessionStatus, now: number): Record<string, unknown> {
   const out: Record<string, unknown> = { issuer: s.issuer ?? null, profile: s.profile, client_id: s.client_id ?? null, account: s.account ?? null }
   if (s.renewable !== undefined) out.renewable = s.renewable
+  if (s.token_type !== undefined) out.token_type = s.token_type
+  // Whether the token service bound the session to a DPoP key at issuance, and the key the SDK
+  // proves on every renewal (its RFC 7638 thumbprint; also for a pasted credential, which the
+  // server did not bind).
+  if (s.client_id !== undefined) {
+    out.key_bound = s.dpop_jkt !== undefined && s.dpop_bound_at_issuance === true
+    out.dpop_jkt = s.dpop_jkt ?? null
+  }
   if (s.scope !== undefined) out.scope = s.scope
   if (s.access_token_expires_at !== undefined) {
     out.access_token_expires_at = formatInstant(s.access_token_expires_at)

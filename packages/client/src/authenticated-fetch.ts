@@ -1,3 +1,4 @@
+import { sendWithDpopNonceRetry, type DpopHandle } from './dpop.js'
 import { AuthError } from './errors.js'
 
 export interface AuthenticatedFetchOptions {
@@ -8,25 +9,43 @@ export interface AuthenticatedFetchOptions {
   canRenew(): Promise<boolean>
   /** A fresh token after the API refused `refused` (unless another caller already replaced it). */
   renew(refused: string): Promise<string>
+  /**
+   * The proof handle when `token` is DPoP-bound (`token_type: DPoP`): the request then carries
+   * `Authorization: DPoP <token>` and a proof with `ath` (RFC 9449 §7). Undefined, or absent: Bearer.
+   */
+  dpopFor?(token: string): Promise<DpopHandle | undefined>
 }
 
 /**
- * `fetch` with `Authorization: Bearer`. A 401 means the token was refused before its time
- * (revoked key, server clock ahead): it is renewed once and a replayable request retried once. A
- * second 401 — or one to a request whose body was a stream — goes back to the caller.
+ * `fetch` with `Authorization: Bearer` — or, for a DPoP-bound access token, `Authorization: DPoP`
+ * with a proof of the session's key over the method, URL and token (RFC 9449 §7); a resource
+ * server's nonce challenge (401, `WWW-Authenticate: DPoP error="use_dpop_nonce"`, §9) is answered
+ * once. Any other 401 means the token was refused before its time (revoked key, server clock
+ * ahead): it is renewed once and a replayable request retried once. A second 401 — or one to a
+ * request whose body was a stream — goes back to the caller.
  *
  * @example const api = createAuthenticatedFetch({ fetch, getToken, canRenew, renew }); await api('https://api.example.com/me')
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
  */
 export function createAuthenticatedFetch(options: AuthenticatedFetchOptions): (input: RequestInfo | URL, init?: RequestInit) => Promise<Response> {
+  async function attempt(input: RequestInfo | URL, init: RequestInit, token: string): Promise<Response> {
+    const dpop = await options.dpopFor?.(token)
+    if (!dpop) return options.fetch(input, withAuthorization(input, init, `Bearer ${token}`))
+    const url = requestUrl(input)
+    const method = (init.method ?? (typeof Request !== 'undefined' && input instanceof Request ? input.method : 'GET')).toUpperCase()
+    const send = async () => options.fetch(input, withAuthorization(input, init, `DPoP ${token}`, await dpop.proof(method, url, token)))
+    // A nonce challenge needs the request sent again, which only a replayable body allows.
+    return sendWithDpopNonceRetry(isReplayable(input, init) ? dpop : undefined, url, send).then((res) => (dpop.observe(url, res), res))
+  }
   return async function authenticatedFetch(input, init = {}) {
     const token = await options.getToken()
-    const first = await options.fetch(input, withBearer(input, init, token))
+    const first = await attempt(input, init, token)
     if (first.status !== 401 || !isReplayable(input, init)) return first
     if (!(await options.canRenew())) return first
     await first.body?.cancel()
     const fresh = await options.renew(token)
-    return options.fetch(input, withBearer(input, init, fresh))
+    return attempt(input, init, fresh)
   }
 }
 
@@ -58,8 +77,15 @@ export function isReplayable(input: RequestInfo | URL, init: RequestInit = {}): 
   return false
 }
 
-function withBearer(input: RequestInfo | URL, init: RequestInit, token: string): RequestInit {
+function withAuthorization(input: RequestInfo | URL, init: RequestInit, authorization: string, proof?: string): RequestInit {
   const headers = new Headers(init.headers ?? (typeof Request !== 'undefined' && input instanceof Request ? input.headers : undefined))
-  headers.set('authorization', `Bearer ${token}`)
+  headers.set('authorization', authorization)
+  if (proof !== undefined) headers.set('dpop', proof)
   return { ...init, headers }
+}
+
+function requestUrl(input: RequestInfo | URL): string {
+  if (typeof input === 'string') return new URL(input).href
+  if (input instanceof URL) return input.href
+  return input.url
 }

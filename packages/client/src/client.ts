@@ -1,12 +1,13 @@
 import { createAuthenticatedFetch } from './authenticated-fetch.js'
 import { loginWithInput, type LoginResult } from './credential-login.js'
 import { createDebug, type DebugHook } from './debug.js'
+import { createDpopHandle, sendWithDpopNonceRetry, type DpopHandle, type DpopMode, type DpopNonces } from './dpop.js'
 import { AuthError, StorageError, type EvergreenClientError } from './errors.js'
 import { createInProcessLock } from './lock.js'
 import { parseLoginInput } from './login-input.js'
 import { defaultFetch, discover, processRevocationResponse, revocationRequest, type HttpOptions } from './protocol.js'
 import { accessOnlyExpired, createRefresher, notLoggedIn } from './refresh.js'
-import { isRenewable, type SessionAccount, type StoredSession } from './session.js'
+import { isRenewable, type DpopKeyRecord, type SessionAccount, type StoredSession } from './session.js'
 import type { SessionKey, SessionLock, SessionStore, StoreDescription } from './store/types.js'
 import { nonBlank, processEnv, resolveSessionKey, resolveTarget, type Env } from './target.js'
 
@@ -32,6 +33,15 @@ export interface SessionClientOptions {
   debug?: DebugHook
   /** Per-request timeout towards the token service. Default 15 s. */
   timeoutMs?: number
+  /**
+   * Bind sessions this client creates (`loginWithCredential`) to a DPoP key (RFC 9449): `auto`
+   * when the server offers ES256 proofs, `true` always (`DpopError` `DPOP_UNSUPPORTED` if it does
+   * not), `false` never. Default `false`. A session that is already bound stays bound whatever
+   * this says: its refreshes always carry proofs.
+   */
+  dpop?: DpopMode
+  /** A fresh DPoP proof id (`jti`). Default `crypto.randomUUID()`. */
+  randomId?: () => string
 }
 
 /** Where a session stands, for a status display. Never contains a token. */
@@ -47,6 +57,18 @@ export interface SessionStatus {
   account?: SessionAccount
   /** False for an access-only session (a pasted JWT). */
   renewable?: boolean
+  /** `Bearer`, or `DPoP` when the access token itself is bound to the key. */
+  token_type?: string
+  /**
+   * The RFC 7638 thumbprint of the DPoP key the session is bound to; absent for a Bearer session.
+   * A bound session's refresh token is useless without the key, which never leaves the store.
+   */
+  dpop_jkt?: string
+  /**
+   * With `dpop_jkt`: true when the session was created with a proof of the key (bound at the
+   * token service from issuance), false when the key came later (a pasted credential).
+   */
+  dpop_bound_at_issuance?: boolean
   access_token_expires_at?: number
   refresh_token_expires_at?: number
   scope?: string
@@ -80,7 +102,10 @@ export interface SessionClient {
   refresh(options?: { force?: boolean }): Promise<string>
   logout(): Promise<LogoutResult>
   status(): Promise<SessionStatus>
-  /** `fetch` with `Authorization: Bearer`; on 401 refreshes once and retries a replayable request once. */
+  /**
+   * `fetch` with `Authorization: Bearer` (or `DPoP` plus a proof, for a DPoP-bound access token);
+   * on 401 refreshes once and retries a replayable request once.
+   */
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>
   loginWithCredential(text: string, options?: { issuer?: string; clientId?: string }): Promise<LoginResult>
 }
@@ -108,7 +133,21 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
   const fetchImpl: typeof fetch = options.fetch ?? defaultFetch
   const http: HttpOptions = { fetch: fetchImpl, ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) }
   const debug = createDebug(options.debug, env)
+  // The last DPoP-Nonce of each server (token service and APIs alike), and one handle per key, so
+  // the key is imported once per process rather than once per request.
+  const nonces: DpopNonces = new Map()
+  const dpopHandles = new Map<string, DpopHandle>()
+  const dpopFor = (session: StoredSession): DpopHandle | undefined => (session.dpop ? handleOf(session.dpop) : undefined)
+  function handleOf(record: DpopKeyRecord): DpopHandle {
+    let handle = dpopHandles.get(record.jkt)
+    if (!handle) {
+      handle = createDpopHandle(record, { now, nonces, ...(options.randomId ? { randomId: options.randomId } : {}) })
+      dpopHandles.set(record.jkt, handle)
+    }
+    return handle
+  }
   const refresher = createRefresher({
+    dpopFor,
     store,
     lock,
     now,
@@ -194,6 +233,15 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
       if (!key) throw notLoggedIn(profile)
       return refresher.singleFlight(key, 'unauthorized_retry', refused)
     },
+    async dpopFor(token) {
+      if (envToken() !== undefined) return undefined
+      const key = await resolveKey()
+      const session = key ? await store.read(key) : undefined
+      // Only the token this session holds, and only when it is itself DPoP-bound (RFC 9449 §7);
+      // a bound session whose access tokens are Bearer sends them as Bearer.
+      if (!session || session.access_token !== token || session.token_type !== 'DPoP') return undefined
+      return dpopFor(session)
+    },
   })
 
   async function logout(): Promise<LogoutResult> {
@@ -211,10 +259,14 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
       }
       if (!session) return { wasLoggedIn: false, revocation: 'not_logged_in' }
       let result: LogoutResult = { wasLoggedIn: true, revocation: 'skipped' }
-      if (isRenewable(session)) {
+      const stored = session
+      if (isRenewable(stored)) {
         try {
-          const as = await discover(session.issuer, fetchImpl, http)
-          await processRevocationResponse(await revocationRequest(as, session.client_id, session.refresh_token, { ...http, tokenTypeHint: 'refresh_token' }))
+          const as = await discover(stored.issuer, fetchImpl, http)
+          // A bound session's token is revoked with a proof of its key (a nonce challenge once).
+          const dpop = dpopFor(stored)
+          const revoke = () => revocationRequest(as, stored.client_id, stored.refresh_token, { ...http, tokenTypeHint: 'refresh_token', dpop })
+          await processRevocationResponse(await sendWithDpopNonceRetry(dpop, as.revocation_endpoint ?? as.token_endpoint, revoke))
           result = { wasLoggedIn: true, revocation: 'revoked' }
         } catch (err) {
           result = { wasLoggedIn: true, revocation: 'failed', error: err instanceof Error ? err : new Error(String(err)) }
@@ -242,7 +294,12 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
       issuer: session.issuer,
       client_id: session.client_id,
       renewable: isRenewable(session),
+      token_type: session.token_type,
       access_token_expires_at: session.access_token_expires_at,
+    }
+    if (session.dpop) {
+      s.dpop_jkt = session.dpop.jkt
+      s.dpop_bound_at_issuance = session.dpop.bound_at_issuance
     }
     if (session.account) s.account = session.account
     if (session.refresh_token_expires_at !== undefined) s.refresh_token_expires_at = session.refresh_token_expires_at
@@ -262,6 +319,8 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
       issuer: explicitIssuer,
       envIssuer: nonBlank(env.EVERGREEN_ISSUER),
       clientId: opts.clientId ?? options.clientId ?? nonBlank(env.EVERGREEN_CLIENT_ID),
+      dpop: options.dpop ?? false,
+      nonces,
     })
     knownIssuer = login.key.issuer
     return { ...login, status: await status() }

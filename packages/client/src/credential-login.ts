@@ -1,5 +1,6 @@
 import { authErrorFromRefusal, ConfigError, OAuthResponseError } from './errors.js'
 import type { LoginInput } from './login-input.js'
+import { createDpopHandle, newDpopKey, sendWithDpopNonceRetry, wantsDpop, type DpopMode, type DpopNonces } from './dpop.js'
 import { discover, processTokenResponse, refreshTokenRequest, type HttpOptions } from './protocol.js'
 import { accessOnlyExpired } from './refresh.js'
 import { accountOf, sessionFromTokenResponse, type StoredSession } from './session.js'
@@ -40,6 +41,10 @@ export interface CredentialLoginContext {
   envIssuer: string | undefined
   /** For a bare refresh token, and an access token that names no client. */
   clientId: string | undefined
+  /** Whether the session a refresh token starts is bound to a new DPoP key. */
+  dpop: DpopMode
+  /** The session client's nonce memory. */
+  nonces: DpopNonces
 }
 
 /**
@@ -78,16 +83,23 @@ async function loginWithRefreshToken(ctx: CredentialLoginContext, issuer: string
   // history) in exchange for one only the store holds.
   await ctx.lock.withLock(key, async () => {
     const as = await discover(key.issuer, ctx.fetch, ctx.http)
+    // The refresh carries a proof of a new key, stored in the same write as the tokens, and every
+    // later refresh proves it too. The credential's session was issued before the key existed, so
+    // a token service that binds at issuance (RFC 9449 §5) may not require it: the record says so.
+    // Its access tokens are DPoP-bound when the client asks for that.
+    const dpopKey = wantsDpop(ctx.dpop, as) ? await newDpopKey({ boundAtIssuance: false }) : undefined
+    const dpop = dpopKey ? createDpopHandle(dpopKey, { now: ctx.now, nonces: ctx.nonces }) : undefined
     const sentAt = ctx.now()
     let tokens
     try {
-      tokens = await processTokenResponse(await refreshTokenRequest(as, clientId, refreshToken, ctx.http))
+      const res = await sendWithDpopNonceRetry(dpop, as.token_endpoint, () => refreshTokenRequest(as, clientId, refreshToken, { ...ctx.http, dpop }))
+      tokens = await processTokenResponse(res, { dpop: dpop !== undefined })
     } catch (err) {
       // A refused login leaves whatever was stored before untouched.
       if (err instanceof OAuthResponseError && err.error === 'invalid_grant') throw authErrorFromRefusal(err, key)
       throw err
     }
-    await ctx.store.write(key, sessionFromTokenResponse(tokens, { issuer: key.issuer, clientId, receivedAt: sentAt }))
+    await ctx.store.write(key, sessionFromTokenResponse(tokens, { issuer: key.issuer, clientId, receivedAt: sentAt, dpop: dpopKey }))
   })
   return key
 }

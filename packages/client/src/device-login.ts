@@ -1,6 +1,8 @@
 import { GRANT_TYPES, type TokenResponse } from '@evergreen/core'
 import { DeviceLoginError, OAuthResponseError, ProviderError } from './errors.js'
-import { defaultFetch, discover, errorFromBody, isObject, processTokenResponse, send, type AuthorizationServer, type HttpOptions } from './protocol.js'
+import { createDpopHandle, sendWithDpopNonceRetry, newDpopKey, wantsDpop, type DpopMode } from './dpop.js'
+import { defaultFetch, discover, errorFromBody, isObject, processTokenResponse, send, type AuthorizationServer, type HttpOptions, type TokenRequestOptions } from './protocol.js'
+import type { DpopKeyRecord } from './session.js'
 
 /**
  * A device authorization response (RFC 8628 §3.2). Wire names, not translated.
@@ -42,6 +44,12 @@ export interface StartDeviceLoginOptions {
    * doubles the wait (RFC 8628 §3.5). Default 3.
    */
   maxUnavailablePolls?: number
+  /**
+   * Bind the new session to a DPoP key (RFC 9449): `auto` when the server offers ES256 proofs,
+   * `true` always (an error if it does not), `false` never. Default `false`. The key is
+   * `DeviceLogin.dpop_key`; store it with the tokens (`loginWithTokenResponse({ dpopKey })`).
+   */
+  dpop?: DpopMode
 }
 
 /** A started device login: what to show the person, and `wait()` for the tokens. */
@@ -62,6 +70,11 @@ export interface DeviceLogin {
    * Undefined before the first poll.
    */
   polled_at: number | undefined
+  /**
+   * The DPoP key the session is bound to (the device code is bound to it and every poll proves
+   * it), or undefined for a Bearer login. Pass it to `loginWithTokenResponse` as `dpopKey`.
+   */
+  dpop_key: DpopKeyRecord | undefined
   /**
    * Polls the token endpoint until the person approves (resolves with the token response), denies
    * (`DeviceLoginError` access_denied), the code expires (expired_token) or `signal` aborts
@@ -96,12 +109,18 @@ export async function startDeviceLogin(options: StartDeviceLoginOptions): Promis
   const maxUnavailable = options.maxUnavailablePolls ?? 3
 
   const as = await discover(options.issuer, fetchImpl, http)
+  const dpopKey = wantsDpop(options.dpop, as) ? await newDpopKey({ boundAtIssuance: true }) : undefined
+  const dpop = dpopKey ? createDpopHandle(dpopKey, { now, nonces: new Map() }) : undefined
   const started = now()
   const auth = await processDeviceAuthorizationResponse(
     await deviceAuthorizationRequest(
       as,
       options.clientId,
-      { ...(options.scope !== undefined ? { scope: options.scope } : {}), ...(options.refreshTokenTtl !== undefined ? { refresh_token_ttl: options.refreshTokenTtl } : {}) },
+      {
+        ...(options.scope !== undefined ? { scope: options.scope } : {}),
+        ...(options.refreshTokenTtl !== undefined ? { refresh_token_ttl: options.refreshTokenTtl } : {}),
+        ...(dpopKey ? { dpop_jkt: dpopKey.jkt } : {}),
+      },
       { ...http, ...(options.signal ? { signal: options.signal } : {}) },
     ),
   )
@@ -115,6 +134,7 @@ export async function startDeviceLogin(options: StartDeviceLoginOptions): Promis
     interval: auth.interval ?? DEFAULT_INTERVAL_S,
     expires_at: expiresAt,
     polled_at: undefined,
+    dpop_key: dpopKey,
     wait,
   }
 
@@ -140,7 +160,8 @@ export async function startDeviceLogin(options: StartDeviceLoginOptions): Promis
       if (now() >= expiresAt) throw expired()
       try {
         login.polled_at = now()
-        return await processTokenResponse(await deviceCodeGrantRequest(as, options.clientId, auth.device_code, { ...http, ...(signal ? { signal } : {}) }))
+        const poll = () => deviceCodeGrantRequest(as, options.clientId, auth.device_code, { ...http, ...(signal ? { signal } : {}), dpop })
+        return await processTokenResponse(await sendWithDpopNonceRetry(dpop, as.token_endpoint, poll), { dpop: dpop !== undefined })
       } catch (err) {
         if (signal?.aborted) throw cancelled(err)
         if (err instanceof OAuthResponseError) {
@@ -183,7 +204,7 @@ export async function startDeviceLogin(options: StartDeviceLoginOptions): Promis
 export function deviceAuthorizationRequest(
   as: AuthorizationServer,
   clientId: string,
-  parameters: { scope?: string; refresh_token_ttl?: number } = {},
+  parameters: { scope?: string; refresh_token_ttl?: number; dpop_jkt?: string } = {},
   options: HttpOptions = {},
 ): Promise<Response> {
   const endpoint = as.device_authorization_endpoint
@@ -194,6 +215,9 @@ export function deviceAuthorizationRequest(
   if (parameters.scope !== undefined && parameters.scope !== '') body.set('scope', parameters.scope)
   // Evergreen extension: the session's refresh TTL is chosen when it is created (docs/architecture.md "Lifetimes").
   if (parameters.refresh_token_ttl !== undefined) body.set('refresh_token_ttl', String(parameters.refresh_token_ttl))
+  // RFC 9449 §10 (`dpop_jkt`, as at /authorize): the device code is bound to the key from the
+  // start, so only the holder of that key can redeem it.
+  if (parameters.dpop_jkt !== undefined) body.set('dpop_jkt', parameters.dpop_jkt)
   return post(endpoint, body, options)
 }
 
@@ -241,13 +265,15 @@ export async function processDeviceAuthorizationResponse(response: Response): Pr
  *
  * @see https://www.rfc-editor.org/rfc/rfc8628#section-3.4
  */
-export function deviceCodeGrantRequest(as: AuthorizationServer, clientId: string, deviceCode: string, options: HttpOptions = {}): Promise<Response> {
+export function deviceCodeGrantRequest(as: AuthorizationServer, clientId: string, deviceCode: string, options: TokenRequestOptions = {}): Promise<Response> {
   const body = new URLSearchParams({ grant_type: GRANT_TYPES.deviceCode, device_code: deviceCode, client_id: clientId })
   return post(as.token_endpoint, body, options)
 }
 
-function post(url: string, body: URLSearchParams, options: HttpOptions): Promise<Response> {
-  const headers = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }
+async function post(url: string, body: URLSearchParams, options: TokenRequestOptions): Promise<Response> {
+  const headers = new Headers({ 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' })
+  // RFC 9449 §5: every token request of a bound session carries a proof, the device-code polls too.
+  if (options.dpop) headers.set('dpop', await options.dpop.proof('POST', url))
   return send(url, { method: 'POST', headers, body }, options)
 }
 

@@ -37,6 +37,14 @@ export type DeviceLoginErrorCode = 'DEVICE_ACCESS_DENIED' | 'DEVICE_CODE_EXPIRED
  */
 export type DelegationErrorCode = 'DELEGATION_UNSUPPORTED' | 'DELEGATION_NOT_ALLOWED' | 'DELEGATION_INVALID_REQUEST'
 
+/**
+ * DPoP (RFC 9449) failures: the server does not take proofs when a login demanded them
+ * (`DPOP_UNSUPPORTED`), it refused the proof of a bound session — the session is kept
+ * (`DPOP_PROOF_REJECTED`) — or it demands a proof from a session that has no key
+ * (`DPOP_REQUIRED`).
+ */
+export type DpopErrorCode = 'DPOP_UNSUPPORTED' | 'DPOP_PROOF_REJECTED' | 'DPOP_REQUIRED'
+
 export type ClientErrorCode =
   | AuthErrorCode
   | ProviderErrorCode
@@ -45,6 +53,7 @@ export type ClientErrorCode =
   | ConfigErrorCode
   | DeviceLoginErrorCode
   | DelegationErrorCode
+  | DpopErrorCode
   | 'OAUTH_RESPONSE_ERROR'
 
 /**
@@ -64,6 +73,8 @@ export type ClientErrorCode =
  * - `give_issuer` / `give_client_id`: the credential does not carry it; supply it.
  * - `drop_issuer`: the credential names its own issuer, which differs from the one given.
  * - `update_client`: the credential is from a newer version of Evergreen.
+ * - `check_clock`: the token service refused a proof of possession, whose time comes from this
+ *   machine's clock; check the clock, then try again (the session was kept).
  */
 export type Remedy =
   | 'login'
@@ -78,6 +89,7 @@ export type Remedy =
   | 'give_client_id'
   | 'drop_issuer'
   | 'update_client'
+  | 'check_clock'
 
 /** The structured fields every SDK error may carry, beside its `code`. */
 export interface ErrorDetails {
@@ -200,6 +212,20 @@ export class DelegationError extends EvergreenClientError {
     super(code, message, options)
     this.name = 'DelegationError'
     this.error = error
+  }
+}
+
+/**
+ * A DPoP problem (RFC 9449). Nothing stored was deleted: a refused proof is never a logout.
+ *
+ * @example if (err instanceof DpopError && err.code === 'DPOP_UNSUPPORTED') retryWithout()
+ * @see https://www.rfc-editor.org/rfc/rfc9449
+ */
+export class DpopError extends EvergreenClientError {
+  declare readonly code: DpopErrorCode
+  constructor(code: DpopErrorCode, message: string, options?: ErrorDetails) {
+    super(code, message, options)
+    this.name = 'DpopError'
   }
 }
 

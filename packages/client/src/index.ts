@@ -26,6 +26,7 @@ export {
   OAuthResponseError,
   DeviceLoginError,
   DelegationError,
+  DpopError,
   isAuthError,
   type ErrorDetails,
   type Remedy,
@@ -36,6 +37,7 @@ export {
   type CredentialErrorCode,
   type DeviceLoginErrorCode,
   type DelegationErrorCode,
+  type DpopErrorCode,
   type DeviceLoginErrorReason,
   type ProviderErrorCode,
   type StorageErrorCode,
@@ -54,8 +56,18 @@ export {
   type TokenExchangeParameters,
   type AuthorizationServer,
   type HttpOptions,
+  type TokenRequestOptions,
 } from './protocol.js'
-export { sessionFromTokenResponse, parseStoredSession, isRenewable, type StoredSession, type SessionAccount } from './session.js'
+export { createDpopHandle, newDpopKey, sendWithDpopNonceRetry, isDpopNonceChallenge, type DpopHandle, type DpopHandleOptions, type DpopMode, type DpopNonces } from './dpop.js'
+export {
+  sessionFromTokenResponse,
+  parseStoredSession,
+  isRenewable,
+  isDpopBound,
+  type StoredSession,
+  type SessionAccount,
+  type DpopKeyRecord,
+} from './session.js'
 export { createMemoryStore } from './store/memory.js'
 export { loginWithTokenResponse, type LoginWithTokenResponseOptions } from './token-response-login.js'
 export { DEFAULT_PROFILE, normalizeKey, keyId, type SessionKey, type SessionStore, type SessionLock, type StoreDescription } from './store/types.js'

@@ -1,4 +1,5 @@
 import { GRANT_TYPES, REFRESH_TOKEN_HEADER, TOKEN_TYPE_URIS, type OAuthErrorBody, type TokenResponse } from '@evergreen/core'
+import type { DpopHandle } from './dpop.js'
 import { OAuthResponseError, ProviderError } from './errors.js'
 
 /**
@@ -13,6 +14,8 @@ export interface AuthorizationServer {
   revocation_endpoint?: string
   /** Evergreen extension: the server also takes the refresh token in this header. */
   evergreen_refresh_token_header?: string
+  /** RFC 9449 §5.1: the JWS algorithms the server accepts in DPoP proofs; absent when it does not do DPoP. */
+  dpop_signing_alg_values_supported?: string[]
   [parameter: string]: unknown
 }
 
@@ -76,32 +79,41 @@ async function fetchMetadata(issuer: string, options: HttpOptions): Promise<Auth
   return body as AuthorizationServer
 }
 
+/** What the token-endpoint requests take besides the HTTP options: the DPoP handle of the session's key. */
+export interface TokenRequestOptions extends HttpOptions {
+  /** Proves possession of the session's key (RFC 9449 §5): a `DPoP` header on the request. */
+  dpop?: DpopHandle | undefined
+}
+
 /**
  * Sends a refresh-token grant (RFC 6749 §6) as a public client. When the server advertises
  * Evergreen's header, the token goes there instead of the body, because proxies redact headers by
- * name but log bodies whole.
+ * name but log bodies whole. With `options.dpop` it carries a proof for the token endpoint (RFC
+ * 9449 §5); a `use_dpop_nonce` answer is the caller's to retry (see `sendWithDpopNonceRetry`).
  *
  * @throws ProviderError when the request could not be sent (never for an HTTP error status)
  * @example const tokens = await processTokenResponse(await refreshTokenRequest(as, clientId, rt))
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
  */
-export function refreshTokenRequest(as: AuthorizationServer, clientId: string, refreshToken: string, options: HttpOptions = {}): Promise<Response> {
+export async function refreshTokenRequest(as: AuthorizationServer, clientId: string, refreshToken: string, options: TokenRequestOptions = {}): Promise<Response> {
   const body = new URLSearchParams({ grant_type: GRANT_TYPES.refreshToken, client_id: clientId })
   const headers = new Headers({ 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' })
   if (typeof as.evergreen_refresh_token_header === 'string') headers.set(REFRESH_TOKEN_HEADER, refreshToken)
   else body.set('refresh_token', refreshToken)
+  if (options.dpop) headers.set('dpop', await options.dpop.proof('POST', as.token_endpoint))
   return send(as.token_endpoint, { method: 'POST', headers, body }, options)
 }
 
 /**
  * Checks a token-endpoint response. A 2xx must be a usable token response; an OAuth error body
  * becomes {@link OAuthResponseError}; 5xx, 429 and anything that is not OAuth become
- * {@link ProviderError}, so a flaky proxy can never look like a dead session.
+ * {@link ProviderError}, so a flaky proxy can never look like a dead session. `token_type` must be
+ * `Bearer`, or `DPoP` when the request carried a proof (`options.dpop`, RFC 9449 §5).
  *
  * @throws OAuthResponseError | ProviderError
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
  */
-export async function processTokenResponse(response: Response): Promise<TokenResponse> {
+export async function processTokenResponse(response: Response, options: { dpop?: boolean } = {}): Promise<TokenResponse> {
   if (!response.ok) throw await errorFromResponse(response, 'token endpoint')
   const body = await readJson(response)
   if (
@@ -109,7 +121,7 @@ export async function processTokenResponse(response: Response): Promise<TokenRes
     typeof body.access_token !== 'string' ||
     body.access_token.length === 0 ||
     typeof body.token_type !== 'string' ||
-    body.token_type.toLowerCase() !== 'bearer' ||
+    !(body.token_type.toLowerCase() === 'bearer' || (options.dpop === true && body.token_type.toLowerCase() === 'dpop')) ||
     typeof body.expires_in !== 'number' ||
     !Number.isFinite(body.expires_in) ||
     body.expires_in < 0 ||
@@ -120,7 +132,7 @@ export async function processTokenResponse(response: Response): Promise<TokenRes
     throw new ProviderError('PROVIDER_INVALID_RESPONSE', 'the token endpoint returned a response that is not a bearer token response', { status: response.status })
   }
   // RFC 6749 §7.1: token_type is case-insensitive; keep one spelling in storage.
-  return { ...(body as unknown as TokenResponse), token_type: 'Bearer' }
+  return { ...(body as unknown as TokenResponse), token_type: body.token_type.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer' }
 }
 
 /** What a delegation asks for: RFC 8693 §2.1 parameters plus Evergreen's `refresh_token_ttl`. */
@@ -182,22 +194,25 @@ export async function processTokenExchangeResponse(response: Response): Promise<
 
 /**
  * Sends a revocation request (RFC 7009 §2.1). Revoking a refresh token ends its whole session.
+ * With `options.dpop`, it carries a proof of the token's key (htu = the revocation endpoint).
  *
  * @example await processRevocationResponse(await revocationRequest(as, clientId, rt))
  * @see https://www.rfc-editor.org/rfc/rfc7009#section-2.1
  */
-export function revocationRequest(
+export async function revocationRequest(
   as: AuthorizationServer,
   clientId: string,
   token: string,
-  options: HttpOptions & { tokenTypeHint?: 'refresh_token' | 'access_token' } = {},
+  options: TokenRequestOptions & { tokenTypeHint?: 'refresh_token' | 'access_token' } = {},
 ): Promise<Response> {
   if (typeof as.revocation_endpoint !== 'string') {
-    return Promise.reject(new ProviderError('PROVIDER_INVALID_RESPONSE', `${as.issuer} does not advertise a revocation_endpoint`))
+    throw new ProviderError('PROVIDER_INVALID_RESPONSE', `${as.issuer} does not advertise a revocation_endpoint`)
   }
   const body = new URLSearchParams({ token, client_id: clientId })
   if (options.tokenTypeHint) body.set('token_type_hint', options.tokenTypeHint)
-  const headers = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }
+  const headers = new Headers({ 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' })
+  // A DPoP-bound token is revoked only by its key holder, or a copy could end the owner's session.
+  if (options.dpop) headers.set('dpop', await options.dpop.proof('POST', as.revocation_endpoint))
   return send(as.revocation_endpoint, { method: 'POST', headers, body }, options)
 }
 

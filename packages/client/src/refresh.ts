@@ -1,5 +1,6 @@
 import type { DebugHook, RefreshReason } from './debug.js'
-import { AuthError, authErrorFromRefusal, EvergreenClientError, OAuthResponseError } from './errors.js'
+import { sendWithDpopNonceRetry, type DpopHandle } from './dpop.js'
+import { AuthError, authErrorFromRefusal, DpopError, EvergreenClientError, OAuthResponseError } from './errors.js'
 import { discover, processTokenResponse, refreshTokenRequest, type HttpOptions } from './protocol.js'
 import { isRenewable, sessionFromTokenResponse, type StoredSession } from './session.js'
 import { keyId, type SessionKey, type SessionLock, type SessionStore } from './store/types.js'
@@ -16,6 +17,8 @@ export interface RefresherOptions {
   leewayMs: number
   /** Refresh when the refresh token has this little left (ms), to slide the idle expiry. */
   backstopMs: number
+  /** The proof handle of a DPoP-bound session (its stored key), undefined for a Bearer one. */
+  dpopFor(session: StoredSession): DpopHandle | undefined
 }
 
 /** Refresh policy and single flight for one session client. */
@@ -44,6 +47,21 @@ export function accessOnlyExpired(session: StoredSession, profile: string): Auth
     `the stored access token expired at ${new Date(session.access_token_expires_at).toISOString()} and cannot be renewed (it was a raw access token, not a login credential)`,
     { issuer: session.issuer, profile, expiresAt: session.access_token_expires_at },
   )
+}
+
+/**
+ * What a refused proof means to the caller: a bound session's proof was refused — most often its
+ * `iat`, which comes from this machine's clock — or the server demands a proof from a session that
+ * has no key (the client requires DPoP). Neither deletes anything.
+ */
+export function dpopRefusal(err: OAuthResponseError, session: StoredSession, key: SessionKey): DpopError {
+  const details = { cause: err, issuer: key.issuer, profile: key.profile }
+  return session.dpop
+    ? new DpopError('DPOP_PROOF_REJECTED', `the token service refused the session's proof of possession${err.error_description ? ` (${err.error_description})` : ''}`, {
+        ...details,
+        remedy: 'check_clock',
+      })
+    : new DpopError('DPOP_REQUIRED', 'the token service requires a proof of possession (DPoP), and this session is not bound to a key', { ...details, remedy: 'login' })
 }
 
 /**
@@ -113,7 +131,10 @@ export function createRefresher(options: RefresherOptions): Refresher {
       // Expiry counts from when the request left, not when the answer came: never later than the
       // server's own reckoning, whatever the network delay.
       const sentAt = now()
-      const tokens = await processTokenResponse(await refreshTokenRequest(as, current.client_id, current.refresh_token, http))
+      // A bound session proves its key on every refresh (RFC 9449 §5), taking a nonce challenge once.
+      const dpop = options.dpopFor(current)
+      const res = await sendWithDpopNonceRetry(dpop, as.token_endpoint, () => refreshTokenRequest(as, current.client_id, current.refresh_token, { ...http, dpop }))
+      const tokens = await processTokenResponse(res, { dpop: dpop !== undefined })
       const next = sessionFromTokenResponse(tokens, { issuer: current.issuer, clientId: current.client_id, receivedAt: sentAt, previous: current })
       await store.write(key, next)
       debug({
@@ -153,6 +174,8 @@ export function createRefresher(options: RefresherOptions): Refresher {
         }
         throw authErrorFromRefusal(err, key)
       }
+      // A refused proof is never a logout: the session and its key stay stored.
+      if (err instanceof OAuthResponseError && (err.error === 'invalid_dpop_proof' || err.error === 'use_dpop_nonce')) throw dpopRefusal(err, current, key)
       throw err
     }
   }

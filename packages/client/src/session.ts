@@ -28,6 +28,31 @@ export interface StoredSession {
   account?: SessionAccount
   /** Epoch ms of the response this session came from. */
   obtained_at: number
+  /**
+   * The DPoP key this session is bound to (RFC 9449), kept in the same record so that one atomic
+   * write stores token and key together: they can never drift apart. Once present it is carried
+   * through every refresh — a bound session never drops back to Bearer.
+   */
+  dpop?: DpopKeyRecord
+}
+
+/**
+ * A session's DPoP key as stored: the private ES256 JWK (it must survive the process, see
+ * docs/architecture.md "The SDK") and its RFC 7638 thumbprint, which is what the server binds to
+ * and what a status display shows. Imported non-extractable when used (`dpop-key.ts`).
+ */
+export interface DpopKeyRecord {
+  alg: 'ES256'
+  jwk: { kty: string; crv: string; x: string; y: string; d: string }
+  /** base64url SHA-256 JWK thumbprint of the public key. */
+  jkt: string
+  /**
+   * True when the session was created with a proof of this key (a device or code login), so the
+   * token service bound it at issuance (RFC 9449 §5). False for a pasted credential: its session
+   * was issued before the key existed, so the SDK proves the key on every refresh but the server
+   * may not require it.
+   */
+  bound_at_issuance: boolean
 }
 
 /**
@@ -40,7 +65,7 @@ export interface StoredSession {
  */
 export function sessionFromTokenResponse(
   res: TokenResponse,
-  ctx: { issuer: string; clientId: string; receivedAt: number; previous?: StoredSession | undefined },
+  ctx: { issuer: string; clientId: string; receivedAt: number; previous?: StoredSession | undefined; dpop?: DpopKeyRecord | undefined },
 ): StoredSession {
   const session: StoredSession = {
     version: 1,
@@ -64,6 +89,9 @@ export function sessionFromTokenResponse(
   if (scope !== undefined) session.scope = scope
   const account = accountOf(res.access_token) ?? ctx.previous?.account
   if (account !== undefined) session.account = account
+  // The key rides along with every rotation: a refresh of a bound session must stay bound.
+  const dpop = ctx.dpop ?? ctx.previous?.dpop
+  if (dpop !== undefined) session.dpop = dpop
   return session
 }
 
@@ -106,6 +134,32 @@ export function parseStoredSession(value: unknown): StoredSession | undefined {
     typeof s.token_type === 'string' &&
     optionalString(s.scope) &&
     typeof s.obtained_at === 'number' &&
-    (s.account === undefined || (typeof s.account === 'object' && s.account !== null && typeof (s.account as { sub?: unknown }).sub === 'string'))
+    (s.account === undefined || (typeof s.account === 'object' && s.account !== null && typeof (s.account as { sub?: unknown }).sub === 'string')) &&
+    (s.dpop === undefined || isDpopKeyRecord(s.dpop))
   return ok ? (value as StoredSession) : undefined
+}
+
+/** A stored DPoP key has every member a P-256 private JWK needs; anything less is a corrupt session. */
+function isDpopKeyRecord(v: unknown): v is DpopKeyRecord {
+  if (typeof v !== 'object' || v === null) return false
+  const r = v as Record<string, unknown>
+  const jwk = r.jwk as Record<string, unknown> | null | undefined
+  const b64u = (x: unknown) => typeof x === 'string' && /^[A-Za-z0-9_-]+$/.test(x)
+  return (
+    r.alg === 'ES256' &&
+    b64u(r.jkt) &&
+    typeof r.bound_at_issuance === 'boolean' &&
+    typeof jwk === 'object' &&
+    jwk !== null &&
+    jwk.kty === 'EC' &&
+    jwk.crv === 'P-256' &&
+    b64u(jwk.x) &&
+    b64u(jwk.y) &&
+    b64u(jwk.d)
+  )
+}
+
+/** True when the session is bound to a DPoP key: every refresh (and, for a DPoP access token, every API call) carries a proof. */
+export function isDpopBound(session: StoredSession): session is StoredSession & { dpop: DpopKeyRecord } {
+  return session.dpop !== undefined
 }

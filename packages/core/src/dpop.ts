@@ -1,4 +1,4 @@
-import { calculateJwkThumbprint, compactVerify, decodeProtectedHeader, EmbeddedJWK, type JWK } from 'jose'
+import type { JWK } from 'jose'
 import { encodeBase64url } from './base64url.js'
 
 /**
@@ -111,6 +111,10 @@ export interface VerifyDpopProofOptions {
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
  */
 export async function verifyDpopProof(options: VerifyDpopProofOptions): Promise<VerifiedDpopProof> {
+  // jose is loaded on the first verification, not with `@evergreen/core`: every SDK entry point
+  // imports core, and `evergreen token` with a valid stored token must not pay for ~40 JOSE
+  // modules it never uses (docs/architecture.md "Performance budget").
+  const { calculateJwkThumbprint, compactVerify, decodeProtectedHeader, EmbeddedJWK } = await loadJose()
   const { proof, method, url, now } = options
   const algorithms = options.algorithms ?? DPOP_SIGNING_ALGS
   const window = options.iatWindowSeconds ?? DPOP_DEFAULT_IAT_WINDOW_SECONDS
@@ -118,7 +122,7 @@ export async function verifyDpopProof(options: VerifyDpopProofOptions): Promise<
     throw new DpopProofError('DPOP_MALFORMED', 'DPoP proof is not a compact JWS')
   }
 
-  let header: ReturnType<typeof decodeProtectedHeader>
+  let header: ReturnType<Awaited<ReturnType<typeof loadJose>>['decodeProtectedHeader']>
   try {
     header = decodeProtectedHeader(proof)
   } catch (cause) {
@@ -220,4 +224,9 @@ function sameTargetUri(presented: string, expected: string): boolean {
   }
   const a = strip(presented)
   return a !== undefined && a === strip(expected)
+}
+
+let jose: Promise<typeof import('jose')> | undefined
+function loadJose(): Promise<typeof import('jose')> {
+  return (jose ??= import('jose'))
 }

@@ -22,6 +22,8 @@ interface LoginOptions extends SessionOptions {
   scope?: string
   /** False with --no-browser. */
   browser: boolean
+  /** False with --no-dpop. */
+  dpop: boolean
   refreshTokenTtl?: number
 }
 
@@ -36,12 +38,15 @@ export function registerLogin(program: Command, deps: SessionDeps): void {
     .option('--scope <scopes>', `space-separated scopes to ask for in the device flow (default: "${DEFAULT_SCOPE}")`)
     .option('--refresh-token-ttl <duration>', 'how long the session may go unused before it ends, e.g. 30d or 2592000 (device flow; the server caps it at 90 days)', parseSeconds)
     .option('--no-browser', 'do not open a browser; show the link to open on any device')
+    .option('--no-dpop', 'do not bind the session to a key (DPoP), even when the token service offers it')
   addSessionOptions(cmd, 'the token service to log in to').addHelpText(
     'after',
     `
 The device flow prints a one-time code and a link on stderr, opens the link in your browser when
 there is a display, and waits until you approve (Ctrl-C cancels, exit 130). The session is stored
 in the OS keyring, else a 0600 file in the config directory, and renews itself while in use.
+When the token service offers DPoP, the session is bound to a key stored with it: its refresh
+token is useless without that key (\`evergreen status\` shows the key's thumbprint).
 
 Exit codes: 0 logged in, 1 error (denied, expired code, unreachable service), 2 declined at the
 prompt, 130 interrupted.
@@ -76,7 +81,7 @@ async function loginWithPastedCredential(opts: LoginOptions, deps: SessionDeps):
   if (opts.refreshTokenTtl !== undefined) {
     io.err('warning: --refresh-token-ttl applies to the device flow only; a credential keeps the lifetime it was minted with')
   }
-  const ctx = await openSessionContext(opts, deps)
+  const ctx = await openSessionContext(opts, deps, { dpop: dpopMode(opts) })
   const clientId = nonEmpty(opts.clientId) ?? nonEmpty(deps.env.EVERGREEN_CLIENT_ID) ?? DEFAULT_CLIENT_ID
   const result = await ctx.client.loginWithCredential(text, { clientId, ...(ctx.issuer !== undefined ? { issuer: ctx.issuer } : {}) })
   const warning = result.warning ? loginWarningText(result.warning, ctx.profile, deps.now()) : undefined
@@ -118,6 +123,7 @@ async function loginWithDevice(opts: LoginOptions, deps: SessionDeps): Promise<v
       now: deps.now,
       ...(deps.sleep ? { sleep: deps.sleep } : {}),
       signal: controller.signal,
+      dpop: dpopMode(opts),
     })
     io.err(deviceScreen(issuer, login, ctx))
     if (opts.browser) {
@@ -128,7 +134,7 @@ async function loginWithDevice(opts: LoginOptions, deps: SessionDeps): Promise<v
     const tokens = await login.wait(controller.signal)
     // Expiries count from when the successful poll left, as everywhere in the SDK.
     const receivedAt = login.polled_at ?? deps.now()
-    await loginWithTokenResponse({ store: ctx.store.store, lock: ctx.store.lock, issuer, clientId, profile: ctx.profile, tokens, receivedAt })
+    await loginWithTokenResponse({ store: ctx.store.store, lock: ctx.store.lock, issuer, clientId, profile: ctx.profile, tokens, receivedAt, dpopKey: login.dpop_key })
   } catch (err) {
     if (controller.signal.aborted) throw new CliError('login cancelled; nothing was stored', EXIT.interrupted)
     throw err
@@ -145,6 +151,14 @@ async function loginWithDevice(opts: LoginOptions, deps: SessionDeps): Promise<v
     if (info?.ok && typeof info.claims.email === 'string' && info.claims.sub === status.account.sub) shownAs = { ...status.account, email: info.claims.email }
   }
   await reportLoggedIn(status, 'device', ctx, { json: opts.json, shownAs }, deps)
+}
+
+/**
+ * DPoP by default, but only against a server that advertises it (`auto`): an older token service
+ * keeps working. `--no-dpop` turns it off.
+ */
+function dpopMode(opts: Pick<LoginOptions, 'dpop'>): 'auto' | false {
+  return opts.dpop === false ? false : 'auto'
 }
 
 /** What a person sees while the device flow waits: the code, where to enter it, the one-click link. */
@@ -171,6 +185,7 @@ async function reportLoggedIn(
   const { io } = deps
   const now = deps.now()
   io.err(`Logged in to ${status.issuer} as ${describeAccount(options.shownAs ?? status.account)}${profileNote(ctx)}. ${describeLifetime(status, now)}`)
+  if (status.dpop_jkt !== undefined) io.err(`The session is bound to a key kept with it (DPoP, thumbprint ${status.dpop_jkt}).`)
   if (ctx.envToken !== undefined) {
     io.err('warning: EVERGREEN_TOKEN is set, and overrides this login for every command until you unset it')
   }

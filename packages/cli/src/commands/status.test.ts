@@ -68,6 +68,7 @@ test('--json of a healthy login: store, permissions, issuer, account, expiries, 
     ['account', 'ok'],
     ['access token', 'ok'],
     ['refresh token', 'ok'],
+    ['key binding', 'ok'],
     ['live refresh', 'ok'],
   ])
   expect(config.read().refresh_token).not.toBe(before.refresh_token)

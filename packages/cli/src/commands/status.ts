@@ -39,7 +39,7 @@ interface StoreFacts {
 export function registerStatus(program: Command, deps: SessionDeps): void {
   const cmd = program
     .command('status')
-    .description('check the stored login: where it is kept, file permissions, issuer reachable, expiries, a live refresh')
+    .description('check the stored login: where it is kept, file permissions, issuer reachable, expiries, DPoP key binding, a live refresh')
     .option('--no-refresh-check', 'skip the live refresh (which renews the session, rotating its refresh token)')
   addSessionOptions(cmd).addHelpText(
     'after',
@@ -197,7 +197,28 @@ function sessionChecks(status: SessionStatus, ctx: SessionContext, now: number):
   } else {
     checks.push({ name: 'refresh token', status: 'ok', message: 'present (the token service gave no expiry)' })
   }
+  checks.push(keyBindingCheck(status))
   return checks
+}
+
+/**
+ * Whether the session is bound to a DPoP key (RFC 9449): a bound refresh token is useless to
+ * anyone who copies it without the key. Unbound is not a failure — a server without DPoP, or a
+ * login with --no-dpop — just worth knowing.
+ */
+function keyBindingCheck(status: SessionStatus): Check {
+  if (status.dpop_jkt !== undefined) {
+    const access = status.token_type === 'DPoP' ? 'refresh and access tokens' : 'refresh token (access tokens are Bearer)'
+    if (status.dpop_bound_at_issuance) return { name: 'key binding', status: 'ok', message: `DPoP-bound ${access}; key thumbprint ${status.dpop_jkt}` }
+    return {
+      name: 'key binding',
+      status: 'ok',
+      message: `every renewal proves a DPoP key (thumbprint ${status.dpop_jkt}), but the session was created before it (a pasted credential), so the token service may not require it`,
+      remedy: `for a session bound from the start, run \`${loginCommand({ profile: status.profile, issuer: status.issuer })}\` (device flow)`,
+    }
+  }
+  if (status.renewable === false) return { name: 'key binding', status: 'ok', message: 'none (an access-only session)' }
+  return { name: 'key binding', status: 'ok', message: 'none: a Bearer session (a copy of its refresh token works without any key)' }
 }
 
 function envTokenCheck(ctx: SessionContext, status: SessionStatus | undefined, stored: boolean, now: number): Check {

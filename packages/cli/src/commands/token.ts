@@ -39,6 +39,7 @@ export async function runToken(opts: SessionOptions, deps: SessionDeps): Promise
     if (!opts.json) return deps.io.out(token)
     let expiresAt: number | undefined
     let issuer: string | undefined
+    let tokenType = 'Bearer'
     if (ctx.envToken !== undefined) {
       const claims = readJwtClaims(token)
       if (typeof claims?.exp === 'number') expiresAt = claims.exp * 1000
@@ -47,10 +48,12 @@ export async function runToken(opts: SessionOptions, deps: SessionDeps): Promise
       const status = await ctx.client.status()
       expiresAt = status.access_token_expires_at
       issuer = status.issuer
+      // A DPoP-bound access token is useless as Bearer: say which it is.
+      tokenType = status.token_type ?? 'Bearer'
     }
     deps.io.out(JSON.stringify({
       access_token: token,
-      token_type: 'Bearer',
+      token_type: tokenType,
       expires_at: expiresAt === undefined ? null : formatInstant(expiresAt),
       issuer: issuer ?? null,
       source: ctx.envToken !== undefined ? 'env' : 'store',

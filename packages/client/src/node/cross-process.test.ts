@@ -1,5 +1,5 @@
 import { execFileSync, fork, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -298,4 +298,107 @@ describe('refusals and outages against the real server', () => {
     expect(readFileSync(file).equals(bytes)).toBe(true)
     expect(readdirSync(join(dir, 'locks'))).toEqual([])
   })
+})
+
+describe('a DPoP-bound session across processes and rotations (RFC 9449)', () => {
+  const EMAIL = `dpop-${Math.random().toString(36).slice(2)}@example.test`
+  const PASSWORD = 'correct horse battery staple'
+
+  /** A device login with DPoP, approved by a person in the pages, stored in a fresh file store. */
+  async function boundLogin(): Promise<{ dir: string; key: SessionKey; file: string; session: StoredSession; sid: string }> {
+    const { PageClient } = await import('../../../server/src/test-support/browser-client.js')
+    const { startDeviceLogin } = await import('../device-login.js')
+    const { loginWithTokenResponse } = await import('../token-response-login.js')
+    let approved = false
+    const login = await startDeviceLogin({
+      issuer,
+      clientId: 'evergreen-cli',
+      scope: 'openid',
+      dpop: true,
+      // Approves in the pages instead of waiting out the interval: the poll that follows succeeds.
+      sleep: async () => {
+        if (approved) return
+        approved = true
+        const browser = PageClient.overHttp(issuer)
+        await browser.login(EMAIL, PASSWORD)
+        await browser.get(`/device?user_code=${encodeURIComponent(login.user_code)}`)
+        await browser.post('/device', { user_code: login.user_code })
+        await browser.post('/device/decision', { user_code: login.user_code, decision: 'approve' })
+      },
+    })
+    expect(login.dpop_key).toMatchObject({ alg: 'ES256', bound_at_issuance: true })
+    const tokens = await login.wait()
+    const dir = mkdtempSync(join(tmpdir(), 'evergreen-xp-dpop-'))
+    const store = createFileStore({ dir })
+    const { key, session } = await loginWithTokenResponse({ store, lock: createFileLock({ dir }), issuer, clientId: 'evergreen-cli', tokens, receivedAt: login.polled_at!, dpopKey: login.dpop_key })
+    const sid = (JSON.parse(Buffer.from(session.access_token.split('.')[1]!, 'base64url').toString('utf8')) as { sid: string }).sid
+    return { dir, key, file: join(dir, 'sessions', `${keyFileName(key)}.json`), session, sid }
+  }
+
+  async function expireAccessToken(dir: string, key: SessionKey): Promise<StoredSession> {
+    const store = createFileStore({ dir })
+    const current = (await store.read(key))!
+    const expired = { ...current, access_token_expires_at: Date.now() - 1_000 }
+    await store.write(key, expired)
+    return expired
+  }
+
+  beforeAll(async () => {
+    await admin('POST', '/users', { email: EMAIL, password: PASSWORD })
+  })
+
+  test('bound from issuance; without the key the refresh token is refused and the session survives; 20 processes per rotation → exactly one refresh each, the key kept in the 0600 file', async () => {
+    const { dir, key, file, session, sid } = await boundLogin()
+    const jkt = session.dpop!.jkt
+    expect(statSync(file).mode & 0o777).toBe(0o600)
+    expect(readdirSync(join(dir, 'sessions'))).toEqual([`${keyFileName(key)}.json`])
+
+    // A thief with the stored refresh token but not the key: refused, and nothing is spent.
+    const { token_endpoint: tokenEndpoint } = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as { token_endpoint: string }
+    const stolen = await fetch(tokenEndpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'refresh_token', client_id: 'evergreen-cli', refresh_token: session.refresh_token! }),
+    })
+    expect(stolen.status).toBe(400)
+    expect(((await stolen.json()) as { error: string }).error).toBe('invalid_dpop_proof')
+    // …nor with a valid proof of a key of their own.
+    const { generateDpopKey } = await import('../dpop-key.js')
+    const { createDpopHandle } = await import('../dpop.js')
+    const thiefKey = createDpopHandle(await generateDpopKey({ boundAtIssuance: true }), { now: () => Date.now(), nonces: new Map() })
+    const withOwnKey = await fetch(tokenEndpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', dpop: await thiefKey.proof('POST', tokenEndpoint) },
+      body: new URLSearchParams({ grant_type: 'refresh_token', client_id: 'evergreen-cli', refresh_token: session.refresh_token! }),
+    })
+    expect(withOwnKey.status).toBe(400)
+    expect(((await withOwnKey.json()) as { error: string }).error).toMatch(/^(invalid_grant|invalid_dpop_proof)$/)
+    expect((await admin<{ active: boolean }>('GET', `/sessions/${sid}`)).active).toBe(true)
+
+    let previous = session
+    for (let round = 0; round < 2; round++) {
+      await expireAccessToken(dir, key)
+      const before = await refreshOutcomes()
+      const results = await getTokensInParallel(20, dir)
+      expect(results.filter((r) => !r.ok)).toEqual([])
+      const tokens = new Set(results.map((r) => (r.ok ? r.token : '')))
+      expect(tokens.size).toBe(1)
+      const after = await refreshOutcomes()
+      expect((after.rotated ?? 0) - (before.rotated ?? 0)).toBe(1)
+      expect((after.grace_replay ?? 0) - (before.grace_replay ?? 0)).toBe(0)
+      expect(results.flatMap((r) => r.events).filter((e) => e.type === 'refresh_started')).toHaveLength(1)
+
+      // Rotated, the same key stored beside the new tokens, in the same private file.
+      const stored = (await createFileStore({ dir }).read(key))!
+      expect(stored.access_token).toBe([...tokens][0])
+      expect(stored.refresh_token).not.toBe(previous.refresh_token)
+      expect(stored.dpop).toEqual(session.dpop)
+      expect(statSync(file).mode & 0o777).toBe(0o600)
+      expect(readdirSync(join(dir, 'sessions'))).toEqual([`${keyFileName(key)}.json`])
+      previous = stored
+    }
+    expect((await admin<{ active: boolean }>('GET', `/sessions/${sid}`)).active).toBe(true)
+    expect(jkt).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    rmSync(dir, { recursive: true, force: true })
+  }, 120_000)
 })

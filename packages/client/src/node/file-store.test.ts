@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { beforeEach, describe, expect, test } from 'vitest'
 import type { StoredSession } from '../session.js'
 import type { SessionKey } from '../store/types.js'
+import { generateDpopKey } from '../dpop-key.js'
 import { resolveConfigDir } from './config-dir.js'
 import { createFileStore } from './file-store.js'
 
@@ -64,6 +65,27 @@ describe('file store', () => {
     expect(statSync(join(dir, 'sessions')).mode & 0o777).toBe(0o700)
     const [file] = readdirSync(join(dir, 'sessions'))
     expect(statSync(join(dir, 'sessions', file!)).mode & 0o777).toBe(0o600)
+  })
+
+  test('a DPoP-bound session: the private key is in the same 0600 file, written in the same atomic write — no second file to drift', async () => {
+    const key = await generateDpopKey({ boundAtIssuance: true })
+    const store = createFileStore({ dir })
+    const old = process.umask(0o000)
+    try {
+      await store.write(KEY, { ...session(1), dpop: key })
+      await store.write(KEY, { ...session(2), dpop: key })
+    } finally {
+      process.umask(old)
+    }
+    const names = readdirSync(join(dir, 'sessions'))
+    expect(names).toHaveLength(1)
+    const path = join(dir, 'sessions', names[0]!)
+    expect(statSync(path).mode & 0o777).toBe(0o600)
+    expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual({ ...session(2), dpop: key })
+    expect(await store.read(KEY)).toEqual({ ...session(2), dpop: key })
+    // A damaged key is a corrupt session (never silently a Bearer one).
+    writeFileSync(path, JSON.stringify({ ...session(2), dpop: { ...key, jwk: { ...key.jwk, d: undefined } } }))
+    await expect(store.read(KEY)).rejects.toMatchObject({ code: 'STORAGE_CORRUPT' })
   })
 
   test('an existing directory open to others is tightened to 0700', async () => {

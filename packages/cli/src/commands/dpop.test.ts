@@ -1,0 +1,184 @@
+import { statSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
+import { killSpawnedCli, spawnCli } from '../test-support/cli-child.js'
+import { BIN, killAllChildren, runCli, runFile } from '../test-support/cli-process.js'
+import { claimsOf, configDir, removeTmpDirs, startSessionServer, type ConfigDir, type SessionServer } from '../test-support/session-server.js'
+
+// DPoP (RFC 9449) from the CLI: `evergreen login` binds the session to a key against a token
+// service that offers it, `status` says so, and the key rides along in the 0600 session file
+// through rotations made by many processes at once. Real CLI children, a real `evergreen serve`.
+
+let server: SessionServer
+let userId: string
+const EMAIL = 'hedy@example.com'
+const USER_CODE = /Enter\s+([A-Z]{4}-[A-Z]{4})/
+const MODULE_TRACE = fileURLToPath(new URL('../test-support/module-trace.mjs', import.meta.url))
+
+beforeAll(async () => {
+  server = await startSessionServer()
+  userId = await server.createUser(EMAIL)
+})
+afterEach(async () => {
+  await killSpawnedCli()
+})
+afterAll(async () => {
+  await killAllChildren()
+  removeTmpDirs()
+})
+
+async function deviceLogin(extra: string[] = []): Promise<{ config: ConfigDir; stderr: string }> {
+  const config = configDir()
+  const login = spawnCli(['login', '--no-browser', '--issuer', server.issuer, ...extra], { env: config.env })
+  const [, userCode] = await login.waitForStderr(USER_CODE)
+  expect(await server.decideDevice(userCode!, EMAIL)).toContain('Device connected')
+  expect(await login.exited(), login.stderr()).toEqual({ code: 0, signal: null })
+  return { config, stderr: login.stderr() }
+}
+
+interface AuditPage {
+  items: { type: string }[]
+}
+
+/** Refresh grants the token service completed for a session, by its audit trail. */
+async function refreshesOf(sid: string): Promise<number> {
+  const page = await server.admin<AuditPage>('GET', `/audit?session=${encodeURIComponent(sid)}&type=refresh.succeeded&limit=200`)
+  return page.items.length
+}
+
+describe('evergreen login against a token service that offers DPoP', () => {
+  test('binds the session to a key stored in the 0600 session file; status shows it with the thumbprint', async () => {
+    const { config, stderr } = await deviceLogin()
+    const stored = config.read()
+    const dpop = stored.dpop as { jkt: string; bound_at_issuance: boolean; jwk: Record<string, string> }
+    expect(dpop).toMatchObject({ alg: 'ES256', bound_at_issuance: true, jwk: { kty: 'EC', crv: 'P-256' } })
+    expect(stderr).toContain(`The session is bound to a key kept with it (DPoP, thumbprint ${dpop.jkt}).`)
+    expect(config.files()).toHaveLength(1)
+    expect(statSync(config.files()[0]!).mode & 0o777).toBe(0o600)
+
+    const json = await runCli(['status', '--json'], { env: config.env })
+    expect(json.code, json.stderr).toBe(0)
+    const report = JSON.parse(json.stdout) as Record<string, unknown> & { checks: { name: string; status: string; message: string }[] }
+    expect(report).toMatchObject({ key_bound: true, dpop_jkt: dpop.jkt, token_type: 'Bearer', refresh_check: 'ok' })
+    expect(report.checks.find((c) => c.name === 'key binding')).toEqual({
+      name: 'key binding',
+      status: 'ok',
+      message: `DPoP-bound refresh token (access tokens are Bearer); key thumbprint ${dpop.jkt}`,
+    })
+    // The live refresh in status rotated the token with a proof, and kept the key.
+    expect(config.read().refresh_token).not.toBe(stored.refresh_token)
+    expect(config.read().dpop).toEqual(stored.dpop)
+    // Neither the private key nor a token is ever printed.
+    expect(json.stdout).not.toContain(dpop.jwk.d)
+
+    const human = await runCli(['status', '--no-refresh-check'], { env: config.env })
+    expect(human.code, human.stderr).toBe(0)
+    expect(human.stdout).toMatch(new RegExp(`✓ key binding +DPoP-bound refresh token \\(access tokens are Bearer\\); key thumbprint ${dpop.jkt}`))
+
+    // Logout revokes the bound session at the token service and deletes token and key together.
+    const sid = claimsOf(config.read().access_token).sid as string
+    const out = await runCli(['logout'], { env: config.env })
+    expect(out.code, out.stderr).toBe(0)
+    expect(await server.session(sid)).toMatchObject({ active: false })
+    expect(config.files()).toEqual([])
+  }, 60_000)
+
+  test('--no-dpop: a Bearer session, and status says it is not key-bound', async () => {
+    const { config, stderr } = await deviceLogin(['--no-dpop'])
+    expect(config.read().dpop).toBeUndefined()
+    expect(stderr).not.toContain('bound to a key')
+    const json = await runCli(['status', '--json', '--no-refresh-check'], { env: config.env })
+    expect(json.code, json.stderr).toBe(0)
+    expect(JSON.parse(json.stdout)).toMatchObject({ key_bound: false, dpop_jkt: null })
+  }, 60_000)
+
+  test('20 parallel `evergreen token` processes, twice over: exactly one refresh each time, all print it, the key stays', async () => {
+    const { config } = await deviceLogin()
+    const first = config.read()
+    const sid = claimsOf(first.access_token).sid as string
+    let previous = first
+    for (let round = 0; round < 2; round++) {
+      config.expireAccessToken()
+      const before = await refreshesOf(sid)
+      const runs = await Promise.all(Array.from({ length: 20 }, () => runCli(['token'], { env: config.env })))
+      for (const r of runs) expect(r, r.stderr).toMatchObject({ code: 0, stderr: '' })
+      const printed = new Set(runs.map((r) => r.stdout.trim()))
+      expect(printed.size).toBe(1)
+      expect(await refreshesOf(sid)).toBe(before + 1)
+
+      const stored = config.read()
+      expect(stored.access_token).toBe([...printed][0])
+      expect(stored.refresh_token).not.toBe(previous.refresh_token)
+      expect(stored.dpop).toEqual(first.dpop)
+      expect(config.files()).toHaveLength(1)
+      expect(statSync(config.files()[0]!).mode & 0o777).toBe(0o600)
+      previous = stored
+    }
+    expect(await server.session(sid)).toMatchObject({ active: true, user_id: userId })
+  }, 120_000)
+
+  test('the fast path stays fast: `evergreen token` with a valid bound token loads no signing code', async () => {
+    const { config } = await deviceLogin()
+    const r = await runFile(process.execPath, ['--import', MODULE_TRACE, BIN, 'token'], { env: { ...config.env, EVERGREEN_MODULE_TRACE: '1' } })
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout.trim()).toBe(config.read().access_token)
+    const loaded = r.stderr.split('\n').filter((l) => l.startsWith('module '))
+    // The trace works: the CLI's own modules are in it…
+    expect(loaded.some((l) => l.includes('/packages/cli/dist/commands/token.js'))).toBe(true)
+    // …but not the DPoP key module, nor jose's signing, key import or verification code.
+    expect(loaded.filter((l) => /dpop-key\.js|\/jose\/.*\/(jws|jwe|jwks|key|jwk)\/|\/jose\/.*\/jwt\/(sign|verify)/.test(l))).toEqual([])
+  }, 60_000)
+})
+
+describe('a client with DPoP-bound access tokens, on a token service that demands nonces', () => {
+  let strict: SessionServer
+  let clientId: string
+
+  beforeAll(async () => {
+    strict = await startSessionServer({ EVERGREEN_DPOP_NONCE: 'true' })
+    await strict.createUser(EMAIL)
+    clientId = (
+      await strict.admin<{ client_id: string }>('POST', '/clients', {
+        name: 'dpop-cli',
+        grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
+        token_endpoint_auth_method: 'none',
+        dpop_bound_access_tokens: true,
+      })
+    ).client_id
+  })
+
+  test('login takes the nonce challenge; the access token is DPoP (token --json says so); whoami reaches userinfo with Authorization: DPoP and a proof; 20 processes → one refresh', async () => {
+    const config = configDir()
+    const login = spawnCli(['login', '--no-browser', '--issuer', strict.issuer, '--client-id', clientId], { env: config.env })
+    const [, userCode] = await login.waitForStderr(USER_CODE)
+    expect(await strict.decideDevice(userCode!, EMAIL)).toContain('Device connected')
+    expect(await login.exited(), login.stderr()).toEqual({ code: 0, signal: null })
+    const stored = config.read()
+    expect(stored).toMatchObject({ token_type: 'DPoP', dpop: { bound_at_issuance: true } })
+    const jkt = (stored.dpop as { jkt: string }).jkt
+    expect(claimsOf(stored.access_token).cnf).toEqual({ jkt })
+
+    const token = await runCli(['token', '--json'], { env: config.env })
+    expect(token.code, token.stderr).toBe(0)
+    expect(JSON.parse(token.stdout)).toMatchObject({ access_token: stored.access_token, token_type: 'DPoP' })
+
+    // userinfo refuses a DPoP-bound token sent as Bearer; the CLI's fetch sends the DPoP scheme.
+    const asBearer = await fetch(`${strict.issuer}/userinfo`, { headers: { authorization: `Bearer ${stored.access_token}` } })
+    expect(asBearer.status).toBe(401)
+    const who = await runCli(['whoami', '--json'], { env: config.env })
+    expect(who.code, who.stderr).toBe(0)
+    expect(JSON.parse(who.stdout)).toMatchObject({ email: EMAIL, claims_from: 'userinfo' })
+
+    const sid = claimsOf(stored.access_token).sid as string
+    config.expireAccessToken()
+    const before = (await strict.admin<AuditPage>('GET', `/audit?session=${encodeURIComponent(sid)}&type=refresh.succeeded&limit=200`)).items.length
+    const runs = await Promise.all(Array.from({ length: 20 }, () => runCli(['token'], { env: config.env })))
+    for (const r of runs) expect(r, r.stderr).toMatchObject({ code: 0, stderr: '' })
+    expect(new Set(runs.map((r) => r.stdout.trim())).size).toBe(1)
+    const after = (await strict.admin<AuditPage>('GET', `/audit?session=${encodeURIComponent(sid)}&type=refresh.succeeded&limit=200`)).items.length
+    expect(after).toBe(before + 1)
+    const renewed = config.read()
+    expect(renewed).toMatchObject({ token_type: 'DPoP', dpop: stored.dpop })
+    expect(claimsOf(renewed.access_token).cnf).toEqual({ jkt })
+  }, 120_000)
+})
