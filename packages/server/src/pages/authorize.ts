@@ -11,6 +11,8 @@ import { isS256Challenge } from '../oauth/pkce.js'
 import { PROMPT_VALUES } from '../oauth/prompt.js'
 import { grantedScope } from '../oauth/scope.js'
 import { OAuthError } from '@evergreen/core'
+import { rememberDocumentClient, resolveClient } from '../clients/resolve.js'
+import { ClientDocumentError } from '../errors.js'
 
 const CODE_TTL = 60
 /**
@@ -80,7 +82,14 @@ export function authorizationEndpoint(deps: Deps) {
 
 async function validate(deps: Deps, get: (k: string) => string | undefined): Promise<AuthorizationRequest | Response> {
   const clientId = get('client_id')
-  const client = clientId ? await deps.store.getClient(clientId) : undefined
+  let client: ClientRecord | undefined
+  try {
+    client = clientId ? await resolveClient(deps, clientId) : undefined
+  } catch (err) {
+    if (!(err instanceof ClientDocumentError)) throw err
+    deps.logger.info({ reason: err.reason, err: err.message }, 'client metadata document refused')
+    return errorPage('Application not verified', 'The application that sent you here describes itself at an address Evergreen could not use, so Evergreen stopped here.', 400)
+  }
   if (!client) return errorPage('Unknown application', 'The application that sent you here is not registered.', 400)
   const requested = get('redirect_uri')
   // Exact string match (RFC 9700 §4.1.3); with one registered URI, omitting it means that one.
@@ -208,12 +217,13 @@ export async function reauthenticationPending(deps: Deps, returnTo: string, sign
   const params = new URLSearchParams(returnTo.slice('/authorize?'.length))
   // A forged or expired marker is not pending here: /authorize mints a new one and comes back.
   if (!reauthMarker(deps, params) || reauthenticated(deps, params, signedIn)) return undefined
-  const clientId = params.get('client_id')
-  const client = clientId ? await deps.store.getClient(clientId) : undefined
+  const client = await knownClient(deps, params.get('client_id'))
   return client ? { clientName: client.name } : undefined
 }
 
 async function issueCode(deps: Deps, req: AuthorizationRequest, userId: string, authTime: number): Promise<Response> {
+  // A metadata-document client is stored once a person approved it, so the token endpoint finds it.
+  if (!(await rememberDocumentClient(deps, req.client))) return errorPage('Application removed', 'An administrator removed this application.', 400)
   const code = deps.random.secret('egac')
   const now = deps.now()
   await deps.store.createAuthorizationCode({
@@ -248,6 +258,7 @@ function consentPage(c: Context, deps: Deps, req: AuthorizationRequest, params: 
   const hidden = [...params].filter(([k]) => k !== 'csrf' && k !== 'decision').map(([k, v]) => html`<input type="hidden" name="${k}" value="${v}">`)
   const scopes = req.scope.split(' ').filter(Boolean)
   const body = html`<h1>Allow ${req.client.name}?</h1>
+${unverifiedNotice(req.client, req.redirectUri)}
 <p><strong>${req.client.name}</strong> wants to act on your behalf as <strong>${email}</strong>.</p>
 ${scopes.length ? html`<p>It asks for:</p><ul>${scopes.map((s) => html`<li><code>${s}</code></li>`)}</ul>` : html`<p>It asks for no specific permissions.</p>`}
 <form method="post" action="/authorize">
@@ -261,6 +272,23 @@ ${scopes.length ? html`<p>It asks for:</p><ul>${scopes.map((s) => html`<li><code
   return csrf.withCookie(page(body, { title: `Allow ${req.client.name}`, user: { email }, csrf: csrf.token, formTargets: httpOrigins([req.redirectUri]) }))
 }
 
+/**
+ * What the consent screen says about a client no operator registered: its name is its own
+ * claim, so the host that vouches for it (the metadata document's, or where it sends you back)
+ * is shown, and that it is not a registered client.
+ */
+function unverifiedNotice(client: ClientRecord, redirectUri: string) {
+  if (client.registration === 'metadata_document') {
+    return html`<p class="notice">Not a registered application: it describes itself at <strong>${new URL(client.client_id).host}</strong>. Only allow it if you trust that site.</p>`
+  }
+  if (client.registration === 'dynamic') {
+    const target = URL.canParse(redirectUri) ? new URL(redirectUri) : undefined
+    const where = target && (target.protocol === 'https:' || target.protocol === 'http:') ? target.host : redirectUri.split(':')[0]!
+    return html`<p class="notice">Unverified application: it registered itself, and its name is not checked. It will send you back to <strong>${where}</strong>.</p>`
+  }
+  return ''
+}
+
 /** http(s) origins of URIs, for CSP form-action (a private-use scheme has no origin to list). */
 export function httpOrigins(uris: readonly string[]): string[] {
   return [...new Set(uris.map((u) => new URL(u)).filter((u) => u.protocol === 'https:' || u.protocol === 'http:').map((u) => u.origin))]
@@ -272,7 +300,15 @@ export function httpOrigins(uris: readonly string[]): string[] {
  */
 export async function authorizeTargets(deps: Deps, returnTo: string): Promise<string[]> {
   if (!returnTo.startsWith('/authorize?')) return []
-  const clientId = new URLSearchParams(returnTo.slice('/authorize?'.length)).get('client_id')
-  const client = clientId ? await deps.store.getClient(clientId) : undefined
+  const client = await knownClient(deps, new URLSearchParams(returnTo.slice('/authorize?'.length)).get('client_id'))
   return client ? httpOrigins(client.redirect_uris) : []
+}
+
+/** The client an /authorize return names, or undefined when it cannot be resolved (the page says so later). */
+async function knownClient(deps: Deps, clientId: string | null): Promise<ClientRecord | undefined> {
+  if (!clientId) return undefined
+  return resolveClient(deps, clientId).catch((err: unknown) => {
+    if (err instanceof ClientDocumentError) return undefined
+    throw err
+  })
 }
