@@ -32,11 +32,11 @@ async function clientCount(): Promise<number> {
 }
 
 /** Signs Ada in, approves the client on the consent page and exchanges the code. */
-async function codeFlow(clientId: string): Promise<{ tokens: { access_token: string; refresh_token: string; scope: string }; consent: string }> {
+async function codeFlow(clientId: string, scope = 'offline_access'): Promise<{ tokens: { access_token: string; refresh_token: string; scope: string }; consent: string }> {
   await json(await svc.admin('POST', '/users', { email: 'ada@example.com', password: PASSWORD }), 201)
   const browser = new PageClient(svc)
   await browser.login('ada@example.com', PASSWORD)
-  const params = { response_type: 'code', client_id: clientId, redirect_uri: REDIRECT, scope: 'offline_access', state: 's', code_challenge: challenge, code_challenge_method: 'S256' }
+  const params = { response_type: 'code', client_id: clientId, redirect_uri: REDIRECT, scope, state: 's', code_challenge: challenge, code_challenge_method: 'S256' }
   const page = await browser.get(`/authorize?${new URLSearchParams(params)}`)
   expect(page.status).toBe(200)
   const consent = await page.text()
@@ -136,6 +136,32 @@ describe('dynamic client registration', () => {
     const refused = await register(mcpClient, { authorization: `Bearer ${TOKEN}` })
     expect(refused.status).toBe(429)
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0)
+  })
+})
+
+describe('offline_access', () => {
+  test('a client registered for refresh_token gets a refresh token with or without offline_access', async () => {
+    svc = await enabled()
+    const { client_id: clientId } = await json<{ client_id: string }>(await register(mcpClient), 201)
+    const { tokens } = await codeFlow(clientId, 'openid')
+    expect(tokens.scope).toBe('openid')
+    expect(tokens.refresh_token).toMatch(/^egr_/)
+  })
+
+  test('a client without the refresh_token grant gets none, and asking offline_access is invalid_scope', async () => {
+    svc = await enabled()
+    const { client_id: clientId } = await json<{ client_id: string }>(await register({ ...mcpClient, grant_types: ['authorization_code'] }), 201)
+    const { tokens } = await codeFlow(clientId, 'openid')
+    expect(tokens.access_token).toBeDefined()
+    expect(tokens).not.toHaveProperty('refresh_token')
+    expect(tokens).not.toHaveProperty('refresh_token_expires_in')
+    const browser = new PageClient(svc)
+    await browser.login('ada@example.com', PASSWORD)
+    const res = await browser.get(`/authorize?${new URLSearchParams({ response_type: 'code', client_id: clientId, redirect_uri: REDIRECT, scope: 'openid offline_access', state: 's', code_challenge: challenge, code_challenge_method: 'S256' })}`)
+    expect(res.status).toBe(303)
+    const back = new URL(res.headers.get('location')!)
+    expect(back.searchParams.get('error')).toBe('invalid_scope')
+    expect(back.searchParams.get('code')).toBeNull()
   })
 })
 

@@ -9,7 +9,7 @@ import { errorPage, page, redirect } from './layout.js'
 import type { ClientRecord } from '../store/types.js'
 import { isS256Challenge } from '../oauth/pkce.js'
 import { PROMPT_VALUES } from '../oauth/prompt.js'
-import { grantedScope } from '../oauth/scope.js'
+import { checkOfflineAccess, grantedScope } from '../oauth/scope.js'
 import { OAuthError } from '@evergreen/core'
 import { rememberDocumentClient, resolveClient } from '../clients/resolve.js'
 import { ClientDocumentError } from '../errors.js'
@@ -113,6 +113,7 @@ async function validate(deps: Deps, get: (k: string) => string | undefined): Pro
   let scope: string
   try {
     scope = grantedScope(get('scope'), client)
+    checkOfflineAccess(scope, client)
   } catch (err) {
     return back(deps, base, { error: 'invalid_scope', error_description: err instanceof OAuthError ? err.description : 'invalid scope' })
   }
