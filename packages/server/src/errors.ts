@@ -39,7 +39,7 @@ export class ServerError<C extends ServerErrorCode = ServerErrorCode> extends Er
  */
 export const CLIENT_DOCUMENT_FAILURES = [
   'not_https', 'host_not_allowed', 'private_address', 'unresolvable', 'timeout', 'too_large', 'redirect', 'http_status', 'network',
-  'not_json', 'invalid_metadata', 'client_id_mismatch', 'disabled',
+  'not_json', 'invalid_metadata', 'client_id_mismatch', 'disabled', 'rate_limited',
 ] as const
 
 /** One of {@link CLIENT_DOCUMENT_FAILURES}. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { decodeJwt } from 'jose'
+import { decodeJwt, exportJWK, generateKeyPair, SignJWT } from 'jose'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest'
 import { createDocumentFetcher } from './document-fetch.js'
 import { PageClient } from '../test-support/browser-client.js'
@@ -168,5 +168,40 @@ describe('a Client ID Metadata Document client', () => {
     const again = await browser.post('/authorize', { ...fields, decision: 'approve' })
     expect(again.status).toBe(400)
     expect(await again.text()).toContain('Application removed')
+  })
+
+  test('document fetches are limited per address, counted before the fetch', async () => {
+    for (let i = 0; i < 30; i++) {
+      const res = await browser.get(authorizeUrl({ client_id: `${docs.origin}/clients/none-${i}.json` }))
+      expect(res.status).toBe(400)
+    }
+    const limited = await browser.get(authorizeUrl({ client_id: `${docs.origin}/clients/none-30.json` }))
+    expect(limited.status).toBe(429)
+    expect(docs.hits.get('/clients/none-30.json')).toBeUndefined()
+  })
+
+  test('a private_key_jwt client authenticates at the token endpoint with the keys its document holds', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256')
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }
+    docs.json(new URL(clientId).pathname, {
+      client_id: clientId, client_name: 'Keyed client', redirect_uris: [REDIRECT], grant_types: ['authorization_code', 'refresh_token'],
+      token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [jwk] },
+    })
+    const assertion = (jti: string) =>
+      new SignJWT({})
+        .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+        .setIssuer(clientId).setSubject(clientId).setAudience('http://evergreen.test').setJti(jti)
+        .setIssuedAt(svc.clock.now()).setExpirationTime(svc.clock.now() + 60)
+        .sign(privateKey)
+    const code = await approve()
+    const jwtAuth = async (jti: string) => ({ client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: await assertion(jti) })
+    const withoutKey = await svc.form('/oauth/token', { grant_type: 'authorization_code', client_id: clientId, code, redirect_uri: REDIRECT, code_verifier: verifier })
+    expect(withoutKey.status).toBe(401)
+    const code2 = await approve()
+    const tokens = await json<{ refresh_token: string }>(
+      await svc.form('/oauth/token', { grant_type: 'authorization_code', code: code2, redirect_uri: REDIRECT, code_verifier: verifier, ...(await jwtAuth('a1')) }),
+    )
+    const refreshed = await svc.form('/oauth/token', { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, ...(await jwtAuth('a2')) })
+    expect(refreshed.status).toBe(200)
   })
 })

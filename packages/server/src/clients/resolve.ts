@@ -1,5 +1,6 @@
 import { auditEvent } from '../audit.js'
 import type { Deps } from '../deps.js'
+import { createAttemptLimit, type AttemptLimit } from '../http/attempt-limit.js'
 import { isExpired } from '../http/client-auth.js'
 import { ClientDocumentError } from '../errors.js'
 import type { Settings } from '../settings.js'
@@ -46,6 +47,26 @@ export function isMetadataDocumentId(clientId: string): boolean {
   return true
 }
 
+/**
+ * Metadata documents fetched per minute on behalf of one address (cache hits are free). Each
+ * distinct URL is a fetch, so without it one browser could make the service request a victim's
+ * host as fast as it can send /authorize requests.
+ */
+export const CLIENT_DOCUMENT_FETCHES_PER_MINUTE = 30
+
+const fetchLimits = new WeakMap<Deps, AttemptLimit>()
+
+function fetchLimit(deps: Deps): AttemptLimit {
+  let limit = fetchLimits.get(deps)
+  if (!limit) {
+    // Per node while the shared backend is down: it sheds abuse, and refusing every sign-in
+    // to a metadata-document client during a Redis restart would cost more than it saves.
+    limit = createAttemptLimit({ points: CLIENT_DOCUMENT_FETCHES_PER_MINUTE, durationSeconds: 60, name: 'client-metadata', whenDown: 'per-node' }, deps.limits, deps)
+    fetchLimits.set(deps, limit)
+  }
+  return limit
+}
+
 interface Cached {
   record: ClientRecord
   until: number
@@ -63,15 +84,19 @@ const caches = new WeakMap<Deps, Map<string, Cached>>()
  * The document's client is not written here: {@link rememberDocumentClient} does that once a
  * person has approved it, so a crafted URL alone never adds a row.
  *
+ * @param address the requester's address: each document fetch (a cache miss) counts against
+ *   {@link CLIENT_DOCUMENT_FETCHES_PER_MINUTE} for it, so the service cannot be made to fetch
+ *   without bound on someone's behalf; omitted only where a fetch is a by-product of a page
+ *   already counted (the login page's form targets)
  * @throws ClientDocumentError when the document cannot be fetched or is not acceptable
- * @example const client = await resolveClient(deps, 'https://app.example/oauth/client.json')
+ * @example const client = await resolveClient(deps, 'https://app.example/oauth/client.json', '203.0.113.9')
  */
-export async function resolveClient(deps: Deps, clientId: string): Promise<ClientRecord | undefined> {
+export async function resolveClient(deps: Deps, clientId: string, address?: string): Promise<ClientRecord | undefined> {
   const stored = await deps.store.getClient(clientId)
   if (stored && stored.registration !== 'metadata_document') return isExpired(stored, deps.now()) ? undefined : stored
   if (!isMetadataDocumentId(clientId)) return undefined
   if (!deps.settings.clientMetadataDocuments) throw new ClientDocumentError('disabled', 'client metadata documents are disabled')
-  const described = await documentClient(deps, clientId)
+  const described = await documentClient(deps, clientId, address)
   return stored ? { ...described, created_at: stored.created_at, last_used_at: stored.last_used_at ?? null } : described
 }
 
@@ -80,12 +105,17 @@ export async function resolveClient(deps: Deps, clientId: string): Promise<Clien
  * successes are cached: a failure is fetched again next time (the rate limits of the pages bound
  * how often).
  */
-async function documentClient(deps: Deps, clientId: string): Promise<ClientRecord> {
+async function documentClient(deps: Deps, clientId: string, address: string | undefined): Promise<ClientRecord> {
   let cache = caches.get(deps)
   if (!cache) caches.set(deps, (cache = new Map()))
   const now = deps.now()
   const hit = cache.get(clientId)
   if (hit && hit.until > now) return hit.record
+  if (address !== undefined) {
+    // Counted before the fetch, like every limit here.
+    const attempt = await fetchLimit(deps).take(address)
+    if (!attempt.ok) throw new ClientDocumentError('rate_limited', 'too many client metadata document fetches from this address')
+  }
   const fetched = await deps.fetchClientDocument(clientId)
   const record = parseClientDocument(clientId, fetched.body, now)
   const ttl = Math.min(

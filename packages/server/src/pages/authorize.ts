@@ -13,6 +13,7 @@ import { checkOfflineAccess, grantedScope } from '../oauth/scope.js'
 import { OAuthError } from '@evergreen/core'
 import { rememberDocumentClient, resolveClient } from '../clients/resolve.js'
 import { ClientDocumentError } from '../errors.js'
+import { requesterOf } from '../http/requester.js'
 
 const CODE_TTL = 60
 /**
@@ -43,7 +44,8 @@ interface AuthorizationRequest {
  * `state` and `iss` (RFC 9207).
  */
 export function authorizationEndpoint(deps: Deps) {
-  const parse = (params: URLSearchParams | Map<string, string>) => validate(deps, (k) => params.get(k) ?? undefined)
+  const parse = (params: URLSearchParams | Map<string, string>, c: Context) =>
+    validate(deps, (k) => params.get(k) ?? undefined, requesterOf(c, deps.settings).ip ?? 'unknown')
 
   return {
     async authorize(c: Context): Promise<Response> {
@@ -51,7 +53,7 @@ export function authorizationEndpoint(deps: Deps) {
       for (const [k] of url.searchParams) {
         if (url.searchParams.getAll(k).length > 1) return errorPage('Invalid request', `The parameter ${k} is repeated.`, 400)
       }
-      const parsed = await parse(url.searchParams)
+      const parsed = await parse(url.searchParams, c)
       if (parsed instanceof Response) return parsed
       const signedIn = await currentUser(c, deps)
       if (!signedIn || mustAuthenticate(deps, parsed, url.searchParams, signedIn)) {
@@ -68,7 +70,7 @@ export function authorizationEndpoint(deps: Deps) {
       if (form instanceof Response) return form
       const signedIn = await currentUser(c, deps)
       if (!signedIn) return errorPage('Signed out', 'Your sign-in ended. Start again from the application.', 401)
-      const parsed = await parse(form)
+      const parsed = await parse(form, c)
       if (parsed instanceof Response) return parsed
       // The consent form carries the request's parameters, so a hand-made POST must meet the
       // same prompt=login / max_age rule as the GET that rendered it.
@@ -80,14 +82,15 @@ export function authorizationEndpoint(deps: Deps) {
   }
 }
 
-async function validate(deps: Deps, get: (k: string) => string | undefined): Promise<AuthorizationRequest | Response> {
+async function validate(deps: Deps, get: (k: string) => string | undefined, address: string): Promise<AuthorizationRequest | Response> {
   const clientId = get('client_id')
   let client: ClientRecord | undefined
   try {
-    client = clientId ? await resolveClient(deps, clientId) : undefined
+    client = clientId ? await resolveClient(deps, clientId, address) : undefined
   } catch (err) {
     if (!(err instanceof ClientDocumentError)) throw err
     deps.logger.info({ reason: err.reason, err: err.message }, 'client metadata document refused')
+    if (err.reason === 'rate_limited') return errorPage('Too many requests', 'Too many applications were looked up from your address. Try again in a minute.', 429)
     return errorPage('Application not verified', 'The application that sent you here describes itself at an address Evergreen could not use, so Evergreen stopped here.', 400)
   }
   if (!client) return errorPage('Unknown application', 'The application that sent you here is not registered.', 400)
