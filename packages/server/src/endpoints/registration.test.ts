@@ -136,6 +136,19 @@ describe('dynamic client registration', () => {
     expect(await clientCount()).toBe(before)
   })
 
+  test('a form body, an oversized body or invalid UTF-8 is refused and writes nothing', async () => {
+    svc = await enabled()
+    const before = await clientCount()
+    const form = await svc.fetch('/oauth/register', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'redirect_uris=x' })
+    expect(form.status).toBe(400)
+    expect(await form.json()).toMatchObject({ error: 'invalid_client_metadata' })
+    const huge = await register({ ...mcpClient, client_uri: `https://app.example/${'x'.repeat(70_000)}` })
+    expect(huge.status).toBe(413)
+    const binary = await svc.fetch('/oauth/register', { method: 'POST', headers: { 'content-type': 'application/json' }, body: new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]) })
+    expect(binary.status).toBe(400)
+    expect(await clientCount()).toBe(before)
+  })
+
   test('registrations are limited per address, counted before the initial access token is checked', async () => {
     svc = await enabled({ EVERGREEN_RATE_LIMIT_REGISTRATION: '2', EVERGREEN_REGISTRATION_TOKEN: TOKEN })
     expect((await register(mcpClient, { authorization: 'Bearer guessed-0123456789abcdef' })).status).toBe(401)
