@@ -296,6 +296,10 @@ function clientDetails(c: CreatedClientView): string {
     ['refresh ttl max', c.refresh_token_ttl_max === null ? '90 days (server cap)' : ttl(c.refresh_token_ttl_max)],
     ['session max', c.session_max_lifetime === null ? 'none (renews indefinitely)' : ttl(c.session_max_lifetime)],
     ['first party', c.first_party ? 'yes' : 'no'],
+    // Shown only for clients no operator created: `dynamic` (RFC 7591) or `metadata_document`.
+    ['registration', c.registration && c.registration !== 'admin' ? c.registration : undefined],
+    ['last used', c.last_used_at ? formatTime(c.last_used_at) : undefined],
+    ['expires unless used', c.expires_at ? formatTime(c.expires_at) : undefined],
     ['default resource', c.default_resource ?? 'none'],
     ['token exchange', c.token_exchange === null ? 'not allowed' : [
       `from ${formatList(c.token_exchange.subject_clients)}`,
