@@ -323,7 +323,10 @@ describe('keys', () => {
   test('keys revoke drops the retired key from the list; an unknown kid exits 1', async () => {
     const before = await adminJson<Page<{ kid: string; status: string }>>(['keys', 'list'])
     const retired = before.items.find((k) => k.status === 'retired')!
-    const revoked = await adminJson<{ kid: string; status: string }>(['keys', 'revoke', retired.kid])
+    // `--`: a kid is a base64url thumbprint, and one in 64 starts with "-".
+    const r = await runCli(['admin', 'keys', 'revoke', '--json', '--url', server.url, '--data-dir', dataDir, '--', retired.kid])
+    expect(r.stderr).toBe('')
+    const revoked = JSON.parse(r.stdout) as { kid: string; status: string }
     expect(revoked).toMatchObject({ kid: retired.kid, status: 'revoked' })
     const after = await adminJson<Page<{ kid: string }>>(['keys', 'list'])
     expect(after.items.map((k) => k.kid)).not.toContain(retired.kid)

@@ -68,10 +68,11 @@ Examples:
 The key the service signs with now cannot be revoked until another key is active: rotate with
 --now first. Other nodes drop the key at their next key reload (within 10 seconds); verifiers
 that cache the JWKS drop it when their cache expires (the service allows 300 seconds).
+A kid is a base64url thumbprint and may start with "-": put it after "--".
 
 Example:
   $ evergreen admin keys rotate --now
-  $ evergreen admin keys revoke 3kq6Xr…`)
+  $ evergreen admin keys revoke -- 3kq6Xr…`)
     .action(async (kid: string, _opts: unknown, cmd: Command) => {
       const key = await connect(cmd, deps).request<KeyView>('POST', `/keys/${seg(kid)}/revoke`)
       if (wantsJson(cmd)) return printJson(io, key)
