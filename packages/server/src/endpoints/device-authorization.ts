@@ -6,6 +6,7 @@ import { authenticateClient } from '../http/client-auth.js'
 import { noStoreJson } from '../http/errors.js'
 import { oauthEndpoint } from '../http/oauth-endpoint.js'
 import type { RateLimit } from '../http/rate-limit.js'
+import { authorizedResources } from '../oauth/resource.js'
 import { grantedScope } from '../oauth/scope.js'
 import { formatUserCode, generateUserCode, userCodeDigest } from '../oauth/user-code.js'
 import { resolveRefreshTtl } from '../sessions/lifetimes.js'
@@ -23,6 +24,9 @@ export function deviceAuthorizationEndpoint(deps: Deps, rateLimit: RateLimit) {
     const client = await authenticateClient(deps.store, presented)
     if (!client.grant_types.includes(DEVICE_GRANT)) throw new OAuthError('unauthorized_client', 'client may not use the device flow')
     const scope = grantedScope(form.get('scope'), client)
+    // RFC 8707 §2.1 at device authorization too, so what the person approves names the resource.
+    // One value: this form, like the token endpoint's, refuses repeated parameters.
+    const resource = authorizedResources([form.get('resource') ?? ''], client)
     const ttl = form.get('refresh_token_ttl')
     // Validated now by the same rule the session's issuance applies when the device polls:
     // a value that passed here and failed there (0, say) made every poll fail after the person
@@ -39,6 +43,7 @@ export function deviceAuthorizationEndpoint(deps: Deps, rateLimit: RateLimit) {
           client_id: client.client_id,
           scope,
           requested_ttl: ttl === undefined ? null : Number(ttl),
+          resource,
           created_at: now,
           expires_at: now + EXPIRES_IN,
           interval: INTERVAL,

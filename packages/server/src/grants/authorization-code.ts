@@ -2,7 +2,7 @@ import { OAuthError, type TokenResponse } from '@evergreen/core'
 import { hashSecret } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
 import { verifyS256 } from '../oauth/pkce.js'
-import { grantedResource } from '../oauth/resource.js'
+import { grantedResource, narrowedResource } from '../oauth/resource.js'
 import { currentScope } from '../oauth/scope.js'
 import { issueSession } from '../sessions/issue.js'
 import { revokeSession } from '../sessions/revoke.js'
@@ -20,8 +20,10 @@ export async function handle(ctx: GrantContext, deps: Deps): Promise<TokenRespon
   const client = ctx.client
   const code = ctx.form.get('code')
   if (code === undefined) throw new OAuthError('invalid_request', 'code is required')
-  // Checked before the code is spent, so a bad resource does not burn it.
-  const resource = grantedResource(ctx.form.get('resource'), client)
+  // Form and client allowance are checked before the code is spent, so a malformed resource does
+  // not burn it; naming one the person did not authorize does (below): that request tried to widen.
+  const asked = ctx.form.get('resource')
+  if (asked !== undefined) grantedResource(asked, client)
   const now = deps.now()
   const hash = hashSecret(code)
   const result = await deps.store.consumeAuthorizationCode(hash, now)
@@ -30,7 +32,8 @@ export async function handle(ctx: GrantContext, deps: Deps): Promise<TokenRespon
   if (record.client_id !== client.client_id) throw new OAuthError('invalid_grant', 'authorization code was issued to another client')
   if (!result.consumed) {
     if (record.session_id) {
-      const session = { id: record.session_id, user_id: record.user_id, client_id: client.client_id }
+      // A code's session is a person's own sign-in, never delegated: no actors to name.
+      const session = { id: record.session_id, user_id: record.user_id, client_id: client.client_id, act: null }
       await revokeSession(deps, session, 'code_reused', ctx.requester)
     }
     throw new OAuthError('invalid_grant', 'authorization code was already used')
@@ -46,6 +49,8 @@ export async function handle(ctx: GrantContext, deps: Deps): Promise<TokenRespon
     // RFC 9700 §2.1.1: a verifier without a challenge is a downgrade attempt.
     throw new OAuthError('invalid_grant', 'code_verifier given but no code_challenge was sent')
   }
+  // RFC 8707 §2.2: the token request may narrow what /authorize approved, never widen it.
+  const resource = narrowedResource(asked, record.resource, client)
   const user = await deps.store.getUser(record.user_id)
   if (!user || user.disabled_at !== null) throw new OAuthError('invalid_grant', 'the user of this code is no longer active')
   const issued = await issueSession(deps, {

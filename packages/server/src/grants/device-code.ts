@@ -1,7 +1,7 @@
 import { OAuthError, type TokenResponse } from '@evergreen/core'
 import { hashSecret } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
-import { grantedResource } from '../oauth/resource.js'
+import { narrowedResource } from '../oauth/resource.js'
 import { currentScope } from '../oauth/scope.js'
 import { prepareSession, sessionTokenResponse } from '../sessions/issue.js'
 import type { GrantContext } from './types.js'
@@ -18,11 +18,12 @@ export async function handle(ctx: GrantContext, deps: Deps): Promise<TokenRespon
   const client = ctx.client
   const deviceCode = ctx.form.get('device_code')
   if (deviceCode === undefined) throw new OAuthError('invalid_request', 'device_code is required')
-  const resource = grantedResource(ctx.form.get('resource'), client)
   const hash = hashSecret(deviceCode)
   const now = deps.now()
   const existing = await deps.store.getDeviceCode(hash)
   if (!existing || existing.client_id !== client.client_id) throw new OAuthError('invalid_grant', 'device_code is not recognised')
+  // RFC 8707 §2.2: the poll may narrow to the resource asked at device authorization, not widen.
+  const resource = narrowedResource(ctx.form.get('resource'), existing.resource, client)
   const tooFast = existing.last_polled_at !== null && now - existing.last_polled_at < existing.interval
   const before = await deps.store.recordDevicePoll(hash, now, tooFast && existing.status === 'pending')
   if (!before) throw new OAuthError('invalid_grant', 'device_code is not recognised')

@@ -80,6 +80,39 @@ describe('token exchange: delegation', () => {
     expect(audit.items[0]).toMatchObject({ user_id: userId, data: { kind: 'delegated', act: { sub: 'agent', client_id: 'agent' } } })
   })
 
+  test('every audit event about a delegated session carries sub and the actor chain: rotation, replay, superseded, reuse, failure, revocation', async () => {
+    const person = await personSession()
+    const first = await json<Tokens>(await exchange(agent, { subject_token: person.access_token, subject_token_type: AT, scope: 'read' }))
+    const sub = await createAgent('sub-agent', ['agent'])
+    const child = await json<Tokens>(await exchange(sub, { subject_token: first.access_token, subject_token_type: AT }))
+    const sid = decodeJwt(child.access_token).sid as string
+    const rt0 = child.refresh_token!
+    const rt1 = (await json<Tokens>(await refreshAs(sub, rt0))).refresh_token!
+    expect((await refreshAs(sub, rt0)).status).toBe(200) // replayed within the grace window
+    const rt2 = (await json<Tokens>(await refreshAs(sub, rt1))).refresh_token!
+    expect(await json(await refreshAs(sub, rt0), 400)).toMatchObject({ error_reason: 'superseded' })
+    svc.clock.advance(31)
+    expect(await json(await refreshAs(sub, rt0), 400)).toMatchObject({ error_reason: 'reused' })
+    expect(await json(await refreshAs(sub, rt2), 400)).toMatchObject({ error_reason: 'revoked' })
+
+    const audit = await json<{ items: { type: string; user_id: string; data: Record<string, unknown> }[] }>(await svc.admin('GET', `/audit?session=${sid}`))
+    expect(audit.items.map((e) => e.type).sort()).toEqual([
+      'refresh.failed', 'refresh.replayed', 'refresh.reused', 'refresh.succeeded', 'refresh.succeeded', 'refresh.superseded', 'session.created', 'session.revoked',
+    ])
+    const chain = { sub: 'sub-agent', client_id: 'sub-agent', act: { sub: 'agent', client_id: 'agent' } }
+    for (const event of audit.items) expect(event, event.type).toMatchObject({ user_id: userId, data: { sub: userId, act: chain } })
+
+    // Revoked directly (not by reuse), the event names the actors too; the person's own events do not.
+    const other = await json<Tokens>(await exchange(agent, { subject_token: person.access_token, subject_token_type: AT }))
+    const otherSid = decodeJwt(other.access_token).sid as string
+    expect(await json(await svc.admin('DELETE', `/sessions/${otherSid}`))).toEqual({ revoked: 1 })
+    const revoked = await json<{ items: { type: string; data: Record<string, unknown> }[] }>(await svc.admin('GET', `/audit?session=${otherSid}&type=session.revoked`))
+    expect(revoked.items).toMatchObject([{ data: { reason: 'revoked_by_admin', sub: userId, act: { sub: 'agent', client_id: 'agent' } } }])
+    const own = await json<{ items: { data: Record<string, unknown> }[] }>(await svc.admin('GET', `/audit?session=${person.session_id}`))
+    expect(own.items.length).toBeGreaterThan(0)
+    for (const event of own.items) expect(event.data).not.toHaveProperty('act')
+  })
+
   test('a second-level exchange nests act, newest outermost; act is never dropped', async () => {
     const person = await personSession()
     const first = await json<Tokens>(await exchange(agent, { subject_token: person.refresh_token, subject_token_type: RT, scope: 'read write', resource: WORKSPACE }))

@@ -291,3 +291,92 @@ describe('pages', () => {
     expect(await json(refresh, 400)).toMatchObject({ error: 'invalid_grant', error_reason: 'revoked' })
   })
 })
+
+describe('resource indicators (RFC 8707) at /authorize and device authorization', () => {
+  const MCP = 'https://mcp.example/mcp'
+  const FILES = 'https://files.example/'
+  beforeEach(async () => {
+    await json(await svc.admin('PATCH', `/clients/${clientId}`, { allowed_audiences: [MCP, FILES, 'https://other.example/'] }))
+  })
+  const withResources = (...resources: string[]) => authorizeUrl() + resources.map((r) => `&resource=${encodeURIComponent(r)}`).join('')
+  async function codeFor(...resources: string[]): Promise<string> {
+    const res = await browser.get(withResources(...resources))
+    const location = new URL(res.headers.get('location')!)
+    expect(location.searchParams.get('error')).toBeNull()
+    return location.searchParams.get('code')!
+  }
+
+  test('one resource authorized: the code exchange binds aud and the session to it, and a refresh keeps it', async () => {
+    await browser.login('ada@example.com', PASSWORD)
+    const tokens = await json<{ access_token: string; refresh_token: string }>(await exchange(await codeFor(MCP)))
+    expect(decodeJwt(tokens.access_token).aud).toBe(MCP)
+    const sid = decodeJwt(tokens.access_token).sid as string
+    expect(await json(await svc.admin('GET', `/sessions/${sid}`))).toMatchObject({ resource: MCP })
+    const refreshed = await json<{ access_token: string }>(await svc.form('/oauth/token', { grant_type: 'refresh_token', client_id: clientId, refresh_token: tokens.refresh_token }))
+    expect(decodeJwt(refreshed.access_token).aud).toBe(MCP)
+  })
+
+  test('several resources: the token request must choose one of them; another one is invalid_target', async () => {
+    await browser.login('ada@example.com', PASSWORD)
+    expect(await json(await exchange(await codeFor(MCP, FILES)), 400)).toMatchObject({ error: 'invalid_target' })
+    // Allowed for the client, but not what the person approved: widening.
+    expect(await json(await exchange(await codeFor(MCP, FILES), { resource: 'https://other.example/' }), 400)).toMatchObject({ error: 'invalid_target' })
+    const tokens = await json<{ access_token: string }>(await exchange(await codeFor(MCP, FILES), { resource: FILES }))
+    expect(decodeJwt(tokens.access_token).aud).toBe(FILES)
+  })
+
+  test('a token request cannot add a resource the client may not reach, with or without one authorized', async () => {
+    await browser.login('ada@example.com', PASSWORD)
+    const code = await codeFor(MCP)
+    expect(await json(await exchange(code, { resource: 'https://evil.example/' }), 400)).toMatchObject({ error: 'invalid_target' })
+    // Checked before the code is spent: the right request still works.
+    expect((await exchange(code)).status).toBe(200)
+  })
+
+  test.each([
+    ['not allowed for the client', 'https://evil.example/'],
+    ['with a fragment', `${MCP}#x`],
+    ['relative', '/mcp'],
+  ])('a resource %s is invalid_target back at the redirect URI, and no code is issued', async (_, resource) => {
+    await browser.login('ada@example.com', PASSWORD)
+    const res = await browser.get(withResources(MCP, resource))
+    const location = new URL(res.headers.get('location')!)
+    expect(location.origin + location.pathname).toBe(REDIRECT)
+    expect(location.searchParams.get('error')).toBe('invalid_target')
+    expect(location.searchParams.get('state')).toBe('s1')
+    expect(location.searchParams.get('code')).toBeNull()
+  })
+
+  test('the consent page names the resources and carries them through the approval', async () => {
+    await json(await svc.admin('PATCH', `/clients/${clientId}`, { first_party: false }))
+    await browser.login('ada@example.com', PASSWORD)
+    const consent = await browser.get(withResources(MCP, FILES))
+    const page = await consent.text()
+    expect(page).toContain(`<code>${MCP}</code>`)
+    expect(page).toContain(`<code>${FILES}</code>`)
+    const hidden = [...page.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].filter(([, k]) => k !== 'csrf')
+    const fields = Object.fromEntries(hidden.map(([, k, v]) => [k!, v!.replaceAll('&amp;', '&')]))
+    const allowed = await browser.post('/authorize', { ...fields, decision: 'approve' })
+    const code = new URL(allowed.headers.get('location')!).searchParams.get('code')!
+    // Both approved: the exchange must choose, and gets the one it names.
+    expect(await json(await exchange(code), 400)).toMatchObject({ error: 'invalid_target' })
+  })
+
+  test('the device flow: the resource asked at device authorization binds the poll, which may not name another', async () => {
+    await json(await svc.admin('PATCH', '/clients/evergreen-cli', { allowed_audiences: [MCP, FILES] }))
+    const started = await json<{ device_code: string; user_code: string; interval: number }>(
+      await svc.form('/oauth/device_authorization', { client_id: 'evergreen-cli', resource: MCP }),
+    )
+    expect(await json(await svc.form('/oauth/device_authorization', { client_id: 'evergreen-cli', resource: 'https://evil.example/' }), 400)).toMatchObject({ error: 'invalid_target' })
+    await browser.login('ada@example.com', PASSWORD)
+    await browser.get(`/device?user_code=${started.user_code}`)
+    await browser.post('/device', { user_code: started.user_code })
+    await browser.post('/device/decision', { user_code: started.user_code, decision: 'approve' })
+    const poll = (extra: Record<string, string> = {}) =>
+      svc.form('/oauth/token', { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', client_id: 'evergreen-cli', device_code: started.device_code, ...extra })
+    expect(await json(await poll({ resource: FILES }), 400)).toMatchObject({ error: 'invalid_target' })
+    svc.clock.advance(started.interval)
+    const tokens = await json<{ access_token: string }>(await poll())
+    expect(decodeJwt(tokens.access_token).aud).toBe(MCP)
+  })
+})

@@ -47,3 +47,50 @@ export function grantedResource(value: string | undefined, client: Pick<ClientRe
   if (resource === null || resource === client.default_resource || client.allowed_audiences.includes(resource)) return resource
   throw new OAuthError('invalid_target', 'resource not allowed for this client')
 }
+
+/** How many resources one authorization may name: each becomes a stored URI and a consent line. */
+const MAX_AUTHORIZED_RESOURCES = 10
+
+/**
+ * The resources an authorization request names (RFC 8707 §2.1: `resource` may repeat at the
+ * authorization endpoint), each checked as the token endpoint checks one ({@link grantedResource}).
+ * Stored with the authorization or device code as one space-separated string — an RFC 8707
+ * resource has no space ({@link isResourceUri}) — or null when none is named.
+ *
+ * @throws OAuthError invalid_target
+ * @example authorizedResources(['https://mcp.example/'], client) // 'https://mcp.example/'
+ * @see https://www.rfc-editor.org/rfc/rfc8707#section-2.1
+ */
+export function authorizedResources(values: readonly string[], client: Pick<ClientRecord, 'default_resource' | 'allowed_audiences'>): string | null {
+  const named = values.filter((v) => v !== '')
+  if (named.length === 0) return null
+  if (named.length > MAX_AUTHORIZED_RESOURCES) throw new OAuthError('invalid_target', `at most ${MAX_AUTHORIZED_RESOURCES} resources may be requested`)
+  return [...new Set(named.map((v) => grantedResource(v, client)!))].join(' ')
+}
+
+/**
+ * The resource a code exchange or device poll binds its session to, given what the person
+ * authorized. Nothing authorized: the token request's `resource` as {@link grantedResource}
+ * allows it. Otherwise the token request may narrow to one of the authorized resources but
+ * not name another (RFC 8707 §2.2); omitted, the one authorized resource, and with several it must
+ * choose, because a session is bound to one. Still checked against the client, which may have
+ * been narrowed since the person approved.
+ *
+ * @param value the token request's `resource`
+ * @param authorized what {@link authorizedResources} stored with the code
+ * @throws OAuthError invalid_target
+ * @example narrowedResource(undefined, 'https://mcp.example/', client) // 'https://mcp.example/'
+ * @see https://www.rfc-editor.org/rfc/rfc8707#section-2.2
+ */
+export function narrowedResource(
+  value: string | undefined,
+  authorized: string | null,
+  client: Pick<ClientRecord, 'default_resource' | 'allowed_audiences'>,
+): string | null {
+  if (authorized === null) return grantedResource(value, client)
+  const list = authorized.split(' ')
+  const chosen = value === undefined || value === '' ? (list.length === 1 ? list[0] : undefined) : value
+  if (chosen === undefined) throw new OAuthError('invalid_target', 'several resources were authorized; name one with resource')
+  if (!list.includes(chosen)) throw new OAuthError('invalid_target', 'resource was not part of the authorization')
+  return grantedResource(chosen, client)
+}

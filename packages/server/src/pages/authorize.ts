@@ -9,6 +9,7 @@ import { errorPage, page, redirect } from './layout.js'
 import type { ClientRecord } from '../store/types.js'
 import { isS256Challenge } from '../oauth/pkce.js'
 import { PROMPT_VALUES } from '../oauth/prompt.js'
+import { authorizedResources } from '../oauth/resource.js'
 import { grantedScope } from '../oauth/scope.js'
 import { OAuthError } from '@evergreen/core'
 
@@ -32,6 +33,8 @@ interface AuthorizationRequest {
   prompt: ReadonlySet<string>
   /** OIDC `max_age` in seconds, or null when absent. */
   maxAge: number | null
+  /** The RFC 8707 resources asked for, space-separated, or null (see `authorizedResources`). */
+  resource: string | null
 }
 
 /**
@@ -41,13 +44,16 @@ interface AuthorizationRequest {
  * `state` and `iss` (RFC 9207).
  */
 export function authorizationEndpoint(deps: Deps) {
-  const parse = (params: URLSearchParams | Map<string, string>) => validate(deps, (k) => params.get(k) ?? undefined)
+  // RFC 8707 §2.1: `resource` may repeat in the query. The consent form carries them as one
+  // space-separated value (a resource URI has no space), because a page form refuses repeats.
+  const parse = (params: URLSearchParams | Map<string, string>) =>
+    validate(deps, (k) => params.get(k) ?? undefined, params instanceof URLSearchParams ? params.getAll('resource') : (params.get('resource')?.split(' ') ?? []))
 
   return {
     async authorize(c: Context): Promise<Response> {
       const url = new URL(c.req.url)
       for (const [k] of url.searchParams) {
-        if (url.searchParams.getAll(k).length > 1) return errorPage('Invalid request', `The parameter ${k} is repeated.`, 400)
+        if (k !== 'resource' && url.searchParams.getAll(k).length > 1) return errorPage('Invalid request', `The parameter ${k} is repeated.`, 400)
       }
       const parsed = await parse(url.searchParams)
       if (parsed instanceof Response) return parsed
@@ -70,7 +76,9 @@ export function authorizationEndpoint(deps: Deps) {
       if (parsed instanceof Response) return parsed
       // The consent form carries the request's parameters, so a hand-made POST must meet the
       // same prompt=login / max_age rule as the GET that rendered it.
-      const params = new URLSearchParams([...form].filter(([k]) => k !== 'csrf' && k !== 'decision'))
+      const params = new URLSearchParams(
+        [...form].filter(([k]) => k !== 'csrf' && k !== 'decision').flatMap(([k, v]) => (k === 'resource' ? v.split(' ').map((r) => [k, r]) : [[k, v]])),
+      )
       if (mustAuthenticate(deps, parsed, params, signedIn)) return redirect(signInUrl(deps, parsed, params, signedIn))
       if (form.get('decision') !== 'approve') return back(deps, parsed, { error: 'access_denied', error_description: 'the user denied the request' })
       return issueCode(deps, parsed, signedIn.user.id, signedIn.login.created_at)
@@ -78,7 +86,7 @@ export function authorizationEndpoint(deps: Deps) {
   }
 }
 
-async function validate(deps: Deps, get: (k: string) => string | undefined): Promise<AuthorizationRequest | Response> {
+async function validate(deps: Deps, get: (k: string) => string | undefined, resources: readonly string[]): Promise<AuthorizationRequest | Response> {
   const clientId = get('client_id')
   const client = clientId ? await deps.store.getClient(clientId) : undefined
   if (!client) return errorPage('Unknown application', 'The application that sent you here is not registered.', 400)
@@ -107,6 +115,14 @@ async function validate(deps: Deps, get: (k: string) => string | undefined): Pro
   } catch (err) {
     return back(deps, base, { error: 'invalid_scope', error_description: err instanceof OAuthError ? err.description : 'invalid scope' })
   }
+  let resource: string | null
+  try {
+    // Checked as the token endpoint checks one (oauth/resource.ts), and refused back at the
+    // client with RFC 8707's invalid_target.
+    resource = authorizedResources(resources, client)
+  } catch (err) {
+    return back(deps, base, { error: 'invalid_target', error_description: err instanceof OAuthError ? err.description : 'invalid resource' })
+  }
   const nonce = get('nonce')
   if (nonce !== undefined && nonce.length > 512) return back(deps, base, { error: 'invalid_request', error_description: 'nonce is too long' })
   // OIDC Core §3.1.2.1: a space-delimited list; `none` with any other value is an error. Values
@@ -119,7 +135,7 @@ async function validate(deps: Deps, get: (k: string) => string | undefined): Pro
   const maxAgeText = get('max_age')
   if (maxAgeText !== undefined && !/^\d{1,10}$/.test(maxAgeText)) return back(deps, base, { error: 'invalid_request', error_description: 'max_age must be a non-negative integer' })
   const maxAge = maxAgeText === undefined ? null : Number(maxAgeText)
-  return { client, redirectUri, state, scope, codeChallenge: challenge ?? null, nonce: nonce ?? null, prompt, maxAge }
+  return { client, redirectUri, state, scope, codeChallenge: challenge ?? null, nonce: nonce ?? null, prompt, maxAge, resource }
 }
 
 /**
@@ -225,6 +241,7 @@ async function issueCode(deps: Deps, req: AuthorizationRequest, userId: string, 
     code_challenge: req.codeChallenge,
     code_challenge_method: req.codeChallenge ? 'S256' : null,
     nonce: req.nonce,
+    resource: req.resource,
     auth_time: authTime,
     created_at: now,
     expires_at: now + CODE_TTL,
@@ -245,11 +262,15 @@ function back(deps: Deps, req: Pick<AuthorizationRequest, 'redirectUri' | 'state
 
 function consentPage(c: Context, deps: Deps, req: AuthorizationRequest, params: URLSearchParams, email: string): Response {
   const csrf = pageCsrf(c, deps)
-  const hidden = [...params].filter(([k]) => k !== 'csrf' && k !== 'decision').map(([k, v]) => html`<input type="hidden" name="${k}" value="${v}">`)
+  const fields = [...params].filter(([k]) => k !== 'csrf' && k !== 'decision' && k !== 'resource')
+  if (req.resource !== null) fields.push(['resource', req.resource])
+  const hidden = fields.map(([k, v]) => html`<input type="hidden" name="${k}" value="${v}">`)
   const scopes = req.scope.split(' ').filter(Boolean)
+  const resources = req.resource?.split(' ') ?? []
   const body = html`<h1>Allow ${req.client.name}?</h1>
 <p><strong>${req.client.name}</strong> wants to act on your behalf as <strong>${email}</strong>.</p>
 ${scopes.length ? html`<p>It asks for:</p><ul>${scopes.map((s) => html`<li><code>${s}</code></li>`)}</ul>` : html`<p>It asks for no specific permissions.</p>`}
+${resources.length ? html`<p>Its access will be limited to:</p><ul>${resources.map((r) => html`<li><code>${r}</code></li>`)}</ul>` : ''}
 <form method="post" action="/authorize">
   <input type="hidden" name="csrf" value="${csrf.token}">
   ${hidden}

@@ -1,5 +1,5 @@
 import type { TokenResponse } from '@evergreen/core'
-import { auditEvent, type Requester } from '../audit.js'
+import { sessionAuditEvent, type Requester } from '../audit.js'
 import { hashSecret } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
 import type { AuditEvent, ClientRecord, RefreshTokenRecord, SessionKind, SessionRecord, UserRecord } from '../store/types.js'
@@ -92,15 +92,11 @@ export function prepareSession(deps: Deps, input: NewSession): PreparedSession {
       spent_ip: null,
       spent_user_agent: null,
     },
-    audit: auditEvent(deps, 'session.created', {
-      session_id: session.id,
-      user_id: session.user_id,
-      client_id: session.client_id,
-      ...input.requester,
+    audit: sessionAuditEvent(deps, 'session.created', session, {
+      requester: input.requester,
       data: {
         kind: session.kind, refresh_ttl: refreshTtl, scope: session.scope, parent_id: session.parent_id,
         ...(session.resource === null ? {} : { resource: session.resource }),
-        ...(input.act === undefined ? {} : { act: input.act }),
       },
     }),
   }

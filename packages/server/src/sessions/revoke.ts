@@ -1,7 +1,5 @@
-import type { Requester } from '../audit.js'
-import { auditEvent } from '../audit.js'
+import { sessionAuditEvent, type AuditedSession, type Requester } from '../audit.js'
 import type { Deps } from '../deps.js'
-import type { SessionRecord } from '../store/types.js'
 
 /**
  * Why a session was revoked, as `revoked_reason` and the `session.revoked` event's `data.reason`
@@ -25,21 +23,15 @@ export type SessionRevocationReason = (typeof SESSION_REVOCATION_REASONS)[number
  * refresh-token reuse, authorization-code replay — comes through here, so the event always says
  * who, what and why the same way.
  *
- * @param session the session to end: its id, and the user and client the event names
+ * @param session the session to end: its id, and the user, client and actors the event names
  * @returns how many sessions changed (0 when it was already revoked)
  * @example await revokeSession(deps, session, 'revoked_by_admin', requesterOf(c, deps.settings))
  */
 export function revokeSession(
   deps: Pick<Deps, 'store' | 'now' | 'random'>,
-  session: Pick<SessionRecord, 'id' | 'user_id' | 'client_id'>,
+  session: AuditedSession,
   reason: SessionRevocationReason,
   requester: Requester,
 ): Promise<number> {
-  return deps.store.revokeSession(session.id, deps.now(), reason, auditEvent(deps, 'session.revoked', {
-    session_id: session.id,
-    user_id: session.user_id,
-    client_id: session.client_id,
-    ...requester,
-    data: { reason },
-  }))
+  return deps.store.revokeSession(session.id, deps.now(), reason, sessionAuditEvent(deps, 'session.revoked', session, { requester, data: { reason } }))
 }

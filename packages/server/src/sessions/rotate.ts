@@ -1,5 +1,5 @@
 import { isWellFormedRefreshToken, OAuthError, type RefreshFailureReason, type TokenResponse } from '@evergreen/core'
-import { auditEvent, type Requester } from '../audit.js'
+import { sessionAuditEvent, type Requester } from '../audit.js'
 import { hashSecret } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
 import type { AuditEvent, ClientRecord, RefreshTokenView } from '../store/types.js'
@@ -122,13 +122,7 @@ export async function rotateRefreshToken(deps: Deps, req: RefreshRequest, lookup
       session_id: session.id,
       expected_generation: session.generation,
       idle_expires_at: idle,
-      audit: auditEvent(deps, 'refresh.succeeded', {
-        session_id: session.id,
-        user_id: session.user_id,
-        client_id: session.client_id,
-        ...req.requester,
-        data: { generation: session.generation + 1 },
-      }),
+      audit: sessionAuditEvent(deps, 'refresh.succeeded', session, { requester: req.requester, data: { generation: session.generation + 1 } }),
     })
     if (rotated) {
       return {
@@ -219,11 +213,8 @@ function spentTokenEvent(
   data: Record<string, unknown>,
 ): AuditEvent {
   const { session, token } = view
-  return auditEvent(deps, type, {
-    session_id: session.id,
-    user_id: session.user_id,
-    client_id: session.client_id,
-    ...req.requester,
+  return sessionAuditEvent(deps, type, session, {
+    requester: req.requester,
     data: { ...data, first_presented: { at: token.spent_at, ip: token.spent_ip, user_agent: token.spent_user_agent } },
   })
 }
@@ -251,13 +242,7 @@ async function failed(
   description: string,
 ): Promise<OAuthError> {
   await deps.store.appendAudit(
-    auditEvent(deps, 'refresh.failed', {
-      session_id: view.session.id,
-      user_id: view.session.user_id,
-      client_id: req.clientId,
-      ...req.requester,
-      data: { reason },
-    }),
+    sessionAuditEvent(deps, 'refresh.failed', view.session, { client_id: req.clientId, requester: req.requester, data: { reason } }),
   )
   return refused(reason, description)
 }

@@ -77,6 +77,16 @@ export const SHARED_MIGRATIONS: readonly SharedMigration[] = [
       schema.alterTable('clients').addColumn('token_exchange', types.json),
     ],
   },
+  {
+    // Resource indicators at the authorization and device authorization endpoints (RFC 8707
+    // §2.1): what the person approved travels with the code, so the token request can narrow it
+    // but not widen it. Null on existing rows: "none named", the token request's rule as before.
+    version: 13,
+    statements: (schema) => [
+      schema.alterTable('authorization_codes').addColumn('resource', 'text'),
+      schema.alterTable('device_codes').addColumn('resource', 'text'),
+    ],
+  },
 ]
 
 /** The frozen per-dialect SQL a store applies before the shared migrations. */

@@ -42,10 +42,10 @@ export const LOGIN_SESSION_COLUMNS = columnsOf<LoginSessionRecord>({
 })
 export const AUTHORIZATION_CODE_COLUMNS = columnsOf<AuthorizationCodeRecord>({
   hash: true, client_id: true, user_id: true, redirect_uri: true, scope: true, code_challenge: true, code_challenge_method: true,
-  nonce: true, auth_time: true, created_at: true, expires_at: true, consumed_at: true, session_id: true,
+  nonce: true, resource: true, auth_time: true, created_at: true, expires_at: true, consumed_at: true, session_id: true,
 })
 export const DEVICE_CODE_COLUMNS = columnsOf<DeviceCodeRecord>({
-  hash: true, user_code: true, client_id: true, scope: true, requested_ttl: true, created_at: true, expires_at: true, interval: true,
+  hash: true, user_code: true, client_id: true, scope: true, requested_ttl: true, resource: true, created_at: true, expires_at: true, interval: true,
   last_polled_at: true, status: true, user_id: true, decided_at: true, session_id: true,
 })
 export const BACKCHANNEL_COLUMNS = columnsOf<BackchannelLogoutRecord>({

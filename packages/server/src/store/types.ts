@@ -113,6 +113,11 @@ export interface AuthorizationCodeRecord {
   code_challenge: string | null
   code_challenge_method: 'S256' | null
   nonce: string | null
+  /**
+   * The RFC 8707 resources the person authorized, space-separated (a resource URI has no space),
+   * or null when the request named none; the code exchange may narrow to one, never widen.
+   */
+  resource: string | null
   /** When the user authenticated (OIDC `auth_time`). */
   auth_time: number
   created_at: number
@@ -137,6 +142,8 @@ export interface DeviceCodeRecord {
   scope: string
   /** `refresh_token_ttl` asked at device authorization, applied when the session is created. */
   requested_ttl: number | null
+  /** The RFC 8707 resource asked at device authorization, or null; the poll may not name another. */
+  resource: string | null
   created_at: number
   expires_at: number
   /** Current minimum polling interval in seconds; grows by 5 on each slow_down (§3.5). */

@@ -149,6 +149,7 @@ function makeAuthorizationCode(hash: string, overrides: Partial<AuthorizationCod
     code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
     code_challenge_method: 'S256',
     nonce: 'n-0S6_WzA2Mj',
+    resource: 'https://mcp.example/ https://files.example/',
     auth_time: T0 - 30,
     created_at: T0,
     expires_at: T0 + 60,
@@ -165,6 +166,7 @@ function makeDeviceCode(hash: string, userCode: string, overrides: Partial<Devic
     client_id: 'tv',
     scope: 'openid offline_access',
     requested_ttl: null,
+    resource: 'https://mcp.example/',
     created_at: T0,
     expires_at: T0 + 600,
     interval: 5,
@@ -797,7 +799,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       })
 
       test('nullable fields round-trip', async () => {
-        const code = makeAuthorizationCode('ac-plain', { code_challenge: null, code_challenge_method: null, nonce: null })
+        const code = makeAuthorizationCode('ac-plain', { code_challenge: null, code_challenge_method: null, nonce: null, resource: null })
         await store.createAuthorizationCode(code)
         expect(await store.consumeAuthorizationCode('ac-plain', T0 + 1)).toEqual({ consumed: true, code: { ...code, consumed_at: T0 + 1 } })
       })
@@ -845,7 +847,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
 
       test('createDeviceCode, then getDeviceCode and getDeviceCodeByUserCode return it', async () => {
         const code = makeDeviceCode('dc-1', 'BCDFGHJK', { requested_ttl: 7 * DAY })
-        const other = makeDeviceCode('dc-2', 'LMNPQRST')
+        const other = makeDeviceCode('dc-2', 'LMNPQRST', { resource: null })
         await store.createDeviceCode(code)
         await store.createDeviceCode(other)
         expect(await store.getDeviceCode('dc-1')).toEqual(code)
