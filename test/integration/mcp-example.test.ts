@@ -1,0 +1,87 @@
+import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { startChild, type Child } from '../support/child-process.js'
+import { admin, freePort, mintSession, REPO_ROOT, startServerProcess, type ServerProcess } from '../support/server-process.js'
+
+// examples/mcp-server exactly as `npm start` runs it (server.js, settings from the environment),
+// against `evergreen serve`: the metadata it publishes, the challenge it answers, a tool call
+// with a token minted for it.
+
+const SERVER_JS = join(REPO_ROOT, 'examples/mcp-server/server.js')
+
+describe('examples/mcp-server started from its environment', () => {
+  let evergreen: ServerProcess
+  let mcp: Child
+  let publicUrl: string
+
+  beforeAll(async () => {
+    evergreen = await startServerProcess()
+    const port = await freePort()
+    publicUrl = `http://127.0.0.1:${port}`
+    mcp = await startChild(SERVER_JS, { ready: /mcp-server listening/, env: { EVERGREEN_ISSUER: evergreen.url, PORT: String(port), MCP_PUBLIC_URL: publicUrl } })
+  })
+
+  afterAll(async () => {
+    await mcp?.stop()
+    await evergreen?.stop()
+  })
+
+  test('publishes RFC 9728 metadata naming Evergreen, at the path-suffixed and the bare well-known URL', async () => {
+    for (const path of ['/.well-known/oauth-protected-resource/mcp', '/.well-known/oauth-protected-resource']) {
+      const res = await fetch(`${publicUrl}${path}`)
+      expect(res.status, path).toBe(200)
+      expect(await res.json()).toEqual({
+        resource: `${publicUrl}/mcp`,
+        authorization_servers: [evergreen.url],
+        scopes_supported: ['mcp:tools', 'offline_access'],
+        bearer_methods_supported: ['header'],
+        dpop_signing_alg_values_supported: ['ES256', 'EdDSA', 'RS256', 'PS256'],
+        resource_name: 'Evergreen example MCP server',
+      })
+    }
+  })
+
+  test('answers an unauthenticated MCP request with 401 and the challenge an MCP client starts from', async () => {
+    const res = await fetch(`${publicUrl}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })
+    expect(res.status).toBe(401)
+    expect(res.headers.get('www-authenticate')).toBe(
+      `Bearer resource_metadata="${publicUrl}/.well-known/oauth-protected-resource/mcp", scope="mcp:tools", ` +
+        `DPoP algs="ES256 EdDSA RS256 PS256", resource_metadata="${publicUrl}/.well-known/oauth-protected-resource/mcp"`,
+    )
+  })
+
+  test('a token for this resource calls the tool; one without the scope gets 403 insufficient_scope', async () => {
+    const userId = (await admin<{ id: string }>(evergreen, 'POST', '/users', { email: `mcp-${Math.random().toString(36).slice(2, 10)}@example.test` })).id
+    const clientId = (
+      await admin<{ client_id: string }>(evergreen, 'POST', '/clients', {
+        name: 'mcp operator',
+        grant_types: ['refresh_token'],
+        token_endpoint_auth_method: 'none',
+        allowed_scopes: ['mcp:tools', 'openid'],
+        allowed_audiences: [`${publicUrl}/mcp`],
+      })
+    ).client_id
+    const { access_token } = await mintSession(evergreen, userId, clientId, { resource: `${publicUrl}/mcp`, scope: 'mcp:tools' })
+    const client = new Client({ name: 'it', version: '1.0.0' })
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${publicUrl}/mcp`), { requestInit: { headers: { authorization: `Bearer ${access_token}` } } }))
+    const result = await client.callTool({ name: 'whoami', arguments: {} })
+    expect(result.structuredContent).toMatchObject({ sub: userId, client_id: clientId, scopes: ['mcp:tools'] })
+    await client.close()
+
+    const narrow = await mintSession(evergreen, userId, clientId, { resource: `${publicUrl}/mcp`, scope: 'openid' })
+    const res = await fetch(`${publicUrl}/mcp`, { method: 'POST', headers: { authorization: `Bearer ${narrow.access_token}`, 'content-type': 'application/json' }, body: '{}' })
+    expect(res.status).toBe(403)
+    expect(res.headers.get('www-authenticate')).toContain('error="insufficient_scope"')
+    expect(res.headers.get('www-authenticate')).toContain('scope="mcp:tools"')
+  })
+
+  test('refuses to start without EVERGREEN_ISSUER, saying so', () => {
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('EVERGREEN_')))
+    const run = spawnSync(process.execPath, [SERVER_JS], { env, encoding: 'utf8', timeout: 15_000 })
+    expect(run.status).toBe(1)
+    expect(run.stderr).toContain('EVERGREEN_ISSUER must be the Evergreen issuer URL')
+  })
+})
