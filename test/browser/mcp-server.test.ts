@@ -205,6 +205,48 @@ describe.skipIf(!available)('an MCP server protected by Evergreen, driven by the
     await client.close()
   })
 
+  test('examples/mcp-server/client.js, as the README runs it: sign in once in Chromium, then the tool answers', async ({ task }) => {
+    const user = { email: `readme-${Math.random().toString(36).slice(2, 10)}@example.test`, password: `pw-${Math.random().toString(36).slice(2)}-Correct-Horse` }
+    const userId = (await admin<{ id: string }>(server(), 'POST', '/users', { ...user, name: 'Readme User' })).id
+    const callbackPort = await freePort()
+    const clientId = (
+      await admin<{ client_id: string }>(server(), 'POST', '/clients', {
+        name: 'My MCP host',
+        redirect_uris: [`http://127.0.0.1:${callbackPort}/callback`],
+        grant_types: ['authorization_code', 'refresh_token'],
+        token_endpoint_auth_method: 'none',
+        allowed_scopes: ['mcp:tools', 'offline_access'],
+        allowed_audiences: [mcpUrl],
+      })
+    ).client_id
+    const host = await startChild(join(REPO_ROOT, 'examples/mcp-server/client.js'), {
+      args: [mcpUrl],
+      ready: /open this URL to sign in: \S+/,
+      env: { MCP_CLIENT_ID: clientId, MCP_CALLBACK_PORT: String(callbackPort) },
+    })
+    try {
+      const exited = new Promise<number | null>((resolve) => host.child.once('exit', (code) => resolve(code)))
+      const url = /open this URL to sign in: (\S+)/.exec(host.output())![1]!
+      expect(new URL(url).searchParams.get('resource')).toBe(mcpUrl)
+      const guarded = await openGuardedPage(browser, task.name)
+      try {
+        const { page } = guarded
+        await page.goto(url)
+        await page.getByLabel('Email').fill(user.email)
+        await page.getByLabel('Password').fill(user.password)
+        await page.getByRole('button', { name: 'Sign in' }).click()
+        await page.getByRole('button', { name: 'Allow' }).click()
+        await page.getByRole('heading', { level: 1, name: 'MCP client' }).waitFor()
+      } finally {
+        await guarded.close()
+      }
+      expect(await exited).toBe(0)
+      expect(host.output()).toContain(`Hello, ${userId}! Client ${clientId}, scopes: mcp:tools.`)
+    } finally {
+      await host.stop()
+    }
+  })
+
   test('a token minted for another resource is refused by the MCP server', async () => {
     const userId = (await admin<{ id: string }>(server(), 'POST', '/users', { email: `other-${Math.random().toString(36).slice(2, 10)}@example.test` })).id
     const other = 'https://other-api.example/'
