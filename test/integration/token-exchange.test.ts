@@ -1,12 +1,15 @@
-import { createRemoteJWKSet, jwtVerify } from 'jose'
+import { createRemoteJWKSet, decodeJwt, exportJWK, generateKeyPair, jwtVerify } from 'jose'
 import * as oauth from 'oauth4webapi'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { admin, createFixture, mintSession, type Fixture, type ServerProcess, startServerProcess } from '../support/server-process.js'
+import { PageClient } from '../../packages/server/src/test-support/browser-client.js'
+import { admin, createFixture, mintSession, postForm, type Fixture, type JsonReply, type ServerProcess, startServerProcess } from '../support/server-process.js'
 
 // Issue "Agents act for people": a real `evergreen serve` child, and an agent that is a third-party
 // client library (panva/oauth4webapi v3, unmodified: genericTokenEndpointRequest with the RFC 8693 grant
 // type) exchanging a person's token for a delegated one, which a resource server verifies over
-// JWKS and whose revocation follows the parent's.
+// JWKS and whose revocation follows the parent's. Then the issue's judged cases, each over HTTP
+// against the same child process: nothing here runs in process. (What needs a hand-moved clock —
+// a session actually reaching its end — is proven in process, in grants/token-exchange.test.ts.)
 
 const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
 const AT = 'urn:ietf:params:oauth:token-type:access_token'
@@ -64,5 +67,246 @@ describe('token exchange through oauth4webapi against `evergreen serve`', () => 
 
     await oauth.processRevocationResponse(await oauth.revocationRequest(as, { client_id: fx.publicClientId }, oauth.None(), person.refresh_token, insecure))
     expect(await introspect()).toMatchObject({ active: false })
+  })
+
+  test('an agent with a key pair (private_key_jwt) exchanges and refreshes with signed assertions, no secret', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256')
+    const kid = 'agent-key-1'
+    const keyed = await admin<{ client_id: string; client_secret?: string }>(server, 'POST', '/clients', {
+      name: 'Keyed agent', token_endpoint_auth_method: 'private_key_jwt', grant_types: [EXCHANGE, 'refresh_token'],
+      jwks: { keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' }] },
+      token_exchange: { subject_clients: [fx.publicClientId], allowed_scopes: ['read'] },
+    })
+    expect(keyed.client_secret).toBeUndefined()
+    const person = await mintSession(server, fx.userId, fx.publicClientId, { scope: 'read write' })
+    const client: oauth.Client = { client_id: keyed.client_id }
+    const auth = () => oauth.PrivateKeyJwt({ key: privateKey, kid })
+    const params = new URLSearchParams({ subject_token: person.access_token, subject_token_type: AT })
+    const tokens = await oauth.processGenericTokenEndpointResponse(as, client, await oauth.genericTokenEndpointRequest(as, client, auth(), EXCHANGE, params, insecure))
+    expect(decodeJwt(tokens.access_token)).toMatchObject({ client_id: keyed.client_id, scope: 'read', act: { sub: keyed.client_id } })
+    const refreshed = await oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(as, client, auth(), tokens.refresh_token!, insecure))
+    expect(decodeJwt(refreshed.access_token)).toMatchObject({ act: { sub: keyed.client_id } })
+  })
+})
+
+// ---- the judged cases, against the real process
+
+const RT = 'urn:ietf:params:oauth:token-type:refresh_token'
+const OTHER = 'https://other.example/api'
+const DAY = 86_400
+
+interface Agent { client_id: string; client_secret: string }
+interface Tokens { access_token: string; refresh_token?: string; refresh_token_expires_in?: number; scope: string; issued_token_type?: string }
+interface SessionView { id: string; kind: string; parent_id: string | null; scope: string; audience: string | null; resource: string | null; act: unknown; active: boolean; revoked_reason: string | null; idle_expires_at: number; absolute_expires_at: number | null }
+
+const tag = () => Math.random().toString(36).slice(2, 8)
+
+/** A person's app (public client) whose sessions agents may take, and its max lifetime. */
+async function personApp(sessionMaxLifetime = 180 * DAY): Promise<string> {
+  const created = await admin<{ client_id: string }>(server, 'POST', '/clients', {
+    client_id: `app-${tag()}`, name: 'Workspace app', grant_types: ['refresh_token'], token_endpoint_auth_method: 'none',
+    allowed_scopes: ['read', 'write', 'admin'], allowed_audiences: [WORKSPACE, OTHER], session_max_lifetime: sessionMaxLifetime,
+  })
+  return created.client_id
+}
+
+async function createAgent(name: string, subjectClients: string[], policy: Record<string, unknown> = {}): Promise<Agent> {
+  return admin<Agent>(server, 'POST', '/clients', {
+    client_id: `${name}-${tag()}`, name, token_endpoint_auth_method: 'client_secret_post', grant_types: [EXCHANGE, 'refresh_token'],
+    token_exchange: { subject_clients: subjectClients, allowed_scopes: ['read', 'write'], allowed_resources: [WORKSPACE], ...policy },
+  })
+}
+
+const exchangeAs = (a: Agent, params: Record<string, string>) =>
+  postForm(server.url, '/oauth/token', { grant_type: EXCHANGE, client_id: a.client_id, client_secret: a.client_secret, ...params })
+const refreshAs = (a: Agent, refreshToken: string, extra: Record<string, string> = {}) =>
+  postForm(server.url, '/oauth/token', { grant_type: 'refresh_token', client_id: a.client_id, client_secret: a.client_secret, refresh_token: refreshToken, ...extra })
+const introspectAs = async (a: Agent, token: string) =>
+  (await postForm(server.url, '/oauth/introspect', { token, client_id: a.client_id, client_secret: a.client_secret })).body
+const session = (id: string) => admin<SessionView>(server, 'GET', `/sessions/${id}`)
+
+function ok(r: JsonReply): Tokens {
+  if (r.status !== 200) throw new Error(`expected 200, got ${r.status}: ${r.text}`)
+  return r.body as unknown as Tokens
+}
+const sidOf = (t: Tokens) => decodeJwt(t.access_token).sid as string
+
+describe('delegation against `evergreen serve`: what an exchange yields', () => {
+  test('an exchanged session has exactly the narrowed scope, audience/resource and act', async () => {
+    const app = await personApp()
+    const a = await createAgent('research', [app])
+    const person = await mintSession(server, fx.userId, app, { scope: 'read write admin' })
+    const child = ok(await exchangeAs(a, { subject_token: person.access_token, subject_token_type: AT, scope: 'read', resource: WORKSPACE }))
+    expect(child).toMatchObject({ scope: 'read', issued_token_type: AT })
+    const claims = decodeJwt(child.access_token)
+    expect(claims).toMatchObject({ sub: fx.userId, client_id: a.client_id, scope: 'read', aud: WORKSPACE, act: { sub: a.client_id, client_id: a.client_id } })
+    expect(claims.sid).not.toBe(person.session_id)
+    expect(await session(claims.sid as string)).toMatchObject({
+      kind: 'delegated', parent_id: person.session_id, scope: 'read', audience: null, resource: WORKSPACE, act: { sub: a.client_id, client_id: a.client_id }, active: true,
+    })
+    expect(await introspectAs(a, child.refresh_token!)).toMatchObject({ active: true, scope: 'read', parent_sid: person.session_id, act: { sub: a.client_id } })
+    // Nothing asked: the subject's scope within the policy (admin is never in it), no resource.
+    const plain = ok(await exchangeAs(a, { subject_token: person.access_token, subject_token_type: AT }))
+    expect(decodeJwt(plain.access_token)).toMatchObject({ scope: 'read write', aud: a.client_id })
+  })
+
+  test('a second-level exchange nests act, newest outermost', async () => {
+    const app = await personApp()
+    const a = await createAgent('research', [app])
+    const b = await createAgent('helper', [a.client_id])
+    const person = await mintSession(server, fx.userId, app, { scope: 'read write' })
+    const child = ok(await exchangeAs(a, { subject_token: person.refresh_token, subject_token_type: RT, scope: 'read write', resource: WORKSPACE }))
+    const grandchild = ok(await exchangeAs(b, { subject_token: child.access_token, subject_token_type: AT, scope: 'read' }))
+    expect(decodeJwt(grandchild.access_token)).toMatchObject({
+      sub: fx.userId, client_id: b.client_id, scope: 'read', aud: WORKSPACE,
+      act: { sub: b.client_id, client_id: b.client_id, act: { sub: a.client_id, client_id: a.client_id } },
+    })
+    expect(await session(sidOf(grandchild))).toMatchObject({ parent_id: sidOf(child), resource: WORKSPACE })
+  })
+
+  test('a token carrying act cannot be exchanged into one without it', async () => {
+    const app = await personApp()
+    const a = await createAgent('research', [app])
+    const b = await createAgent('helper', [a.client_id])
+    const person = await mintSession(server, fx.userId, app, { scope: 'read' })
+    const child = ok(await exchangeAs(a, { subject_token: person.access_token, subject_token_type: AT }))
+    // Every way of asking — by access token, by refresh token, access token only — keeps the chain.
+    const asks: Record<string, string>[] = [
+      { subject_token: child.access_token, subject_token_type: AT },
+      { subject_token: child.refresh_token!, subject_token_type: RT },
+      { subject_token: child.access_token, subject_token_type: AT, requested_token_type: AT },
+    ]
+    for (const params of asks) {
+      const t = ok(await exchangeAs(b, params))
+      expect(decodeJwt(t.access_token).act).toEqual({ sub: b.client_id, client_id: b.client_id, act: { sub: a.client_id, client_id: a.client_id } })
+      if (t.refresh_token) expect(decodeJwt(ok(await refreshAs(b, t.refresh_token)).access_token).act).toMatchObject({ act: { sub: a.client_id } })
+    }
+    // An actor token naming itself does not drop the earlier actor either.
+    const self = ok(await exchangeAs(b, { subject_token: child.access_token, subject_token_type: AT, requested_token_type: AT }))
+    const withActor = ok(await exchangeAs(b, { subject_token: child.access_token, subject_token_type: AT, actor_token: self.access_token, actor_token_type: AT }))
+    expect(decodeJwt(withActor.access_token).act).toMatchObject({ act: { sub: a.client_id } })
+  })
+
+  test('widening scope is invalid_scope; another audience or resource is invalid_target', async () => {
+    const app = await personApp()
+    const a = await createAgent('research', [app], { allowed_audiences: [WORKSPACE] })
+    const person = await mintSession(server, fx.userId, app, { scope: 'read', resource: WORKSPACE })
+    const base = { subject_token: person.access_token, subject_token_type: AT }
+    expect((await exchangeAs(a, { ...base, scope: 'read write' })).body).toMatchObject({ error: 'invalid_scope' })
+    expect((await exchangeAs(a, { ...base, resource: OTHER })).body).toMatchObject({ error: 'invalid_target' })
+    expect((await exchangeAs(a, { ...base, audience: OTHER })).body).toMatchObject({ error: 'invalid_target' })
+    // Delegated, and exchanged again: the child cannot reach past its own resource either.
+    const b = await createAgent('helper', [a.client_id], { allowed_resources: [WORKSPACE, OTHER] })
+    const child = ok(await exchangeAs(a, base))
+    const wider = await exchangeAs(b, { subject_token: child.access_token, subject_token_type: AT, resource: OTHER })
+    expect([wider.status, wider.body.error]).toEqual([400, 'invalid_target'])
+  })
+})
+
+describe('delegation against `evergreen serve`: lifetimes', () => {
+  test('a 90-day TTL is honoured and carried through 3 rotations; a 1-year request is capped at 90 days', async () => {
+    const app = await personApp()
+    const a = await createAgent('research', [app])
+    const person = await mintSession(server, fx.userId, app, { scope: 'read' })
+    const child = ok(await exchangeAs(a, { subject_token: person.access_token, subject_token_type: AT, refresh_token_ttl: String(90 * DAY) }))
+    expect(child.refresh_token_expires_in).toBe(90 * DAY)
+    let rt = child.refresh_token!
+    for (let i = 0; i < 3; i++) {
+      const next = ok(await refreshAs(a, rt))
+      expect(next.refresh_token_expires_in).toBe(90 * DAY)
+      rt = next.refresh_token!
+    }
+    expect(await session(sidOf(child))).toMatchObject({ active: true, refresh_ttl: 90 * DAY, generation: 3 })
+    const year = ok(await exchangeAs(a, { subject_token: person.access_token, subject_token_type: AT, refresh_token_ttl: String(365 * DAY) }))
+    expect(year.refresh_token_expires_in).toBe(90 * DAY)
+  })
+
+  test("a delegated session cannot outlive the parent's absolute lifetime", async () => {
+    const app = await personApp(20 * DAY)
+    const a = await createAgent('research', [app])
+    const person = await mintSession(server, fx.userId, app, { scope: 'read' })
+    const parent = await session(person.session_id)
+    expect(parent.absolute_expires_at).not.toBeNull()
+    const child = ok(await exchangeAs(a, { subject_token: person.access_token, subject_token_type: AT, refresh_token_ttl: String(90 * DAY) }))
+    const view = await session(sidOf(child))
+    // Its end is the parent's, and its idle window never reaches past it, at issuance or rotation.
+    expect(view.absolute_expires_at).toBe(parent.absolute_expires_at)
+    expect(view.idle_expires_at).toBeLessThanOrEqual(parent.absolute_expires_at!)
+    expect(child.refresh_token_expires_in).toBeLessThanOrEqual(20 * DAY)
+    const next = ok(await refreshAs(a, child.refresh_token!))
+    expect(next.refresh_token_expires_in).toBeLessThanOrEqual(20 * DAY)
+    expect((await session(sidOf(child))).idle_expires_at).toBeLessThanOrEqual(parent.absolute_expires_at!)
+    const grandchild = ok(await exchangeAs(await createAgent('helper', [a.client_id]), { subject_token: next.access_token, subject_token_type: AT }))
+    expect((await session(sidOf(grandchild))).absolute_expires_at).toBe(parent.absolute_expires_at)
+  })
+})
+
+describe('delegation against `evergreen serve`: revoking the parent kills child and grandchild', () => {
+  async function family() {
+    const app = await personApp()
+    const a = await createAgent('research', [app])
+    const b = await createAgent('helper', [a.client_id])
+    const person = await mintSession(server, fx.userId, app, { scope: 'read write' })
+    const child = ok(await exchangeAs(a, { subject_token: person.access_token, subject_token_type: AT, scope: 'read write' }))
+    const grandchild = ok(await exchangeAs(b, { subject_token: child.access_token, subject_token_type: AT, scope: 'read' }))
+    // Alive before, so "dead after" is the revocation's doing.
+    expect(await introspectAs(b, grandchild.access_token)).toMatchObject({ active: true })
+    return { app, a, b, person, child, grandchild }
+  }
+  async function expectDead(f: Awaited<ReturnType<typeof family>>, reason: string) {
+    for (const [who, t] of [[f.a, f.child.access_token], [f.a, f.child.refresh_token!], [f.b, f.grandchild.access_token], [f.b, f.grandchild.refresh_token!]] as const) {
+      expect(await introspectAs(who, t)).toEqual({ active: false })
+    }
+    expect((await refreshAs(f.a, f.child.refresh_token!)).body).toMatchObject({ error: 'invalid_grant', error_reason: 'revoked' })
+    expect((await refreshAs(f.b, f.grandchild.refresh_token!)).body).toMatchObject({ error: 'invalid_grant', error_reason: 'revoked' })
+    for (const sid of [f.person.session_id, sidOf(f.child), sidOf(f.grandchild)]) {
+      expect(await session(sid)).toMatchObject({ active: false, revoked_reason: reason })
+    }
+  }
+
+  test('by RFC 7009 /oauth/revoke', async () => {
+    const f = await family()
+    expect((await postForm(server.url, '/oauth/revoke', { token: f.person.refresh_token, client_id: f.app })).status).toBe(200)
+    await expectDead(f, 'revoked_by_client')
+  })
+
+  test('by the admin API', async () => {
+    const f = await family()
+    expect(await admin(server, 'DELETE', `/sessions/${f.person.session_id}`)).toEqual({ revoked: 3 })
+    await expectDead(f, 'revoked_by_admin')
+  })
+
+  test('on /settings/sessions, by a signed-in browser posting the form with its CSRF token', async () => {
+    const f = await family()
+    const browser = PageClient.overHttp(server.url)
+    expect((await browser.login(fx.email, fx.password)).status).toBe(303)
+    const listing = await (await browser.get('/settings/sessions')).text()
+    expect(listing).toContain(`data-session-id="${sidOf(f.grandchild)}"`)
+    // Without the CSRF token nothing changes.
+    expect((await browser.post('/settings/sessions/revoke', { session_id: f.person.session_id }, { csrf: false })).status).toBe(403)
+    expect(await session(f.person.session_id)).toMatchObject({ active: true })
+    await browser.get('/settings/sessions')
+    const res = await browser.post('/settings/sessions/revoke', { session_id: f.person.session_id })
+    expect(res.status).toBe(303)
+    expect(res.headers.get('location')).toBe('/settings/sessions?revoked=one&with=2')
+    await expectDead(f, 'revoked_by_user')
+  })
+
+  test("by deleting the person's client, whose sessions' agents are other clients", async () => {
+    const f = await family()
+    await admin(server, 'DELETE', `/clients/${f.app}`)
+    for (const [who, t] of [[f.a, f.child.refresh_token!], [f.b, f.grandchild.access_token]] as const) expect(await introspectAs(who, t)).toEqual({ active: false })
+    expect((await refreshAs(f.b, f.grandchild.refresh_token!)).body).toMatchObject({ error: 'invalid_grant' })
+  })
+
+  test('by disabling the person', async () => {
+    const other = await createFixture(server, 'disabled')
+    const app = await personApp()
+    const a = await createAgent('research', [app])
+    const person = await mintSession(server, other.userId, app, { scope: 'read' })
+    const child = ok(await exchangeAs(a, { subject_token: person.access_token, subject_token_type: AT }))
+    await admin(server, 'POST', `/users/${other.userId}/disable`)
+    expect(await introspectAs(a, child.access_token)).toEqual({ active: false })
+    expect((await refreshAs(a, child.refresh_token!)).body).toMatchObject({ error: 'invalid_grant' })
   })
 })

@@ -17,6 +17,7 @@ import { KeyRevocationError } from '../keys/keyring.js'
 import { requesterOf } from '../http/requester.js'
 import { grantedAudience, grantedScope, isScopeToken } from '../oauth/scope.js'
 import { grantedResource, isResourceUri } from '../oauth/resource.js'
+import { revokeWithdrawnDelegations } from '../sessions/delegation.js'
 import { credentialFor } from '../sessions/credential.js'
 import { loginSessionId } from '../sessions/login-session-id.js'
 import { issueSession } from '../sessions/issue.js'
@@ -202,6 +203,8 @@ export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
       data: { fields: Object.keys(b) },
     }))
     if (!updated) throw notFound('client')
+    // Removing or narrowing an agent's policy ends the delegated sessions it no longer covers.
+    if ('token_exchange' in b) await revokeWithdrawnDelegations(deps, updated, who(c))
     return c.json(clientView(updated))
   })
   // A new secret, shown once; the one it replaces keeps working until now + overlap, so every

@@ -11,6 +11,8 @@ export const SESSION_REVOCATION_REASONS = [
   'revoked_by_user',
   'reuse_detected',
   'code_reused',
+  /** The agent's token-exchange policy no longer covers the delegated session (oauth/delegation.ts). */
+  'exchange_policy_withdrawn',
 ] as const
 
 /** One of {@link SESSION_REVOCATION_REASONS}. */

@@ -6,6 +6,7 @@ import type { AuditEvent, ClientRecord, RefreshTokenView } from '../store/types.
 import { audienceAllowed, parseScope, sessionScopeNow } from '../oauth/scope.js'
 import { slideIdleExpiry } from './lifetimes.js'
 import { openSuccessor, sealSuccessor } from './successor-seal.js'
+import { withdrawnDelegation } from './delegation.js'
 import { revokeSession } from './revoke.js'
 import { tokenResponse } from './token-response.js'
 
@@ -73,6 +74,14 @@ export async function rotateRefreshToken(deps: Deps, req: RefreshRequest, lookup
       throw await failed(deps, view, req, 'expired_absolute', 'session reached its maximum lifetime')
     }
 
+    // An agent whose exchange policy no longer covers this delegated session may not keep it:
+    // ended here too, not only when the admin changed the policy, so no path misses one.
+    const withdrawn = await withdrawnDelegation(deps, session, client)
+    if (withdrawn !== undefined) {
+      await revokeSession(deps, session, 'exchange_policy_withdrawn', req.requester)
+      throw refused('revoked', `session has been revoked: ${withdrawn}`)
+    }
+
     // Intersected with what the client may hold now, so narrowing a client reaches every live
     // session at its next rotation.
     const scope = narrowScope(sessionScopeNow(session, client), req.scope)
@@ -101,7 +110,10 @@ export async function rotateRefreshToken(deps: Deps, req: RefreshRequest, lookup
 
     const successor = deps.random.refreshToken()
     const successorHash = hashSecret(successor)
-    const idle = slideIdleExpiry(now, session)
+    // A delegated session slides by no more than its policy allows now: a lowered
+    // max_refresh_ttl reaches it at its next rotation.
+    const policyTtl = session.kind === 'delegated' ? client.token_exchange?.max_refresh_ttl ?? null : null
+    const idle = slideIdleExpiry(now, policyTtl === null ? session : { ...session, refresh_ttl: Math.min(session.refresh_ttl, policyTtl) })
     const rotated = await deps.store.rotateRefreshToken({
       spent_hash: token.hash,
       spent_at: now,
