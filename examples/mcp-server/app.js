@@ -13,7 +13,7 @@ import { z } from 'zod'
  * @param {{ issuer: string, publicUrl: string, scopes?: string[], now?: () => number, fetch?: typeof fetch }} options
  *   `publicUrl` is the origin clients reach this server at; the resource is `<publicUrl>/mcp`.
  */
-export function createMcpApp({ issuer, publicUrl, scopes = ['mcp:tools'], now, fetch }) {
+export function createMcpApp({ issuer, publicUrl, scopes = [], now, fetch }) {
   const resource = createResourceServer({
     resource: `${publicUrl.replace(/\/+$/, '')}/mcp`,
     issuer,
@@ -51,7 +51,7 @@ function createMcpServer() {
     },
     async ({ greeting }, extra) => {
       const auth = extra.authInfo
-      const text = `${greeting ?? 'Hello'}, ${auth.extra.sub}! Client ${auth.clientId}, scopes: ${auth.scopes.join(' ')}.`
+      const text = `${greeting ?? 'Hello'}, ${auth.extra.sub}! Client ${auth.clientId}, scopes: ${auth.scopes.join(' ') || '(none)'}.`
       return {
         content: [{ type: 'text', text }],
         structuredContent: { sub: auth.extra.sub, client_id: auth.clientId, scopes: auth.scopes, expires_at: auth.expiresAt },

@@ -9,7 +9,9 @@
 //   PORT               where to listen (default 3001); HOST (default 127.0.0.1)
 //   MCP_PUBLIC_URL     the origin clients use (default http://localhost:$PORT); the MCP endpoint,
 //                      and so the RFC 8707 resource tokens must be minted for, is $MCP_PUBLIC_URL/mcp
-//   MCP_SCOPES         scopes every call needs, space-separated (default "mcp:tools")
+//   MCP_SCOPES         scopes every call needs, space-separated (default none: the token's audience
+//                      alone decides; clients registered dynamically or by metadata document can
+//                      hold only the standard scopes, so a custom scope would shut them out)
 
 import { serve } from '@hono/node-server'
 import { createMcpApp } from './app.js'
@@ -22,7 +24,7 @@ if (!env.EVERGREEN_ISSUER || !URL.canParse(env.EVERGREEN_ISSUER) || !Number.isIn
   process.exit(1)
 }
 const publicUrl = (env.MCP_PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/+$/, '')
-const scopes = (env.MCP_SCOPES ?? 'mcp:tools').split(' ').filter(Boolean)
+const scopes = (env.MCP_SCOPES ?? '').split(' ').filter(Boolean)
 
 const { app, resource } = createMcpApp({ issuer: env.EVERGREEN_ISSUER, publicUrl, scopes })
 const server = serve({ fetch: app.fetch, port, hostname: env.HOST ?? '127.0.0.1' }, (info) => {

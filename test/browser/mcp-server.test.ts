@@ -83,6 +83,7 @@ describe.skipIf(!available)('an MCP server protected by Evergreen, driven by the
   let issuer: string
   let mcpUrl: string
   let dataDir: string
+  const children: Child[] = []
   const server = () => ({ url: issuer, adminKey: ADMIN_KEY })
 
   beforeAll(async () => {
@@ -109,7 +110,7 @@ describe.skipIf(!available)('an MCP server protected by Evergreen, driven by the
     mcp = await startChild(join(REPO_ROOT, 'test/support/clocked-mcp-server.mjs'), {
       ipc: true,
       ready: /mcp-server listening/,
-      env: { EVERGREEN_ISSUER: issuer, PORT: String(mcpPort), MCP_PUBLIC_URL: `http://127.0.0.1:${mcpPort}` },
+      env: { EVERGREEN_ISSUER: issuer, PORT: String(mcpPort), MCP_PUBLIC_URL: `http://127.0.0.1:${mcpPort}`, MCP_SCOPES: 'mcp:tools' },
     })
     callback = await startCallbackServer()
     browser = await launchChromium()
@@ -118,7 +119,7 @@ describe.skipIf(!available)('an MCP server protected by Evergreen, driven by the
   afterAll(async () => {
     await browser?.close()
     await callback?.stop()
-    await Promise.all([mcp?.stop(), evergreen?.stop()])
+    await Promise.all([mcp?.stop(), evergreen?.stop(), ...children.map((c) => c.stop())])
     if (dataDir) rmSync(dataDir, { recursive: true, force: true })
   })
 
@@ -209,25 +210,33 @@ describe.skipIf(!available)('an MCP server protected by Evergreen, driven by the
     const user = { email: `readme-${Math.random().toString(36).slice(2, 10)}@example.test`, password: `pw-${Math.random().toString(36).slice(2)}-Correct-Horse` }
     const userId = (await admin<{ id: string }>(server(), 'POST', '/users', { ...user, name: 'Readme User' })).id
     const callbackPort = await freePort()
+    // The example as `npm start` runs it, with its default settings (no required scope).
+    const examplePort = await freePort()
+    const exampleUrl = `http://127.0.0.1:${examplePort}/mcp`
+    const example = await startChild(join(REPO_ROOT, 'examples/mcp-server/server.js'), {
+      ready: /mcp-server listening/,
+      env: { EVERGREEN_ISSUER: issuer, PORT: String(examplePort), MCP_PUBLIC_URL: `http://127.0.0.1:${examplePort}` },
+    })
+    children.push(example)
     const clientId = (
       await admin<{ client_id: string }>(server(), 'POST', '/clients', {
         name: 'My MCP host',
         redirect_uris: [`http://127.0.0.1:${callbackPort}/callback`],
         grant_types: ['authorization_code', 'refresh_token'],
         token_endpoint_auth_method: 'none',
-        allowed_scopes: ['mcp:tools', 'offline_access'],
-        allowed_audiences: [mcpUrl],
+        allowed_audiences: [exampleUrl],
       })
     ).client_id
     const host = await startChild(join(REPO_ROOT, 'examples/mcp-server/client.js'), {
-      args: [mcpUrl],
+      args: [exampleUrl],
       ready: /open this URL to sign in: \S+/,
       env: { MCP_CLIENT_ID: clientId, MCP_CALLBACK_PORT: String(callbackPort) },
     })
     try {
       const exited = new Promise<number | null>((resolve) => host.child.once('exit', (code) => resolve(code)))
       const url = /open this URL to sign in: (\S+)/.exec(host.output())![1]!
-      expect(new URL(url).searchParams.get('resource')).toBe(mcpUrl)
+      expect(new URL(url).searchParams.get('resource')).toBe(exampleUrl)
+      expect(new URL(url).searchParams.get('scope')).toBe('offline_access')
       const guarded = await openGuardedPage(browser, task.name)
       try {
         const { page } = guarded
@@ -241,7 +250,7 @@ describe.skipIf(!available)('an MCP server protected by Evergreen, driven by the
         await guarded.close()
       }
       expect(await exited).toBe(0)
-      expect(host.output()).toContain(`Hello, ${userId}! Client ${clientId}, scopes: mcp:tools.`)
+      expect(host.output()).toContain(`Hello, ${userId}! Client ${clientId}, scopes: offline_access.`)
     } finally {
       await host.stop()
     }

@@ -21,7 +21,7 @@ describe('examples/mcp-server started from its environment', () => {
     evergreen = await startServerProcess()
     const port = await freePort()
     publicUrl = `http://127.0.0.1:${port}`
-    mcp = await startChild(SERVER_JS, { ready: /mcp-server listening/, env: { EVERGREEN_ISSUER: evergreen.url, PORT: String(port), MCP_PUBLIC_URL: publicUrl } })
+    mcp = await startChild(SERVER_JS, { ready: /mcp-server listening/, env: { EVERGREEN_ISSUER: evergreen.url, PORT: String(port), MCP_PUBLIC_URL: publicUrl, MCP_SCOPES: 'mcp:tools' } })
   })
 
   afterAll(async () => {

@@ -6,7 +6,8 @@ import { createMcpApp } from '../../examples/mcp-server/app.js'
 let offset = 0
 const now = () => Math.floor(Date.now() / 1000) + offset
 const env = process.env
-const { app } = createMcpApp({ issuer: env.EVERGREEN_ISSUER, publicUrl: env.MCP_PUBLIC_URL, now })
+const scopes = (env.MCP_SCOPES ?? '').split(' ').filter(Boolean)
+const { app } = createMcpApp({ issuer: env.EVERGREEN_ISSUER, publicUrl: env.MCP_PUBLIC_URL, scopes, now })
 const server = serve({ fetch: app.fetch, port: Number(env.PORT), hostname: '127.0.0.1' }, (info) => {
   console.error(`mcp-server listening on http://127.0.0.1:${info.port}`)
 })
