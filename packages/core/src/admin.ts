@@ -33,6 +33,17 @@ export interface JwkSet {
 export type TokenEndpointAuthMethod = (typeof TOKEN_ENDPOINT_AUTH_METHODS)[number]
 
 /**
+ * How a client came to be known (docs/architecture.md "Client registration"): created by an
+ * operator through the admin API, registered by itself at the registration endpoint (RFC 7591),
+ * or described by a Client ID Metadata Document its `client_id` URL serves (the row is a cache
+ * of that document). The consent screen marks the last two as unverified.
+ */
+export const CLIENT_REGISTRATIONS = ['admin', 'dynamic', 'metadata_document'] as const
+
+/** One of {@link CLIENT_REGISTRATIONS}. */
+export type ClientRegistration = (typeof CLIENT_REGISTRATIONS)[number]
+
+/**
  * Stable dotted audit event names (docs/architecture.md "Audit events"). Renaming one breaks
  * whoever reads the audit log, so they are a closed set.
  */
@@ -63,6 +74,7 @@ export const AUDIT_EVENT_TYPES = [
   'login_session.revoked',
   'login.reauthenticated',
   'client.secret_rotated',
+  'client.registered',
 ] as const
 
 /** One of {@link AUDIT_EVENT_TYPES}. */
@@ -123,6 +135,12 @@ export interface ClientView {
   default_resource: string | null
   /** May this client exchange tokens (RFC 8693), and within what; null: it may not. */
   token_exchange: TokenExchangePolicy | null
+  /** How the client was registered; absent or null means by an operator (`admin`). */
+  registration?: ClientRegistration | null
+  /** When the client last authenticated or was authorized (coarse: at most one write an hour). */
+  last_used_at?: number | null
+  /** A dynamically registered client stops working at this time unless used before; null: never. */
+  expires_at?: number | null
   created_at: number
   updated_at: number
 }

@@ -1,6 +1,6 @@
 /**
  * Error codes on the wire: RFC 6749 §5.2, RFC 7009, RFC 8628 §3.5, RFC 8693, RFC 6750, and
- * RFC 9449 §5/§8 (`invalid_dpop_proof`, `use_dpop_nonce`).
+ * RFC 9449 §5/§8 (`invalid_dpop_proof`, `use_dpop_nonce`), RFC 7591 §3.2.2 for client registration.
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
  */
 export type OAuthErrorCode =
@@ -21,6 +21,8 @@ export type OAuthErrorCode =
   | 'invalid_dpop_proof'
   | 'use_dpop_nonce'
   | 'server_error'
+  | 'invalid_redirect_uri'
+  | 'invalid_client_metadata'
 
 /**
  * Every `error_reason`: why a refresh token was refused, beyond `invalid_grant`, stable and

@@ -9,6 +9,7 @@ import { metricsEndpoint } from './endpoints/metrics.js'
 import { revocationEndpoint } from './endpoints/revocation.js'
 import { tokenEndpoint } from './endpoints/token.js'
 import { deviceAuthorizationEndpoint } from './endpoints/device-authorization.js'
+import { registrationEndpoint } from './endpoints/registration.js'
 import { userinfoEndpoint } from './endpoints/userinfo.js'
 import { errorResponse } from './http/errors.js'
 import { createAttemptLimit } from './http/attempt-limit.js'
@@ -65,6 +66,12 @@ export function createApp(deps: Deps): Hono {
   }
 
   app.post('/oauth/device_authorization', deviceAuthorizationEndpoint(deps, oauthLimit))
+  if (deps.settings.dynamicRegistration) {
+    // Per hour and per address; per node while the shared backend is down, like the token
+    // endpoint's limit: a registration writes one row that expires unused.
+    const registrationLimit = createAttemptLimit({ points: deps.settings.rateLimitRegistration, durationSeconds: 3600, name: 'registration', whenDown: 'per-node' }, deps.limits, deps)
+    app.post('/oauth/register', registrationEndpoint(deps, registrationLimit))
+  }
   app.on(['GET', 'POST'], '/userinfo', userinfoEndpoint(deps))
 
   app.route('/admin/v1', adminRouter(deps, adminLimit))

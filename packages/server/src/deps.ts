@@ -1,4 +1,5 @@
 import type { Logger } from 'pino'
+import type { DocumentFetcher } from './clients/document-fetch.js'
 import type { Random } from './crypto/random.js'
 import type { LimitBackend } from './http/limit-backend.js'
 import type { Keyring } from './keys/keyring.js'
@@ -28,6 +29,11 @@ export interface Deps {
   limits: LimitBackend
   /** Fetches client `jwks_uri` documents; the global fetch when absent (tests pass a loopback-only one). */
   fetch?: typeof fetch
+  /**
+   * Fetches Client ID Metadata Documents with the SSRF defences (clients/document-fetch.ts),
+   * configured from the settings; tests add a CA for their loopback TLS server.
+   */
+  fetchClientDocument: DocumentFetcher
   /** HMAC key for CSRF tokens on the pages, derived from EVERGREEN_SECRET so every node agrees. */
   pageKey: Buffer
 }

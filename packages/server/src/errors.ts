@@ -13,6 +13,7 @@ export type ServerErrorCode =
   | 'CONFLICT'
   | 'STORE_CONFLICT'
   | 'INVALID_CURSOR'
+  | 'CLIENT_DOCUMENT_REFUSED'
 
 /**
  * The base of every error the server throws on purpose, with a `code` from
@@ -28,5 +29,35 @@ export class ServerError<C extends ServerErrorCode = ServerErrorCode> extends Er
   ) {
     super(message, options)
     this.name = 'ServerError'
+  }
+}
+
+/**
+ * Why a Client ID Metadata Document was refused (docs/architecture.md "Client registration"):
+ * where it was, how it was served, or what it said. Logged and tested on; the browser sees only
+ * that the application could not be verified.
+ */
+export const CLIENT_DOCUMENT_FAILURES = [
+  'not_https', 'host_not_allowed', 'private_address', 'unresolvable', 'timeout', 'too_large', 'redirect', 'http_status', 'network',
+  'not_json', 'invalid_metadata', 'client_id_mismatch', 'disabled', 'rate_limited',
+] as const
+
+/** One of {@link CLIENT_DOCUMENT_FAILURES}. */
+export type ClientDocumentFailure = (typeof CLIENT_DOCUMENT_FAILURES)[number]
+
+/**
+ * A Client ID Metadata Document that could not be fetched or was not acceptable. `reason` is
+ * stable; the message is for logs and never holds the document's content.
+ *
+ * @example if (err instanceof ClientDocumentError && err.reason === 'private_address') …
+ */
+export class ClientDocumentError extends ServerError<'CLIENT_DOCUMENT_REFUSED'> {
+  constructor(
+    readonly reason: ClientDocumentFailure,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super('CLIENT_DOCUMENT_REFUSED', message, options)
+    this.name = 'ClientDocumentError'
   }
 }

@@ -43,6 +43,14 @@ export interface Settings {
   backchannelTimeoutSeconds: number
   backchannelMaxAttempts: number
   backchannelMaxPending: number
+  clientMetadataDocuments: boolean
+  clientMetadataAllowPrivate: boolean
+  clientMetadataAllowedHosts: readonly string[]
+  clientMetadataCacheMaxSeconds: number
+  dynamicRegistration: boolean
+  registrationToken: string | undefined
+  rateLimitRegistration: number
+  registeredClientTtl: number
 }
 
 export interface SettingSpec {
@@ -91,6 +99,14 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'metricsPort', env: ['EVERGREEN_METRICS_PORT'], flag: '--metrics-port', defaultText: undefined, description: 'Serves `GET /metrics` without a token on a separate listener at this port, for a scraper on a private network.' },
   { key: 'metricsHost', env: ['EVERGREEN_METRICS_HOST'], flag: '--metrics-host', defaultText: '127.0.0.1', description: 'Address the separate metrics listener binds.' },
   { key: 'redisUrl', env: ['EVERGREEN_REDIS_URL'], flag: '--redis-url', defaultText: undefined, description: 'A `redis://` (or `rediss://`) URL: every rate limit counts in this Redis, shared by all nodes. Without it, limits count in PostgreSQL when that is the store, else in process memory. See "Security" for what each limit does while its backend is down.' },
+  { key: 'clientMetadataDocuments', env: ['EVERGREEN_CLIENT_METADATA_DOCUMENTS'], flag: '--client-metadata-documents', defaultText: 'true', description: 'Accept an https URL as `client_id` and read the client from the Client ID Metadata Document it serves (how MCP clients identify themselves); `false` accepts only registered clients.' },
+  { key: 'clientMetadataAllowPrivate', env: ['EVERGREEN_CLIENT_METADATA_ALLOW_PRIVATE'], flag: '--client-metadata-allow-private', defaultText: 'false', description: 'Development only: fetch client metadata documents from private, loopback and link-local addresses too. Leave off in production: it lets anyone make the service request addresses on your network.' },
+  { key: 'clientMetadataAllowedHosts', env: ['EVERGREEN_CLIENT_METADATA_ALLOWED_HOSTS'], flag: '--client-metadata-allowed-hosts', defaultText: undefined, description: 'Comma-separated host names: when set, client metadata documents are fetched only from these hosts (exact match).' },
+  { key: 'clientMetadataCacheMaxSeconds', env: ['EVERGREEN_CLIENT_METADATA_CACHE_MAX_SECONDS'], flag: '--client-metadata-cache-max-seconds', defaultText: '3600', description: 'Longest a fetched client metadata document is reused (per process), whatever its `Cache-Control: max-age` says; documents are reused at least 60 s.' },
+  { key: 'dynamicRegistration', env: ['EVERGREEN_DYNAMIC_REGISTRATION'], flag: '--dynamic-registration', defaultText: 'false', description: 'Serve RFC 7591 dynamic client registration at `/oauth/register` (and advertise it in discovery). Registered clients are public unless they ask for a secret, get no custom scopes, and expire when unused.' },
+  { key: 'registrationToken', env: ['EVERGREEN_REGISTRATION_TOKEN'], flag: '--registration-token', defaultText: undefined, description: 'Initial access token (RFC 7591 §3): when set, registration requires `Authorization: Bearer <this token>` (at least 16 characters).' },
+  { key: 'rateLimitRegistration', env: ['EVERGREEN_RATE_LIMIT_REGISTRATION'], flag: '--rate-limit-registration', defaultText: '10', description: 'Client registrations per hour per client address; `0` disables.' },
+  { key: 'registeredClientTtl', env: ['EVERGREEN_REGISTERED_CLIENT_TTL'], flag: '--registered-client-ttl', defaultText: '2592000', description: 'A dynamically registered client unused (no authentication at any endpoint) for this many seconds stops working with `invalid_client` and is deleted by maintenance; each use extends it.' },
   { key: 'databasePoolSize', env: ['EVERGREEN_DATABASE_POOL_SIZE'], flag: '--database-pool-size', defaultText: '10', description: 'PostgreSQL connections per process.' },
 ]
 
@@ -157,6 +173,15 @@ export function loadSettings(explicit: Raw = {}, env: Record<string, string | un
     return items
   }
 
+  const hostList = (key: keyof Settings): string[] => {
+    const r = raw(key)
+    if (!r) return []
+    const items = r.value.split(',').map((v) => v.trim().toLowerCase()).filter(Boolean)
+    const bad = items.filter((v) => !/^[a-z0-9.-]+$/.test(v) && !/^[0-9a-f:]+$/.test(v))
+    if (bad.length > 0) problems.push(`${r.from} has ${bad.map((v) => JSON.stringify(v)).join(', ')}; expected host names such as app.example.com`)
+    return items
+  }
+
   const port = int('port', 8787, 0, 65535)
   const host = raw('host')?.value ?? '127.0.0.1'
   const databaseUrl = raw('databaseUrl')?.value
@@ -220,6 +245,14 @@ export function loadSettings(explicit: Raw = {}, env: Record<string, string | un
     backchannelTimeoutSeconds: int('backchannelTimeoutSeconds', 5, 1, 60),
     backchannelMaxAttempts: int('backchannelMaxAttempts', 8, 1, 100),
     backchannelMaxPending: int('backchannelMaxPending', 10_000, 1, 10_000_000),
+    clientMetadataDocuments: bool('clientMetadataDocuments', true),
+    clientMetadataAllowPrivate: bool('clientMetadataAllowPrivate', false),
+    clientMetadataAllowedHosts: hostList('clientMetadataAllowedHosts'),
+    clientMetadataCacheMaxSeconds: int('clientMetadataCacheMaxSeconds', 3600, 60, 86_400),
+    dynamicRegistration: bool('dynamicRegistration', false),
+    registrationToken: raw('registrationToken')?.value,
+    rateLimitRegistration: int('rateLimitRegistration', 10, 0, 1_000_000),
+    registeredClientTtl: int('registeredClientTtl', 2_592_000, 3600, 31_536_000),
   }
   const upstream = [settings.upstreamIssuer, settings.upstreamClientId, settings.upstreamClientSecret]
   if (upstream.some((v) => v !== undefined) && upstream.some((v) => v === undefined)) {
@@ -238,6 +271,8 @@ export function loadSettings(explicit: Raw = {}, env: Record<string, string | un
   if (settings.metricsPort !== undefined && settings.metricsPort === settings.port && settings.port !== 0) {
     problems.push('EVERGREEN_METRICS_PORT must differ from EVERGREEN_PORT: the point is to keep metrics off the public listener')
   }
+  if (settings.registrationToken !== undefined && settings.registrationToken.length < 16) problems.push(`${raw('registrationToken')!.from} must be at least 16 characters`)
+  if (settings.registrationToken !== undefined && !settings.dynamicRegistration) problems.push('EVERGREEN_REGISTRATION_TOKEN only applies with EVERGREEN_DYNAMIC_REGISTRATION=true')
   if (problems.length > 0) throw new SettingsError(problems)
   return settings
 }

@@ -10,7 +10,11 @@ export function userView(u: UserRecord): UserView {
 
 export function clientView(c: ClientRecord): ClientView {
   const { secret_hash: _omit, previous_secret_hash: _previous, ...rest } = c
-  return { ...rest, jwks: c.jwks ?? null, jwks_uri: c.jwks_uri ?? null, previous_secret_expires_at: c.previous_secret_expires_at ?? null }
+  return {
+    ...rest, jwks: c.jwks ?? null, jwks_uri: c.jwks_uri ?? null, previous_secret_expires_at: c.previous_secret_expires_at ?? null,
+    // Marks clients no operator created: `dynamic` (RFC 7591) or `metadata_document`.
+    registration: c.registration ?? 'admin', last_used_at: c.last_used_at ?? null, expires_at: c.expires_at ?? null,
+  }
 }
 
 export function sessionView(s: SessionRecord, now: number): SessionView {

@@ -23,6 +23,10 @@ export function serverMetadata(deps: Pick<Deps, 'settings' | 'keys'>): Record<st
     introspection_endpoint: `${iss}/oauth/introspect`,
     end_session_endpoint: `${iss}/oauth/end-session`,
     jwks_uri: `${iss}/.well-known/jwks.json`,
+    // RFC 7591 §3: advertised only when served (EVERGREEN_DYNAMIC_REGISTRATION).
+    ...(deps.settings.dynamicRegistration ? { registration_endpoint: `${iss}/oauth/register` } : {}),
+    // An https URL as client_id names a Client ID Metadata Document (EVERGREEN_CLIENT_METADATA_DOCUMENTS).
+    client_id_metadata_document_supported: deps.settings.clientMetadataDocuments,
     grant_types_supported: SERVED_GRANT_TYPES,
     response_types_supported: ['code'],
     response_modes_supported: ['query'],

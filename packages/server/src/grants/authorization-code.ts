@@ -65,5 +65,11 @@ export async function handle(ctx: GrantContext, deps: Deps): Promise<TokenRespon
     oidc: { nonce: record.nonce, authTime: record.auth_time },
   })
   await deps.store.setAuthorizationCodeSession(hash, issued.session.id)
+  // A client not registered for the refresh_token grant could only be refused with this token,
+  // so it does not get one (the session cannot be renewed; it lapses at its idle expiry).
+  if (!client.grant_types.includes('refresh_token')) {
+    const { refresh_token: _unusable, refresh_token_expires_in: _lifetime, ...accessOnly } = issued.response
+    return accessOnly
+  }
   return issued.response
 }

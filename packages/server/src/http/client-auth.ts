@@ -13,9 +13,10 @@ export interface PresentedClient {
   /**
    * The service the request reached: its clock decides whether a rotated-out secret is still in
    * its overlap, and assertions are checked against its issuer and replay table. Carried here so
-   * every endpoint's `authenticateClient(store, presented)` call stays as it is.
+   * every endpoint's `authenticateClient(store, presented)` call stays as it is. Its settings'
+   * `registeredClientTtl` slides a dynamically registered client's expiry on each use.
    */
-  service?: AssertionDeps
+  service?: AssertionDeps & { settings: { registeredClientTtl?: number } }
 }
 
 /**
@@ -65,6 +66,10 @@ export async function authenticateClient(store: Store, presented: PresentedClien
   const client = known?.client_id === presented.client_id ? known : await store.getClient(presented.client_id)
   const basic = presented.method === 'client_secret_basic'
   if (!client) throw invalidClient('unknown client', basic)
+  const now = presented.service?.now()
+  // A dynamically registered client unused past its expiry is gone, as a deleted one is, at
+  // every endpoint (docs/architecture.md "Client registration"); the sweep deletes it later.
+  if (now !== undefined && isExpired(client, now)) throw invalidClient('unknown client', basic)
   if (client.token_endpoint_auth_method !== presented.method) {
     throw invalidClient(`client must authenticate with ${client.token_endpoint_auth_method}`, basic)
   }
@@ -76,7 +81,27 @@ export async function authenticateClient(store: Store, presented: PresentedClien
       throw invalidClient('client authentication failed', basic)
     }
   }
+  if (now !== undefined && presented.service?.settings.registeredClientTtl !== undefined) await noteUse(store, client, now, presented.service.settings.registeredClientTtl)
   return client
+}
+
+/** A dynamically registered client past its `expires_at` (see EVERGREEN_REGISTERED_CLIENT_TTL). */
+export function isExpired(client: Pick<ClientRecord, 'expires_at'>, now: number): boolean {
+  return client.expires_at !== undefined && client.expires_at !== null && client.expires_at <= now
+}
+
+/** Writes at most one use per client per this many seconds: the refresh hot path stays one write. */
+const USE_GRANULARITY_SECONDS = 3600
+
+/**
+ * Records an authenticated use of a self-registered client, sliding a dynamic client's expiry.
+ * Coarse on purpose: the row the request already read says when it was last noted, so a client
+ * refreshing many times an hour costs one extra write an hour, not one per refresh.
+ */
+async function noteUse(store: Store, client: ClientRecord, now: number, ttl: number): Promise<void> {
+  if (client.registration !== 'dynamic' && client.registration !== 'metadata_document') return
+  if (client.last_used_at != null && now - client.last_used_at < USE_GRANULARITY_SECONDS) return
+  await store.touchClient(client.client_id, now, client.registration === 'dynamic' ? now + ttl : null)
 }
 
 /**

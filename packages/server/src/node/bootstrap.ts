@@ -1,3 +1,5 @@
+import { createDocumentFetcher, type DocumentFetcher, type DocumentFetcherOptions } from '../clients/document-fetch.js'
+import { documentFetcherOptions } from '../clients/resolve.js'
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Logger } from 'pino'
@@ -37,6 +39,8 @@ export interface ServiceOverrides {
   limits?: LimitBackend
   /** Fetches client jwks_uri documents; the global fetch by default. */
   fetch?: typeof fetch
+  /** Builds the client metadata document fetcher from the settings' options (tests add a CA). */
+  clientDocumentFetcher?: (options: DocumentFetcherOptions) => DocumentFetcher
 }
 
 /** Opens the store the settings name: PostgreSQL for a postgres:// URL, else SQLite in the data dir. */
@@ -76,6 +80,7 @@ export async function createService(settings: Settings, overrides: ServiceOverri
       adminKeyHash: admin.hash,
       limits,
       pageKey: deriveKey(secret, 'evergreen/csrf/v1'),
+      fetchClientDocument: (overrides.clientDocumentFetcher ?? createDocumentFetcher)(documentFetcherOptions(settings)),
       ...(overrides.fetch ? { fetch: overrides.fetch } : {}),
     }
     const opened = limits

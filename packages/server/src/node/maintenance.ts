@@ -1,3 +1,4 @@
+import { auditEvent } from '../audit.js'
 import type { Deps } from '../deps.js'
 
 export interface MaintenanceOptions {
@@ -32,6 +33,11 @@ export function startMaintenance(deps: Deps, options: MaintenanceOptions = {}): 
         if (removed > 0) deps.logger.info({ removed }, 'pruned expired rows')
       })
       .catch((err: unknown) => deps.logger.warn({ err }, 'pruning failed'))
+    sweepExpiredClients(deps)
+      .then((deleted) => {
+        if (deleted > 0) deps.logger.info({ deleted }, 'deleted expired registered clients')
+      })
+      .catch((err: unknown) => deps.logger.warn({ err }, 'sweeping expired clients failed'))
   }, pruneSeconds * 1000)
   reload.unref()
   prune.unref()
@@ -39,4 +45,26 @@ export function startMaintenance(deps: Deps, options: MaintenanceOptions = {}): 
     clearInterval(reload)
     clearInterval(prune)
   }
+}
+
+/** Clients deleted per sweep round; the rest wait for the next round. */
+const SWEEP_BATCH = 100
+
+/**
+ * Deletes dynamically registered clients whose unused expiry passed (EVERGREEN_REGISTERED_CLIENT_TTL):
+ * through `deleteClient`, so their sessions are revoked and back-channel logouts queued as for an
+ * operator's deletion, with a `client.deleted` audit event saying why. They already answer
+ * `invalid_client` from the moment they expire; this only clears them out.
+ *
+ * @returns how many were deleted
+ * @example await sweepExpiredClients(deps) // 3
+ */
+export async function sweepExpiredClients(deps: Deps): Promise<number> {
+  const now = deps.now()
+  let deleted = 0
+  for (const clientId of await deps.store.listExpiredClients(now, SWEEP_BATCH)) {
+    const audit = auditEvent(deps, 'client.deleted', { client_id: clientId, data: { reason: 'expired' } })
+    if (await deps.store.deleteClient(clientId, now, audit)) deleted++
+  }
+  return deleted
 }

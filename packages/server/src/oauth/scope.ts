@@ -52,6 +52,22 @@ export function grantedScope(requested: string | undefined, client: Pick<ClientR
 }
 
 /**
+ * `offline_access` (OIDC Core §11) asks for a refresh token, which only a client registered for
+ * the `refresh_token` grant can use; asking for it without that grant is `invalid_scope` rather
+ * than a consent to something the client cannot have. (A client that has the grant gets a
+ * refresh token whether or not it asked: docs/architecture.md "Client registration".)
+ *
+ * @throws OAuthError invalid_scope
+ * @example checkOfflineAccess('openid offline_access', { grant_types: ['authorization_code'] }) // throws
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#OfflineAccess
+ */
+export function checkOfflineAccess(scope: string, client: Pick<ClientRecord, 'grant_types'>): void {
+  if (scope.split(' ').includes('offline_access') && !client.grant_types.includes('refresh_token')) {
+    throw new OAuthError('invalid_scope', 'offline_access needs a client registered for the refresh_token grant')
+  }
+}
+
+/**
  * A scope granted earlier, cut down to what the client may hold now. Applied on every refresh,
  * so narrowing a client's `allowed_scopes` takes effect at each session's next rotation rather
  * than when the session ends.

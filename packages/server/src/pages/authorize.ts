@@ -10,8 +10,11 @@ import type { ClientRecord } from '../store/types.js'
 import { isS256Challenge } from '../oauth/pkce.js'
 import { PROMPT_VALUES } from '../oauth/prompt.js'
 import { authorizedResources } from '../oauth/resource.js'
-import { grantedScope } from '../oauth/scope.js'
+import { checkOfflineAccess, grantedScope } from '../oauth/scope.js'
 import { OAuthError } from '@evergreen/core'
+import { rememberDocumentClient, resolveClient } from '../clients/resolve.js'
+import { ClientDocumentError } from '../errors.js'
+import { requesterOf } from '../http/requester.js'
 
 const CODE_TTL = 60
 /**
@@ -46,8 +49,13 @@ interface AuthorizationRequest {
 export function authorizationEndpoint(deps: Deps) {
   // RFC 8707 §2.1: `resource` may repeat in the query. The consent form carries them as one
   // space-separated value (a resource URI has no space), because a page form refuses repeats.
-  const parse = (params: URLSearchParams | Map<string, string>) =>
-    validate(deps, (k) => params.get(k) ?? undefined, params instanceof URLSearchParams ? params.getAll('resource') : (params.get('resource')?.split(' ') ?? []))
+  const parse = (params: URLSearchParams | Map<string, string>, c: Context) =>
+    validate(
+      deps,
+      (k) => params.get(k) ?? undefined,
+      params instanceof URLSearchParams ? params.getAll('resource') : (params.get('resource')?.split(' ') ?? []),
+      requesterOf(c, deps.settings).ip ?? 'unknown',
+    )
 
   return {
     async authorize(c: Context): Promise<Response> {
@@ -55,7 +63,7 @@ export function authorizationEndpoint(deps: Deps) {
       for (const [k] of url.searchParams) {
         if (k !== 'resource' && url.searchParams.getAll(k).length > 1) return errorPage('Invalid request', `The parameter ${k} is repeated.`, 400)
       }
-      const parsed = await parse(url.searchParams)
+      const parsed = await parse(url.searchParams, c)
       if (parsed instanceof Response) return parsed
       const signedIn = await currentUser(c, deps)
       if (!signedIn || mustAuthenticate(deps, parsed, url.searchParams, signedIn)) {
@@ -72,7 +80,7 @@ export function authorizationEndpoint(deps: Deps) {
       if (form instanceof Response) return form
       const signedIn = await currentUser(c, deps)
       if (!signedIn) return errorPage('Signed out', 'Your sign-in ended. Start again from the application.', 401)
-      const parsed = await parse(form)
+      const parsed = await parse(form, c)
       if (parsed instanceof Response) return parsed
       // The consent form carries the request's parameters, so a hand-made POST must meet the
       // same prompt=login / max_age rule as the GET that rendered it.
@@ -86,9 +94,17 @@ export function authorizationEndpoint(deps: Deps) {
   }
 }
 
-async function validate(deps: Deps, get: (k: string) => string | undefined, resources: readonly string[]): Promise<AuthorizationRequest | Response> {
+async function validate(deps: Deps, get: (k: string) => string | undefined, resources: readonly string[], address: string): Promise<AuthorizationRequest | Response> {
   const clientId = get('client_id')
-  const client = clientId ? await deps.store.getClient(clientId) : undefined
+  let client: ClientRecord | undefined
+  try {
+    client = clientId ? await resolveClient(deps, clientId, address) : undefined
+  } catch (err) {
+    if (!(err instanceof ClientDocumentError)) throw err
+    deps.logger.info({ reason: err.reason, err: err.message }, 'client metadata document refused')
+    if (err.reason === 'rate_limited') return errorPage('Too many requests', 'Too many applications were looked up from your address. Try again in a minute.', 429)
+    return errorPage('Application not verified', 'The application that sent you here describes itself at an address Evergreen could not use, so Evergreen stopped here.', 400)
+  }
   if (!client) return errorPage('Unknown application', 'The application that sent you here is not registered.', 400)
   const requested = get('redirect_uri')
   // Exact string match (RFC 9700 §4.1.3); with one registered URI, omitting it means that one.
@@ -112,6 +128,7 @@ async function validate(deps: Deps, get: (k: string) => string | undefined, reso
   let scope: string
   try {
     scope = grantedScope(get('scope'), client)
+    checkOfflineAccess(scope, client)
   } catch (err) {
     return back(deps, base, { error: 'invalid_scope', error_description: err instanceof OAuthError ? err.description : 'invalid scope' })
   }
@@ -224,12 +241,13 @@ export async function reauthenticationPending(deps: Deps, returnTo: string, sign
   const params = new URLSearchParams(returnTo.slice('/authorize?'.length))
   // A forged or expired marker is not pending here: /authorize mints a new one and comes back.
   if (!reauthMarker(deps, params) || reauthenticated(deps, params, signedIn)) return undefined
-  const clientId = params.get('client_id')
-  const client = clientId ? await deps.store.getClient(clientId) : undefined
+  const client = await knownClient(deps, params.get('client_id'))
   return client ? { clientName: client.name } : undefined
 }
 
 async function issueCode(deps: Deps, req: AuthorizationRequest, userId: string, authTime: number): Promise<Response> {
+  // A metadata-document client is stored once a person approved it, so the token endpoint finds it.
+  if (!(await rememberDocumentClient(deps, req.client))) return errorPage('Application removed', 'An administrator removed this application.', 400)
   const code = deps.random.secret('egac')
   const now = deps.now()
   await deps.store.createAuthorizationCode({
@@ -268,6 +286,7 @@ function consentPage(c: Context, deps: Deps, req: AuthorizationRequest, params: 
   const scopes = req.scope.split(' ').filter(Boolean)
   const resources = req.resource?.split(' ') ?? []
   const body = html`<h1>Allow ${req.client.name}?</h1>
+${unverifiedNotice(req.client, req.redirectUri)}
 <p><strong>${req.client.name}</strong> wants to act on your behalf as <strong>${email}</strong>.</p>
 ${scopes.length ? html`<p>It asks for:</p><ul>${scopes.map((s) => html`<li><code>${s}</code></li>`)}</ul>` : html`<p>It asks for no specific permissions.</p>`}
 ${resources.length ? html`<p>Its access will be limited to:</p><ul>${resources.map((r) => html`<li><code>${r}</code></li>`)}</ul>` : ''}
@@ -282,6 +301,23 @@ ${resources.length ? html`<p>Its access will be limited to:</p><ul>${resources.m
   return csrf.withCookie(page(body, { title: `Allow ${req.client.name}`, user: { email }, csrf: csrf.token, formTargets: httpOrigins([req.redirectUri]) }))
 }
 
+/**
+ * What the consent screen says about a client no operator registered: its name is its own
+ * claim, so the host that vouches for it (the metadata document's, or where it sends you back)
+ * is shown, and that it is not a registered client.
+ */
+function unverifiedNotice(client: ClientRecord, redirectUri: string) {
+  if (client.registration === 'metadata_document') {
+    return html`<p class="notice">Not a registered application: it describes itself at <strong>${new URL(client.client_id).host}</strong>. Only allow it if you trust that site.</p>`
+  }
+  if (client.registration === 'dynamic') {
+    const target = URL.canParse(redirectUri) ? new URL(redirectUri) : undefined
+    const where = target && (target.protocol === 'https:' || target.protocol === 'http:') ? target.host : redirectUri.split(':')[0]!
+    return html`<p class="notice">Unverified application: it registered itself, and its name is not checked. It will send you back to <strong>${where}</strong>.</p>`
+  }
+  return ''
+}
+
 /** http(s) origins of URIs, for CSP form-action (a private-use scheme has no origin to list). */
 export function httpOrigins(uris: readonly string[]): string[] {
   return [...new Set(uris.map((u) => new URL(u)).filter((u) => u.protocol === 'https:' || u.protocol === 'http:').map((u) => u.origin))]
@@ -293,7 +329,15 @@ export function httpOrigins(uris: readonly string[]): string[] {
  */
 export async function authorizeTargets(deps: Deps, returnTo: string): Promise<string[]> {
   if (!returnTo.startsWith('/authorize?')) return []
-  const clientId = new URLSearchParams(returnTo.slice('/authorize?'.length)).get('client_id')
-  const client = clientId ? await deps.store.getClient(clientId) : undefined
+  const client = await knownClient(deps, new URLSearchParams(returnTo.slice('/authorize?'.length)).get('client_id'))
   return client ? httpOrigins(client.redirect_uris) : []
+}
+
+/** The client an /authorize return names, or undefined when it cannot be resolved (the page says so later). */
+async function knownClient(deps: Deps, clientId: string | null): Promise<ClientRecord | undefined> {
+  if (!clientId) return undefined
+  return resolveClient(deps, clientId).catch((err: unknown) => {
+    if (err instanceof ClientDocumentError) return undefined
+    throw err
+  })
 }

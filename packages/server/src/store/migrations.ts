@@ -87,6 +87,18 @@ export const SHARED_MIGRATIONS: readonly SharedMigration[] = [
       schema.alterTable('device_codes').addColumn('resource', 'text'),
     ],
   },
+  {
+    // Clients that register themselves (docs/architecture.md "Client registration"): how the
+    // client came to be (null: an operator), when it was last used, and when an unused
+    // dynamically registered client stops working. The index serves the maintenance sweep.
+    version: 15,
+    statements: (schema) => [
+      schema.alterTable('clients').addColumn('registration', 'text'),
+      schema.alterTable('clients').addColumn('last_used_at', 'bigint'),
+      schema.alterTable('clients').addColumn('expires_at', 'bigint'),
+      schema.createIndex('clients_expires').on('clients').column('expires_at'),
+    ],
+  },
 ]
 
 /** The frozen per-dialect SQL a store applies before the shared migrations. */

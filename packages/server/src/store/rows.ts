@@ -20,7 +20,8 @@ export const USER_COLUMNS = columnsOf<UserRecord>({ id: true, email: true, name:
 export const CLIENT_COLUMNS = columnsOf<ClientRecord>({
   client_id: true, name: true, secret_hash: true, redirect_uris: true, post_logout_redirect_uris: true, backchannel_logout_uri: true,
   grant_types: true, token_endpoint_auth_method: true, jwks: true, jwks_uri: true, previous_secret_hash: true, previous_secret_expires_at: true, allowed_scopes: true, allowed_audiences: true, access_token_ttl: true,
-  refresh_token_ttl: true, refresh_token_ttl_max: true, session_max_lifetime: true, first_party: true, default_resource: true, token_exchange: true, created_at: true, updated_at: true,
+  refresh_token_ttl: true, refresh_token_ttl_max: true, session_max_lifetime: true, first_party: true, default_resource: true, token_exchange: true,
+  registration: true, last_used_at: true, expires_at: true, created_at: true, updated_at: true,
 })
 export const SESSION_COLUMNS = columnsOf<SessionRecord>({
   id: true, user_id: true, client_id: true, kind: true, scope: true, audience: true, created_at: true, last_refreshed_at: true,

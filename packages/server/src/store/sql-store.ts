@@ -190,6 +190,38 @@ export abstract class SqlStore implements Store {
     })
   }
 
+  async touchClient(clientId: string, usedAt: number, expiresAt: number | null): Promise<boolean> {
+    const result = await this.kysely
+      .updateTable('clients')
+      .set(
+        expiresAt === null
+          ? { last_used_at: usedAt }
+          : {
+              last_used_at: usedAt,
+              // Forward only: a node with an older view of the expiry must not pull it back.
+              expires_at: sql<number>`CASE WHEN expires_at IS NULL OR expires_at < ${expiresAt} THEN ${expiresAt} ELSE expires_at END`,
+            },
+      )
+      .where('client_id', '=', clientId)
+      .where('deleted_at', 'is', null)
+      .executeTakeFirst()
+    return Number(result.numUpdatedRows) === 1
+  }
+
+  async listExpiredClients(at: number, limit: number): Promise<string[]> {
+    const rows = await this.kysely
+      .selectFrom('clients')
+      .select('client_id')
+      .where('deleted_at', 'is', null)
+      .where('expires_at', 'is not', null)
+      .where('expires_at', '<=', at)
+      .orderBy('expires_at')
+      .orderBy('client_id')
+      .limit(limit)
+      .execute()
+    return rows.map((r) => r.client_id)
+  }
+
   async deleteClient(clientId: string, at: number, audit: AuditEvent): Promise<boolean> {
     return this.transaction(async (trx) => {
       const deleted = await trx.updateTable('clients').set({ deleted_at: at }).where('client_id', '=', clientId).where('deleted_at', 'is', null).executeTakeFirst()

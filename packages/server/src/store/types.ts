@@ -265,6 +265,19 @@ export interface Store {
   updateClient(clientId: string, patch: ClientPatch, audit: AuditEvent): Promise<ClientRecord | undefined>
   /** Deletes the client and revokes its sessions, queueing their back-channel logouts. */
   deleteClient(clientId: string, at: number, audit: AuditEvent): Promise<boolean>
+  /**
+   * Records that a live client was used at `usedAt` and, when `expiresAt` is given, moves its
+   * expiry there; writes no audit event (use is not a change an operator needs to see). False
+   * when the client is deleted or unknown. The expiry only moves forward, so two nodes touching
+   * the same client at once cannot shorten it.
+   */
+  touchClient(clientId: string, usedAt: number, expiresAt: number | null): Promise<boolean>
+  /**
+   * Ids of live clients whose `expires_at` is at or before `at`, oldest expiry first, at most
+   * `limit`: what the maintenance sweep deletes (with {@link Store.deleteClient}, so their
+   * sessions are revoked and logouts queued as for any deletion).
+   */
+  listExpiredClients(at: number, limit: number): Promise<string[]>
 
   /** Creates a session with its first refresh token, in one transaction. */
   createSession(session: SessionRecord, token: RefreshTokenRecord, audit: AuditEvent): Promise<void>

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TokenResponse } from '@evergreen/core'
 import { pino } from 'pino'
-import { createService, type Service } from '../node/bootstrap.js'
+import { createService, type Service, type ServiceOverrides } from '../node/bootstrap.js'
 import { loadSettings, type Settings } from '../settings.js'
 import { SqliteStore } from '../store/sqlite.js'
 import type { Store } from '../store/types.js'
@@ -41,7 +41,7 @@ export async function openTempSqlite(): Promise<Store> {
  * logger, driven through `app.fetch` — no sockets, no timers.
  */
 export async function createTestService(
-  options: { store?: Store; env?: Record<string, string>; clock?: TestClock } = {},
+  options: { store?: Store; env?: Record<string, string>; clock?: TestClock; overrides?: Pick<ServiceOverrides, 'clientDocumentFetcher'> } = {},
 ): Promise<TestService> {
   const clock = options.clock ?? createClock()
   const dir = mkdtempSync(join(tmpdir(), 'evergreen-svc-'))
@@ -58,7 +58,7 @@ export async function createTestService(
     },
   )
   const store = options.store ?? (await openTempSqlite())
-  const service = await createService(settings, { store, now: clock.now, logger: pino({ level: 'silent' }) })
+  const service = await createService(settings, { store, now: clock.now, logger: pino({ level: 'silent' }), ...options.overrides })
   const fetch = (path: string, init?: RequestInit) => Promise.resolve(service.app.fetch(new Request(`http://evergreen.test${path}`, init)))
   return {
     ...service,

@@ -48,6 +48,9 @@ function makeClient(clientId: string, overrides: Partial<ClientRecord> = {}): Cl
     first_party: true,
     default_resource: null,
     token_exchange: null,
+    registration: null,
+    last_used_at: null,
+    expires_at: null,
     created_at: T0,
     updated_at: T0,
     ...overrides,
@@ -450,6 +453,42 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         expect(after).toEqual({ ...before, ...patch })
         expect(await store.getClient('app')).toEqual(after)
         expect((await store.listAudit({ type: 'client.updated', limit: 10 })).items).toEqual([audit])
+      })
+
+      test('a self-registered client round-trips its registration, last use and expiry', async () => {
+        const dyn = await seedClient(makeClient('dyn', { registration: 'dynamic', last_used_at: T0, expires_at: T0 + 30 * DAY, first_party: false }))
+        const doc = await seedClient(makeClient('https://app.example/client.json', { registration: 'metadata_document', first_party: false }))
+        expect(await store.getClient('dyn')).toEqual(dyn)
+        expect(await store.getClient('https://app.example/client.json')).toEqual(doc)
+        expect((await store.listClients({ limit: 10 })).items.find((c) => c.client_id === 'dyn')).toEqual(dyn)
+      })
+
+      test('touchClient records the use and moves the expiry forward only; a deleted client is not touched', async () => {
+        await seedClient(makeClient('dyn', { registration: 'dynamic', last_used_at: T0, expires_at: T0 + 10 * DAY }))
+        await seedClient(makeClient('plain'))
+        expect(await store.touchClient('dyn', T0 + DAY, T0 + 31 * DAY)).toBe(true)
+        expect(await store.getClient('dyn')).toMatchObject({ last_used_at: T0 + DAY, expires_at: T0 + 31 * DAY })
+        // A node with a stale view proposes an earlier expiry: the later one stays.
+        expect(await store.touchClient('dyn', T0 + 2 * DAY, T0 + 20 * DAY)).toBe(true)
+        expect(await store.getClient('dyn')).toMatchObject({ last_used_at: T0 + 2 * DAY, expires_at: T0 + 31 * DAY })
+        expect(await store.touchClient('plain', T0 + DAY, null)).toBe(true)
+        expect(await store.getClient('plain')).toMatchObject({ last_used_at: T0 + DAY, expires_at: null })
+        expect(await store.deleteClient('dyn', T0 + 3 * DAY, makeAudit('client.deleted'))).toBe(true)
+        expect(await store.touchClient('dyn', T0 + 4 * DAY, T0 + 40 * DAY)).toBe(false)
+        expect(await store.touchClient('nobody', T0, null)).toBe(false)
+      })
+
+      test('listExpiredClients lists live clients expired by then, oldest first, up to the limit', async () => {
+        await seedClient(makeClient('a', { registration: 'dynamic', expires_at: T0 + 300 }))
+        await seedClient(makeClient('b', { registration: 'dynamic', expires_at: T0 + 100 }))
+        await seedClient(makeClient('c', { registration: 'dynamic', expires_at: T0 + 200 }))
+        await seedClient(makeClient('later', { registration: 'dynamic', expires_at: T0 + 10_000 }))
+        await seedClient(makeClient('forever'))
+        await seedClient(makeClient('gone', { registration: 'dynamic', expires_at: T0 + 50 }))
+        expect(await store.deleteClient('gone', T0 + 60, makeAudit('client.deleted'))).toBe(true)
+        expect(await store.listExpiredClients(T0 + 300, 10)).toEqual(['b', 'c', 'a'])
+        expect(await store.listExpiredClients(T0 + 300, 2)).toEqual(['b', 'c'])
+        expect(await store.listExpiredClients(T0 + 99, 10)).toEqual([])
       })
 
       test('updateClient with an empty patch returns the client unchanged', async () => {
