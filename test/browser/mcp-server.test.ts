@@ -102,6 +102,7 @@ describe.skipIf(!available)('an MCP server protected by Evergreen, driven by the
         EVERGREEN_SECRET: 'mcp-e2e-secret-that-is-at-least-32-characters',
         EVERGREEN_ACCESS_TOKEN_TTL: String(ACCESS_TOKEN_TTL),
         EVERGREEN_RATE_LIMIT_TOKEN: '0',
+        EVERGREEN_DYNAMIC_REGISTRATION: 'true',
         EVERGREEN_LOG_LEVEL: 'warn',
       },
     })
@@ -125,6 +126,74 @@ describe.skipIf(!available)('an MCP server protected by Evergreen, driven by the
 
   /** Both clocks, moved together: the MCP server must see the time Evergreen issued at. */
   const advance = (seconds: number) => Promise.all([evergreen.advance(seconds), mcp.advance(seconds)])
+
+
+  /** A person to sign in as, created through the admin API. */
+  async function createPerson(tag: string) {
+    const user = { email: `${tag}-${Math.random().toString(36).slice(2, 10)}@example.test`, password: `pw-${Math.random().toString(36).slice(2)}-Correct-Horse` }
+    const id = (await admin<{ id: string }>(server(), 'POST', '/users', { ...user, name: 'MCP User' })).id
+    return { ...user, id }
+  }
+
+  /**
+   * The SDK's first connection: 401, discovery, a redirect to /authorize; the person signs in and
+   * allows `appName` in Chromium; the code goes back through `finishAuth`. Returns the URL the SDK
+   * sent the browser to.
+   */
+  async function authorizeInChromium(testName: string, url: string, provider: RecordingProvider, person: { email: string; password: string }, appName: string): Promise<URL> {
+    const transport = new StreamableHTTPClientTransport(new URL(url), { authProvider: provider })
+    await expect(new Client({ name: 'e2e', version: '1.0.0' }).connect(transport)).rejects.toThrow(UnauthorizedError)
+    const authorizeUrl = provider.authorizationUrls.at(-1)!
+    const guarded = await openGuardedPage(browser, testName)
+    try {
+      const { page, snap } = guarded
+      await page.goto(authorizeUrl.href)
+      await page.getByRole('heading', { level: 1, name: 'Sign in', exact: true }).waitFor()
+      await page.getByLabel('Email').fill(person.email)
+      await page.getByLabel('Password').fill(person.password)
+      await page.getByRole('button', { name: 'Sign in' }).click()
+      await page.getByRole('heading', { level: 1, name: `Allow ${appName}?` }).waitFor()
+      await snap('consent')
+      await page.getByRole('button', { name: 'Allow' }).click()
+      const returned = await callback.next()
+      expect(returned.get('error_description') ?? returned.get('error')).toBeNull()
+      expect(returned.get('iss')).toBe(issuer)
+      await page.getByRole('heading', { level: 1, name: 'Test client' }).waitFor()
+      await transport.finishAuth(returned.get('code')!)
+    } finally {
+      await guarded.close()
+    }
+    return authorizeUrl
+  }
+
+  test('dynamic registration (RFC 7591): the SDK registers itself, the person consents, the tool answers across expiry', async ({ task }) => {
+    const person = await createPerson('dcr')
+    const openPort = await freePort()
+    const openUrl = `http://127.0.0.1:${openPort}/mcp`
+    // The example with its defaults: no required scope, as a self-registered client holds only standard ones.
+    const open = await startChild(join(REPO_ROOT, 'test/support/clocked-mcp-server.mjs'), {
+      ipc: true,
+      ready: /mcp-server listening/,
+      env: { EVERGREEN_ISSUER: issuer, PORT: String(openPort), MCP_PUBLIC_URL: `http://127.0.0.1:${openPort}` },
+    })
+    children.push(open)
+    const provider = new RecordingProvider(callback.redirectUri, undefined)
+    const authorizeUrl = await authorizeInChromium(task.name, openUrl, provider, person, 'MCP e2e host')
+    const clientId = provider.clientInformation()!.client_id
+    expect(authorizeUrl.searchParams.get('client_id')).toBe(clientId)
+    expect(authorizeUrl.searchParams.get('resource')).toBe(openUrl)
+    expect((await admin<{ registration: string }>(server(), 'GET', `/clients/${clientId}`)).registration).toBe('dynamic')
+
+    const client = new Client({ name: 'e2e', version: '1.0.0' })
+    await client.connect(new StreamableHTTPClientTransport(new URL(openUrl), { authProvider: provider }))
+    expect((await client.callTool({ name: 'whoami', arguments: {} })).structuredContent).toMatchObject({ sub: person.id, client_id: clientId })
+    expect(decodeJwt(provider.tokens()!.access_token).aud).toBe(openUrl)
+    await Promise.all([evergreen.advance(ACCESS_TOKEN_TTL + 60), open.advance(ACCESS_TOKEN_TTL + 60), mcp.advance(ACCESS_TOKEN_TTL + 60)])
+    expect((await client.callTool({ name: 'whoami', arguments: {} })).structuredContent).toMatchObject({ sub: person.id, client_id: clientId })
+    expect(provider.savedTokens).toHaveLength(2)
+    expect(provider.authorizationUrls).toHaveLength(1)
+    await client.close()
+  })
 
   test('pre-registered client: discovery, code + PKCE with resource in Chromium, tool calls across access-token expiry', async ({ task }) => {
     const user = { email: `mcp-${Math.random().toString(36).slice(2, 10)}@example.test`, password: `pw-${Math.random().toString(36).slice(2)}-Correct-Horse` }

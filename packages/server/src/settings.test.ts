@@ -36,6 +36,21 @@ describe('settings', () => {
     expect(() => loadSettings({}, { EVERGREEN_REFRESH_TOKEN_TTL: '7776001' })).toThrow(SettingsError)
   })
 
+  test('client registration is safe by default: documents on, private addresses off, dynamic registration off', () => {
+    expect(loadSettings({}, {})).toMatchObject({
+      clientMetadataDocuments: true, clientMetadataAllowPrivate: false, clientMetadataAllowedHosts: [], clientMetadataCacheMaxSeconds: 3600,
+      dynamicRegistration: false, registrationToken: undefined, rateLimitRegistration: 10, registeredClientTtl: 2_592_000,
+    })
+    expect(loadSettings({}, { EVERGREEN_CLIENT_METADATA_ALLOWED_HOSTS: 'App.Example.com, mcp.example' }).clientMetadataAllowedHosts).toEqual(['app.example.com', 'mcp.example'])
+  })
+
+  test('a short initial access token, or one without dynamic registration, is refused', () => {
+    expect(() => loadSettings({}, { EVERGREEN_DYNAMIC_REGISTRATION: 'true', EVERGREEN_REGISTRATION_TOKEN: 'short' })).toThrow(/at least 16 characters/)
+    expect(() => loadSettings({}, { EVERGREEN_REGISTRATION_TOKEN: 'x'.repeat(16) })).toThrow(/only applies with EVERGREEN_DYNAMIC_REGISTRATION/)
+    expect(() => loadSettings({}, { EVERGREEN_CLIENT_METADATA_ALLOWED_HOSTS: 'https://app.example/' })).toThrow(/expected host names/)
+    expect(() => loadSettings({}, { EVERGREEN_CLIENT_METADATA_CACHE_MAX_SECONDS: '10' })).toThrow(SettingsError)
+  })
+
   test('README documents every setting', () => {
     const readme = readFileSync(fileURLToPath(new URL('../../../README.md', import.meta.url)), 'utf8')
     for (const spec of SETTINGS) {

@@ -20,6 +20,8 @@ export interface SelfDescribedClient {
   jwks: JwkSet | null
   client_uri: string | null
   logo_uri: string | null
+  /** The `scope` asked for, cut to the standard scopes; null when none was given. */
+  scope: string | null
 }
 
 /** Which auth methods a source may declare: a metadata document has no shared secret to hold. */
@@ -42,7 +44,8 @@ const MAX_REDIRECT_URIS = 20
  *   `response_types` only `code`.
  * - `token_endpoint_auth_method` from `rules`; `private_key_jwt` needs inline `jwks` (a
  *   `jwks_uri` would be a second client-chosen URL the service fetches).
- * - `scope`, when given, only standard scopes: a client does not grant itself an API's scopes.
+ * - `scope`, when given, is registered cut to the standard scopes: a client does not grant
+ *   itself an API's scopes.
  *
  * @example validateClientMetadata(JSON.parse(body), { authMethods: ['none'], defaultAuthMethod: 'none' })
  * @see https://www.rfc-editor.org/rfc/rfc7591#section-2
@@ -77,6 +80,7 @@ export function validateClientMetadata(input: unknown, rules: MetadataRules): Se
   }
   if (method === 'private_key_jwt' && !jwks) throw invalidMetadata('private_key_jwt needs jwks')
 
+  let scope: string | null = null
   if (m.scope !== undefined) {
     if (typeof m.scope !== 'string') throw invalidMetadata('scope must be a string')
     let scopes: string[]
@@ -85,8 +89,9 @@ export function validateClientMetadata(input: unknown, rules: MetadataRules): Se
     } catch {
       throw invalidMetadata('scope must be space-separated scope tokens')
     }
-    const other = scopes.filter((s) => !(STANDARD_SCOPES as readonly string[]).includes(s))
-    if (other.length > 0) throw invalidMetadata(`scope may only name ${STANDARD_SCOPES.join(', ')}`)
+    // RFC 7591 §2: the server may register less than asked. A client does not grant itself an
+    // API's scopes, so only the standard ones are kept (an operator can widen the client later).
+    scope = scopes.filter((s) => (STANDARD_SCOPES as readonly string[]).includes(s)).join(' ')
   }
   return {
     client_name: optionalText(m, 'client_name', 200),
@@ -96,6 +101,7 @@ export function validateClientMetadata(input: unknown, rules: MetadataRules): Se
     jwks,
     client_uri: optionalHttpsUrl(m, 'client_uri'),
     logo_uri: optionalHttpsUrl(m, 'logo_uri'),
+    scope,
   }
 }
 

@@ -82,6 +82,8 @@ export function registrationEndpoint(deps: Deps, limit: AttemptLimit) {
         ...(client.jwks ? { jwks: client.jwks } : {}),
         ...(metadata.client_uri ? { client_uri: metadata.client_uri } : {}),
         ...(metadata.logo_uri ? { logo_uri: metadata.logo_uri } : {}),
+        // RFC 7591 §3.2.1: what was registered, which may be less than asked.
+        ...(metadata.scope !== null ? { scope: metadata.scope } : {}),
       }, 201)
     } catch (err) {
       return errorResponse(err, deps.logger)
