@@ -1,4 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
@@ -45,6 +48,7 @@ class RecordingProvider implements OAuthClientProvider {
   constructor(
     readonly redirectUrl: string,
     private client: OAuthClientInformationMixed | undefined,
+    readonly clientMetadataUrl?: string,
   ) {}
 
   get clientMetadata(): OAuthClientMetadata {
@@ -83,11 +87,26 @@ describe.skipIf(!available)('an MCP server protected by Evergreen, driven by the
   let issuer: string
   let mcpUrl: string
   let dataDir: string
+  let documentServer: HttpsServer
+  let documentOrigin: string
+  const documents = new Map<string, Record<string, unknown>>()
   const children: Child[] = []
   const server = () => ({ url: issuer, adminKey: ADMIN_KEY })
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'evergreen-mcp-'))
+    // A host's Client ID Metadata Document is served over https: a throwaway certificate for
+    // 127.0.0.1, trusted by the Evergreen child through NODE_EXTRA_CA_CERTS.
+    const certFile = join(dataDir, 'doc-cert.pem')
+    const keyFile = join(dataDir, 'doc-key.pem')
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' })
+    documentServer = createHttpsServer({ cert: readFileSync(certFile), key: readFileSync(keyFile) }, (req, res) => {
+      const body = documents.get(req.url ?? '')
+      if (!body) return void res.writeHead(404).end()
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=60' }).end(JSON.stringify(body))
+    })
+    await new Promise<void>((resolve) => documentServer.listen(0, '127.0.0.1', () => resolve()))
+    documentOrigin = `https://127.0.0.1:${(documentServer.address() as AddressInfo).port}`
     const evergreenPort = await freePort()
     issuer = `http://127.0.0.1:${evergreenPort}`
     evergreen = await startChild(join(REPO_ROOT, 'test/support/clocked-evergreen.mjs'), {
@@ -103,6 +122,8 @@ describe.skipIf(!available)('an MCP server protected by Evergreen, driven by the
         EVERGREEN_ACCESS_TOKEN_TTL: String(ACCESS_TOKEN_TTL),
         EVERGREEN_RATE_LIMIT_TOKEN: '0',
         EVERGREEN_DYNAMIC_REGISTRATION: 'true',
+        EVERGREEN_CLIENT_METADATA_ALLOW_PRIVATE: 'true',
+        NODE_EXTRA_CA_CERTS: certFile,
         EVERGREEN_LOG_LEVEL: 'warn',
       },
     })
@@ -120,12 +141,34 @@ describe.skipIf(!available)('an MCP server protected by Evergreen, driven by the
   afterAll(async () => {
     await browser?.close()
     await callback?.stop()
+    await new Promise<void>((resolve) => (documentServer ? documentServer.close(() => resolve()) : resolve()))
     await Promise.all([mcp?.stop(), evergreen?.stop(), ...children.map((c) => c.stop())])
     if (dataDir) rmSync(dataDir, { recursive: true, force: true })
   })
 
-  /** Both clocks, moved together: the MCP server must see the time Evergreen issued at. */
-  const advance = (seconds: number) => Promise.all([evergreen.advance(seconds), mcp.advance(seconds)])
+  /** Seconds every clocked child is ahead of the real clock. */
+  let skew = 0
+  const clocked: Child[] = []
+
+  /** Every clock, moved together: an MCP server must see the time Evergreen issued at. */
+  async function advance(seconds: number): Promise<void> {
+    skew += seconds
+    await Promise.all([evergreen.advance(seconds), mcp.advance(seconds), ...clocked.map((c) => c.advance(seconds))])
+  }
+
+  /** Another example MCP server with its default settings (no required scope), on Evergreen's time. */
+  async function startOpenMcpServer(): Promise<string> {
+    const port = await freePort()
+    const open = await startChild(join(REPO_ROOT, 'test/support/clocked-mcp-server.mjs'), {
+      ipc: true,
+      ready: /mcp-server listening/,
+      env: { EVERGREEN_ISSUER: issuer, PORT: String(port), MCP_PUBLIC_URL: `http://127.0.0.1:${port}` },
+    })
+    children.push(open)
+    await open.advance(skew)
+    clocked.push(open)
+    return `http://127.0.0.1:${port}/mcp`
+  }
 
 
   /** A person to sign in as, created through the admin API. */
@@ -168,15 +211,8 @@ describe.skipIf(!available)('an MCP server protected by Evergreen, driven by the
 
   test('dynamic registration (RFC 7591): the SDK registers itself, the person consents, the tool answers across expiry', async ({ task }) => {
     const person = await createPerson('dcr')
-    const openPort = await freePort()
-    const openUrl = `http://127.0.0.1:${openPort}/mcp`
     // The example with its defaults: no required scope, as a self-registered client holds only standard ones.
-    const open = await startChild(join(REPO_ROOT, 'test/support/clocked-mcp-server.mjs'), {
-      ipc: true,
-      ready: /mcp-server listening/,
-      env: { EVERGREEN_ISSUER: issuer, PORT: String(openPort), MCP_PUBLIC_URL: `http://127.0.0.1:${openPort}` },
-    })
-    children.push(open)
+    const openUrl = await startOpenMcpServer()
     const provider = new RecordingProvider(callback.redirectUri, undefined)
     const authorizeUrl = await authorizeInChromium(task.name, openUrl, provider, person, 'MCP e2e host')
     const clientId = provider.clientInformation()!.client_id
@@ -188,7 +224,37 @@ describe.skipIf(!available)('an MCP server protected by Evergreen, driven by the
     await client.connect(new StreamableHTTPClientTransport(new URL(openUrl), { authProvider: provider }))
     expect((await client.callTool({ name: 'whoami', arguments: {} })).structuredContent).toMatchObject({ sub: person.id, client_id: clientId })
     expect(decodeJwt(provider.tokens()!.access_token).aud).toBe(openUrl)
-    await Promise.all([evergreen.advance(ACCESS_TOKEN_TTL + 60), open.advance(ACCESS_TOKEN_TTL + 60), mcp.advance(ACCESS_TOKEN_TTL + 60)])
+    await advance(ACCESS_TOKEN_TTL + 60)
+    expect((await client.callTool({ name: 'whoami', arguments: {} })).structuredContent).toMatchObject({ sub: person.id, client_id: clientId })
+    expect(provider.savedTokens).toHaveLength(2)
+    expect(provider.authorizationUrls).toHaveLength(1)
+    await client.close()
+  })
+
+  test('Client ID Metadata Document: the SDK identifies itself by an https URL, the person consents, the tool answers across expiry', async ({ task }) => {
+    const person = await createPerson('cimd')
+    // The example with its defaults: no required scope, as a self-registered client holds only standard ones.
+    const openUrl = await startOpenMcpServer()
+    const clientId = `${documentOrigin}/oauth/mcp-host.json`
+    documents.set('/oauth/mcp-host.json', {
+      client_id: clientId,
+      client_name: 'MCP document host',
+      redirect_uris: [callback.redirectUri],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+    })
+    const provider = new RecordingProvider(callback.redirectUri, undefined, clientId)
+    const authorizeUrl = await authorizeInChromium(task.name, openUrl, provider, person, 'MCP document host')
+    expect(authorizeUrl.searchParams.get('client_id')).toBe(clientId)
+    expect(authorizeUrl.searchParams.get('resource')).toBe(openUrl)
+    expect((await admin<{ registration: string }>(server(), 'GET', `/clients/${encodeURIComponent(clientId)}`)).registration).toBe('metadata_document')
+
+    const client = new Client({ name: 'e2e', version: '1.0.0' })
+    await client.connect(new StreamableHTTPClientTransport(new URL(openUrl), { authProvider: provider }))
+    expect((await client.callTool({ name: 'whoami', arguments: {} })).structuredContent).toMatchObject({ sub: person.id, client_id: clientId })
+    expect(decodeJwt(provider.tokens()!.access_token)).toMatchObject({ aud: openUrl, client_id: clientId })
+    await advance(ACCESS_TOKEN_TTL + 60)
     expect((await client.callTool({ name: 'whoami', arguments: {} })).structuredContent).toMatchObject({ sub: person.id, client_id: clientId })
     expect(provider.savedTokens).toHaveLength(2)
     expect(provider.authorizationUrls).toHaveLength(1)
