@@ -39,20 +39,29 @@ export function createIssuerKeys(options: IssuerKeysOptions): IssuerKeys {
   let jwksUri: string | undefined
   let cached: { resolve: ReturnType<typeof createLocalJWKSet>; fetchedAt: number } | undefined
   let inFlight: Promise<void> | undefined
+  let failedAt: number | undefined
 
-  const refresh = () =>
-    (inFlight ??= (async () => {
+  const refresh = () => {
+    // An issuer that is down is not asked again for every request that reaches us: the same
+    // floor as for unknown kids keeps a busy resource from hammering a recovering issuer.
+    if (!inFlight && failedAt !== undefined && options.now() - failedAt < floor) {
+      return Promise.reject(new ResourceError('ISSUER_UNAVAILABLE', 'the authorization server keys could not be fetched'))
+    }
+    return (inFlight ??= (async () => {
       try {
         jwksUri ??= await discoverJwksUri(options)
         const jwks = await fetchJson(options.fetch, jwksUri)
         if (!jwks || !Array.isArray((jwks as JSONWebKeySet).keys)) throw new Error('JWKS has no keys array')
         cached = { resolve: createLocalJWKSet(jwks as JSONWebKeySet), fetchedAt: options.now() }
+        failedAt = undefined
       } catch (cause) {
+        failedAt = options.now()
         throw new ResourceError('ISSUER_UNAVAILABLE', 'the authorization server keys could not be fetched', { cause })
       } finally {
         inFlight = undefined
       }
     })())
+  }
 
   return {
     async getKey(header, token) {

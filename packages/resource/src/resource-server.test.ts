@@ -144,11 +144,25 @@ describe('Bearer access tokens from Evergreen', () => {
     expect(fetches.filter((f) => f === '/.well-known/jwks.json')).toHaveLength(2)
   })
 
-  test('an issuer that cannot be reached is a 503, not the token’s fault', async () => {
-    const rs = resourceServer({ fetch: () => Promise.reject(new TypeError('fetch failed')) })
-    const res = await rs.handle(call({ authorization: `Bearer ${await tokenFor(RESOURCE)}` }), () => new Response('reached'))
+  test('an issuer that cannot be reached is a 503, not the token’s fault, and is not asked again before the floor', async () => {
+    let down = true
+    let attempts = 0
+    const rs = resourceServer({
+      jwksRefetchFloorSeconds: 30,
+      fetch: (input, init) => {
+        attempts++
+        return down ? Promise.reject(new TypeError('fetch failed')) : fetchEvergreen(input, init)
+      },
+    })
+    const token = await tokenFor(RESOURCE)
+    const res = await rs.handle(call({ authorization: `Bearer ${token}` }), () => new Response('reached'))
     expect(res.status).toBe(503)
     expect(res.headers.get('retry-after')).toBe('5')
+    down = false
+    await expect(rs.verify(call({ authorization: `Bearer ${token}` }))).rejects.toMatchObject({ code: 'ISSUER_UNAVAILABLE' })
+    expect(attempts).toBe(1)
+    svc.clock.advance(30)
+    await expect(rs.verify(call({ authorization: `Bearer ${await tokenFor(RESOURCE)}` }))).resolves.toMatchObject({ subject: userId })
   })
 })
 
