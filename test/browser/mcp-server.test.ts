@@ -12,7 +12,7 @@ import { decodeJwt } from 'jose'
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startCallbackServer, type CallbackServer } from '../support/callback-server.js'
-import { startChild, type Child } from '../support/child-process.js'
+import { startNodeChild, type NodeChild } from '../support/node-child.js'
 import { CHROMIUM_PATH, chromiumInstalled, launchChromium, openGuardedPage } from '../support/chromium.js'
 import { admin, freePort, mintSession, REPO_ROOT } from '../support/server-process.js'
 
@@ -80,8 +80,8 @@ class RecordingProvider implements OAuthClientProvider {
 }
 
 describe.skipIf(!available)('an MCP server protected by Evergreen, driven by the official MCP SDK', { timeout: 120_000 }, () => {
-  let evergreen: Child
-  let mcp: Child
+  let evergreen: NodeChild
+  let mcp: NodeChild
   let browser: Browser
   let callback: CallbackServer
   let issuer: string
@@ -90,7 +90,7 @@ describe.skipIf(!available)('an MCP server protected by Evergreen, driven by the
   let documentServer: HttpsServer
   let documentOrigin: string
   const documents = new Map<string, Record<string, unknown>>()
-  const children: Child[] = []
+  const children: NodeChild[] = []
   const server = () => ({ url: issuer, adminKey: ADMIN_KEY })
 
   beforeAll(async () => {
@@ -109,7 +109,7 @@ describe.skipIf(!available)('an MCP server protected by Evergreen, driven by the
     documentOrigin = `https://127.0.0.1:${(documentServer.address() as AddressInfo).port}`
     const evergreenPort = await freePort()
     issuer = `http://127.0.0.1:${evergreenPort}`
-    evergreen = await startChild(join(REPO_ROOT, 'test/support/clocked-evergreen.mjs'), {
+    evergreen = await startNodeChild(join(REPO_ROOT, 'test/support/clocked-evergreen.mjs'), {
       ipc: true,
       ready: /listening on http/,
       env: {
@@ -129,7 +129,7 @@ describe.skipIf(!available)('an MCP server protected by Evergreen, driven by the
     })
     const mcpPort = await freePort()
     mcpUrl = `http://127.0.0.1:${mcpPort}/mcp`
-    mcp = await startChild(join(REPO_ROOT, 'test/support/clocked-mcp-server.mjs'), {
+    mcp = await startNodeChild(join(REPO_ROOT, 'test/support/clocked-mcp-server.mjs'), {
       ipc: true,
       ready: /mcp-server listening/,
       env: { EVERGREEN_ISSUER: issuer, PORT: String(mcpPort), MCP_PUBLIC_URL: `http://127.0.0.1:${mcpPort}`, MCP_SCOPES: 'mcp:tools' },
@@ -148,7 +148,7 @@ describe.skipIf(!available)('an MCP server protected by Evergreen, driven by the
 
   /** Seconds every clocked child is ahead of the real clock. */
   let skew = 0
-  const clocked: Child[] = []
+  const clocked: NodeChild[] = []
 
   /** Every clock, moved together: an MCP server must see the time Evergreen issued at. */
   async function advance(seconds: number): Promise<void> {
@@ -159,7 +159,7 @@ describe.skipIf(!available)('an MCP server protected by Evergreen, driven by the
   /** Another example MCP server with its default settings (no required scope), on Evergreen's time. */
   async function startOpenMcpServer(): Promise<string> {
     const port = await freePort()
-    const open = await startChild(join(REPO_ROOT, 'test/support/clocked-mcp-server.mjs'), {
+    const open = await startNodeChild(join(REPO_ROOT, 'test/support/clocked-mcp-server.mjs'), {
       ipc: true,
       ready: /mcp-server listening/,
       env: { EVERGREEN_ISSUER: issuer, PORT: String(port), MCP_PUBLIC_URL: `http://127.0.0.1:${port}` },
@@ -348,7 +348,7 @@ describe.skipIf(!available)('an MCP server protected by Evergreen, driven by the
     // The example as `npm start` runs it, with its default settings (no required scope).
     const examplePort = await freePort()
     const exampleUrl = `http://127.0.0.1:${examplePort}/mcp`
-    const example = await startChild(join(REPO_ROOT, 'examples/mcp-server/server.js'), {
+    const example = await startNodeChild(join(REPO_ROOT, 'examples/mcp-server/server.js'), {
       ready: /mcp-server listening/,
       env: { EVERGREEN_ISSUER: issuer, PORT: String(examplePort), MCP_PUBLIC_URL: `http://127.0.0.1:${examplePort}` },
     })
@@ -362,7 +362,7 @@ describe.skipIf(!available)('an MCP server protected by Evergreen, driven by the
         allowed_audiences: [exampleUrl],
       })
     ).client_id
-    const host = await startChild(join(REPO_ROOT, 'examples/mcp-server/client.js'), {
+    const host = await startNodeChild(join(REPO_ROOT, 'examples/mcp-server/client.js'), {
       args: [exampleUrl],
       ready: /open this URL to sign in: \S+/,
       env: { MCP_CLIENT_ID: clientId, MCP_CALLBACK_PORT: String(callbackPort) },

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { startChild, type Child } from '../support/child-process.js'
+import { startNodeChild, type NodeChild } from '../support/node-child.js'
 import { admin, freePort, mintSession, REPO_ROOT, startServerProcess, type ServerProcess } from '../support/server-process.js'
 
 // examples/mcp-server exactly as `npm start` runs it (server.js, settings from the environment),
@@ -14,14 +14,14 @@ const SERVER_JS = join(REPO_ROOT, 'examples/mcp-server/server.js')
 
 describe('examples/mcp-server started from its environment', () => {
   let evergreen: ServerProcess
-  let mcp: Child
+  let mcp: NodeChild
   let publicUrl: string
 
   beforeAll(async () => {
     evergreen = await startServerProcess()
     const port = await freePort()
     publicUrl = `http://127.0.0.1:${port}`
-    mcp = await startChild(SERVER_JS, { ready: /mcp-server listening/, env: { EVERGREEN_ISSUER: evergreen.url, PORT: String(port), MCP_PUBLIC_URL: publicUrl, MCP_SCOPES: 'mcp:tools' } })
+    mcp = await startNodeChild(SERVER_JS, { ready: /mcp-server listening/, env: { EVERGREEN_ISSUER: evergreen.url, PORT: String(port), MCP_PUBLIC_URL: publicUrl, MCP_SCOPES: 'mcp:tools' } })
   })
 
   afterAll(async () => {

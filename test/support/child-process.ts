@@ -1,67 +1,96 @@
-import { fork, spawn, type ChildProcess } from 'node:child_process'
-import { REPO_ROOT } from './server-process.js'
+import type { ChildProcess } from 'node:child_process'
 
-/** A child started by {@link startChild}. */
-export interface Child {
-  child: ChildProcess
-  /** Everything it wrote so far, stdout and stderr interleaved. */
-  output(): string
-  /** Moves the child's clock forward (children started with `ipc: true` only); resolves with its new `now`. */
-  advance(seconds: number): Promise<number>
-  /** SIGTERM, SIGKILL after 5 s; resolves once it exited. Idempotent. */
-  stop(): Promise<void>
+/** The child could not listen because another process took its port first: try another. */
+export class PortTakenError extends Error {}
+
+/** A child's output, stdout and stderr interleaved in arrival order. */
+export function captureOutput(child: ChildProcess): () => string {
+  const chunks: string[] = []
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => chunks.push(d))
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => chunks.push(d))
+  return () => chunks.join('')
+}
+
+/** Whether the child is still running. */
+export function isAlive(child: ChildProcess): boolean {
+  return child.exitCode === null && child.signalCode === null
 }
 
 /**
- * Starts `node <script> [...args]` with `env` on top of the parent's environment (minus EVERGREEN_*)
- * and waits at most 20 s for a stderr line matching `ready`. With `ipc` the child is forked, so its
- * clock can be moved through {@link Child.advance}.
+ * A stop function for `child`: SIGTERM, then SIGKILL after `graceMs`; resolves once it has exited,
+ * then runs `after` (cleanup). Idempotent: every call shares the first one's promise.
  */
-export async function startChild(script: string, options: { args?: string[]; env: Record<string, string>; ready: RegExp; ipc?: boolean }): Promise<Child> {
-  const env: Record<string, string> = {}
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('EVERGREEN_') && k !== 'PORT') env[k] = v
-  Object.assign(env, options.env)
-  const child = options.ipc
-    ? fork(script, options.args ?? [], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
-    : spawn(process.execPath, [script, ...(options.args ?? [])], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
-  const chunks: string[] = []
-  const output = () => chunks.join('')
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => chunks.push(d))
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => chunks.push(d))
-  const exited = new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', () => resolve())))
+export function childStopper(child: ChildProcess, options: { graceMs?: number; after?: () => void } = {}): () => Promise<void> {
+  const exited = new Promise<void>((resolve) => {
+    if (!isAlive(child)) resolve()
+    else child.once('exit', () => resolve())
+  })
   let stopping: Promise<void> | undefined
-  const stop = () =>
+  return () =>
     (stopping ??= (async () => {
-      if (child.exitCode === null && child.signalCode === null) {
+      if (isAlive(child)) {
         child.kill('SIGTERM')
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5_000)
+        const timer = setTimeout(() => child.kill('SIGKILL'), options.graceMs ?? 5_000)
         await exited
         clearTimeout(timer)
       }
+      options.after?.()
     })())
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${script} did not start within 20 s:\n${output()}`)), 20_000)
-      child.stderr!.on('data', () => {
-        if (options.ready.test(output())) {
-          clearTimeout(timer)
-          resolve()
-        }
-      })
-      child.once('exit', (code, signal) => {
+}
+
+export interface ListeningWait {
+  /** What the child is, for the error messages ("server", "dashboard"). */
+  name: string
+  /** Which stream announces the listening line. */
+  stream: 'stdout' | 'stderr'
+  /** True once the output so far says the child listens. */
+  listening(output: string): boolean
+  /** Output meaning the port was taken: the wait rejects with {@link PortTakenError}. */
+  portTaken: RegExp
+  timeoutMs?: number
+}
+
+/**
+ * Resolves once the child's output says it listens; rejects when it exits first (with
+ * {@link PortTakenError} when its port was taken), fails to spawn, or stays silent for
+ * `timeoutMs` (20 s). Driven by the child's own output, never by a sleep.
+ */
+export function waitForListening(child: ChildProcess, output: () => string, wait: ListeningWait): Promise<void> {
+  const timeoutMs = wait.timeoutMs ?? 20_000
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${wait.name} did not start within ${timeoutMs} ms:\n${output()}`)), timeoutMs)
+    child[wait.stream]!.on('data', () => {
+      if (wait.listening(output())) {
         clearTimeout(timer)
-        reject(new Error(`${script} exited (${code ?? signal}) before it was ready:\n${output()}`))
-      })
+        resolve()
+      }
     })
-  } catch (err) {
-    await stop()
-    throw err
+    child.once('error', (err) => {
+      clearTimeout(timer)
+      reject(err)
+    })
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer)
+      const text = output()
+      if (wait.portTaken.test(text)) reject(new PortTakenError(text))
+      else reject(new Error(`${wait.name} exited (${code ?? signal}) before listening:\n${text}`))
+    })
+  })
+}
+
+/**
+ * Runs `start` on a port from `choosePort`, again (three tries in all) when another process took
+ * the port between choosing it and the child's listen().
+ */
+export async function retryOnPortTaken<T>(choosePort: () => Promise<number>, start: (port: number) => Promise<T>): Promise<T> {
+  let lastError: unknown
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await start(await choosePort())
+    } catch (err) {
+      lastError = err
+      if (!(err instanceof PortTakenError)) throw err
+    }
   }
-  const advance = (seconds: number) =>
-    new Promise<number>((resolve, reject) => {
-      if (!child.send) return reject(new Error('not started with ipc'))
-      child.once('message', (m) => resolve((m as { now: number }).now))
-      child.send({ advance: seconds })
-    })
-  return { child, output, advance, stop }
+  throw lastError
 }

@@ -1,13 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
+import { captureOutput, childStopper, isAlive, retryOnPortTaken, waitForListening } from './child-process.js'
 import { admin, freePort, REPO_ROOT, type ServerProcess } from './server-process.js'
 
 /** The example's entry point, run as it is (`node server.js`), with no build step. */
 export const DASHBOARD_DIR = join(REPO_ROOT, 'examples/dashboard')
-
-const START_TIMEOUT_MS = 20_000
-const STOP_TIMEOUT_MS = 5_000
 
 export interface DashboardProcess {
   /** The dashboard's public origin, e.g. `http://localhost:41234` (its DASHBOARD_URL). */
@@ -43,19 +41,8 @@ export interface DashboardOptions {
  */
 export async function startDashboard(server: Pick<ServerProcess, 'url' | 'adminKey'>, options: DashboardOptions = {}): Promise<DashboardProcess> {
   // Another process can take the port between freePort() and the child's listen(); retry then.
-  let lastError: unknown
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      return await startOnce(server, await freePort(), options)
-    } catch (err) {
-      lastError = err
-      if (!(err instanceof PortTakenError)) throw err
-    }
-  }
-  throw lastError
+  return retryOnPortTaken(freePort, (port) => startOnce(server, port, options))
 }
-
-class PortTakenError extends Error {}
 
 /** The admin API body the README's `evergreen admin clients create …` line sends. */
 export function dashboardClientBody(url: string, name = 'dashboard') {
@@ -84,46 +71,12 @@ async function startOnce(server: Pick<ServerProcess, 'url' | 'adminKey'>, port: 
     DASHBOARD_URL: url,
   }
   const child = spawn(process.execPath, [join(DASHBOARD_DIR, 'server.js')], { cwd: DASHBOARD_DIR, env, stdio: ['ignore', 'pipe', 'pipe'] })
-  const chunks: string[] = []
-  const output = () => chunks.join('')
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => chunks.push(d))
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => chunks.push(d))
-  const alive = () => child.exitCode === null && child.signalCode === null
-  const exited = new Promise<void>((resolve) => {
-    if (!alive()) resolve()
-    else child.once('exit', () => resolve())
-  })
-  let stopping: Promise<void> | undefined
-  const stop = () =>
-    (stopping ??= (async () => {
-      if (!alive()) return
-      child.kill('SIGTERM')
-      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS)
-      await exited
-      clearTimeout(timer)
-    })())
+  const output = captureOutput(child)
+  const alive = () => isAlive(child)
+  const stop = childStopper(child)
 
   try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`dashboard did not start within ${START_TIMEOUT_MS} ms:\n${output()}`)), START_TIMEOUT_MS)
-      const onData = () => {
-        if (output().includes(`dashboard listening on ${url}`)) {
-          clearTimeout(timer)
-          resolve()
-        }
-      }
-      child.stdout!.on('data', onData)
-      child.once('error', (err) => {
-        clearTimeout(timer)
-        reject(err)
-      })
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer)
-        const text = output()
-        if (/EADDRINUSE/.test(text)) reject(new PortTakenError(text))
-        else reject(new Error(`dashboard exited (${code ?? signal}) before listening:\n${text}`))
-      })
-    })
+    await waitForListening(child, output, { name: 'dashboard', stream: 'stdout', listening: (text) => text.includes(`dashboard listening on ${url}`), portTaken: /EADDRINUSE/ })
   } catch (err) {
     await stop()
     throw err

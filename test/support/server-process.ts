@@ -4,6 +4,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { captureOutput, childStopper, retryOnPortTaken, waitForListening } from './child-process.js'
 
 /** The repository root, from this file's place in `test/support/`. */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -15,8 +16,6 @@ export const CLI_BIN = join(REPO_ROOT, 'packages/cli/bin/evergreen.js')
 export const TEST_ADMIN_KEY = 'ega_integration-admin-key-0123456789'
 
 const LISTENING = /evergreen token service listening on (http:\/\/\S+)/
-const START_TIMEOUT_MS = 20_000
-const STOP_TIMEOUT_MS = 5_000
 
 export interface ServerProcess {
   /** Base URL the child listens on, e.g. `http://127.0.0.1:41234`; also its issuer. */
@@ -74,20 +73,8 @@ export async function startServerProcess(options: StartOptions = {}): Promise<Se
   }
   if (options.ephemeralPort) return startOnce(0, options)
   if (options.port !== undefined) return startOnce(options.port, options)
-  // Another process can take the port between freePort() and the child's listen(); retry then.
-  let lastError: unknown
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      return await startOnce(await freePort(), options)
-    } catch (err) {
-      lastError = err
-      if (!(err instanceof PortTakenError)) throw err
-    }
-  }
-  throw lastError
+  return retryOnPortTaken(freePort, (port) => startOnce(port, options))
 }
-
-class PortTakenError extends Error {}
 
 async function startOnce(port: number, options: StartOptions): Promise<ServerProcess> {
   const ownDir = options.dataDir === undefined
@@ -107,48 +94,13 @@ async function startOnce(port: number, options: StartOptions): Promise<ServerPro
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   })
-  const chunks: string[] = []
-  const output = () => chunks.join('')
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => chunks.push(d))
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => chunks.push(d))
-  const exited = new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve()
-    else child.once('exit', () => resolve())
-  })
-
-  let stopping: Promise<void> | undefined
-  const stop = () =>
-    (stopping ??= (async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM')
-        const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS)
-        await exited
-        clearTimeout(timer)
-      }
-      if (ownDir) rmSync(dataDir, { recursive: true, force: true })
-    })())
+  const output = captureOutput(child)
+  const stop = childStopper(child, { after: () => {
+    if (ownDir) rmSync(dataDir, { recursive: true, force: true })
+  } })
 
   try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`server did not start within ${START_TIMEOUT_MS} ms:\n${output()}`)), START_TIMEOUT_MS)
-      const onData = () => {
-        if (LISTENING.test(output())) {
-          clearTimeout(timer)
-          resolve()
-        }
-      }
-      child.stderr!.on('data', onData)
-      child.once('error', (err) => {
-        clearTimeout(timer)
-        reject(err)
-      })
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer)
-        const text = output()
-        if (/already in use/.test(text)) reject(new PortTakenError(text))
-        else reject(new Error(`server exited (${code ?? signal}) before listening:\n${text}`))
-      })
-    })
+    await waitForListening(child, output, { name: 'server', stream: 'stderr', listening: (text) => LISTENING.test(text), portTaken: /already in use/ })
   } catch (err) {
     await stop()
     throw err

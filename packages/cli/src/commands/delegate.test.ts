@@ -74,5 +74,5 @@ test('delegate → agent credential → login --token in another home → token 
   expect(claims).toMatchObject({ scope: 'read', act: { client_id: 'evergreen-cli' } })
   expect([claims.aud].flat()).toContain(WORKSPACE)
   const child = await server.session(claims.sid as string)
-  expect(child).toMatchObject({ parent_id: minted.session_id, revoked_at: null })
+  expect(child).toMatchObject({ parent_id: minted.session_id, revoked_at: null, name: 'research-bot' })
 })

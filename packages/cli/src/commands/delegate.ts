@@ -4,12 +4,12 @@ import { addSessionOptions, errorContext, openSessionContext, targetOf, type Ses
 import type { SessionDeps } from '../session-deps.js'
 import { toCliError } from '../session-errors.js'
 import { formatInstant } from '../time-format.js'
-import { collect, collectWords, parseSeconds } from './admin/parse.js'
+import { collectWords, parseSeconds } from './admin/parse.js'
 
 interface DelegateCommandOptions extends SessionOptions {
   scope?: string[]
-  audience?: string[]
-  resource?: string[]
+  audience?: string
+  resource?: string
   ttl?: number
   name?: string
 }
@@ -20,8 +20,8 @@ export function registerDelegate(program: Command, deps: SessionDeps): void {
     .command('delegate')
     .description('give an agent its own login, acting for you with less: prints an egc1_ credential on stdout')
     .option('--scope <scope>', 'scope the agent may use (repeatable, or space-separated; default: the server\'s choice)', collectWords)
-    .option('--audience <aud>', 'an audience the agent\'s tokens may name (repeatable)', collect)
-    .option('--resource <uri>', 'a resource the agent\'s tokens are for (RFC 8707; repeatable)', collect)
+    .option('--audience <aud>', 'the audience the agent\'s tokens name (one: a delegated session is bound to one)')
+    .option('--resource <uri>', 'the resource the agent\'s tokens are for (RFC 8707; one: a delegated session is bound to one)')
     .option('--ttl <duration>', 'how long the agent\'s login lasts unused: seconds, or with s, m, h or d (e.g. 90d)', parseSeconds)
     .option('--name <name>', 'a label for the delegated session, shown in session lists')
   addSessionOptions(cmd, 'your login').addHelpText(

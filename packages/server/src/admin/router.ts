@@ -30,6 +30,7 @@ import {
 } from './validate.js'
 import { clientView, keyView, loginSessionView, sessionView, userView } from './views.js'
 import { revokeSession } from '../sessions/revoke.js'
+import { revokeSignIns } from '../sessions/revoke-sign-in.js'
 
 const CLIENT_FIELDS = [
   'name', 'redirect_uris', 'post_logout_redirect_uris', 'backchannel_logout_uri', 'grant_types', 'token_endpoint_auth_method', 'allowed_scopes', 'allowed_audiences', 'access_token_ttl',
@@ -127,20 +128,12 @@ export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
     const loginId = c.req.param('loginId')
     const target = (await liveSignIns(user.id)).find((l) => loginSessionId(l) === loginId)
     if (!target) throw notFound('login session')
-    const revoked = await deps.store.revokeLoginSession(target.hash, deps.now(), auditEvent(deps, 'login_session.revoked', {
-      user_id: user.id,
-      ...who(c),
-      data: { reason: 'revoked_by_admin', scope: 'one', login_session_id: loginId },
-    }))
-    return c.json({ revoked: revoked ? 1 : 0 } satisfies RevokedCount)
+    const revoked = await revokeSignIns(deps, user.id, { one: target }, 'revoked_by_admin', who(c))
+    return c.json({ revoked } satisfies RevokedCount)
   })
   app.delete('/users/:id/login-sessions', async (c) => {
     const user = await findUser(deps, c.req.param('id'))
-    const revoked = await deps.store.revokeLoginSessions(user.id, deps.now(), null, auditEvent(deps, 'login_session.revoked', {
-      user_id: user.id,
-      ...who(c),
-      data: { reason: 'revoked_by_admin', scope: 'all' },
-    }))
+    const revoked = await revokeSignIns(deps, user.id, { allBut: null }, 'revoked_by_admin', who(c))
     return c.json({ revoked } satisfies RevokedCount)
   })
 

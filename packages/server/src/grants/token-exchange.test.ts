@@ -145,6 +145,11 @@ describe('token exchange: delegation', () => {
     const unlisted = await createAgent('unlisted', ['someone-else'])
     expect(await json(await exchange(unlisted, base), 400)).toMatchObject({ error: 'invalid_request' })
     expect(await json(await exchange(agent, { subject_token: 'nope', subject_token_type: AT }), 400)).toMatchObject({ error: 'invalid_request' })
+    // session_name labels the delegated session; a name no page could show sensibly is refused.
+    expect(await json(await exchange(agent, { ...base, session_name: 'x'.repeat(201) }), 400)).toMatchObject({ error: 'invalid_request' })
+    expect(await json(await exchange(agent, { ...base, session_name: 'bot\nadmin' }), 400)).toMatchObject({ error: 'invalid_request' })
+    const named = await json<Tokens>(await exchange(agent, { ...base, session_name: 'research-bot' }))
+    expect(await json(await svc.admin('GET', `/sessions/${decodeJwt(named.access_token).sid as string}`))).toMatchObject({ name: 'research-bot' })
   })
 })
 

@@ -11,8 +11,11 @@ import type { GrantContext } from './types.js'
 export const grantType = GRANT_TYPES.tokenExchange
 export const parameters = [
   'subject_token', 'subject_token_type', 'actor_token', 'actor_token_type', 'requested_token_type',
-  'scope', 'audience', 'resource', 'refresh_token_ttl',
+  'scope', 'audience', 'resource', 'refresh_token_ttl', 'session_name',
 ] as const
+
+/** The longest `session_name`, as the admin API bounds a session's name. */
+const MAX_SESSION_NAME = 200
 
 /** RFC 8693 §3 token type identifiers Evergreen accepts and issues. */
 export const TOKEN_TYPES = {
@@ -63,6 +66,14 @@ export async function handle(ctx: GrantContext, deps: Deps): Promise<TokenRespon
   }
   const resource = exchangedTarget(resourceParam, subject, policy.allowed_resources, 'resource')
 
+  // An Evergreen extension, like refresh_token_ttl: the label the person sees on
+  // /settings/sessions for this agent (`evergreen delegate --name`).
+  const name = ctx.form.get('session_name')
+  // eslint-disable-next-line no-control-regex -- refusing control characters is the point
+  if (name !== undefined && (name.length > MAX_SESSION_NAME || /[\u0000-\u001f\u007f]/.test(name))) {
+    throw new OAuthError('invalid_request', `session_name must be at most ${MAX_SESSION_NAME} printable characters`)
+  }
+
   const now = deps.now()
   const parentEnd = subject.session.absolute_expires_at
   const issued = await issueSession(deps, {
@@ -74,6 +85,7 @@ export async function handle(ctx: GrantContext, deps: Deps): Promise<TokenRespon
     resource,
     act,
     parentId: subject.session.id,
+    ...(name === undefined ? {} : { name }),
     requestedTtl: ctx.form.get('refresh_token_ttl'),
     // A delegated session's refresh TTL is capped by the policy too, and by what is left of the
     // parent: an idle window longer than the parent's life would only be cut at every rotation.

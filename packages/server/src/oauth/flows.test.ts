@@ -1,44 +1,24 @@
 import { createHash } from 'node:crypto'
 import { decodeJwt } from 'jose'
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
-import { PageClient } from '../test-support/browser-client.js'
-import { createTestService, json, type TestService } from '../test-support/harness.js'
+import type { PageClient } from '../test-support/browser-client.js'
+import { startCodeFlow, PASSWORD, REDIRECT, verifier, type CodeFlow } from '../test-support/code-flow.js'
+import { json, type TestService } from '../test-support/harness.js'
 
 // Authorization code + PKCE and the device flow, through the real pages and token endpoint,
 // in process with an injected clock.
 
 let svc: TestService
 let browser: PageClient
-const PASSWORD = 'correct horse battery'
-const REDIRECT = 'http://127.0.0.1:9999/callback'
 let clientId: string
-
-const verifier = 'v'.repeat(20) + 'erifier-0123456789-abcdefghijklmnop'
-const challenge = createHash('sha256').update(verifier).digest('base64url')
+let authorizeUrl: CodeFlow['authorizeUrl']
 
 beforeEach(async () => {
-  svc = await createTestService()
-  await json(await svc.admin('POST', '/users', { email: 'ada@example.com', password: PASSWORD, name: 'Ada' }), 201)
-  clientId = (
-    await json<{ client_id: string }>(
-      await svc.admin('POST', '/clients', {
-        name: 'Dashboard',
-        redirect_uris: [REDIRECT],
-        grant_types: ['authorization_code', 'refresh_token'],
-        token_endpoint_auth_method: 'none',
-        first_party: true,
-      }),
-      201,
-    )
-  ).client_id
-  browser = new PageClient(svc)
+  ;({ svc, browser, clientId, authorizeUrl } = await startCodeFlow())
 })
 afterEach(async () => {
   await svc?.close()
 })
-
-const authorizeUrl = (extra: Record<string, string> = {}) =>
-  `/authorize?${new URLSearchParams({ response_type: 'code', client_id: clientId, redirect_uri: REDIRECT, scope: 'openid email', state: 's1', nonce: 'n1', code_challenge: challenge, code_challenge_method: 'S256', ...extra })}`
 
 async function authorizeCode(extra: Record<string, string> = {}): Promise<string> {
   const res = await browser.get(authorizeUrl(extra))

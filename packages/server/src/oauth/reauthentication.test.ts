@@ -1,46 +1,25 @@
-import { createHash } from 'node:crypto'
 import { decodeJwt } from 'jose'
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
 import { PageClient } from '../test-support/browser-client.js'
-import { createTestService, json, type TestService } from '../test-support/harness.js'
+import { startCodeFlow, PASSWORD, REDIRECT, verifier, type CodeFlow } from '../test-support/code-flow.js'
+import { json, type TestService } from '../test-support/harness.js'
 
 // OIDC Core §3.1.2.1 `prompt=login` and `max_age` at /authorize: a live browser sign-in is asked
 // for the password again, and the return from /login continues the request without looping.
 
 let svc: TestService
 let browser: PageClient
-const PASSWORD = 'correct horse battery'
-const REDIRECT = 'http://127.0.0.1:9999/callback'
 let clientId: string
-
-const verifier = 'v'.repeat(20) + 'erifier-0123456789-abcdefghijklmnop'
-const challenge = createHash('sha256').update(verifier).digest('base64url')
+let authorizeUrl: CodeFlow['authorizeUrl']
 
 beforeEach(async () => {
-  svc = await createTestService()
-  await json(await svc.admin('POST', '/users', { email: 'ada@example.com', password: PASSWORD, name: 'Ada' }), 201)
-  clientId = (
-    await json<{ client_id: string }>(
-      await svc.admin('POST', '/clients', {
-        name: 'Dashboard',
-        redirect_uris: [REDIRECT],
-        grant_types: ['authorization_code', 'refresh_token'],
-        token_endpoint_auth_method: 'none',
-        first_party: true,
-      }),
-      201,
-    )
-  ).client_id
-  browser = new PageClient(svc)
+  ;({ svc, browser, clientId, authorizeUrl } = await startCodeFlow())
   await browser.login('ada@example.com', PASSWORD)
   svc.clock.advance(100)
 })
 afterEach(async () => {
   await svc?.close()
 })
-
-const authorizeUrl = (extra: Record<string, string> = {}) =>
-  `/authorize?${new URLSearchParams({ response_type: 'code', client_id: clientId, redirect_uri: REDIRECT, scope: 'openid email', state: 's1', nonce: 'n1', code_challenge: challenge, code_challenge_method: 'S256', ...extra })}`
 
 const location = (res: Response) => new URL(res.headers.get('location')!, 'http://evergreen.test')
 const returnTo = (res: Response) => location(res).searchParams.get('return_to')!

@@ -62,6 +62,8 @@ describe('browser sign-ins on /settings/sessions', () => {
     expect((await other.get('/settings/sessions')).headers.get('location')).toMatch(/^\/login/)
     expect((await me.get('/settings/sessions')).status).toBe(200)
     expect((await me.post('/settings/sessions/end-sign-in', { login_session_id: id })).status).toBe(404)
+    const audit = await json<{ items: { user_id: string; data: Record<string, unknown> }[] }>(await svc.admin('GET', '/audit?type=login_session.revoked'))
+    expect(audit.items).toMatchObject([{ user_id: userId, data: { reason: 'revoked_by_user', scope: 'one', login_session_id: id } }])
   })
 })
 
@@ -82,6 +84,12 @@ describe('the admin API', () => {
     expect(await json(await svc.admin('DELETE', `/users/${userId}/login-sessions`))).toEqual({ revoked: 2 })
     expect((await two.get('/settings/sessions')).status).toBe(303)
     expect((await three.get('/settings/sessions')).status).toBe(303)
+    // The same event as /settings/sessions writes (sessions/revoke-sign-in.ts).
+    const audit = await json<{ items: { user_id: string; data: { scope: string } }[] }>(await svc.admin('GET', '/audit?type=login_session.revoked'))
+    expect(audit.items.map((e) => e.data).sort((a, b) => a.scope.localeCompare(b.scope))).toEqual([
+      { reason: 'revoked_by_admin', scope: 'all' },
+      { reason: 'revoked_by_admin', scope: 'one', login_session_id: target.id },
+    ])
 
     const four = await signedIn('Four/1.0')
     await json(await svc.admin('POST', `/users/${userId}/disable`))

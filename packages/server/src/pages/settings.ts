@@ -14,6 +14,7 @@ import type { LoginLimits } from './login.js'
 import { html } from './html.js'
 import { errorPage, page, redirect } from './layout.js'
 import { revokeSession } from '../sessions/revoke.js'
+import { revokeSignIns } from '../sessions/revoke-sign-in.js'
 
 const KIND_LABELS: Record<SessionRecord['kind'], string> = {
   browser: 'Browser sign-in',
@@ -73,13 +74,6 @@ export function settingsPages(deps: Deps, limits: LoginLimits) {
     } while (cursor && out.length < 1000)
     return out.reverse()
   }
-
-  const endSignIns = (c: Context, signedIn: SignedIn, exceptHash: string | null, scope: 'one' | 'all_others', loginId?: string) =>
-    deps.store.revokeLoginSessions(signedIn.user.id, deps.now(), exceptHash, auditEvent(deps, 'login_session.revoked', {
-      user_id: signedIn.user.id,
-      ...requesterOf(c, deps.settings),
-      data: { reason: 'revoked_by_user', scope, ...(loginId ? { login_session_id: loginId } : {}) },
-    }))
 
   /**
    * Whether this sign-in must give its password again before minting: a stolen sign-in cookie
@@ -237,7 +231,7 @@ ${sessions.length === 0
       for (const s of await activeSessions(signedIn.user.id)) await revokeSession(deps, s, 'revoked_by_user', requesterOf(c, deps.settings))
       // Other browser sign-ins too: a hijacked one could otherwise mint a fresh CLI credential
       // right after the victim pressed this button.
-      await endSignIns(c, signedIn, signedIn.login.hash, 'all_others')
+      await revokeSignIns(deps, signedIn.user.id, { allBut: signedIn.login.hash }, 'revoked_by_user', requesterOf(c, deps.settings))
       return redirect('/settings/sessions?revoked=all')
     },
 
@@ -249,11 +243,7 @@ ${sessions.length === 0
       const target = (await deps.store.listLoginSessions(signedIn.user.id, deps.now())).find((l) => loginSessionId(l) === wanted)
       // Someone else's sign-in answers exactly like an unknown one.
       if (!target) return errorPage('Not found', 'That sign-in does not exist or has already ended.', 404, { user: signedIn.user })
-      await deps.store.revokeLoginSession(target.hash, deps.now(), auditEvent(deps, 'login_session.revoked', {
-        user_id: signedIn.user.id,
-        ...requesterOf(c, deps.settings),
-        data: { reason: 'revoked_by_user', scope: 'one', login_session_id: wanted },
-      }))
+      await revokeSignIns(deps, signedIn.user.id, { one: target }, 'revoked_by_user', requesterOf(c, deps.settings))
       if (target.hash === signedIn.login.hash) return redirect('/login')
       return redirect('/settings/sessions?revoked=sign_in')
     },
