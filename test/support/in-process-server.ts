@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { ServiceOverrides } from '../../packages/server/src/node/bootstrap.js'
 import { startServer, type RunningServer } from '../../packages/server/src/node/serve.js'
 import { loadSettings } from '../../packages/server/src/settings.js'
 import { admin, freePort } from './server-process.js'
@@ -23,7 +24,7 @@ export interface InProcessServer {
  * port is picked first, because the issuer (discovery, every `iss`, verification_uri, the CSP
  * form-action origin) must be the URL the server really listens on; with port 0 it would not be.
  */
-export async function startInProcessServer(env: Record<string, string> = {}): Promise<InProcessServer> {
+export async function startInProcessServer(env: Record<string, string> = {}, overrides: ServiceOverrides = {}): Promise<InProcessServer> {
   let lastError: unknown
   // Another process can take the port between freePort() and listen(); retry then.
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -46,6 +47,7 @@ export async function startInProcessServer(env: Record<string, string> = {}): Pr
             ...env,
           },
         ),
+        overrides,
       )
       if (running.url !== url) {
         await running.stop()

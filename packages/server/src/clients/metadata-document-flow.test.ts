@@ -180,12 +180,14 @@ describe('a Client ID Metadata Document client', () => {
     expect(docs.hits.get('/clients/none-30.json')).toBeUndefined()
   })
 
-  test('a private_key_jwt client authenticates at the token endpoint with the keys its document holds', async () => {
+  test.each(['inline', 'by jwks_uri'])('a private_key_jwt client authenticates with the keys its document gives %s', async (how) => {
     const { privateKey, publicKey } = await generateKeyPair('ES256')
     const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }
+    const keysPath = `${new URL(clientId).pathname}.jwks`
+    docs.json(keysPath, { keys: [jwk] })
     docs.json(new URL(clientId).pathname, {
       client_id: clientId, client_name: 'Keyed client', redirect_uris: [REDIRECT], grant_types: ['authorization_code', 'refresh_token'],
-      token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [jwk] },
+      token_endpoint_auth_method: 'private_key_jwt', ...(how === 'inline' ? { jwks: { keys: [jwk] } } : { jwks_uri: `${docs.origin}${keysPath}` }),
     })
     const assertion = (jti: string) =>
       new SignJWT({})
@@ -203,5 +205,6 @@ describe('a Client ID Metadata Document client', () => {
     )
     const refreshed = await svc.form('/oauth/token', { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, ...(await jwtAuth('a2')) })
     expect(refreshed.status).toBe(200)
+    expect(docs.hits.get(keysPath) ?? 0).toBe(how === 'inline' ? 0 : 1)
   })
 })

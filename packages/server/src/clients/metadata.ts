@@ -18,6 +18,8 @@ export interface SelfDescribedClient {
   grant_types: string[]
   token_endpoint_auth_method: TokenEndpointAuthMethod
   jwks: JwkSet | null
+  /** https only; fetched through the SSRF-guarded fetcher (http/client-assertion.ts). */
+  jwks_uri: string | null
   client_uri: string | null
   logo_uri: string | null
   /** The `scope` asked for, cut to the standard scopes; null when none was given. */
@@ -42,8 +44,9 @@ const MAX_REDIRECT_URIS = 20
  *   host (RFC 8252 §7.3), or a private-use scheme with a dot (RFC 8252 §7.1); no fragment.
  * - `grant_types` from {@link SELF_REGISTERED_GRANT_TYPES}, default `authorization_code`;
  *   `response_types` only `code`.
- * - `token_endpoint_auth_method` from `rules`; `private_key_jwt` needs inline `jwks` (a
- *   `jwks_uri` would be a second client-chosen URL the service fetches).
+ * - `token_endpoint_auth_method` from `rules`; `private_key_jwt` needs inline `jwks` or an https
+ *   `jwks_uri`, which is a second client-chosen URL and so is fetched only through the
+ *   SSRF-guarded fetcher.
  * - `scope`, when given, is registered cut to the standard scopes: a client does not grant
  *   itself an API's scopes.
  *
@@ -69,7 +72,8 @@ export function validateClientMetadata(input: unknown, rules: MetadataRules): Se
   if (typeof method !== 'string' || !(rules.authMethods as readonly string[]).includes(method)) {
     throw invalidMetadata(`token_endpoint_auth_method must be one of ${rules.authMethods.join(', ')}`)
   }
-  if (m.jwks_uri !== undefined) throw invalidMetadata('jwks_uri is not supported for self-registered clients; give jwks inline')
+  const jwksUri = optionalHttpsUrl(m, 'jwks_uri')
+  if (jwksUri !== null && m.jwks !== undefined) throw invalidMetadata('give jwks or jwks_uri, not both')
   let jwks: JwkSet | null = null
   if (m.jwks !== undefined) {
     const keys = (m.jwks as { keys?: unknown } | null)?.keys
@@ -78,7 +82,7 @@ export function validateClientMetadata(input: unknown, rules: MetadataRules): Se
     }
     jwks = { keys: keys as Record<string, unknown>[] }
   }
-  if (method === 'private_key_jwt' && !jwks) throw invalidMetadata('private_key_jwt needs jwks')
+  if (method === 'private_key_jwt' && !jwks && jwksUri === null) throw invalidMetadata('private_key_jwt needs jwks or jwks_uri')
 
   let scope: string | null = null
   if (m.scope !== undefined) {
@@ -99,6 +103,7 @@ export function validateClientMetadata(input: unknown, rules: MetadataRules): Se
     grant_types: grantTypes,
     token_endpoint_auth_method: method as TokenEndpointAuthMethod,
     jwks,
+    jwks_uri: jwksUri,
     client_uri: optionalHttpsUrl(m, 'client_uri'),
     logo_uri: optionalHttpsUrl(m, 'logo_uri'),
     scope,

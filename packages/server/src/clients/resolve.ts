@@ -131,7 +131,7 @@ async function documentClient(deps: Deps, clientId: string, address: string | un
 /**
  * A metadata document as a client record: the document's `client_id` must be the URL it was
  * fetched from, and its metadata pass {@link validateClientMetadata} with the methods a client
- * without a shared secret can use (`none`, `private_key_jwt` with inline keys).
+ * without a shared secret can use (`none`, `private_key_jwt`).
  *
  * @throws ClientDocumentError `not_json`, `client_id_mismatch` or `invalid_metadata`
  */
@@ -167,7 +167,7 @@ export function parseClientDocument(clientId: string, body: Uint8Array, now: num
     grant_types: meta.grant_types,
     token_endpoint_auth_method: meta.token_endpoint_auth_method,
     jwks: meta.jwks,
-    jwks_uri: null,
+    jwks_uri: meta.jwks_uri,
     allowed_scopes: [],
     allowed_audiences: [],
     access_token_ttl: null,
@@ -186,7 +186,7 @@ export function parseClientDocument(clientId: string, body: Uint8Array, now: num
 }
 
 // What a stored copy of a document client must agree on with the document to need no write.
-const DOCUMENT_FIELDS = ['name', 'redirect_uris', 'grant_types', 'token_endpoint_auth_method', 'jwks'] as const
+const DOCUMENT_FIELDS = ['name', 'redirect_uris', 'grant_types', 'token_endpoint_auth_method', 'jwks', 'jwks_uri'] as const
 
 /**
  * Writes (or refreshes) the stored copy of a metadata-document client, once a person approved it

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { generateKeyPair, SignJWT } from 'jose'
 import { afterEach, describe, expect, test } from 'vitest'
 import { sweepExpiredClients } from '../node/maintenance.js'
 import { PageClient } from '../test-support/browser-client.js'
@@ -101,6 +102,24 @@ describe('dynamic client registration', () => {
     expect(wrong.status).toBe(401)
   })
 
+  test('a jwks_uri on a private address is never fetched: the assertion is invalid_client', async () => {
+    svc = await enabled()
+    const registered = await json<{ client_id: string; jwks_uri: string }>(
+      await register({ ...mcpClient, token_endpoint_auth_method: 'private_key_jwt', jwks_uri: 'https://169.254.169.254/latest/keys' }),
+      201,
+    )
+    expect(registered.jwks_uri).toBe('https://169.254.169.254/latest/keys')
+    const { privateKey } = await generateKeyPair('ES256')
+    const assertion = await new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+      .setIssuer(registered.client_id).setSubject(registered.client_id).setAudience('http://evergreen.test').setJti('j1')
+      .setIssuedAt(svc.clock.now()).setExpirationTime(svc.clock.now() + 60)
+      .sign(privateKey)
+    const res = await svc.form('/oauth/revoke', { token: 'egr_unknown', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion })
+    expect(res.status).toBe(401)
+    expect(await res.json()).toMatchObject({ error: 'invalid_client' })
+  })
+
   test('an initial access token, when configured, is required and must match', async () => {
     svc = await enabled({ EVERGREEN_REGISTRATION_TOKEN: TOKEN })
     for (const headers of [{} as Record<string, string>, { authorization: 'Bearer wrong-token-0123456789' }, { authorization: `Bearer ${TOKEN}x` }, { authorization: `Basic ${TOKEN}` }]) {
@@ -123,7 +142,8 @@ describe('dynamic client registration', () => {
     ['an unknown grant', { ...mcpClient, grant_types: ['authorization_code', 'password'] }, 'invalid_client_metadata'],
     ['response_types token', { ...mcpClient, response_types: ['token'] }, 'invalid_client_metadata'],
     ['private_key_jwt without jwks', { ...mcpClient, token_endpoint_auth_method: 'private_key_jwt' }, 'invalid_client_metadata'],
-    ['jwks_uri', { ...mcpClient, token_endpoint_auth_method: 'private_key_jwt', jwks_uri: 'https://app.example/jwks' }, 'invalid_client_metadata'],
+    ['an http jwks_uri', { ...mcpClient, token_endpoint_auth_method: 'private_key_jwt', jwks_uri: 'http://app.example/jwks' }, 'invalid_client_metadata'],
+    ['both jwks and jwks_uri', { ...mcpClient, token_endpoint_auth_method: 'private_key_jwt', jwks_uri: 'https://app.example/jwks', jwks: { keys: [{ kty: 'EC' }] } }, 'invalid_client_metadata'],
     ['a malformed scope', { ...mcpClient, scope: 'openid  admin' }, 'invalid_client_metadata'],
     ['an array body', [mcpClient], 'invalid_client_metadata'],
     ['not JSON', '{not json', 'invalid_client_metadata'],
@@ -133,6 +153,19 @@ describe('dynamic client registration', () => {
     const res = await register(body)
     expect(res.status).toBe(400)
     expect(await res.json()).toMatchObject({ error })
+    expect(await clientCount()).toBe(before)
+  })
+
+  test('a form body, an oversized body or invalid UTF-8 is refused and writes nothing', async () => {
+    svc = await enabled()
+    const before = await clientCount()
+    const form = await svc.fetch('/oauth/register', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'redirect_uris=x' })
+    expect(form.status).toBe(400)
+    expect(await form.json()).toMatchObject({ error: 'invalid_client_metadata' })
+    const huge = await register({ ...mcpClient, client_uri: `https://app.example/${'x'.repeat(70_000)}` })
+    expect(huge.status).toBe(413)
+    const binary = await svc.fetch('/oauth/register', { method: 'POST', headers: { 'content-type': 'application/json' }, body: new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]) })
+    expect(binary.status).toBe(400)
     expect(await clientCount()).toBe(before)
   })
 

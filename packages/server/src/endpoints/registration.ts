@@ -52,7 +52,7 @@ export function registrationEndpoint(deps: Deps, limit: AttemptLimit) {
         grant_types: metadata.grant_types,
         token_endpoint_auth_method: method,
         jwks: metadata.jwks,
-        jwks_uri: null,
+        jwks_uri: metadata.jwks_uri,
         allowed_scopes: [],
         allowed_audiences: [],
         access_token_ttl: null,
@@ -80,6 +80,7 @@ export function registrationEndpoint(deps: Deps, limit: AttemptLimit) {
         response_types: client.grant_types.includes('authorization_code') ? ['code'] : [],
         token_endpoint_auth_method: method,
         ...(client.jwks ? { jwks: client.jwks } : {}),
+        ...(client.jwks_uri ? { jwks_uri: client.jwks_uri } : {}),
         ...(metadata.client_uri ? { client_uri: metadata.client_uri } : {}),
         ...(metadata.logo_uri ? { logo_uri: metadata.logo_uri } : {}),
         // RFC 7591 §3.2.1: what was registered, which may be less than asked.

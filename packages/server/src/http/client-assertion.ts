@@ -10,6 +10,11 @@ export interface AssertionDeps {
   settings: { issuer: string }
   /** Fetches `jwks_uri`; the global fetch in production. */
   fetch?: typeof fetch
+  /**
+   * The SSRF-guarded fetcher (clients/document-fetch.ts): a self-registered client's `jwks_uri`
+   * is a URL a stranger chose, so its keys are fetched only through it, never through `fetch`.
+   */
+  fetchClientDocument?: (url: string) => Promise<{ body: Uint8Array }>
 }
 
 /** An assertion may be valid for at most this long ahead: it is a one-request proof, not a token. */
@@ -76,14 +81,27 @@ function keySetFor(deps: AssertionDeps, client: ClientRecord): JWTVerifyGetKey |
   const key = `${client.client_id} ${client.jwks_uri}`
   let set = sets.get(key)
   if (!set) {
+    const selfRegistered = client.registration === 'dynamic' || client.registration === 'metadata_document'
     set = createRemoteJWKSet(new URL(client.jwks_uri), {
       timeoutDuration: JWKS_TIMEOUT_MS,
       cacheMaxAge: JWKS_CACHE_MS,
-      [customFetch]: limitedFetch(deps.fetch ?? fetch),
+      [customFetch]: selfRegistered ? guardedFetch(deps.fetchClientDocument) : limitedFetch(deps.fetch ?? fetch),
     })
     sets.set(key, set)
   }
   return set
+}
+
+/**
+ * A fetch for a self-registered client's `jwks_uri` through the SSRF-guarded fetcher (https only,
+ * public addresses only, no redirects, its size and time limits). Without one, nothing is fetched.
+ */
+function guardedFetch(fetchDocument: AssertionDeps['fetchClientDocument']) {
+  return async (url: string): Promise<Response> => {
+    if (!fetchDocument) throw new errors.JWKSInvalid('no guarded fetcher for a self-registered client\'s jwks_uri')
+    const { body } = await fetchDocument(url)
+    return new Response(body as Uint8Array<ArrayBuffer>, { status: 200, headers: { 'content-type': 'application/json' } })
+  }
 }
 
 /** A fetch that refuses a body over {@link MAX_JWKS_BYTES}, so a hostile jwks_uri cannot exhaust memory. */

@@ -25,3 +25,27 @@ test('maintenance prunes refresh tokens a day past expiry and keeps live ones', 
   // The session row itself stays, for the audit trail and /settings/sessions history.
   expect(await svc.deps.store.getSession(old.session_id)).toBeDefined()
 })
+
+test('maintenance deletes dynamically registered clients whose unused expiry passed, and only those', async () => {
+  vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] })
+  svc = await createTestService({ env: { EVERGREEN_DYNAMIC_REGISTRATION: 'true', EVERGREEN_REGISTERED_CLIENT_TTL: '3600' } })
+  const register = async () => {
+    const res = await svc.fetch('/oauth/register', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ redirect_uris: ['http://127.0.0.1/cb'], grant_types: ['authorization_code', 'refresh_token'] }),
+    })
+    expect(res.status).toBe(201)
+    return ((await res.json()) as { client_id: string }).client_id
+  }
+  const stale = await register()
+  svc.clock.advance(3000)
+  const fresh = await register()
+  svc.clock.advance(601)
+  const stop = startMaintenance(svc.deps, { pruneSeconds: 10, keyReloadSeconds: 10 })
+  await vi.advanceTimersByTimeAsync(10_000)
+  stop()
+  // The round runs its store calls after the tick; wait for them rather than for a time.
+  await vi.waitFor(async () => expect(await svc.deps.store.getClient(stale)).toBeUndefined())
+  expect(await svc.deps.store.getClient(fresh)).toBeDefined()
+})
