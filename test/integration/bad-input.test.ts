@@ -52,6 +52,9 @@ interface Case {
 }
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
+const b64url = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url')
+/** A DPoP proof "signed" with HS256: refused for its alg before any key or claim is looked at. */
+const HS256_PROOF = `${b64url({ alg: 'HS256', typ: 'dpop+jwt' })}.${b64url({ htm: 'POST', htu: 'http://x/oauth/token', iat: 0, jti: 'j' })}.c2ln`
 const JSON_TYPE = { 'content-type': 'application/json' }
 const ADMIN = (t: Ctx) => ({ authorization: `Bearer ${t.server.adminKey}` })
 const big = 'x'.repeat(10 * 1024)
@@ -87,6 +90,9 @@ const tokenCases: Named[] = [
   ['garbage refresh token', (t) => ({ path: '/oauth/token', headers: FORM, body: `grant_type=refresh_token&client_id=${pub(t)}&refresh_token=garbage%ff`, status: 400, error: 'invalid_grant' })],
   ['refresh token with a wrong checksum', (t) => ({ path: '/oauth/token', headers: FORM, body: `grant_type=refresh_token&client_id=${pub(t)}&refresh_token=${rt(t).slice(0, -1)}${rt(t).endsWith('A') ? 'B' : 'A'}`, status: 400, error: 'invalid_grant' })],
   ['refresh token in body and header differ', (t) => ({ path: '/oauth/token', headers: { ...FORM, 'evergreen-refresh-token': 'egr_other' }, body: `grant_type=refresh_token&client_id=${pub(t)}&refresh_token=${rt(t)}`, status: 400, error: 'invalid_request' })],
+  ['DPoP header that is not a JWS', (t) => ({ path: '/oauth/token', headers: { ...FORM, dpop: 'not-a-proof' }, body: `grant_type=refresh_token&client_id=${pub(t)}&refresh_token=${rt(t)}`, status: 400, error: 'invalid_dpop_proof' })],
+  ['two DPoP proofs in one header', (t) => ({ path: '/oauth/token', headers: { ...FORM, dpop: 'a.b.c, d.e.f' }, body: `grant_type=refresh_token&client_id=${pub(t)}&refresh_token=${rt(t)}`, status: 400, error: 'invalid_dpop_proof' })],
+  ['DPoP proof with a symmetric alg', (t) => ({ path: '/oauth/token', headers: { ...FORM, dpop: HS256_PROOF }, body: `grant_type=refresh_token&client_id=${pub(t)}&refresh_token=${rt(t)}`, status: 400, error: 'invalid_dpop_proof' })],
   ['refresh token presented by another client', (t) => ({ path: '/oauth/token', headers: { ...FORM, authorization: confidentialBasic(t) }, body: `grant_type=refresh_token&refresh_token=${rt(t)}`, status: 400, error: 'invalid_grant' })],
   ['unknown client', (t) => ({ path: '/oauth/token', headers: FORM, body: `grant_type=refresh_token&client_id=cli_nope&refresh_token=${rt(t)}`, status: 401, error: 'invalid_client' })],
   ['no client at all', (t) => ({ path: '/oauth/token', headers: FORM, body: `grant_type=refresh_token&refresh_token=${rt(t)}`, status: 401, error: 'invalid_client' })],
@@ -121,6 +127,7 @@ const adminCases: Named[] = [
   ['admin: unknown grant type', (t) => ({ path: '/admin/v1/clients', headers: { ...ADMIN(t), ...JSON_TYPE }, body: JSON.stringify({ name: 'c', grant_types: ['password'] }), status: 400, error: 'invalid_request' })],
   ['admin: unknown auth method', (t) => ({ path: '/admin/v1/clients', headers: { ...ADMIN(t), ...JSON_TYPE }, body: JSON.stringify({ name: 'c', token_endpoint_auth_method: 'private_key_jwt' }), status: 400, error: 'invalid_request' })],
   ['admin: ttl as a string', (t) => ({ path: '/admin/v1/clients', headers: { ...ADMIN(t), ...JSON_TYPE }, body: JSON.stringify({ name: 'c', refresh_token_ttl: '3600' }), status: 400, error: 'invalid_request' })],
+  ['admin: require_dpop not a boolean', (t) => ({ path: '/admin/v1/clients', headers: { ...ADMIN(t), ...JSON_TYPE }, body: JSON.stringify({ name: 'c', require_dpop: 'yes' }), status: 400, error: 'invalid_request' })],
   ['admin: first_party not a boolean', (t) => ({ path: '/admin/v1/clients', headers: { ...ADMIN(t), ...JSON_TYPE }, body: JSON.stringify({ name: 'c', first_party: 'yes' }), status: 400, error: 'invalid_request' })],
   ['admin: redirect URI with a fragment', (t) => ({ path: '/admin/v1/clients', headers: { ...ADMIN(t), ...JSON_TYPE }, body: JSON.stringify({ name: 'c', redirect_uris: ['https://app.test/cb#x'] }), status: 400, error: 'invalid_request' })],
   ['admin: unknown client field', (t) => ({ path: '/admin/v1/clients', headers: { ...ADMIN(t), ...JSON_TYPE }, body: JSON.stringify({ name: 'c', client_secret: 'mine' }), status: 400, error: 'invalid_request' })],

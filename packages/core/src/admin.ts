@@ -141,6 +141,16 @@ export interface ClientView {
   last_used_at?: number | null
   /** A dynamically registered client stops working at this time unless used before; null: never. */
   expires_at?: number | null
+  /**
+   * Every token request of this client must carry a DPoP proof (RFC 9449); without one it gets
+   * `invalid_dpop_proof`. Absent means false.
+   */
+  require_dpop?: boolean
+  /**
+   * Access tokens of this client's DPoP-bound sessions are bound too (`token_type: "DPoP"`,
+   * `cnf.jkt`); otherwise they stay Bearer while the refresh token is bound. Absent means false.
+   */
+  dpop_bound_access_tokens?: boolean
   created_at: number
   updated_at: number
 }
@@ -208,6 +218,11 @@ export interface SessionFields {
   ip: string | null
   /** When the user authenticated (OIDC `auth_time`); null for a session not born of a sign-in. */
   auth_time: number | null
+  /**
+   * RFC 7638 thumbprint of the DPoP key the session is bound to (RFC 9449 `jkt`), fixed at
+   * issuance and carried through every rotation; null (or absent) for an unbound session.
+   */
+  dpop_jkt?: string | null
 }
 
 /** A session (one login), with `active` computed at the time of the answer. */

@@ -75,6 +75,18 @@ describe('verifyDpopProof', () => {
     expect(await v('')).toBe('DPOP_MALFORMED')
   })
 
+  test('accepts Ed25519 keys under both the fully-specified Ed25519 alg and EdDSA, and an RSA key under PS256', async () => {
+    for (const [generate, alg] of [['Ed25519', 'Ed25519'], ['EdDSA', 'EdDSA'], ['PS256', 'PS256']] as const) {
+      const pair = await generateKeyPair(generate, { extractable: true })
+      const pub = await exportJWK(pair.publicKey)
+      const p = await new SignJWT({ htm: 'POST', htu: URL_, iat: NOW, jti: `j-${alg}` })
+        .setProtectedHeader({ alg, typ: 'dpop+jwt', jwk: pub })
+        .sign(pair.privateKey)
+      const result = await verifyDpopProof({ proof: p, method: 'POST', url: URL_, now: NOW })
+      expect(result.jkt, alg).toBe(await calculateJwkThumbprint(pub, 'sha256'))
+    }
+  })
+
   test('checks ath against the presented access token', async () => {
     const ath = await hashAccessToken('at-1')
     const p = await proof({ htm: 'GET', ath })

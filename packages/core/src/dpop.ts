@@ -3,12 +3,13 @@ import { encodeBase64url } from './base64url.js'
 
 /**
  * The JWS algorithms a DPoP proof may use: asymmetric only (RFC 9449 §4.2 forbids `none` and
- * MAC-based algorithms, since the verifier must not share the key). ES256 and EdDSA are what
- * browsers and oauth4webapi generate by default; RS256 and PS256 cover HSM-held keys.
+ * MAC-based algorithms, since the verifier must not share the key). ES256 is what browsers and
+ * most SDKs generate; Ed25519 keys are signed as `Ed25519` (the fully-specified name, RFC 9864,
+ * which oauth4webapi v3 sends) or `EdDSA` (older clients); RS256 and PS256 cover HSM-held keys.
  * Discovery advertises exactly this list as `dpop_signing_alg_values_supported`.
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.2
  */
-export const DPOP_SIGNING_ALGS = ['ES256', 'EdDSA', 'RS256', 'PS256'] as const
+export const DPOP_SIGNING_ALGS = ['ES256', 'Ed25519', 'EdDSA', 'RS256', 'PS256'] as const
 
 /** One of {@link DPOP_SIGNING_ALGS}. */
 export type DpopSigningAlg = (typeof DPOP_SIGNING_ALGS)[number]

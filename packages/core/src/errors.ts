@@ -32,6 +32,10 @@ export type OAuthErrorCode =
  * an older copy of the session's token, refused without revoking the session. A client that
  * shares its session store should re-read the store, where a newer token is likely waiting, and
  * retry once; it must not treat this as a logout.
+ *
+ * `dpop_key_mismatch` is a DPoP-bound token (RFC 9449) presented with a proof of another key: the
+ * presenter does not hold the session's key. The session is not revoked (the owner keeps it);
+ * for the presenter it is as dead as an unknown token.
  */
 export const REFRESH_FAILURE_REASONS = [
   'expired_idle',
@@ -42,6 +46,7 @@ export const REFRESH_FAILURE_REASONS = [
   'client_mismatch',
   'malformed',
   'superseded',
+  'dpop_key_mismatch',
 ] as const
 
 /** One of {@link REFRESH_FAILURE_REASONS}. */

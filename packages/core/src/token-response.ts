@@ -5,7 +5,8 @@
  */
 export interface TokenResponse {
   access_token: string
-  token_type: 'Bearer'
+  /** `DPoP` when the access token is bound to a DPoP key (RFC 9449 §5, its `cnf.jkt`). */
+  token_type: 'Bearer' | 'DPoP'
   /** Seconds until the access token expires, relative to the moment of the response. */
   expires_in: number
   refresh_token?: string

@@ -1,4 +1,4 @@
-import { hashAccessToken } from '@evergreen/core'
+import { DPOP_SIGNING_ALGS, hashAccessToken } from '@evergreen/core'
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose'
 import { beforeAll, describe, expect, test } from 'vitest'
 import { createTestService, json, mint, seedUserAndClient, type TestService } from '../../server/src/test-support/harness.js'
@@ -58,7 +58,7 @@ describe('protected resource metadata (RFC 9728)', () => {
         authorization_servers: [ISSUER],
         scopes_supported: ['mcp:tools', 'mcp:admin'],
         bearer_methods_supported: ['header'],
-        dpop_signing_alg_values_supported: ['ES256', 'EdDSA', 'RS256', 'PS256'],
+        dpop_signing_alg_values_supported: [...DPOP_SIGNING_ALGS],
         resource_name: 'Example MCP',
       })
     }
@@ -87,7 +87,7 @@ describe('Bearer access tokens from Evergreen', () => {
     expect(res.status).toBe(401)
     const bearer = challengeParams(res)
     expect(bearer).toEqual({ resource_metadata: 'https://mcp.example/.well-known/oauth-protected-resource/mcp', scope: 'mcp:tools' })
-    expect(res.headers.get('www-authenticate')).toMatch(/^Bearer resource_metadata="[^"]+", scope="mcp:tools", DPoP algs="ES256 EdDSA RS256 PS256"/)
+    expect(res.headers.get('www-authenticate')).toMatch(new RegExp(`^Bearer resource_metadata="[^"]+", scope="mcp:tools", DPoP algs="${DPOP_SIGNING_ALGS.join(' ')}"`))
   })
 
   test('a token minted for another resource is refused (RFC 8707 audience)', async () => {
@@ -200,7 +200,7 @@ describe('DPoP-bound access tokens (RFC 9449)', () => {
     expect(replay.ok ? 'accepted' : replay.error.description).toBe('the DPoP proof was already used')
     if (!replay.ok) {
       expect(replay.response.status).toBe(401)
-      expect(challengeParams(replay.response, 'DPoP')).toMatchObject({ error: 'invalid_dpop_proof', algs: 'ES256 EdDSA RS256 PS256' })
+      expect(challengeParams(replay.response, 'DPoP')).toMatchObject({ error: 'invalid_dpop_proof', algs: DPOP_SIGNING_ALGS.join(' ') })
     }
   })
 

@@ -6,7 +6,7 @@ import { serverMetadata } from './endpoints/discovery.js'
 import { livez, readyz } from './endpoints/health.js'
 import { introspectionEndpoint } from './endpoints/introspection.js'
 import { metricsEndpoint } from './endpoints/metrics.js'
-import { revocationEndpoint } from './endpoints/revocation.js'
+import { REVOCATION_PATH, revocationEndpoint } from './endpoints/revocation.js'
 import { tokenEndpoint } from './endpoints/token.js'
 import { deviceAuthorizationEndpoint } from './endpoints/device-authorization.js'
 import { registrationEndpoint } from './endpoints/registration.js'
@@ -57,7 +57,7 @@ export function createApp(deps: Deps): Hono {
   app.get('/.well-known/jwks.json', (c) => c.json(deps.keys.jwks(), 200, { 'cache-control': 'public, max-age=300' }))
 
   app.post('/oauth/token', tokenEndpoint(deps, oauthLimit))
-  app.post('/oauth/revoke', revocationEndpoint(deps, oauthLimit))
+  app.post(REVOCATION_PATH, revocationEndpoint(deps, oauthLimit))
   app.post('/oauth/introspect', introspectionEndpoint(deps, oauthLimit))
   for (const path of ['/oauth/token', '/oauth/revoke', '/oauth/introspect']) {
     app.on(['GET', 'PUT', 'PATCH', 'DELETE'], path, () =>

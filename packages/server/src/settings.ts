@@ -19,6 +19,8 @@ export interface Settings {
   accessTokenTtl: number
   refreshTokenTtl: number
   refreshGraceSeconds: number
+  dpopNonce: boolean
+  dpopIatWindowSeconds: number
   signingAlg: 'ES256' | 'RS256'
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   trustProxy: boolean
@@ -75,6 +77,8 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'accessTokenTtl', env: ['EVERGREEN_ACCESS_TOKEN_TTL'], flag: '--access-token-ttl', defaultText: '900', description: 'Access-token lifetime in seconds, unless the client sets its own.' },
   { key: 'refreshTokenTtl', env: ['EVERGREEN_REFRESH_TOKEN_TTL'], flag: '--refresh-token-ttl', defaultText: '86400', description: `Default refresh-token (session idle) lifetime in seconds; requests and clients may choose up to ${MAX_TTL} (90 days).` },
   { key: 'refreshGraceSeconds', env: ['EVERGREEN_REFRESH_GRACE_SECONDS'], flag: '--refresh-grace-seconds', defaultText: '30', description: 'How long a spent refresh token still returns the same successor; `0` disables the grace window.' },
+  { key: 'dpopNonce', env: ['EVERGREEN_DPOP_NONCE'], flag: '--dpop-nonce', defaultText: 'false', description: 'Require a server nonce in every DPoP proof at the token endpoint and at revocation (RFC 9449 §8): a proof without a current one gets 400 `use_dpop_nonce` with a `DPoP-Nonce` header. Nonces are derived from `EVERGREEN_SECRET` and the time, so every node accepts every node\'s nonce; each lasts 5 to 10 minutes.' },
+  { key: 'dpopIatWindowSeconds', env: ['EVERGREEN_DPOP_IAT_WINDOW_SECONDS'], flag: '--dpop-iat-window-seconds', defaultText: '60', description: 'How far a DPoP proof\'s `iat` may be from the server clock, either way; its `jti` is remembered this long (in the store, shared by every node) so a proof is accepted once.' },
   { key: 'signingAlg', env: ['EVERGREEN_SIGNING_ALG'], flag: '--signing-alg', defaultText: 'ES256', description: 'Algorithm for new signing keys: `ES256` or `RS256`.' },
   { key: 'logLevel', env: ['EVERGREEN_LOG_LEVEL'], flag: '--log-level', defaultText: 'info', description: 'pino level: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`.' },
   { key: 'trustProxy', env: ['EVERGREEN_TRUST_PROXY'], flag: '--trust-proxy', defaultText: 'false', description: 'Take the client address from `X-Forwarded-For` (only behind a proxy you run), read from the right: by default the address your one proxy saw; see the next two settings for more.' },
@@ -221,6 +225,8 @@ export function loadSettings(explicit: Raw = {}, env: Record<string, string | un
     accessTokenTtl: int('accessTokenTtl', 900, 30, 86_400),
     refreshTokenTtl: int('refreshTokenTtl', 86_400, 60, MAX_TTL),
     refreshGraceSeconds: int('refreshGraceSeconds', 30, 0, 600),
+    dpopNonce: bool('dpopNonce', false),
+    dpopIatWindowSeconds: int('dpopIatWindowSeconds', 60, 5, 600),
     signingAlg: oneOf('signingAlg', 'ES256', ['ES256', 'RS256'] as const),
     logLevel: oneOf('logLevel', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
     trustProxy: bool('trustProxy', false),

@@ -226,7 +226,12 @@ describe('clients, tokens, sessions and audit', () => {
     const updated = await adminJson(['clients', 'update', clientId, '--refresh-token-ttl', '1d', '--first-party'])
     expect(updated).toMatchObject({ client_id: clientId, refresh_token_ttl: 86_400, first_party: true })
     const cleared = await adminJson(['clients', 'update', clientId, '--refresh-token-ttl', 'none'])
-    expect(cleared).toMatchObject({ refresh_token_ttl: null })
+    expect(cleared).toMatchObject({ refresh_token_ttl: null, require_dpop: false, dpop_bound_access_tokens: false })
+    const dpop = await adminJson(['clients', 'update', clientId, '--require-dpop', '--dpop-bound-access-tokens'])
+    expect(dpop).toMatchObject({ require_dpop: true, dpop_bound_access_tokens: true })
+    const shown = await admin(['clients', 'get', clientId])
+    expect(shown.stdout).toMatch(/^dpop:\s+required$/m)
+    expect(await adminJson(['clients', 'update', clientId, '--no-require-dpop'])).toMatchObject({ require_dpop: false, dpop_bound_access_tokens: true })
 
     const nothing = await admin(['clients', 'update', clientId])
     expect(nothing.code).toBe(1)

@@ -35,6 +35,7 @@ import { revokeSignIns } from '../sessions/revoke-sign-in.js'
 const CLIENT_FIELDS = [
   'name', 'redirect_uris', 'post_logout_redirect_uris', 'backchannel_logout_uri', 'grant_types', 'token_endpoint_auth_method', 'allowed_scopes', 'allowed_audiences', 'access_token_ttl',
   'refresh_token_ttl', 'refresh_token_ttl_max', 'session_max_lifetime', 'first_party', 'jwks', 'jwks_uri', 'default_resource', 'token_exchange',
+  'require_dpop', 'dpop_bound_access_tokens',
 ] as const
 const POLICY_FIELDS = ['subject_clients', 'allowed_scopes', 'allowed_audiences', 'allowed_resources', 'max_refresh_ttl'] as const
 const TEN_YEARS = 315_360_000
@@ -168,6 +169,8 @@ export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
       first_party: fields.first_party ?? false,
       default_resource: fields.default_resource ?? null,
       token_exchange: fields.token_exchange ?? null,
+      require_dpop: fields.require_dpop ?? false,
+      dpop_bound_access_tokens: fields.dpop_bound_access_tokens ?? false,
       created_at: now,
       updated_at: now,
     }
@@ -397,6 +400,10 @@ function clientFields(b: Record<string, unknown>, creating: boolean, issuer: str
   }
   const firstParty = optionalBoolean(b, 'first_party')
   if (firstParty !== undefined) out.first_party = firstParty
+  for (const flag of ['require_dpop', 'dpop_bound_access_tokens'] as const) {
+    const value = optionalBoolean(b, flag)
+    if (value !== undefined) out[flag] = value
+  }
   // null clears it; a string replaces it.
   if (b.default_resource === null) out.default_resource = null
   const resource = optionalString(b, 'default_resource', 512)

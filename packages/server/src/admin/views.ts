@@ -14,6 +14,8 @@ export function clientView(c: ClientRecord): ClientView {
     ...rest, jwks: c.jwks ?? null, jwks_uri: c.jwks_uri ?? null, previous_secret_expires_at: c.previous_secret_expires_at ?? null,
     // Marks clients no operator created: `dynamic` (RFC 7591) or `metadata_document`.
     registration: c.registration ?? 'admin', last_used_at: c.last_used_at ?? null, expires_at: c.expires_at ?? null,
+    require_dpop: c.require_dpop ?? false,
+    dpop_bound_access_tokens: c.dpop_bound_access_tokens ?? false,
   }
 }
 

@@ -1,8 +1,9 @@
-import { OAuthError } from '@evergreen/core'
+import { isDpopJkt, OAuthError } from '@evergreen/core'
 import { hashSecret } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
 import { grantType as DEVICE_GRANT } from '../grants/device-code.js'
 import { authenticateClient } from '../http/client-auth.js'
+import { checkDpopProof } from '../http/dpop-proof.js'
 import { noStoreJson } from '../http/errors.js'
 import { oauthEndpoint } from '../http/oauth-endpoint.js'
 import type { RateLimit } from '../http/rate-limit.js'
@@ -12,6 +13,8 @@ import { formatUserCode, generateUserCode, userCodeDigest } from '../oauth/user-
 import { resolveRefreshTtl } from '../sessions/lifetimes.js'
 import { StoreConflictError } from '../store/types.js'
 
+/** The endpoint's path under the issuer, as discovery publishes it (a proof's `htu`). */
+export const DEVICE_AUTHORIZATION_PATH = '/oauth/device_authorization'
 const EXPIRES_IN = 600
 const INTERVAL = 5
 
@@ -20,7 +23,7 @@ const INTERVAL = 5
  * person a short user_code to type at `verification_uri` (or a link that carries it).
  */
 export function deviceAuthorizationEndpoint(deps: Deps, rateLimit: RateLimit) {
-  return oauthEndpoint(deps, rateLimit, 'deviceAuthorizationEndpoint', async ({ form, client: presented }) => {
+  return oauthEndpoint(deps, rateLimit, 'deviceAuthorizationEndpoint', async ({ req, form, client: presented }) => {
     const client = await authenticateClient(deps.store, presented)
     if (!client.grant_types.includes(DEVICE_GRANT)) throw new OAuthError('unauthorized_client', 'client may not use the device flow')
     const scope = grantedScope(form.get('scope'), client)
@@ -32,6 +35,7 @@ export function deviceAuthorizationEndpoint(deps: Deps, rateLimit: RateLimit) {
     // a value that passed here and failed there (0, say) made every poll fail after the person
     // had already approved.
     if (ttl !== undefined) resolveRefreshTtl(ttl, client, deps.settings)
+    const dpopJkt = await deviceDpopJkt(deps, req, form, client.require_dpop === true)
     const deviceCode = deps.random.secret('egd')
     const now = deps.now()
     for (let attempt = 0; ; attempt++) {
@@ -52,6 +56,7 @@ export function deviceAuthorizationEndpoint(deps: Deps, rateLimit: RateLimit) {
           user_id: null,
           decided_at: null,
           session_id: null,
+          dpop_jkt: dpopJkt,
         })
         const verificationUri = `${deps.settings.issuer}/device`
         return noStoreJson({
@@ -68,4 +73,19 @@ export function deviceAuthorizationEndpoint(deps: Deps, rateLimit: RateLimit) {
       }
     }
   })
+}
+
+/**
+ * The key the device code is bound to: a DPoP proof sent with the device authorization request,
+ * or its `dpop_jkt` parameter (as RFC 9449 §10 defines for /authorize); both must agree. The poll
+ * that redeems the code must then prove that key (grants/device-code.ts).
+ */
+async function deviceDpopJkt(deps: Deps, req: Request, form: Map<string, string>, required: boolean): Promise<string | null> {
+  const param = form.get('dpop_jkt')
+  if (param !== undefined && !isDpopJkt(param)) throw new OAuthError('invalid_request', 'dpop_jkt must be a base64url SHA-256 JWK thumbprint')
+  const proof = await checkDpopProof(deps, req, { method: 'POST', path: DEVICE_AUTHORIZATION_PATH, nonce: true })
+  if (proof && param !== undefined && proof.jkt !== param) throw new OAuthError('invalid_dpop_proof', 'dpop_jkt does not match the DPoP proof key')
+  const jkt = proof?.jkt ?? param ?? null
+  if (jkt === null && required) throw new OAuthError('invalid_dpop_proof', 'this client must send a DPoP proof or dpop_jkt')
+  return jkt
 }

@@ -1,7 +1,8 @@
-import { CLIENT_ASSERTION_ALGS, MAX_REFRESH_TOKEN_TTL_SECONDS, REFRESH_TOKEN_HEADER, STANDARD_SCOPES, TOKEN_ENDPOINT_AUTH_METHODS } from '@evergreen/core'
+import { CLIENT_ASSERTION_ALGS, DPOP_SIGNING_ALGS, MAX_REFRESH_TOKEN_TTL_SECONDS, REFRESH_TOKEN_HEADER, STANDARD_SCOPES, TOKEN_ENDPOINT_AUTH_METHODS } from '@evergreen/core'
 import type { Deps } from '../deps.js'
 import { SERVED_GRANT_TYPES } from '../grants/registry.js'
 import { PROMPT_VALUES } from '../oauth/prompt.js'
+import { REVOCATION_PATH } from './revocation.js'
 
 /**
  * Authorization-server metadata (RFC 8414), served at both well-known paths. It lists only what
@@ -19,7 +20,8 @@ export function serverMetadata(deps: Pick<Deps, 'settings' | 'keys'>): Record<st
     token_endpoint: `${iss}/oauth/token`,
     device_authorization_endpoint: `${iss}/oauth/device_authorization`,
     userinfo_endpoint: `${iss}/userinfo`,
-    revocation_endpoint: `${iss}/oauth/revoke`,
+    // DPoP proofs at revocation name exactly this URL as `htu`.
+    revocation_endpoint: `${iss}${REVOCATION_PATH}`,
     introspection_endpoint: `${iss}/oauth/introspect`,
     end_session_endpoint: `${iss}/oauth/end-session`,
     jwks_uri: `${iss}/.well-known/jwks.json`,
@@ -41,6 +43,8 @@ export function serverMetadata(deps: Pick<Deps, 'settings' | 'keys'>): Record<st
     // Introspection answers only confidential clients: it reveals other clients' tokens' state.
     introspection_endpoint_auth_methods_supported: TOKEN_ENDPOINT_AUTH_METHODS.filter((m) => m !== 'none'),
     introspection_endpoint_auth_signing_alg_values_supported: CLIENT_ASSERTION_ALGS,
+    // RFC 9449 §5.1: the proof algorithms the token endpoint (and userinfo) accept.
+    dpop_signing_alg_values_supported: DPOP_SIGNING_ALGS,
     scopes_supported: STANDARD_SCOPES,
     access_token_signing_alg_values_supported: algs,
     id_token_signing_alg_values_supported: algs,

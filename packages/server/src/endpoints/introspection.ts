@@ -7,6 +7,7 @@ import { oauthEndpoint } from '../http/oauth-endpoint.js'
 import type { RateLimit } from '../http/rate-limit.js'
 import { sessionScopeNow } from '../oauth/scope.js'
 import { accessTokenState, sessionLive } from '../sessions/access-token-state.js'
+import { boundJkt } from '../sessions/dpop-binding.js'
 import type { SessionRecord } from '../store/types.js'
 
 const INACTIVE = { active: false } as const
@@ -47,6 +48,8 @@ async function introspect(deps: Deps, token: string): Promise<Record<string, unk
       exp: view.token.expires_at,
       sid: view.session.id,
       ...delegation(view.session),
+      // RFC 9449 §6.2: the key a bound session's refresh token must be presented with.
+      ...(view.session.dpop_jkt == null ? {} : { cnf: { jkt: view.session.dpop_jkt } }),
     }
   }
   let payload: Record<string, unknown>
@@ -61,9 +64,12 @@ async function introspect(deps: Deps, token: string): Promise<Record<string, unk
     return INACTIVE
   }
   const { iss, sub, aud, exp, iat, jti, client_id, scope, sid } = payload
+  const jkt = boundJkt(payload)
   return {
-    active: true, token_type: 'Bearer', iss, sub, aud, exp, iat, jti, client_id, scope, sid,
+    // RFC 9449 §6.2: a bound token is a DPoP token, and its cnf tells the resource server the key.
+    active: true, token_type: jkt === undefined ? 'Bearer' : 'DPoP', iss, sub, aud, exp, iat, jti, client_id, scope, sid,
     ...(state.session ? delegation(state.session) : {}),
+    ...(jkt === undefined ? {} : { cnf: { jkt } }),
   }
 }
 

@@ -1,10 +1,14 @@
 import { OAuthError } from '@evergreen/core'
 import type { Deps } from '../deps.js'
 import { authenticateClient } from '../http/client-auth.js'
+import { checkDpopProof, dpopNonceHeader } from '../http/dpop-proof.js'
 import { noStoreJson } from '../http/errors.js'
 import { oauthEndpoint } from '../http/oauth-endpoint.js'
 import type { RateLimit } from '../http/rate-limit.js'
 import { GRANTS } from '../grants/registry.js'
+
+/** The token endpoint's path under the issuer, as discovery publishes it (and DPoP's `htu` names). */
+export const TOKEN_PATH = '/oauth/token'
 
 /**
  * The token endpoint (RFC 6749 §3.2): dispatches on grant_type, authenticates the client and
@@ -22,6 +26,15 @@ export function tokenEndpoint(deps: Deps, rateLimit: RateLimit) {
     if (!client.grant_types.includes(grant.grantType)) {
       throw new OAuthError('unauthorized_client', `client may not use the ${grant.grantType} grant`)
     }
-    return noStoreJson(await grant.handle({ req: request.req, form: request.form, requester: request.requester, client }, deps, prepared?.value))
+    // After client authentication, before the grant: a refused proof stops the request before
+    // anything is spent, and a request without a DPoP header pays nothing here.
+    const dpop = await checkDpopProof(deps, request.req, { method: 'POST', path: TOKEN_PATH, nonce: true })
+    if (dpop === undefined && client.require_dpop === true) {
+      throw new OAuthError('invalid_dpop_proof', 'this client must send a DPoP proof', { headers: dpopNonceHeader(deps) })
+    }
+    const body = await grant.handle({ req: request.req, form: request.form, requester: request.requester, client, dpop }, deps, prepared?.value)
+    const response = noStoreJson(body)
+    if (dpop !== undefined) for (const [name, value] of Object.entries(dpopNonceHeader(deps))) response.headers.set(name, value)
+    return response
   })
 }

@@ -5,6 +5,7 @@ import { verifyS256 } from '../oauth/pkce.js'
 import { narrowedResource, precheckedResource } from '../oauth/resource.js'
 import { currentScope } from '../oauth/scope.js'
 import { issueSession } from '../sessions/issue.js'
+import { requireBoundKey } from '../sessions/dpop-binding.js'
 import { revokeSession } from '../sessions/revoke.js'
 import type { GrantContext } from './types.js'
 
@@ -30,6 +31,9 @@ export async function handle(ctx: GrantContext, deps: Deps): Promise<TokenRespon
   if (!result) throw new OAuthError('invalid_grant', 'authorization code is not recognised')
   const record = result.code
   if (record.client_id !== client.client_id) throw new OAuthError('invalid_grant', 'authorization code was issued to another client')
+  // RFC 9449 §10: a code bound by `dpop_jkt` is redeemed only with that key. Before the reuse
+  // check, so a replayed code without the key cannot revoke the owner's session.
+  requireBoundKey(record.dpop_jkt, ctx.dpop?.jkt, 'authorization code')
   if (!result.consumed) {
     if (record.session_id) {
       // A code's session is a person's own sign-in, never delegated: no actors to name.
@@ -63,6 +67,7 @@ export async function handle(ctx: GrantContext, deps: Deps): Promise<TokenRespon
     resource,
     requester: ctx.requester,
     oidc: { nonce: record.nonce, authTime: record.auth_time },
+    dpopJkt: ctx.dpop?.jkt,
   })
   await deps.store.setAuthorizationCodeSession(hash, issued.session.id)
   // A client not registered for the refresh_token grant could only be refused with this token,

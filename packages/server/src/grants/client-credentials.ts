@@ -2,6 +2,7 @@ import { OAuthError, type TokenResponse } from '@evergreen/core'
 import type { Deps } from '../deps.js'
 import { grantedResource } from '../oauth/resource.js'
 import { grantedAudience, grantedScope } from '../oauth/scope.js'
+import { accessTokenCnf } from '../sessions/dpop-binding.js'
 import { tokenResponse } from '../sessions/token-response.js'
 import type { GrantContext } from './types.js'
 
@@ -21,5 +22,6 @@ export async function handle(ctx: GrantContext, deps: Deps): Promise<TokenRespon
   const audience = grantedAudience(ctx.form.get('audience'), client)
   const resource = grantedResource(ctx.form.get('resource'), client)
   // No session, so no absolute end and no refresh token (§4.4.3).
-  return tokenResponse(deps, client, { sub: client.client_id, client_id: client.client_id, scope, audience, resource }, null)
+  const cnf = accessTokenCnf(client, ctx.dpop?.jkt)
+  return tokenResponse(deps, client, { sub: client.client_id, client_id: client.client_id, scope, audience, resource, ...(cnf ? { cnf } : {}) }, null)
 }

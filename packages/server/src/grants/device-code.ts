@@ -3,6 +3,7 @@ import { hashSecret } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
 import { narrowedResource } from '../oauth/resource.js'
 import { currentScope } from '../oauth/scope.js'
+import { requireBoundKey } from '../sessions/dpop-binding.js'
 import { prepareSession, sessionTokenResponse } from '../sessions/issue.js'
 import type { GrantContext } from './types.js'
 
@@ -22,6 +23,8 @@ export async function handle(ctx: GrantContext, deps: Deps): Promise<TokenRespon
   const now = deps.now()
   const existing = await deps.store.getDeviceCode(hash)
   if (!existing || existing.client_id !== client.client_id) throw new OAuthError('invalid_grant', 'device_code is not recognised')
+  // Before the poll is recorded: a presenter without the bound key changes nothing.
+  requireBoundKey(existing.dpop_jkt, ctx.dpop?.jkt, 'device_code')
   // RFC 8707 §2.2: the poll may narrow to the resource asked at device authorization, not widen.
   const resource = narrowedResource(ctx.form.get('resource'), existing.resource, client)
   const tooFast = existing.last_polled_at !== null && now - existing.last_polled_at < existing.interval
@@ -52,6 +55,7 @@ export async function handle(ctx: GrantContext, deps: Deps): Promise<TokenRespon
     resource,
     requester: ctx.requester,
     oidc: { nonce: null, authTime: before.decided_at ?? now },
+    dpopJkt: ctx.dpop?.jkt,
   })
   if (!(await deps.store.consumeDeviceCode(hash, prepared.session, prepared.token, prepared.audit))) {
     throw new OAuthError('invalid_grant', 'device_code was already used')

@@ -41,7 +41,7 @@ export async function handle(ctx: GrantContext, deps: Deps, { token, lookup }: P
   try {
     const result = await rotateRefreshToken(
       deps,
-      { refreshToken: token, clientId: client.client_id, scope: ctx.form.get('scope'), requester: ctx.requester },
+      { refreshToken: token, clientId: client.client_id, scope: ctx.form.get('scope'), requester: ctx.requester, dpopJkt: ctx.dpop?.jkt },
       lookup,
     )
     deps.metrics.refreshes.inc({ outcome: result.outcome })

@@ -4,6 +4,7 @@ import type { Deps } from '../deps.js'
 import { isResourceUri } from '../oauth/resource.js'
 import { parseScope, sessionScopeNow } from '../oauth/scope.js'
 import { accessTokenState, sessionLive } from '../sessions/access-token-state.js'
+import { boundJkt } from '../sessions/dpop-binding.js'
 import { issueSession } from '../sessions/issue.js'
 import type { ClientRecord, SessionRecord, TokenExchangePolicy, UserRecord } from '../store/types.js'
 import type { GrantContext } from './types.js'
@@ -92,6 +93,7 @@ export async function handle(ctx: GrantContext, deps: Deps): Promise<TokenRespon
     maxRefreshTtl: Math.min(policy.max_refresh_ttl ?? Infinity, parentEnd === null ? Infinity : Math.max(1, parentEnd - now)),
     absoluteExpiresAt: parentEnd,
     requester: ctx.requester,
+    dpopJkt: ctx.dpop?.jkt,
   })
   const { refresh_token, refresh_token_expires_in, ...accessOnly } = issued.response
   // The access_token field always holds an access token (a JWT), so that is its issued type
@@ -115,12 +117,15 @@ async function readSubject(ctx: GrantContext, deps: Deps, policy: TokenExchangeP
   let session: SessionRecord | undefined
   let client: ClientRecord | undefined
   let tokenScope: string | undefined
+  // The DPoP key the subject token is bound to (RFC 9449): its holder alone may exchange it.
+  let boundKey: string | null | undefined
   if (type === TOKEN_TYPES.refreshToken) {
     const view = isWellFormedRefreshToken(token) ? await deps.store.findRefreshToken(hashSecret(token)) : undefined
     // Presenting a refresh token does not spend it: the person's session rotates on its own.
     if (view && view.token.spent_at === null && view.token.expires_at > now && view.session.generation === view.token.generation) {
       session = view.session
       client = view.client
+      boundKey = view.session.dpop_jkt
     }
   } else if (type === TOKEN_TYPES.accessToken) {
     const payload = await verifiedAccessToken(deps, token)
@@ -131,6 +136,7 @@ async function readSubject(ctx: GrantContext, deps: Deps, policy: TokenExchangeP
         client = state.client
         // An access token may carry less than its session (a narrowed refresh): it is the ceiling.
         tokenScope = typeof payload.scope === 'string' ? payload.scope : ''
+        boundKey = boundJkt(payload)
       }
     }
   } else {
@@ -138,6 +144,12 @@ async function readSubject(ctx: GrantContext, deps: Deps, policy: TokenExchangeP
   }
   if (!session || !client || !sessionLive(session, now) || session.user_id === null) {
     throw new OAuthError('invalid_request', 'subject_token is not an active token of a person')
+  }
+  // Otherwise a copy of a bound token would buy an unbound delegated session. Nothing is spent or
+  // revoked either way (presenting a subject token never spends it).
+  if (boundKey != null && boundKey !== ctx.dpop?.jkt) {
+    if (ctx.dpop === undefined) throw new OAuthError('invalid_dpop_proof', 'subject_token is bound to a DPoP key; send a DPoP proof made with it')
+    throw new OAuthError('invalid_request', 'subject_token is bound to another DPoP key')
   }
   if (!policy.subject_clients.includes(session.client_id)) {
     throw new OAuthError('invalid_request', 'this client may not take tokens of the subject token\'s client')

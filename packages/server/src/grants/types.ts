@@ -1,4 +1,4 @@
-import type { GrantType, TokenResponse } from '@evergreen/core'
+import type { GrantType, TokenResponse, VerifiedDpopProof } from '@evergreen/core'
 import type { Deps } from '../deps.js'
 import type { OAuthRequest } from '../http/oauth-endpoint.js'
 import type { ClientRecord } from '../store/types.js'
@@ -9,6 +9,8 @@ import type { ClientRecord } from '../store/types.js'
  */
 export interface GrantContext extends Omit<OAuthRequest, 'client'> {
   client: ClientRecord
+  /** The request's DPoP proof, verified and its jti recorded (http/dpop-proof.ts); absent without one. */
+  dpop?: VerifiedDpopProof | undefined
 }
 
 /** What a grant's optional `prepare` read yields: the client row, when that read found it. */

@@ -8,7 +8,10 @@ export interface MaintenanceOptions {
    * read is one small query.
    */
   keyReloadSeconds?: number
-  /** How often to delete expired tokens, codes and browser sessions. */
+  /**
+   * How often to delete expired tokens, codes and browser sessions, and the used ids of client
+   * assertions and DPoP proofs (their shared replay cache; docs/architecture.md "DPoP binding").
+   */
   pruneSeconds?: number
   /**
    * How long expired rows are kept: a day, so a refresh token replayed shortly after it expired

@@ -11,7 +11,7 @@ import { isS256Challenge } from '../oauth/pkce.js'
 import { PROMPT_VALUES } from '../oauth/prompt.js'
 import { authorizedResources } from '../oauth/resource.js'
 import { checkOfflineAccess, grantedScope } from '../oauth/scope.js'
-import { OAuthError } from '@evergreen/core'
+import { isDpopJkt, OAuthError } from '@evergreen/core'
 import { rememberDocumentClient, resolveClient } from '../clients/resolve.js'
 import { ClientDocumentError } from '../errors.js'
 import { requesterOf } from '../http/requester.js'
@@ -38,6 +38,8 @@ interface AuthorizationRequest {
   maxAge: number | null
   /** The RFC 8707 resources asked for, space-separated, or null (see `authorizedResources`). */
   resource: string | null
+  /** RFC 9449 §10 `dpop_jkt`: the DPoP key that must redeem the code, or null. */
+  dpopJkt?: string | null
 }
 
 /**
@@ -152,7 +154,9 @@ async function validate(deps: Deps, get: (k: string) => string | undefined, reso
   const maxAgeText = get('max_age')
   if (maxAgeText !== undefined && !/^\d{1,10}$/.test(maxAgeText)) return back(deps, base, { error: 'invalid_request', error_description: 'max_age must be a non-negative integer' })
   const maxAge = maxAgeText === undefined ? null : Number(maxAgeText)
-  return { client, redirectUri, state, scope, codeChallenge: challenge ?? null, nonce: nonce ?? null, prompt, maxAge, resource }
+  const dpopJkt = get('dpop_jkt')
+  if (dpopJkt !== undefined && !isDpopJkt(dpopJkt)) return back(deps, base, { error: 'invalid_request', error_description: 'dpop_jkt must be a base64url SHA-256 JWK thumbprint' })
+  return { client, redirectUri, state, scope, codeChallenge: challenge ?? null, nonce: nonce ?? null, prompt, maxAge, resource, dpopJkt: dpopJkt ?? null }
 }
 
 /**
@@ -265,6 +269,7 @@ async function issueCode(deps: Deps, req: AuthorizationRequest, userId: string, 
     expires_at: now + CODE_TTL,
     consumed_at: null,
     session_id: null,
+    dpop_jkt: req.dpopJkt ?? null,
   })
   return back(deps, req, { code })
 }

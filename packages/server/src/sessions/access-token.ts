@@ -12,6 +12,8 @@ export interface AccessTokenSubject {
   sid?: string
   /** RFC 8693 §4.1 actor claim for delegated tokens. */
   act?: Record<string, unknown>
+  /** RFC 9449 §6.1: the DPoP key the access token is bound to (`cnf.jkt`); absent for Bearer. */
+  cnf?: { jkt: string }
 }
 
 /**
@@ -34,6 +36,7 @@ export function signAccessToken(deps: Pick<Deps, 'now' | 'random' | 'keys' | 'se
   }
   if (subject.sid !== undefined) claims.sid = subject.sid
   if (subject.act !== undefined) claims.act = subject.act
+  if (subject.cnf !== undefined) claims.cnf = { jkt: subject.cnf.jkt }
   return deps.keys.signer().signAccessToken(claims)
 }
 

@@ -3,6 +3,7 @@ import { sessionAuditEvent, type Requester } from '../audit.js'
 import { hashSecret } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
 import type { AuditEvent, ClientRecord, RefreshTokenRecord, SessionKind, SessionRecord, UserRecord } from '../store/types.js'
+import { accessTokenCnf, sessionDpopJkt } from './dpop-binding.js'
 import { signIdToken } from './id-token.js'
 import { absoluteExpiry, resolveRefreshTtl } from './lifetimes.js'
 import { tokenResponse } from './token-response.js'
@@ -28,6 +29,8 @@ export interface NewSession {
   requester: Requester
   /** When `openid` is in scope: the ID token's nonce and auth_time. */
   oidc?: { nonce: string | null; authTime: number }
+  /** Thumbprint of the request's verified DPoP proof key, if any (sessions/dpop-binding.ts decides what it binds). */
+  dpopJkt?: string | undefined
 }
 
 /** A session ready to be written: the rows, and the one copy of the refresh token in memory. */
@@ -75,6 +78,7 @@ export function prepareSession(deps: Deps, input: NewSession): PreparedSession {
     user_agent: input.requester.user_agent,
     ip: input.requester.ip,
     auth_time: input.oidc?.authTime ?? null,
+    dpop_jkt: sessionDpopJkt(input.client, input.dpopJkt),
   }
   const refreshToken = deps.random.refreshToken()
   return {
@@ -97,6 +101,7 @@ export function prepareSession(deps: Deps, input: NewSession): PreparedSession {
       data: {
         kind: session.kind, refresh_ttl: refreshTtl, scope: session.scope, parent_id: session.parent_id,
         ...(session.resource === null ? {} : { resource: session.resource }),
+        ...(session.dpop_jkt == null ? {} : { dpop_jkt: session.dpop_jkt }),
       },
     }),
   }
@@ -111,6 +116,7 @@ export function sessionTokenResponse(deps: Deps, prepared: PreparedSession): Iss
     {
       sub: input.user.id, client_id: session.client_id, scope: session.scope, audience: session.audience, resource: session.resource,
       sid: session.id, ...(input.act === undefined ? {} : { act: input.act }),
+      ...optionalCnf(accessTokenCnf(input.client, input.dpopJkt)),
     },
     session.absolute_expires_at,
     { token: prepared.refreshToken, expiresIn: session.idle_expires_at - deps.now() },
@@ -137,4 +143,8 @@ export async function issueSession(deps: Deps, input: NewSession): Promise<Issue
   const prepared = prepareSession(deps, input)
   await deps.store.createSession(prepared.session, prepared.token, prepared.audit)
   return sessionTokenResponse(deps, prepared)
+}
+
+function optionalCnf(cnf: { jkt: string } | undefined): { cnf?: { jkt: string } } {
+  return cnf === undefined ? {} : { cnf }
 }

@@ -4,6 +4,7 @@ import { hashSecret } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
 import type { AuditEvent, ClientRecord, RefreshTokenView } from '../store/types.js'
 import { audienceAllowed, parseScope, sessionScopeNow } from '../oauth/scope.js'
+import { accessTokenCnf } from './dpop-binding.js'
 import { slideIdleExpiry } from './lifetimes.js'
 import { openSuccessor, sealSuccessor } from './successor-seal.js'
 import { withdrawnDelegation } from './delegation.js'
@@ -17,6 +18,8 @@ export interface RefreshRequest {
   /** Optional narrower scope (RFC 6749 §6). */
   scope?: string | undefined
   requester: Requester
+  /** Thumbprint of the request's verified DPoP proof key (jti already recorded); absent without a proof. */
+  dpopJkt?: string | undefined
 }
 
 /** The hot-path read, done by the grant before client authentication so both share one query. */
@@ -69,6 +72,16 @@ export async function rotateRefreshToken(deps: Deps, req: RefreshRequest, lookup
       // client id kill other people's sessions.
       throw await failed(deps, view, req, 'client_mismatch', 'refresh token was issued to another client')
     }
+    // RFC 9449 §5: a bound session refreshes only with a proof of its key — the grace replay too.
+    // Checked before anything that could spend, replay or revoke (and before the revoked and
+    // expiry checks, so a presenter without the key learns nothing about the session): a thief
+    // holding the token but not the key must not be able to log the owner out by reuse detection.
+    if (session.dpop_jkt != null && session.dpop_jkt !== req.dpopJkt) {
+      if (req.dpopJkt === undefined) {
+        throw new OAuthError('invalid_dpop_proof', 'this refresh token is bound to a DPoP key; send a DPoP proof made with it')
+      }
+      throw await failed(deps, view, req, 'dpop_key_mismatch', 'refresh token is bound to another DPoP key')
+    }
     if (session.revoked_at !== null) throw await failed(deps, view, req, 'revoked', 'session has been revoked')
     if (session.absolute_expires_at !== null && session.absolute_expires_at <= now) {
       throw await failed(deps, view, req, 'expired_absolute', 'session reached its maximum lifetime')
@@ -85,6 +98,7 @@ export async function rotateRefreshToken(deps: Deps, req: RefreshRequest, lookup
     // Intersected with what the client may hold now, so narrowing a client reaches every live
     // session at its next rotation.
     const scope = narrowScope(sessionScopeNow(session, client), req.scope)
+    const cnf = accessTokenCnf(client, req.dpopJkt)
 
     if (token.spent_at !== null) {
       const grace = deps.settings.refreshGraceSeconds
@@ -101,7 +115,7 @@ export async function rotateRefreshToken(deps: Deps, req: RefreshRequest, lookup
           throw refused('superseded', 'refresh token was replaced by a newer one; use the latest refresh token')
         }
         const successor = openSuccessor(req.refreshToken, token.hash, token.successor_sealed)
-        if (successor !== undefined) return graceReplay(deps, view, successor, scope, req)
+        if (successor !== undefined) return graceReplay(deps, view, successor, scope, req, cnf)
       }
       await reuseDetected(deps, view, req)
       throw refused('reused', 'refresh token was already used; the session has been revoked')
@@ -140,7 +154,7 @@ export async function rotateRefreshToken(deps: Deps, req: RefreshRequest, lookup
       return {
         sessionId: session.id,
         outcome: 'rotated',
-        response: rotatedResponse(deps, view, client, successor, idle - now, scope),
+        response: rotatedResponse(deps, view, client, successor, idle - now, scope, cnf),
       }
     }
     view = await deps.store.findRefreshToken(hash)
@@ -149,7 +163,14 @@ export async function rotateRefreshToken(deps: Deps, req: RefreshRequest, lookup
   throw refused('not_found', 'refresh token is not recognised')
 }
 
-async function graceReplay(deps: Deps, view: RefreshTokenView, successor: string, scope: string, req: RefreshRequest): Promise<RefreshResult> {
+async function graceReplay(
+  deps: Deps,
+  view: RefreshTokenView,
+  successor: string,
+  scope: string,
+  req: RefreshRequest,
+  cnf: { jkt: string } | undefined,
+): Promise<RefreshResult> {
   const now = deps.now()
   const { token } = view
   // A replay hands out a live token, so it leaves the same trail as a rotation: who asked, and
@@ -161,7 +182,7 @@ async function graceReplay(deps: Deps, view: RefreshTokenView, successor: string
   return {
     sessionId: view.session.id,
     outcome: 'grace_replay',
-    response: rotatedResponse(deps, view, view.client, successor, refreshExpiresIn, scope),
+    response: rotatedResponse(deps, view, view.client, successor, refreshExpiresIn, scope, cnf),
   }
 }
 
@@ -172,6 +193,7 @@ function rotatedResponse(
   refreshToken: string,
   refreshExpiresIn: number,
   scope: string,
+  cnf: { jkt: string } | undefined,
 ): TokenResponse {
   const { session } = view
   const subject = {
@@ -187,6 +209,7 @@ function rotatedResponse(
     resource: session.resource,
     sid: session.id,
     ...(session.act === null ? {} : { act: JSON.parse(session.act) as Record<string, unknown> }),
+    ...(cnf === undefined ? {} : { cnf }),
   }
   return tokenResponse(deps, client, subject, session.absolute_expires_at, { token: refreshToken, expiresIn: refreshExpiresIn })
 }

@@ -30,7 +30,8 @@ export function tokenResponse(
   const ttl = accessTokenTtl(deps.now(), client, deps.settings, absoluteExpiresAt)
   return {
     access_token: signAccessToken(deps, subject, ttl),
-    token_type: 'Bearer',
+    // RFC 9449 §5: a bound access token is announced as such, so the client sends it as DPoP.
+    token_type: subject.cnf === undefined ? 'Bearer' : 'DPoP',
     expires_in: ttl,
     ...(refresh ? { refresh_token: refresh.token, refresh_token_expires_in: refresh.expiresIn } : {}),
     scope: subject.scope,

@@ -15,6 +15,7 @@ export type BoolColumn = ColumnType<boolean | number, boolean | number, boolean 
 type Flat<T> = { [K in keyof T]: T[K] }
 type ClientJsonKeys = 'redirect_uris' | 'post_logout_redirect_uris' | 'grant_types' | 'allowed_scopes' | 'allowed_audiences'
 type ClientNullableJson = 'jwks'
+type ClientBoolKeys = 'first_party' | 'require_dpop' | 'dpop_bound_access_tokens'
 
 /**
  * Every table as the query layer sees it, typed from the records in types.ts: a table whose row
@@ -28,10 +29,12 @@ export interface Database {
   /** email_lower is `emailKey(email)`, computed in JS so both stores agree on "the same email". */
   users: Flat<UserRecord & { email_lower: string }>
   upstream_identities: UpstreamIdentityRecord
-  clients: Flat<Omit<ClientRecord, ClientJsonKeys | ClientNullableJson | 'first_party' | 'token_exchange'> & { [K in ClientJsonKeys]: JsonColumn } & {
+  clients: Flat<Omit<ClientRecord, ClientJsonKeys | ClientNullableJson | ClientBoolKeys | 'token_exchange'> & { [K in ClientJsonKeys]: JsonColumn } & {
     jwks?: ColumnType<unknown, string | null, string | null>
     token_exchange: ColumnType<unknown, string | null, string | null>
     first_party: BoolColumn
+    require_dpop?: BoolColumn
+    dpop_bound_access_tokens?: BoolColumn
     /** Soft delete: the hot-path join and getClient skip deleted clients. */
     deleted_at: number | null
   }>

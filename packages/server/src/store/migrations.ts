@@ -88,6 +88,20 @@ export const SHARED_MIGRATIONS: readonly SharedMigration[] = [
     ],
   },
   {
+    // DPoP (RFC 9449): a session remembers the key thumbprint it is bound to, and so do the codes
+    // that will start one (RFC 9449 §10 `dpop_jkt`); a client whether it must use DPoP and whether
+    // its access tokens are bound too. Nullable / false by default, so existing rows are unbound.
+    // The proofs' jti replay cache reuses client_assertions (11) under a `dpop:` namespace.
+    version: 14,
+    statements: (schema) => [
+      schema.alterTable('sessions').addColumn('dpop_jkt', 'text'),
+      schema.alterTable('authorization_codes').addColumn('dpop_jkt', 'text'),
+      schema.alterTable('device_codes').addColumn('dpop_jkt', 'text'),
+      schema.alterTable('clients').addColumn('require_dpop', 'boolean', (c) => c.notNull().defaultTo(false)),
+      schema.alterTable('clients').addColumn('dpop_bound_access_tokens', 'boolean', (c) => c.notNull().defaultTo(false)),
+    ],
+  },
+  {
     // Clients that register themselves (docs/architecture.md "Client registration"): how the
     // client came to be (null: an operator), when it was last used, and when an unused
     // dynamically registered client stops working. The index serves the maintenance sweep.

@@ -22,11 +22,12 @@ export const CLIENT_COLUMNS = columnsOf<ClientRecord>({
   grant_types: true, token_endpoint_auth_method: true, jwks: true, jwks_uri: true, previous_secret_hash: true, previous_secret_expires_at: true, allowed_scopes: true, allowed_audiences: true, access_token_ttl: true,
   refresh_token_ttl: true, refresh_token_ttl_max: true, session_max_lifetime: true, first_party: true, default_resource: true, token_exchange: true,
   registration: true, last_used_at: true, expires_at: true, created_at: true, updated_at: true,
+  require_dpop: true, dpop_bound_access_tokens: true,
 })
 export const SESSION_COLUMNS = columnsOf<SessionRecord>({
   id: true, user_id: true, client_id: true, kind: true, scope: true, audience: true, created_at: true, last_refreshed_at: true,
   idle_expires_at: true, absolute_expires_at: true, refresh_ttl: true, generation: true, revoked_at: true, revoked_reason: true,
-  parent_id: true, resource: true, act: true, name: true, user_agent: true, ip: true, auth_time: true,
+  parent_id: true, resource: true, act: true, name: true, user_agent: true, ip: true, auth_time: true, dpop_jkt: true,
 })
 export const TOKEN_COLUMNS = columnsOf<RefreshTokenRecord>({
   hash: true, session_id: true, generation: true, created_at: true, expires_at: true, spent_at: true, successor_sealed: true,
@@ -43,11 +44,11 @@ export const LOGIN_SESSION_COLUMNS = columnsOf<LoginSessionRecord>({
 })
 export const AUTHORIZATION_CODE_COLUMNS = columnsOf<AuthorizationCodeRecord>({
   hash: true, client_id: true, user_id: true, redirect_uri: true, scope: true, code_challenge: true, code_challenge_method: true,
-  nonce: true, resource: true, auth_time: true, created_at: true, expires_at: true, consumed_at: true, session_id: true,
+  nonce: true, resource: true, auth_time: true, created_at: true, expires_at: true, consumed_at: true, session_id: true, dpop_jkt: true,
 })
 export const DEVICE_CODE_COLUMNS = columnsOf<DeviceCodeRecord>({
   hash: true, user_code: true, client_id: true, scope: true, requested_ttl: true, resource: true, created_at: true, expires_at: true, interval: true,
-  last_polled_at: true, status: true, user_id: true, decided_at: true, session_id: true,
+  last_polled_at: true, status: true, user_id: true, decided_at: true, session_id: true, dpop_jkt: true,
 })
 export const BACKCHANNEL_COLUMNS = columnsOf<BackchannelLogoutRecord>({
   id: true, session_id: true, user_id: true, client_id: true, uri: true, attempts: true, next_attempt_at: true, locked_until: true,
@@ -108,6 +109,8 @@ export function toClient(r: ClientRow): ClientRecord {
     allowed_audiences: json<string[]>(r.allowed_audiences),
     token_exchange: r.token_exchange === null ? null : json<TokenExchangePolicy>(r.token_exchange),
     first_party: r.first_party === true || r.first_party === 1,
+    require_dpop: r.require_dpop === true || r.require_dpop === 1,
+    dpop_bound_access_tokens: r.dpop_bound_access_tokens === true || r.dpop_bound_access_tokens === 1,
     jwks: r.jwks === null || r.jwks === undefined ? null : json<JwkSet>(r.jwks),
   }
 }

@@ -498,8 +498,8 @@ export abstract class SqlStore implements Store {
       if (v === undefined) continue
       out[k] = CLIENT_NULLABLE_JSON.has(k) ? (v === null ? null : JSON.stringify(v)) : CLIENT_JSON.has(k) ? JSON.stringify(v) : typeof v === 'boolean' ? this.dialect.bool(v) : v
     }
-    return out as Omit<T, 'first_party' | 'jwks' | 'token_exchange' | 'redirect_uris' | 'post_logout_redirect_uris' | 'grant_types' | 'allowed_scopes' | 'allowed_audiences'> & {
+    return out as Omit<T, 'first_party' | 'require_dpop' | 'dpop_bound_access_tokens' | 'jwks' | 'token_exchange' | 'redirect_uris' | 'post_logout_redirect_uris' | 'grant_types' | 'allowed_scopes' | 'allowed_audiences'> & {
       [K in keyof T & ('redirect_uris' | 'post_logout_redirect_uris' | 'grant_types' | 'allowed_scopes' | 'allowed_audiences')]: string
-    } & { [K in keyof T & 'first_party']: boolean | number } & { [K in keyof T & 'jwks']?: string | null } & { [K in keyof T & 'token_exchange']: string | null }
+    } & { [K in keyof T & 'first_party']: boolean | number } & { [K in keyof T & ('require_dpop' | 'dpop_bound_access_tokens')]?: boolean | number } & { [K in keyof T & 'jwks']?: string | null } & { [K in keyof T & 'token_exchange']: string | null }
   }
 }

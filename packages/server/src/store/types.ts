@@ -125,6 +125,8 @@ export interface AuthorizationCodeRecord {
   consumed_at: number | null
   /** The session the code was exchanged for, so a replayed code can revoke it (RFC 6749 §4.1.2). */
   session_id: string | null
+  /** RFC 9449 §10 `dpop_jkt` from the authorization request: the key that must redeem the code. */
+  dpop_jkt?: string | null
 }
 
 export type DeviceCodeStatus = 'pending' | 'approved' | 'denied' | 'consumed'
@@ -153,6 +155,8 @@ export interface DeviceCodeRecord {
   user_id: string | null
   decided_at: number | null
   session_id: string | null
+  /** The DPoP key (proof or `dpop_jkt` at device authorization) that must redeem the device code. */
+  dpop_jkt?: string | null
 }
 
 /**

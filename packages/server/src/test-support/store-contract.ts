@@ -51,6 +51,8 @@ function makeClient(clientId: string, overrides: Partial<ClientRecord> = {}): Cl
     registration: null,
     last_used_at: null,
     expires_at: null,
+    require_dpop: false,
+    dpop_bound_access_tokens: false,
     created_at: T0,
     updated_at: T0,
     ...overrides,
@@ -80,6 +82,7 @@ function makeSession(id: string, overrides: Partial<SessionRecord> = {}): Sessio
     user_agent: 'Mozilla/5.0',
     ip: '198.51.100.1',
     auth_time: T0 - 60,
+    dpop_jkt: null,
     ...overrides,
   }
 }
@@ -158,6 +161,7 @@ function makeAuthorizationCode(hash: string, overrides: Partial<AuthorizationCod
     expires_at: T0 + 60,
     consumed_at: null,
     session_id: null,
+    dpop_jkt: null,
     ...overrides,
   }
 }
@@ -178,6 +182,7 @@ function makeDeviceCode(hash: string, userCode: string, overrides: Partial<Devic
     user_id: null,
     decided_at: null,
     session_id: null,
+    dpop_jkt: null,
     ...overrides,
   }
 }
@@ -1224,6 +1229,49 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         expect(updated).toMatchObject({ secret_hash: 'bb', previous_secret_hash: 'aa', previous_secret_expires_at: T0 + 86_400, jwks: null })
         const cleared = await store.updateClient('m2m', { jwks: null, jwks_uri: 'https://keys.example/jwks.json' }, makeAudit('client.updated'))
         expect(cleared).toMatchObject({ jwks: null, jwks_uri: 'https://keys.example/jwks.json' })
+      })
+    })
+
+    describe('DPoP binding (migration 14)', () => {
+      const JKT = 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs'
+
+      test("a client's require_dpop and dpop_bound_access_tokens round-trip, default false, and patch", async () => {
+        await seedClient(makeClient('plain'))
+        expect(await store.getClient('plain')).toMatchObject({ require_dpop: false, dpop_bound_access_tokens: false })
+        await seedClient(makeClient('bound', { require_dpop: true, dpop_bound_access_tokens: true }))
+        expect(await store.getClient('bound')).toMatchObject({ require_dpop: true, dpop_bound_access_tokens: true })
+        const patched = await store.updateClient('plain', { dpop_bound_access_tokens: true }, makeAudit('client.updated'))
+        expect(patched).toMatchObject({ require_dpop: false, dpop_bound_access_tokens: true })
+        expect(await store.getClient('plain')).toEqual(patched)
+      })
+
+      test("a session's dpop_jkt comes back on the hot-path read and survives a rotation", async () => {
+        const client = await seedClient(makeClient('app', { dpop_bound_access_tokens: true }))
+        await seedUser(makeUser('u1'))
+        const { session } = await seedSession(makeSession('s1', { dpop_jkt: JKT }))
+        expect(await store.findRefreshToken('rt:s1')).toEqual({ token: makeToken('rt:s1', 's1'), session, client })
+        expect(await store.rotateRefreshToken(makeRotation(session, 'rt:s1', 'rt:s1:1'))).toBe(true)
+        expect((await store.findRefreshToken('rt:s1:1'))!.session.dpop_jkt).toBe(JKT)
+        expect((await store.getSession('s1'))!.dpop_jkt).toBe(JKT)
+      })
+
+      test('authorization and device codes keep their dpop_jkt', async () => {
+        const code = makeAuthorizationCode('ac-dpop', { dpop_jkt: JKT })
+        await store.createAuthorizationCode(code)
+        expect(await store.consumeAuthorizationCode('ac-dpop', T0 + 1)).toEqual({ consumed: true, code: { ...code, consumed_at: T0 + 1 } })
+        await seedClient(makeClient('tv'))
+        const device = makeDeviceCode('dc-dpop', 'UC-DPOP', { dpop_jkt: JKT })
+        await store.createDeviceCode(device)
+        expect(await store.getDeviceCode('dc-dpop')).toEqual(device)
+      })
+
+      test('DPoP proof jtis share the client_assertions replay cache under their key namespace, once under 20-way concurrency', async () => {
+        const ns = `dpop:${JKT}`
+        const results = await Promise.all(Array.from({ length: 20 }, () => store.useClientAssertion(ns, 'proof-1', T0 + 61)))
+        expect(results.filter(Boolean)).toHaveLength(1)
+        // Another key's proof with the same jti is its own proof.
+        expect(await store.useClientAssertion('dpop:other-key', 'proof-1', T0 + 61)).toBe(true)
+        expect(await store.pruneExpired(T0 + 62)).toBe(2)
       })
     })
 

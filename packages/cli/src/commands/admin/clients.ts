@@ -34,6 +34,8 @@ interface ClientOptions {
   exchangeMaxRefreshTtl?: Seconds
   /** false from `--no-token-exchange`: remove the policy. */
   tokenExchange?: boolean
+  requireDpop?: boolean
+  dpopBoundAccessTokens?: boolean
 }
 
 const EXCHANGE_OPTIONS = ['exchangeSubjectClient', 'exchangeAllowedScope', 'exchangeAllowedAudience', 'exchangeAllowedResource', 'exchangeMaxRefreshTtl'] as const
@@ -52,6 +54,8 @@ export function registerClients(admin: Command, deps: AdminDeps): void {
   addClientFields(create, parseSeconds)
   create
     .option('--first-party', 'a first-party client (the service\'s own apps)')
+    .option('--require-dpop', 'refuse token requests without a DPoP proof (RFC 9449)')
+    .option('--dpop-bound-access-tokens', 'bind access tokens to the DPoP key too (token_type DPoP); else they stay Bearer')
     .addHelpText('after', `
 Durations are seconds, or a number with s, m, h or d. --grant-type accepts refresh_token,
 client_credentials, authorization_code, device_code and token_exchange (which expand to their
@@ -130,6 +134,10 @@ Example:
   update
     .option('--first-party', 'mark as a first-party client')
     .option('--no-first-party', 'mark as a third-party client')
+    .option('--require-dpop', 'refuse token requests without a DPoP proof (RFC 9449)')
+    .option('--no-require-dpop', 'accept token requests without a DPoP proof')
+    .option('--dpop-bound-access-tokens', 'bind access tokens to the DPoP key too (token_type DPoP)')
+    .option('--no-dpop-bound-access-tokens', 'issue Bearer access tokens even for DPoP-bound sessions')
     .option('--no-token-exchange', 'remove the token-exchange policy: the client can no longer exchange tokens')
     .addHelpText('after', `
 The authentication method cannot change; register a new client instead. Sessions already issued
@@ -139,6 +147,7 @@ Examples:
   $ evergreen admin clients update cli_… --refresh-token-ttl 90d --refresh-token-ttl-max 90d
   $ evergreen admin clients update cli_… --redirect-uri https://app.example.com/cb --redirect-uri http://127.0.0.1/cb
   $ evergreen admin clients update cli_… --session-max-lifetime none
+  $ evergreen admin clients update cli_… --require-dpop --dpop-bound-access-tokens
   $ evergreen admin clients update cli_… --backchannel-logout-uri none --post-logout-redirect-uri none
   $ evergreen admin clients update agent_… --exchange-allowed-scope "read write" --default-resource none
 
@@ -269,6 +278,8 @@ function clientFields(opts: ClientOptions): Record<string, unknown> {
   if (opts.refreshTokenTtlMax !== undefined) body.refresh_token_ttl_max = seconds(opts.refreshTokenTtlMax)
   if (opts.sessionMaxLifetime !== undefined) body.session_max_lifetime = seconds(opts.sessionMaxLifetime)
   if (opts.firstParty !== undefined) body.first_party = opts.firstParty
+  if (opts.requireDpop !== undefined) body.require_dpop = opts.requireDpop
+  if (opts.dpopBoundAccessTokens !== undefined) body.dpop_bound_access_tokens = opts.dpopBoundAccessTokens
   if (opts.jwksFile !== undefined) body.jwks = readJwks(opts.jwksFile)
   if (opts.jwksUri !== undefined) body.jwks_uri = opts.jwksUri === 'none' ? null : opts.jwksUri
   if (opts.defaultResource !== undefined) body.default_resource = opts.defaultResource === 'none' ? null : opts.defaultResource
@@ -296,6 +307,8 @@ function clientDetails(c: CreatedClientView): string {
     ['refresh ttl max', c.refresh_token_ttl_max === null ? '90 days (server cap)' : ttl(c.refresh_token_ttl_max)],
     ['session max', c.session_max_lifetime === null ? 'none (renews indefinitely)' : ttl(c.session_max_lifetime)],
     ['first party', c.first_party ? 'yes' : 'no'],
+    ['dpop', c.require_dpop ? 'required' : 'optional'],
+    ['dpop-bound access tokens', c.dpop_bound_access_tokens ? 'yes' : 'no'],
     ['default resource', c.default_resource ?? 'none'],
     ['token exchange', c.token_exchange === null ? 'not allowed' : [
       `from ${formatList(c.token_exchange.subject_clients)}`,
