@@ -350,7 +350,8 @@ describe('resource indicators (RFC 8707) at /authorize and device authorization'
     expect(await json(await svc.form('/oauth/device_authorization', { client_id: 'evergreen-cli', resource: 'https://evil.example/' }), 400)).toMatchObject({ error: 'invalid_target' })
     await browser.login('ada@example.com', PASSWORD)
     await browser.get(`/device?user_code=${started.user_code}`)
-    await browser.post('/device', { user_code: started.user_code })
+    // The person sees what the device will be limited to before approving.
+    expect(await (await browser.post('/device', { user_code: started.user_code })).text()).toContain(`limited to <code>${MCP}</code>`)
     await browser.post('/device/decision', { user_code: started.user_code, decision: 'approve' })
     const poll = (extra: Record<string, string> = {}) =>
       svc.form('/oauth/token', { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', client_id: 'evergreen-cli', device_code: started.device_code, ...extra })

@@ -5,7 +5,7 @@ import { createAttemptLimit } from '../http/attempt-limit.js'
 import { requesterOf } from '../http/requester.js'
 import { formatUserCode, normaliseUserCode, userCodeDigest } from '../oauth/user-code.js'
 import type { DeviceCodeRecord, UserRecord } from '../store/types.js'
-import { pageCsrf, readSignedInForm, requireUser } from './forms.js'
+import { pageCsrf, type SignedInEnv, type SignedInFormEnv } from './forms.js'
 import { html } from './html.js'
 import { page } from './layout.js'
 
@@ -71,17 +71,13 @@ ${values.error ? html`<p class="error" role="alert" id="code-error">${values.err
   }
 
   return {
-    async show(c: Context): Promise<Response> {
-      const signedIn = await requireUser(c, deps)
-      if (signedIn instanceof Response) return signedIn
-      return entry(c, signedIn.user, { code: c.req.query('user_code') ?? '' })
+    async show(c: Context<SignedInEnv>): Promise<Response> {
+      return entry(c, c.var.signedIn.user, { code: c.req.query('user_code') ?? '' })
     },
 
     /** Step 2: the code was typed; show who asks for what, with Approve / Deny. */
-    async confirm(c: Context): Promise<Response> {
-      const posted = await readSignedInForm(c, deps)
-      if (posted instanceof Response) return posted
-      const { form, signedIn } = posted
+    async confirm(c: Context<SignedInFormEnv>): Promise<Response> {
+      const { form, signedIn } = c.var
       const found = await lookup(c, signedIn.user, form.get('user_code'))
       if ('error' in found) return entry(c, signedIn.user, { code: form.get('user_code') ?? '', ...found })
       const { record, code } = found
@@ -92,6 +88,7 @@ ${values.error ? html`<p class="error" role="alert" id="code-error">${values.err
 <p>A device using code <strong>${formatUserCode(code)}</strong> wants to sign in as <strong>${signedIn.user.email}</strong>
 with <strong>${client?.name ?? record.client_id}</strong>.</p>
 ${scopes.length ? html`<p>It asks for:</p><ul>${scopes.map((s) => html`<li><code>${s}</code></li>`)}</ul>` : ''}
+${record.resource ? html`<p>Its access will be limited to <code>${record.resource}</code>.</p>` : ''}
 <p class="muted">Only approve if you started this on your own device just now.</p>
 <form method="post" action="/device/decision">
   <input type="hidden" name="csrf" value="${csrf.token}">
@@ -104,10 +101,8 @@ ${scopes.length ? html`<p>It asks for:</p><ul>${scopes.map((s) => html`<li><code
       return csrf.withCookie(page(body, { title: 'Approve device', user: signedIn.user, csrf: csrf.token }))
     },
 
-    async decide(c: Context): Promise<Response> {
-      const posted = await readSignedInForm(c, deps)
-      if (posted instanceof Response) return posted
-      const { form, signedIn } = posted
+    async decide(c: Context<SignedInFormEnv>): Promise<Response> {
+      const { form, signedIn } = c.var
       const found = await lookup(c, signedIn.user, form.get('user_code'))
       if ('error' in found) return entry(c, signedIn.user, found)
       const { record } = found

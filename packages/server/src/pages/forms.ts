@@ -1,4 +1,4 @@
-import type { Context } from 'hono'
+import type { Context, MiddlewareHandler } from 'hono'
 import { OAuthError } from '@evergreen/core'
 import type { Deps } from '../deps.js'
 import { readForm } from '../http/form.js'
@@ -24,25 +24,54 @@ export async function readPageForm(c: Context, deps: Deps, options: { signedIn?:
   return form
 }
 
-/** The signed-in user, or a redirect to /login that comes back to this page afterwards. */
-export async function requireUser(c: Context, deps: Deps): Promise<SignedIn | Response> {
-  const signedIn = await currentUser(c, deps)
-  if (signedIn) return signedIn
+/** The context of a page only a signed-in user sees: `c.var.signedIn`, set by {@link signedInPage}. */
+export interface SignedInEnv {
+  Variables: { signedIn: SignedIn }
+}
+
+/** The context of a signed-in user's form POST: also `c.var.form`, set by {@link signedInForm}. */
+export interface SignedInFormEnv {
+  Variables: { signedIn: SignedIn; form: Map<string, string> }
+}
+
+/** A redirect to /login that comes back to this page afterwards. */
+function signInFirst(c: Context): Response {
   const url = new URL(c.req.url)
   return redirect(`/login?return_to=${encodeURIComponent(url.pathname + url.search)}`)
 }
 
 /**
- * A CSRF-checked form POST from a signed-in user: the form first (a forged post changes nothing
- * and learns nothing), then the user. Returns both, or the ready 4xx page or sign-in redirect.
+ * Middleware for a page only a signed-in user sees: sets `c.var.signedIn`, or answers with a
+ * redirect to /login that comes back here. The router names it on each such route, so which
+ * pages need a sign-in is read in one place (`pages/router.ts`).
+ *
+ * @example pages.get('/settings/sessions', signedInPage(deps), settings.sessions)
  */
-export async function readSignedInForm(c: Context, deps: Deps): Promise<{ form: Map<string, string>; signedIn: SignedIn } | Response> {
-  const form = await readPageForm(c, deps, { signedIn: true })
-  if (form instanceof Response) return form
-  const signedIn = await requireUser(c, deps)
-  if (signedIn instanceof Response) return signedIn
-  return { form, signedIn }
-}
+export const signedInPage = (deps: Deps): MiddlewareHandler<SignedInEnv> =>
+  async function signedInPage(c, next) {
+    const signedIn = await currentUser(c, deps)
+    if (!signedIn) return signInFirst(c)
+    c.set('signedIn', signedIn)
+    await next()
+  }
+
+/**
+ * Middleware for a signed-in user's form POST: the CSRF-checked form first (a forged post
+ * changes nothing and learns nothing), then the user; sets `c.var.form` and `c.var.signedIn`, or
+ * answers with the 4xx page or the sign-in redirect.
+ *
+ * @example pages.post('/settings/sessions/revoke', signedInForm(deps), settings.revokeOne)
+ */
+export const signedInForm = (deps: Deps): MiddlewareHandler<SignedInFormEnv> =>
+  async function signedInForm(c, next) {
+    const form = await readPageForm(c, deps, { signedIn: true })
+    if (form instanceof Response) return form
+    const signedIn = await currentUser(c, deps)
+    if (!signedIn) return signInFirst(c)
+    c.set('form', form)
+    c.set('signedIn', signedIn)
+    await next()
+  }
 
 /** CSRF token for a page about to be rendered, plus a Set-Cookie to attach when it is new. */
 export function pageCsrf(c: Context, deps: Deps): { token: string; withCookie(res: Response): Response } {

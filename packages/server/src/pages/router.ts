@@ -5,6 +5,7 @@ import { COPY_SCRIPT, STYLESHEET } from './assets.js'
 import { authorizationEndpoint } from './authorize.js'
 import { devicePages } from './device.js'
 import { endSessionPages } from './end-session.js'
+import { signedInForm, signedInPage } from './forms.js'
 import { errorPage, redirect } from './layout.js'
 import { createLoginLimits, loginPages } from './login.js'
 import { settingsPages } from './settings.js'
@@ -30,6 +31,11 @@ export function pagesRouter(deps: Deps): Hono {
   const device = devicePages(deps)
   const settings = settingsPages(deps, loginLimits)
   const endSession = endSessionPages(deps)
+  // Which pages need a sign-in, and which forms a CSRF-checked POST from one, is said here: the
+  // middleware sets `c.var.signedIn` (and `c.var.form`) or answers with the sign-in redirect or
+  // the 4xx page, so the handlers start from a signed-in user.
+  const signedIn = signedInPage(deps)
+  const signedInPost = signedInForm(deps)
   pages.get('/authorize', authorize.authorize)
   pages.post('/authorize', authorize.decide)
   pages.get('/login', login.show)
@@ -42,15 +48,15 @@ export function pagesRouter(deps: Deps): Hono {
   pages.post('/logout', login.logout)
   pages.on(['GET', 'POST'], '/oauth/end-session', endSession.request)
   pages.post('/oauth/end-session/confirm', endSession.confirm)
-  pages.get('/device', device.show)
-  pages.post('/device', device.confirm)
-  pages.post('/device/decision', device.decide)
-  pages.get('/settings/sessions', settings.sessions)
-  pages.post('/settings/sessions/revoke', settings.revokeOne)
-  pages.post('/settings/sessions/revoke-all', settings.revokeAll)
-  pages.post('/settings/sessions/end-sign-in', settings.endSignIn)
-  pages.get('/settings/cli', settings.cli)
-  pages.post('/settings/cli', settings.mintCli)
+  pages.get('/device', signedIn, device.show)
+  pages.post('/device', signedInPost, device.confirm)
+  pages.post('/device/decision', signedInPost, device.decide)
+  pages.get('/settings/sessions', signedIn, settings.sessions)
+  pages.post('/settings/sessions/revoke', signedInPost, settings.revokeOne)
+  pages.post('/settings/sessions/revoke-all', signedInPost, settings.revokeAll)
+  pages.post('/settings/sessions/end-sign-in', signedInPost, settings.endSignIn)
+  pages.get('/settings/cli', signedIn, settings.cli)
+  pages.post('/settings/cli', signedInPost, settings.mintCli)
   pages.get('/', () => redirect('/settings/sessions'))
   const asset = (body: string, type: string) => (c: Context) =>
     c.body(body, 200, { 'content-type': type, 'cache-control': 'public, max-age=3600', 'x-content-type-options': 'nosniff' })

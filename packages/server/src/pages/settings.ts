@@ -9,7 +9,7 @@ import { issueSession } from '../sessions/issue.js'
 import type { SessionRecord } from '../store/types.js'
 import { loginSessionId } from '../sessions/login-session-id.js'
 import type { SignedIn } from './browser-session.js'
-import { pageCsrf, readSignedInForm, requireUser } from './forms.js'
+import { pageCsrf, type SignedInEnv, type SignedInFormEnv } from './forms.js'
 import type { LoginLimits } from './login.js'
 import { html } from './html.js'
 import { errorPage, page, redirect } from './layout.js'
@@ -135,9 +135,8 @@ ${values.error ? html`<p class="error" role="alert" id="cli-error">${values.erro
   }
 
   return {
-    async sessions(c: Context): Promise<Response> {
-      const signedIn = await requireUser(c, deps)
-      if (signedIn instanceof Response) return signedIn
+    async sessions(c: Context<SignedInEnv>): Promise<Response> {
+      const { signedIn } = c.var
       const signIns = await deps.store.listLoginSessions(signedIn.user.id, deps.now())
       const sessions = await activeSessions(signedIn.user.id)
       const clients = new Map<string, string>()
@@ -213,10 +212,8 @@ ${sessions.length === 0
       return csrf.withCookie(page(body, { title: 'Your sessions', user: signedIn.user, csrf: csrf.token }))
     },
 
-    async revokeOne(c: Context): Promise<Response> {
-      const posted = await readSignedInForm(c, deps)
-      if (posted instanceof Response) return posted
-      const { form, signedIn } = posted
+    async revokeOne(c: Context<SignedInFormEnv>): Promise<Response> {
+      const { form, signedIn } = c.var
       const session = await deps.store.getSession(form.get('session_id') ?? '')
       // Someone else's session id answers exactly like an unknown one.
       if (!session || session.user_id !== signedIn.user.id) return errorPage('Not found', 'That session does not exist.', 404, { user: signedIn.user })
@@ -224,10 +221,8 @@ ${sessions.length === 0
       return redirect(`/settings/sessions?revoked=one${changed > 1 ? `&with=${changed - 1}` : ''}`)
     },
 
-    async revokeAll(c: Context): Promise<Response> {
-      const posted = await readSignedInForm(c, deps)
-      if (posted instanceof Response) return posted
-      const { signedIn } = posted
+    async revokeAll(c: Context<SignedInFormEnv>): Promise<Response> {
+      const { signedIn } = c.var
       for (const s of await activeSessions(signedIn.user.id)) await revokeSession(deps, s, 'revoked_by_user', requesterOf(c, deps.settings))
       // Other browser sign-ins too: a hijacked one could otherwise mint a fresh CLI credential
       // right after the victim pressed this button.
@@ -235,10 +230,8 @@ ${sessions.length === 0
       return redirect('/settings/sessions?revoked=all')
     },
 
-    async endSignIn(c: Context): Promise<Response> {
-      const posted = await readSignedInForm(c, deps)
-      if (posted instanceof Response) return posted
-      const { form, signedIn } = posted
+    async endSignIn(c: Context<SignedInFormEnv>): Promise<Response> {
+      const { form, signedIn } = c.var
       const wanted = form.get('login_session_id') ?? ''
       const target = (await deps.store.listLoginSessions(signedIn.user.id, deps.now())).find((l) => loginSessionId(l) === wanted)
       // Someone else's sign-in answers exactly like an unknown one.
@@ -248,16 +241,12 @@ ${sessions.length === 0
       return redirect('/settings/sessions?revoked=sign_in')
     },
 
-    async cli(c: Context): Promise<Response> {
-      const signedIn = await requireUser(c, deps)
-      if (signedIn instanceof Response) return signedIn
-      return cliForm(c, signedIn)
+    async cli(c: Context<SignedInEnv>): Promise<Response> {
+      return cliForm(c, c.var.signedIn)
     },
 
-    async mintCli(c: Context): Promise<Response> {
-      const posted = await readSignedInForm(c, deps)
-      if (posted instanceof Response) return posted
-      const { form, signedIn } = posted
+    async mintCli(c: Context<SignedInFormEnv>): Promise<Response> {
+      const { form, signedIn } = c.var
       const name = (form.get('name') ?? '').trim().slice(0, 100)
       const lifetime = CLI_LIFETIMES.find((l) => String(l.seconds) === form.get('lifetime'))
       if (!name || !lifetime) return errorPage('Invalid request', 'Give the credential a name and pick one of the offered lifetimes.', 400, { user: signedIn.user })
