@@ -35,7 +35,8 @@ interface Page<T> {
 
 beforeAll(async () => {
   dataDir = tmp()
-  server = await startServe(['--port', '0', '--data-dir', dataDir, '--rate-limit-token', '0'])
+  // Dynamic registration on, so a self-registered client can be shown next to an operator's.
+  server = await startServe(['--port', '0', '--data-dir', dataDir, '--rate-limit-token', '0'], { EVERGREEN_DYNAMIC_REGISTRATION: 'true' })
 })
 
 afterEach(async () => {
@@ -122,6 +123,24 @@ describe('clients, tokens, sessions and audit', () => {
     const again = await adminJson<Record<string, unknown>>(['clients', 'get', clientId])
     expect(again).not.toHaveProperty('client_secret')
     expect(again).toMatchObject({ client_id: clientId, name: 'Build bot', refresh_token_ttl_max: 7_776_000 })
+  })
+
+  test('clients get shows how a self-registered client came to be and when it expires unused; an operator\'s client shows neither', async () => {
+    const res = await fetch(`${server.url}/oauth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ client_name: 'MCP tool', redirect_uris: ['http://127.0.0.1:5555/cb'], grant_types: ['authorization_code', 'refresh_token'] }),
+    })
+    expect(res.status).toBe(201)
+    const { client_id: dynamicId } = (await res.json()) as { client_id: string }
+    const shown = await admin(['clients', 'get', dynamicId])
+    expect(shown.code).toBe(0)
+    expect(shown.stdout).toMatch(/^registration: +dynamic$/m)
+    expect(shown.stdout).toMatch(/^expires unless used: +\d{4}-/m)
+    expect(await adminJson(['clients', 'get', dynamicId])).toMatchObject({ registration: 'dynamic', first_party: false })
+    const operators = await admin(['clients', 'get', clientId])
+    expect(operators.stdout).not.toMatch(/registration:|expires unless used:/)
+    expect(await adminJson(['clients', 'get', clientId])).toMatchObject({ registration: 'admin', expires_at: null })
   })
 
   test('clients create --auth-method private_key_jwt --jwks-file registers the keys and no secret', async () => {

@@ -170,6 +170,15 @@ describe('a Client ID Metadata Document client', () => {
     expect(await again.text()).toContain('Application removed')
   })
 
+  test('the login page never fetches a document: its return_to is anyone\'s to craft', async () => {
+    const crafted = `${docs.origin}/clients/crafted.json`
+    docs.json('/clients/crafted.json', { client_id: crafted, redirect_uris: [REDIRECT] })
+    const stranger = new PageClient(svc)
+    const res = await stranger.get(`/login?return_to=${encodeURIComponent(authorizeUrl({ client_id: crafted }))}`)
+    expect(res.status).toBe(200)
+    expect(docs.hits.get('/clients/crafted.json')).toBeUndefined()
+  })
+
   test('document fetches are limited per address, counted before the fetch', async () => {
     for (let i = 0; i < 30; i++) {
       const res = await browser.get(authorizeUrl({ client_id: `${docs.origin}/clients/none-${i}.json` }))

@@ -84,19 +84,20 @@ const caches = new WeakMap<Deps, Map<string, Cached>>()
  * The document's client is not written here: {@link rememberDocumentClient} does that once a
  * person has approved it, so a crafted URL alone never adds a row.
  *
- * @param address the requester's address: each document fetch (a cache miss) counts against
+ * @param from `{ address }` of the requester: each document fetch (a cache miss) counts against
  *   {@link CLIENT_DOCUMENT_FETCHES_PER_MINUTE} for it, so the service cannot be made to fetch
- *   without bound on someone's behalf; omitted only where a fetch is a by-product of a page
- *   already counted (the login page's form targets)
+ *   without bound on someone's behalf; or `'cache'` to never fetch (pages that only decorate
+ *   themselves with the client, such as the login form's CSP targets, whose URL anyone can craft)
  * @throws ClientDocumentError when the document cannot be fetched or is not acceptable
- * @example const client = await resolveClient(deps, 'https://app.example/oauth/client.json', '203.0.113.9')
+ * @example const client = await resolveClient(deps, 'https://app.example/oauth/client.json', { address: '203.0.113.9' })
  */
-export async function resolveClient(deps: Deps, clientId: string, address?: string): Promise<ClientRecord | undefined> {
+export async function resolveClient(deps: Deps, clientId: string, from: { address: string } | 'cache'): Promise<ClientRecord | undefined> {
   const stored = await deps.store.getClient(clientId)
   if (stored && stored.registration !== 'metadata_document') return isExpired(stored, deps.now()) ? undefined : stored
   if (!isMetadataDocumentId(clientId)) return undefined
   if (!deps.settings.clientMetadataDocuments) throw new ClientDocumentError('disabled', 'client metadata documents are disabled')
-  const described = await documentClient(deps, clientId, address)
+  const described = from === 'cache' ? cachedDocumentClient(deps, clientId) : await documentClient(deps, clientId, from.address)
+  if (!described) return stored
   return stored ? { ...described, created_at: stored.created_at, last_used_at: stored.last_used_at ?? null } : described
 }
 
@@ -105,17 +106,15 @@ export async function resolveClient(deps: Deps, clientId: string, address?: stri
  * successes are cached: a failure is fetched again next time (the rate limits of the pages bound
  * how often).
  */
-async function documentClient(deps: Deps, clientId: string, address: string | undefined): Promise<ClientRecord> {
+async function documentClient(deps: Deps, clientId: string, address: string): Promise<ClientRecord> {
+  const hit = cachedDocumentClient(deps, clientId)
+  if (hit) return hit
+  // Counted before the fetch, like every limit here.
+  const attempt = await fetchLimit(deps).take(address)
+  if (!attempt.ok) throw new ClientDocumentError('rate_limited', 'too many client metadata document fetches from this address')
   let cache = caches.get(deps)
   if (!cache) caches.set(deps, (cache = new Map()))
   const now = deps.now()
-  const hit = cache.get(clientId)
-  if (hit && hit.until > now) return hit.record
-  if (address !== undefined) {
-    // Counted before the fetch, like every limit here.
-    const attempt = await fetchLimit(deps).take(address)
-    if (!attempt.ok) throw new ClientDocumentError('rate_limited', 'too many client metadata document fetches from this address')
-  }
   const fetched = await deps.fetchClientDocument(clientId)
   const record = parseClientDocument(clientId, fetched.body, now)
   const ttl = Math.min(
@@ -126,6 +125,12 @@ async function documentClient(deps: Deps, clientId: string, address: string | un
   cache.set(clientId, { record, until: now + ttl })
   if (cache.size > MAX_CACHED_DOCUMENTS) cache.delete(cache.keys().next().value!)
   return record
+}
+
+/** The client a still-fresh cached document describes, if any. */
+function cachedDocumentClient(deps: Deps, clientId: string): ClientRecord | undefined {
+  const hit = caches.get(deps)?.get(clientId)
+  return hit && hit.until > deps.now() ? hit.record : undefined
 }
 
 /**

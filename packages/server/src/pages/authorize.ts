@@ -100,7 +100,7 @@ async function validate(deps: Deps, get: (k: string) => string | undefined, reso
   const clientId = get('client_id')
   let client: ClientRecord | undefined
   try {
-    client = clientId ? await resolveClient(deps, clientId, address) : undefined
+    client = clientId ? await resolveClient(deps, clientId, { address }) : undefined
   } catch (err) {
     if (!(err instanceof ClientDocumentError)) throw err
     deps.logger.info({ reason: err.reason, err: err.message }, 'client metadata document refused')
@@ -338,10 +338,14 @@ export async function authorizeTargets(deps: Deps, returnTo: string): Promise<st
   return client ? httpOrigins(client.redirect_uris) : []
 }
 
-/** The client an /authorize return names, or undefined when it cannot be resolved (the page says so later). */
+/**
+ * The client an /authorize return names, or undefined when it cannot be resolved (the page says
+ * so later). Never fetches a metadata document: the login page's `return_to` is anyone's to
+ * craft, and /authorize, which counts fetches per address, has just resolved the real one.
+ */
 async function knownClient(deps: Deps, clientId: string | null): Promise<ClientRecord | undefined> {
   if (!clientId) return undefined
-  return resolveClient(deps, clientId).catch((err: unknown) => {
+  return resolveClient(deps, clientId, 'cache').catch((err: unknown) => {
     if (err instanceof ClientDocumentError) return undefined
     throw err
   })

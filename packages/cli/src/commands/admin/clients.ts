@@ -309,6 +309,10 @@ function clientDetails(c: CreatedClientView): string {
     ['first party', c.first_party ? 'yes' : 'no'],
     ['dpop', c.require_dpop ? 'required' : 'optional'],
     ['dpop-bound access tokens', c.dpop_bound_access_tokens ? 'yes' : 'no'],
+    // Shown only for clients no operator created: `dynamic` (RFC 7591) or `metadata_document`.
+    ['registration', c.registration && c.registration !== 'admin' ? c.registration : undefined],
+    ['last used', c.last_used_at ? formatTime(c.last_used_at) : undefined],
+    ['expires unless used', c.expires_at ? formatTime(c.expires_at) : undefined],
     ['default resource', c.default_resource ?? 'none'],
     ['token exchange', c.token_exchange === null ? 'not allowed' : [
       `from ${formatList(c.token_exchange.subject_clients)}`,
