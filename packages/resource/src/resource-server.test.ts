@@ -1,4 +1,5 @@
 import { DPOP_SIGNING_ALGS, hashAccessToken } from '@evergreen/core'
+import fc from 'fast-check'
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose'
 import { beforeAll, describe, expect, test } from 'vitest'
 import { createTestService, json, mint, seedUserAndClient, type TestService } from '../../server/src/test-support/harness.js'
@@ -264,4 +265,31 @@ test('bad configuration is a TypeError with an ERR_INVALID_ARG code', () => {
 test('the fixture client is bound to the resources used above', async () => {
   const client = await json<{ allowed_audiences: string[] }>(await svc.admin('GET', `/clients/${clientId}`))
   expect(client.allowed_audiences).toEqual([RESOURCE, OTHER])
+})
+
+describe('hostile input', () => {
+  test('any Authorization and DPoP header gets a 400 or 401 answer with a challenge, never an exception', async () => {
+    const rs = resourceServer()
+    const token = await tokenFor(RESOURCE)
+    const printable = fc.string({ unit: fc.constantFrom(...' !"#$%&()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcxyz{|}~'.split('')), maxLength: 300 })
+    const authorization = fc.oneof(
+      printable,
+      printable.map((t) => `Bearer ${t}`),
+      printable.map((t) => `DPoP ${t}`),
+      printable.map((t) => `Bearer ${token.slice(0, 20)}${t}`),
+      fc.constant(`DPoP ${token}`),
+    )
+    await fc.assert(
+      fc.asyncProperty(authorization, fc.option(printable, { nil: undefined }), async (auth, dpop) => {
+        const headers: Record<string, string> = { authorization: auth.trim() === '' ? 'x' : auth }
+        if (dpop !== undefined && dpop.trim() !== '') headers.dpop = dpop
+        const result = await rs.authenticate(call(headers))
+        expect(result.ok).toBe(false)
+        if (result.ok) return
+        expect([400, 401]).toContain(result.response.status)
+        expect(result.response.headers.get('www-authenticate')).toMatch(/^Bearer resource_metadata="https:\/\/mcp\.example\/\.well-known\/oauth-protected-resource\/mcp"/)
+      }),
+      { numRuns: 300 },
+    )
+  })
 })
