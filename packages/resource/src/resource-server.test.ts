@@ -109,6 +109,23 @@ describe('Bearer access tokens from Evergreen', () => {
     expect(auth.ok ? 'accepted' : auth.error.description).toBe('the access token expired')
   })
 
+  test('a token not valid yet (nbf) is refused, and accepted once the clock reaches it', async () => {
+    const rs = resourceServer()
+    const now = svc.clock.now()
+    const early = svc.deps.keys.signer().signAccessToken({ iss: ISSUER, sub: userId, aud: RESOURCE, client_id: clientId, scope: 'mcp:tools', iat: now, nbf: now + 60, exp: now + 600 })
+    await expect(rs.verify(call({ authorization: `Bearer ${early}` }))).rejects.toMatchObject({ code: 'INVALID_TOKEN', description: 'the access token is not valid yet' })
+    svc.clock.advance(60)
+    await expect(rs.verify(call({ authorization: `Bearer ${early}` }))).resolves.toMatchObject({ subject: userId })
+  })
+
+  test('a token naming another issuer is refused; an issuer whose metadata is not found is unavailable, never trusted', async () => {
+    const rs = createResourceServer({ resource: RESOURCE, issuer: 'http://evergreen.test/other', now: svc.clock.now, fetch: fetchEvergreen })
+    await expect(rs.verify(call({ authorization: `Bearer ${await tokenFor(RESOURCE)}` }))).rejects.toMatchObject({ code: 'ISSUER_UNAVAILABLE' })
+    const now = svc.clock.now()
+    const foreign = svc.deps.keys.signer().signAccessToken({ iss: 'https://elsewhere.example', sub: userId, aud: RESOURCE, client_id: clientId, iat: now, exp: now + 600 })
+    await expect(resourceServer().verify(call({ authorization: `Bearer ${foreign}` }))).rejects.toMatchObject({ code: 'INVALID_TOKEN' })
+  })
+
   test('a token without a required scope gets 403 insufficient_scope naming it', async () => {
     const res = await resourceServer().handle(call({ authorization: `Bearer ${await tokenFor(RESOURCE)}` }), () => new Response('reached'), { scopes: ['mcp:admin'] })
     expect(res.status).toBe(403)
