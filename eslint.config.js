@@ -26,9 +26,10 @@ export default tseslint.config(
   { files: ['packages/core/src/**/*.ts'], rules: { 'no-restricted-imports': ['error', NODE_ONLY] } },
   { files: ['packages/client/src/**/*.ts'], ignores: ['packages/client/src/node/**', 'packages/client/src/**/*.test.ts'], rules: { 'no-restricted-imports': ['error', NODE_ONLY] } },
   { files: ['packages/web/src/**/*.ts'], ignores: ['packages/web/src/node.ts', 'packages/web/src/express.ts', 'packages/web/src/redis.ts', 'packages/web/src/**/*.test.ts', 'packages/web/src/test-support/**'], rules: { 'no-restricted-imports': ['error', NODE_ONLY] } },
+  { files: ['packages/resource/src/**/*.ts'], ignores: ['packages/resource/src/**/*.test.ts'], rules: { 'no-restricted-imports': ['error', NODE_ONLY] } },
   {
     // Production defaults of injected dependencies, tests and benchmarks may read the real clock.
-    files: ['**/*.test.ts', '**/test-support/**', 'test/**', 'bench/**', 'packages/server/src/node/**', 'packages/server/src/crypto/random.ts', 'packages/server/src/store/*.ts', 'packages/cli/src/**', 'packages/web/src/config.ts', 'packages/web/src/redis.ts', 'examples/**'],
+    files: ['**/*.test.ts', '**/test-support/**', 'test/**', 'bench/**', 'packages/server/src/node/**', 'packages/server/src/crypto/random.ts', 'packages/server/src/store/*.ts', 'packages/cli/src/**', 'packages/web/src/config.ts', 'packages/web/src/redis.ts', 'packages/resource/src/resource-server.ts', 'examples/**'],
     rules: { 'no-restricted-syntax': 'off' },
   },
 )

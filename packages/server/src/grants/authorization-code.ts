@@ -2,7 +2,7 @@ import { OAuthError, type TokenResponse } from '@evergreen/core'
 import { hashSecret } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
 import { verifyS256 } from '../oauth/pkce.js'
-import { grantedResource, narrowedResource } from '../oauth/resource.js'
+import { narrowedResource, precheckedResource } from '../oauth/resource.js'
 import { currentScope } from '../oauth/scope.js'
 import { issueSession } from '../sessions/issue.js'
 import { requireBoundKey } from '../sessions/dpop-binding.js'
@@ -24,7 +24,7 @@ export async function handle(ctx: GrantContext, deps: Deps): Promise<TokenRespon
   // Form and client allowance are checked before the code is spent, so a malformed resource does
   // not burn it; naming one the person did not authorize does (below): that request tried to widen.
   const asked = ctx.form.get('resource')
-  if (asked !== undefined) grantedResource(asked, client)
+  if (asked !== undefined) precheckedResource(asked, client)
   const now = deps.now()
   const hash = hashSecret(code)
   const result = await deps.store.consumeAuthorizationCode(hash, now)

@@ -48,6 +48,33 @@ export function grantedResource(value: string | undefined, client: Pick<ClientRe
   throw new OAuthError('invalid_target', 'resource not allowed for this client')
 }
 
+/**
+ * True for a client no operator registered — one that registered itself (RFC 7591) or is
+ * described by a Client ID Metadata Document. Such a client is typically an MCP host meeting an
+ * MCP server it has never seen, and nobody could have listed that server in its
+ * `allowed_audiences`. The resources it names at the authorization endpoint are shown on the
+ * consent page and approved by the person, so there, and through the code to the token request
+ * (which may only narrow), any resource URI is allowed; everywhere else (no authorization to
+ * approve it: client_credentials, a code issued without resources) the client's own list applies.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc8707#section-2.1
+ */
+export function personApprovesResources(client: Pick<ClientRecord, 'registration'>): boolean {
+  return client.registration === 'dynamic' || client.registration === 'metadata_document'
+}
+
+/**
+ * The check a token request's `resource` gets before an authorization code is spent: its form
+ * always, and the client's allowance unless the person approves the client's resources
+ * ({@link personApprovesResources}; whether it was approved is checked once the code is read).
+ *
+ * @throws OAuthError invalid_target
+ */
+export function precheckedResource(value: string, client: Pick<ClientRecord, 'default_resource' | 'allowed_audiences' | 'registration'>): void {
+  if (personApprovesResources(client)) requestedResource(value, client)
+  else grantedResource(value, client)
+}
+
 /** How many resources one authorization may name: each becomes a stored URI and a consent line. */
 const MAX_AUTHORIZED_RESOURCES = 10
 
@@ -61,11 +88,12 @@ const MAX_AUTHORIZED_RESOURCES = 10
  * @example authorizedResources(['https://mcp.example/'], client) // 'https://mcp.example/'
  * @see https://www.rfc-editor.org/rfc/rfc8707#section-2.1
  */
-export function authorizedResources(values: readonly string[], client: Pick<ClientRecord, 'default_resource' | 'allowed_audiences'>): string | null {
+export function authorizedResources(values: readonly string[], client: Pick<ClientRecord, 'default_resource' | 'allowed_audiences' | 'registration'>): string | null {
   const named = values.filter((v) => v !== '')
   if (named.length === 0) return null
   if (named.length > MAX_AUTHORIZED_RESOURCES) throw new OAuthError('invalid_target', `at most ${MAX_AUTHORIZED_RESOURCES} resources may be requested`)
-  return [...new Set(named.map((v) => grantedResource(v, client)!))].join(' ')
+  const check = personApprovesResources(client) ? requestedResource : grantedResource
+  return [...new Set(named.map((v) => check(v, client)!))].join(' ')
 }
 
 /**
@@ -85,12 +113,12 @@ export function authorizedResources(values: readonly string[], client: Pick<Clie
 export function narrowedResource(
   value: string | undefined,
   authorized: string | null,
-  client: Pick<ClientRecord, 'default_resource' | 'allowed_audiences'>,
+  client: Pick<ClientRecord, 'default_resource' | 'allowed_audiences' | 'registration'>,
 ): string | null {
   if (authorized === null) return grantedResource(value, client)
   const list = authorized.split(' ')
   const chosen = value === undefined || value === '' ? (list.length === 1 ? list[0] : undefined) : value
   if (chosen === undefined) throw new OAuthError('invalid_target', 'several resources were authorized; name one with resource')
   if (!list.includes(chosen)) throw new OAuthError('invalid_target', 'resource was not part of the authorization')
-  return grantedResource(chosen, client)
+  return personApprovesResources(client) ? chosen : grantedResource(chosen, client)
 }

@@ -1,0 +1,11 @@
+// @evergreen/resource: the runtime-agnostic core. Adapters: @evergreen/resource/hono, @evergreen/resource/express.
+export { createResourceServer } from './resource-server.js'
+export type { AccessTokenClaims, Authentication, RequireOptions, ResourceServer, ResourceServerOptions, VerifiedToken } from './resource-server.js'
+export { metadataUrlFor, PROTECTED_RESOURCE_WELL_KNOWN } from './metadata.js'
+export type { ProtectedResourceMetadata } from './metadata.js'
+export { ResourceError } from './errors.js'
+export type { ResourceErrorCode } from './errors.js'
+export { createMemoryReplayCache, DEFAULT_REPLAY_CACHE_SIZE } from './replay-cache.js'
+export type { ReplayCache } from './replay-cache.js'
+export { toMcpAuthInfo } from './mcp.js'
+export type { McpAuthInfo } from './mcp.js'

@@ -1,0 +1,15 @@
+// `evergreen serve`'s server (packages/server/dist, built) in a child process whose clock the
+// parent moves over IPC: { advance: seconds } → { now }. Tests cross an access token's expiry
+// this way instead of sleeping. The settings come from the environment, as for `evergreen serve`.
+import { startServer } from '../../packages/server/dist/node/serve.js'
+import { loadSettings } from '../../packages/server/dist/settings.js'
+
+let offset = 0
+const now = () => Math.floor(Date.now() / 1000) + offset
+const running = await startServer(loadSettings({}, process.env), { now })
+process.on('message', (msg) => {
+  if (typeof msg?.advance === 'number') offset += msg.advance
+  process.send?.({ now: now() })
+})
+process.once('SIGTERM', () => void running.stop().then(() => process.exit(0)))
+console.error(`evergreen token service listening on ${running.url}`)
