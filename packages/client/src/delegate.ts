@@ -1,6 +1,7 @@
 import { encodeCredential } from '@evergreen/core'
 import type { SessionClient } from './client.js'
-import { AuthError, DelegationError, OAuthResponseError, type DelegationErrorCode } from './errors.js'
+import { sendWithDpopNonceRetry, type DpopHandle } from './dpop.js'
+import { AuthError, DelegationError, DpopError, OAuthResponseError, type DelegationErrorCode } from './errors.js'
 import { discover, processTokenExchangeResponse, tokenExchangeRequest, type HttpOptions } from './protocol.js'
 
 /** What to delegate to an agent; every field narrows what the agent may do. */
@@ -36,8 +37,14 @@ export interface DelegatedCredential {
  * person's current access token for a refresh token of its own, as the session's own public
  * client, wrapped in the `egc1_` login credential so the agent can log in with it alone.
  *
+ * A DPoP-bound session (RFC 9449) proves its key with the exchange (a server nonce challenge is
+ * answered once), as the token service requires for a bound subject token. That proof binds
+ * nothing: the agent's session is not bound to this machine's key, which the agent never gets.
+ *
  * @throws AuthError when nobody is logged in or the token service refused the person's token
  * @throws DelegationError when the token service will not delegate what was asked
+ * @throws DpopError `DPOP_PROOF_REJECTED` when it refused the bound session's proof (remedy
+ *   `check_clock`), `DPOP_REQUIRED` when it wants a proof from an unbound session (remedy `login`)
  * @throws ProviderError when the token service could not be reached or answered badly
  * @example
  * const { credential } = await delegateSession(client, { scope: 'read', audience: 'https://api.example', ttlSeconds: 86_400 })
@@ -59,7 +66,9 @@ export async function delegateSession(client: SessionClient, options: DelegateOp
     ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
   }
   const as = await discover(issuer, options.fetch, http)
-  const response = await tokenExchangeRequest(
+  // The stored session's key, when it is bound: a bound subject token is exchanged only with a proof of it.
+  const dpop = await client.sessionDpop()
+  const exchange = () => tokenExchangeRequest(
     as,
     clientId,
     {
@@ -70,13 +79,14 @@ export async function delegateSession(client: SessionClient, options: DelegateOp
       ...(options.ttlSeconds !== undefined ? { refresh_token_ttl: options.ttlSeconds } : {}),
       ...(options.name !== undefined ? { session_name: options.name } : {}),
     },
-    http,
+    { ...http, dpop },
   )
+  const response = await sendWithDpopNonceRetry(dpop, as.token_endpoint, exchange)
   let tokens
   try {
     tokens = await processTokenExchangeResponse(response)
   } catch (err) {
-    throw err instanceof OAuthResponseError ? delegationRefusal(err, issuer, status.profile) : err
+    throw err instanceof OAuthResponseError ? delegationRefusal(err, issuer, status.profile, dpop) : err
   }
   // eslint-disable-next-line no-restricted-syntax -- the production default of the injected clock (STYLE §5)
   const now = Math.floor((options.now ?? (() => Date.now()))() / 1000)
@@ -100,7 +110,14 @@ const REFUSALS: Record<string, DelegationErrorCode> = {
   access_denied: 'DELEGATION_NOT_ALLOWED',
 }
 
-function delegationRefusal(err: OAuthResponseError, issuer: string, profile: string): Error {
+function delegationRefusal(err: OAuthResponseError, issuer: string, profile: string, dpop: DpopHandle | undefined): Error {
+  // A refused proof is the key's problem (the clock, most often), not the delegation's.
+  if (err.error === 'invalid_dpop_proof' || err.error === 'use_dpop_nonce') {
+    const why = err.error_description ? ` (${err.error_description})` : ''
+    return dpop
+      ? new DpopError('DPOP_PROOF_REJECTED', `the token service refused the session's proof of possession${why}`, { cause: err, issuer, profile, remedy: 'check_clock' })
+      : new DpopError('DPOP_REQUIRED', `the token service requires a proof of possession (DPoP), and this session is not bound to a key${why}`, { cause: err, issuer, profile, remedy: 'login' })
+  }
   // invalid_grant: the subject token itself was refused (its session ended since we checked).
   if (err.error === 'invalid_grant') return new AuthError('session_expired', 'the token service no longer accepts this session', { cause: err, issuer, profile })
   const code = REFUSALS[err.error] ?? 'DELEGATION_NOT_ALLOWED'

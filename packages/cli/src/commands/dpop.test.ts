@@ -13,6 +13,7 @@ let server: SessionServer
 let userId: string
 const EMAIL = 'hedy@example.com'
 const USER_CODE = /Enter\s+([A-Z]{4}-[A-Z]{4})/
+const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
 const MODULE_TRACE = fileURLToPath(new URL('../test-support/module-trace.mjs', import.meta.url))
 
 beforeAll(async () => {
@@ -180,5 +181,45 @@ describe('a client with DPoP-bound access tokens, on a token service that demand
     const renewed = config.read()
     expect(renewed).toMatchObject({ token_type: 'DPoP', dpop: stored.dpop })
     expect(claimsOf(renewed.access_token).cnf).toEqual({ jkt })
+  }, 120_000)
+
+  test('a bound person delegates (the exchange proves the person\'s key, nonce challenge taken); the agent logs in with the credential in another home and gets tokens, not bound to the person\'s key', async () => {
+    const client = await strict.admin<{ grant_types: string[] }>('GET', `/clients/${clientId}`)
+    await strict.admin('PATCH', `/clients/${clientId}`, {
+      grant_types: [...new Set([...client.grant_types, EXCHANGE])],
+      token_exchange: { subject_clients: [clientId], allowed_scopes: [] },
+    })
+    const person = configDir()
+    const login = spawnCli(['login', '--no-browser', '--issuer', strict.issuer, '--client-id', clientId], { env: person.env })
+    const [, userCode] = await login.waitForStderr(USER_CODE)
+    expect(await strict.decideDevice(userCode!, EMAIL)).toContain('Device connected')
+    expect(await login.exited(), login.stderr()).toEqual({ code: 0, signal: null })
+    const personJkt = (person.read().dpop as { jkt: string }).jkt
+    const personSid = claimsOf(person.read().access_token).sid as string
+    expect(claimsOf(person.read().access_token).cnf).toEqual({ jkt: personJkt })
+
+    const d = await runCli(['delegate', '--scope', 'openid', '--name', 'bound-agent'], { env: person.env })
+    expect(d.code, d.stderr).toBe(0)
+    const credential = d.stdout.trim()
+    expect(credential).toMatch(/^egc1_/)
+
+    const agent = configDir()
+    const agentLogin = await runCli(['login', '--token', credential], { env: agent.env })
+    expect(agentLogin.code, agentLogin.stderr).toBe(0)
+    const t = await runCli(['token'], { env: agent.env })
+    expect(t.code, t.stderr).toBe(0)
+    const claims = claimsOf(t.stdout.trim())
+    expect(claims).toMatchObject({ scope: 'openid', act: { client_id: clientId } })
+    expect(claims.sid).not.toBe(personSid)
+    // The agent proves a key of its own (the credential predates it), never the person's.
+    const agentJkt = (agent.read().dpop as { jkt: string }).jkt
+    expect(agentJkt).not.toBe(personJkt)
+    expect(claims.cnf).toEqual({ jkt: agentJkt })
+    expect(await strict.session(claims.sid as string)).toMatchObject({ parent_id: personSid, dpop_jkt: null, name: 'bound-agent', revoked_at: null })
+    // And it keeps refreshing on its own.
+    agent.expireAccessToken()
+    const again = await runCli(['token'], { env: agent.env })
+    expect(again.code, again.stderr).toBe(0)
+    expect(claimsOf(again.stdout.trim()).sid).toBe(claims.sid)
   }, 120_000)
 })
