@@ -1,6 +1,6 @@
 import { encodeCredential } from '@evergreen/core'
 import type { SessionClient } from './client.js'
-import { sendWithDpopNonceRetry, type DpopHandle } from './dpop.js'
+import { newDpopKey, sendWithDpopNonceRetry, type DpopHandle } from './dpop.js'
 import { AuthError, DelegationError, DpopError, OAuthResponseError, type DelegationErrorCode } from './errors.js'
 import { discover, processTokenExchangeResponse, tokenExchangeRequest, type HttpOptions } from './protocol.js'
 
@@ -19,6 +19,15 @@ export interface DelegateOptions extends HttpOptions {
   name?: string
   /** The clock, epoch milliseconds; only labels the credential's display expiry. */
   now?: () => number
+  /**
+   * Bind the agent's session to a key from issuance (RFC 9449): a fresh ES256 key is generated
+   * for the agent, its thumbprint sent as `dpop_jkt`, and its private half put in the credential,
+   * so whoever logs in with the credential refreshes with proofs of it and a copy of a later
+   * refresh token is useless without it. The credential then carries both; guard it as before.
+   * Default false: the agent's session is unbound (an agent that logs in with DPoP still proves a
+   * key of its own on every refresh, but the token service does not require it).
+   */
+  bindKey?: boolean
 }
 
 /** An agent credential: the `egc1_` envelope and what it carries, for display. Never a JWT. */
@@ -30,6 +39,8 @@ export interface DelegatedCredential {
   scope: string | undefined
   /** Epoch seconds when the delegated refresh token expires unless used; undefined when the server did not say. */
   expires_at: number | undefined
+  /** With `bindKey`: the RFC 7638 thumbprint of the agent's key, which its session is bound to. */
+  dpop_jkt: string | undefined
 }
 
 /**
@@ -40,6 +51,7 @@ export interface DelegatedCredential {
  * A DPoP-bound session (RFC 9449) proves its key with the exchange (a server nonce challenge is
  * answered once), as the token service requires for a bound subject token. That proof binds
  * nothing: the agent's session is not bound to this machine's key, which the agent never gets.
+ * With `bindKey` it is bound to a key made for the agent, carried in the credential.
  *
  * @throws AuthError when nobody is logged in or the token service refused the person's token
  * @throws DelegationError when the token service will not delegate what was asked
@@ -68,6 +80,7 @@ export async function delegateSession(client: SessionClient, options: DelegateOp
   const as = await discover(issuer, options.fetch, http)
   // The stored session's key, when it is bound: a bound subject token is exchanged only with a proof of it.
   const dpop = await client.sessionDpop()
+  const agentKey = options.bindKey ? await newDpopKey({ boundAtIssuance: true }) : undefined
   const exchange = () => tokenExchangeRequest(
     as,
     clientId,
@@ -78,13 +91,15 @@ export async function delegateSession(client: SessionClient, options: DelegateOp
       ...(options.resource !== undefined ? { resource: options.resource } : {}),
       ...(options.ttlSeconds !== undefined ? { refresh_token_ttl: options.ttlSeconds } : {}),
       ...(options.name !== undefined ? { session_name: options.name } : {}),
+      ...(agentKey !== undefined ? { dpop_jkt: agentKey.jkt } : {}),
     },
     { ...http, dpop },
   )
   const response = await sendWithDpopNonceRetry(dpop, as.token_endpoint, exchange)
   let tokens
   try {
-    tokens = await processTokenExchangeResponse(response)
+    // Bound to the agent's key, its first access token may be DPoP (the credential keeps only the refresh token).
+    tokens = await processTokenExchangeResponse(response, { dpop: agentKey !== undefined })
   } catch (err) {
     throw err instanceof OAuthResponseError ? delegationRefusal(err, issuer, status.profile, dpop) : err
   }
@@ -92,11 +107,19 @@ export async function delegateSession(client: SessionClient, options: DelegateOp
   const now = Math.floor((options.now ?? (() => Date.now()))() / 1000)
   const expiresAt = tokens.refresh_token_expires_in === undefined ? undefined : now + tokens.refresh_token_expires_in
   return {
-    credential: encodeCredential({ v: 1, iss: issuer, client_id: clientId, refresh_token: tokens.refresh_token, ...(expiresAt !== undefined ? { exp: expiresAt } : {}) }),
+    credential: encodeCredential({
+      v: 1,
+      iss: issuer,
+      client_id: clientId,
+      refresh_token: tokens.refresh_token,
+      ...(expiresAt !== undefined ? { exp: expiresAt } : {}),
+      ...(agentKey !== undefined ? { dpop_key: { kty: 'EC', crv: 'P-256', x: agentKey.jwk.x, y: agentKey.jwk.y, d: agentKey.jwk.d } } : {}),
+    }),
     issuer,
     client_id: clientId,
     scope: tokens.scope,
     expires_at: expiresAt,
+    dpop_jkt: agentKey?.jkt,
   }
 }
 
