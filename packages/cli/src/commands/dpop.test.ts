@@ -255,7 +255,7 @@ describe('a client with DPoP-bound access tokens, on a token service that demand
     const copied = await fetch(`${strict.issuer}/oauth/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'refresh_token', client_id: clientId, refresh_token: agent.read().refresh_token }),
+      body: new URLSearchParams({ grant_type: 'refresh_token', client_id: clientId, refresh_token: agent.read().refresh_token! }),
     })
     expect(copied.status).toBe(400)
     expect(await copied.json()).toMatchObject({ error: 'invalid_dpop_proof' })
