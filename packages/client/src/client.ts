@@ -107,6 +107,14 @@ export interface SessionClient {
    * on 401 refreshes once and retries a replayable request once.
    */
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>
+  /**
+   * The DPoP handle of the stored session's key (RFC 9449), for a token request made with this
+   * session's tokens other than its refresh and revocation (which use it already): e.g.
+   * `delegateSession`'s exchange of a bound session's token. Undefined for an unbound session,
+   * when nothing is stored, or while `EVERGREEN_TOKEN` overrides the store. The key itself never
+   * leaves the store: the handle only signs proofs.
+   */
+  sessionDpop(): Promise<DpopHandle | undefined>
   loginWithCredential(text: string, options?: { issuer?: string; clientId?: string }): Promise<LoginResult>
 }
 
@@ -307,6 +315,13 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
     return s
   }
 
+  async function sessionDpop(): Promise<DpopHandle | undefined> {
+    if (envToken() !== undefined) return undefined
+    const key = await resolveKey()
+    const session = key ? await store.read(key) : undefined
+    return session ? dpopFor(session) : undefined
+  }
+
   async function loginWithCredential(text: string, opts: { issuer?: string; clientId?: string } = {}): Promise<LoginResult> {
     const explicitIssuer = opts.issuer ?? options.issuer
     const login = await loginWithInput(parseLoginInput(text), {
@@ -330,5 +345,5 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
     return Math.round((at - now()) / 1000)
   }
 
-  return { profile, resolveKey, getValidToken, refresh, logout, status, fetch: clientFetch, loginWithCredential }
+  return { profile, resolveKey, getValidToken, refresh, logout, status, fetch: clientFetch, sessionDpop, loginWithCredential }
 }

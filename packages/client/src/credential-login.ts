@@ -1,9 +1,9 @@
 import { authErrorFromRefusal, ConfigError, OAuthResponseError } from './errors.js'
 import type { LoginInput } from './login-input.js'
-import { createDpopHandle, newDpopKey, sendWithDpopNonceRetry, wantsDpop, type DpopMode, type DpopNonces } from './dpop.js'
+import { createDpopHandle, dpopKeyFromCredential, newDpopKey, sendWithDpopNonceRetry, wantsDpop, type DpopMode, type DpopNonces } from './dpop.js'
 import { discover, processTokenResponse, refreshTokenRequest, type HttpOptions } from './protocol.js'
 import { accessOnlyExpired } from './refresh.js'
-import { accountOf, sessionFromTokenResponse, type StoredSession } from './session.js'
+import { accountOf, sessionFromTokenResponse, type DpopKeyRecord, type StoredSession } from './session.js'
 import { normalizeKey, type SessionKey, type SessionLock, type SessionStore } from './store/types.js'
 import type { SessionStatus } from './client.js'
 
@@ -64,7 +64,10 @@ export async function loginWithInput(input: LoginInput, ctx: CredentialLoginCont
         issuer: input.issuer,
       })
     }
-    return { kind: 'credential', key: await loginWithRefreshToken(ctx, input.issuer, input.client_id, input.refresh_token) }
+    // A credential that carries its session's key is refreshed with it, whatever ctx.dpop says: the
+    // token service bound the session to it at issuance (a `--bind-key` delegation).
+    const carried = input.dpop_key === undefined ? undefined : await dpopKeyFromCredential(input.dpop_key)
+    return { kind: 'credential', key: await loginWithRefreshToken(ctx, input.issuer, input.client_id, input.refresh_token, carried) }
   }
   if (input.kind === 'refresh_token') {
     const issuer = ctx.issuer ?? ctx.envIssuer
@@ -77,17 +80,18 @@ export async function loginWithInput(input: LoginInput, ctx: CredentialLoginCont
   return loginWithAccessToken(ctx, input)
 }
 
-async function loginWithRefreshToken(ctx: CredentialLoginContext, issuer: string, clientId: string, refreshToken: string): Promise<SessionKey> {
+async function loginWithRefreshToken(ctx: CredentialLoginContext, issuer: string, clientId: string, refreshToken: string, carried?: DpopKeyRecord): Promise<SessionKey> {
   const key = normalizeKey({ issuer, profile: ctx.profile })
   // Refresh at once: proves the token works, and spends the pasted copy (it may sit in shell
   // history) in exchange for one only the store holds.
   await ctx.lock.withLock(key, async () => {
     const as = await discover(key.issuer, ctx.fetch, ctx.http)
-    // The refresh carries a proof of a new key, stored in the same write as the tokens, and every
-    // later refresh proves it too. The credential's session was issued before the key existed, so
+    // The refresh carries a proof of the credential's own key when it has one (its session is bound
+    // to it from issuance), else of a new key; either is stored in the same write as the tokens,
+    // and every later refresh proves it too. Without a carried key: The credential's session was issued before the key existed, so
     // a token service that binds at issuance (RFC 9449 §5) may not require it: the record says so.
     // Its access tokens are DPoP-bound when the client asks for that.
-    const dpopKey = wantsDpop(ctx.dpop, as) ? await newDpopKey({ boundAtIssuance: false }) : undefined
+    const dpopKey = carried ?? (wantsDpop(ctx.dpop, as) ? await newDpopKey({ boundAtIssuance: false }) : undefined)
     const dpop = dpopKey ? createDpopHandle(dpopKey, { now: ctx.now, nonces: ctx.nonces }) : undefined
     const sentAt = ctx.now()
     let tokens

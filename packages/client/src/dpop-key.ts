@@ -8,7 +8,7 @@ import { importJWK } from 'jose/key/import'
 import { generateKeyPair } from 'jose/key/generate/keypair'
 import { SignJWT } from 'jose/jwt/sign'
 import { hashAccessToken } from '@evergreen/core'
-import { StorageError } from './errors.js'
+import { CredentialError, StorageError } from './errors.js'
 import type { DpopKeyRecord } from './session.js'
 
 /** The one algorithm the SDK signs proofs with: ES256 is in every WebCrypto and every DPoP server's list. */
@@ -39,6 +39,24 @@ export async function generateDpopKey(options: { boundAtIssuance: boolean }): Pr
   }
   const publicJwk = { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y }
   return { alg: DPOP_ALG, jwk: { ...publicJwk, d: jwk.d }, jkt: await calculateJwkThumbprint(publicJwk, 'sha256'), bound_at_issuance: options.boundAtIssuance }
+}
+
+/**
+ * The stored form of a key that came inside a login credential (`dpop_key`, from a `--bind-key`
+ * delegation): the token service bound the credential's session to it at issuance. Imported once
+ * here, so a key that is not a P-256 private key is refused before anything is stored or sent.
+ *
+ * @throws CredentialError `CREDENTIAL_MALFORMED`
+ */
+export async function dpopKeyFromCredential(jwk: { kty: string; crv: string; x: string; y: string; d: string }): Promise<DpopKeyRecord> {
+  const publicJwk = { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y }
+  try {
+    const key = await importJWK({ ...publicJwk, d: jwk.d, alg: DPOP_ALG }, DPOP_ALG, { extractable: false })
+    if (!(key instanceof CryptoKey)) throw new Error('not an asymmetric key')
+    return { alg: DPOP_ALG, jwk: { ...publicJwk, d: jwk.d }, jkt: await calculateJwkThumbprint(publicJwk, 'sha256'), bound_at_issuance: true }
+  } catch (err) {
+    throw new CredentialError('CREDENTIAL_MALFORMED', 'the DPoP key in this login credential is damaged', { cause: err })
+  }
 }
 
 /**

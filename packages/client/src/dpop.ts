@@ -144,6 +144,15 @@ export async function newDpopKey(options: { boundAtIssuance: boolean }): Promise
   return (await import('./dpop-key.js')).generateDpopKey(options)
 }
 
+/**
+ * The stored form of the DPoP key a login credential carries (loads the crypto module).
+ *
+ * @throws CredentialError `CREDENTIAL_MALFORMED` when it is not a usable P-256 private key
+ */
+export async function dpopKeyFromCredential(jwk: { kty: string; crv: string; x: string; y: string; d: string }): Promise<DpopKeyRecord> {
+  return (await import('./dpop-key.js')).dpopKeyFromCredential(jwk)
+}
+
 function originOf(url: string): string {
   return new URL(url).origin
 }

@@ -1,4 +1,4 @@
-import { decodeCredential, isWellFormedRefreshToken } from '@evergreen/core'
+import { decodeCredential, isWellFormedRefreshToken, type CredentialDpopKey } from '@evergreen/core'
 // Decode only (see session.ts): this module is on the start-up path of every CLI command.
 import { decodeJwt } from 'jose/jwt/decode'
 import type { JWTPayload } from 'jose'
@@ -6,8 +6,11 @@ import { CredentialError } from './errors.js'
 
 /** A pasted login input, recognised offline: nothing is sent anywhere to classify it. */
 export type LoginInput =
-  /** An `egc1_` envelope: issuer, client id and refresh token together. */
-  | { kind: 'credential'; issuer: string; client_id: string; refresh_token: string }
+  /**
+   * An `egc1_` envelope: issuer, client id and refresh token together, and the private DPoP key
+   * its session is bound to when it carries one (a `--bind-key` delegation).
+   */
+  | { kind: 'credential'; issuer: string; client_id: string; refresh_token: string; dpop_key?: CredentialDpopKey }
   /** A bare `egr_` refresh token, checksum verified; the issuer and client id come from elsewhere. */
   | { kind: 'refresh_token'; refresh_token: string }
   /** A raw JWT access token: stored access-only, it cannot be renewed. */
@@ -32,8 +35,8 @@ export function parseLoginInput(text: string): LoginInput {
         ? new CredentialError('CREDENTIAL_UNSUPPORTED_VERSION', 'this login credential is from a newer version of Evergreen', { remedy: 'update_client' })
         : new CredentialError('CREDENTIAL_MALFORMED', 'this login credential is damaged (was it cut short when pasted?)')
     }
-    const { iss, client_id, refresh_token } = parsed.value
-    return { kind: 'credential', issuer: iss, client_id, refresh_token }
+    const { iss, client_id, refresh_token, dpop_key } = parsed.value
+    return { kind: 'credential', issuer: iss, client_id, refresh_token, ...(dpop_key === undefined ? {} : { dpop_key }) }
   }
   if (input.startsWith('egr_')) {
     if (!isWellFormedRefreshToken(input)) {

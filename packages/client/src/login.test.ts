@@ -122,6 +122,17 @@ describe('loginWithCredential', () => {
     expect(tokenRequests).toBe(0)
   })
 
+  test('a credential whose DPoP key is not a P-256 key: CREDENTIAL_MALFORMED, nothing sent or stored', async () => {
+    const minted = await mint(svc, ids.userId, ids.clientId)
+    const decoded = decodeCredential(minted.credential)
+    if (!decoded.ok) throw new Error('mint gave a bad credential')
+    // Well-formed members, but (x, y) is not a point on the curve.
+    const dpop_key = { kty: 'EC' as const, crv: 'P-256' as const, x: 'A'.repeat(43), y: 'B'.repeat(43), d: 'C'.repeat(43) }
+    await expect(client().loginWithCredential(encodeCredential({ ...decoded.value, dpop_key }))).rejects.toMatchObject({ name: 'CredentialError', code: 'CREDENTIAL_MALFORMED' })
+    expect(tokenRequests).toBe(0)
+    expect(await store.list()).toEqual([])
+  })
+
   test('a credential for another issuer than --issuer is refused before anything is sent', async () => {
     const minted = await mint(svc, ids.userId, ids.clientId)
     expect(decodeCredential(minted.credential).ok).toBe(true)

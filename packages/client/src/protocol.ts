@@ -146,18 +146,25 @@ export interface TokenExchangeParameters {
   refresh_token_ttl?: number
   /** Evergreen's label for the delegated session, shown in session lists. */
   session_name?: string
+  /**
+   * RFC 7638 thumbprint of the agent's DPoP key (RFC 9449 §10's `dpop_jkt`, at the token
+   * endpoint): the delegated session is bound to it. Without it the delegated session is unbound,
+   * whatever key proves the subject token.
+   */
+  dpop_jkt?: string
 }
 
 /**
  * Sends a token exchange (RFC 8693 §2.1) asking for a refresh token that acts for the subject
  * token's owner, as the public client `clientId` (`token_endpoint_auth_method` none). `audience`
- * and `resource` may repeat (§2.1).
+ * and `resource` may repeat (§2.1). With `options.dpop` it carries a proof of the subject token's
+ * key, which a DPoP-bound subject token needs (RFC 9449); that proof binds nothing new.
  *
  * @throws ProviderError when the request could not be sent
  * @example const tokens = await processTokenExchangeResponse(await tokenExchangeRequest(as, 'evergreen-cli', { subject_token: at, scope: 'read' }))
  * @see https://www.rfc-editor.org/rfc/rfc8693#section-2.1
  */
-export function tokenExchangeRequest(as: AuthorizationServer, clientId: string, parameters: TokenExchangeParameters, options: HttpOptions = {}): Promise<Response> {
+export async function tokenExchangeRequest(as: AuthorizationServer, clientId: string, parameters: TokenExchangeParameters, options: TokenRequestOptions = {}): Promise<Response> {
   const body = new URLSearchParams({
     grant_type: GRANT_TYPES.tokenExchange,
     client_id: clientId,
@@ -170,19 +177,22 @@ export function tokenExchangeRequest(as: AuthorizationServer, clientId: string, 
   for (const r of [parameters.resource ?? []].flat()) body.append('resource', r)
   if (parameters.refresh_token_ttl !== undefined) body.set('refresh_token_ttl', String(parameters.refresh_token_ttl))
   if (parameters.session_name !== undefined) body.set('session_name', parameters.session_name)
-  const headers = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }
+  if (parameters.dpop_jkt !== undefined) body.set('dpop_jkt', parameters.dpop_jkt)
+  const headers = new Headers({ 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' })
+  if (options.dpop) headers.set('dpop', await options.dpop.proof('POST', as.token_endpoint))
   return send(as.token_endpoint, { method: 'POST', headers, body }, options)
 }
 
 /**
  * Checks a token-exchange response: a token response (as {@link processTokenResponse}) whose
  * `issued_token_type` is the refresh-token URI and which carries the refresh token (§2.2.1).
+ * `options.dpop`: the request named a `dpop_jkt`, so the access token may be DPoP-bound.
  *
  * @throws OAuthResponseError | ProviderError
  * @see https://www.rfc-editor.org/rfc/rfc8693#section-2.2.1
  */
-export async function processTokenExchangeResponse(response: Response): Promise<TokenResponse & { refresh_token: string; issued_token_type: string }> {
-  const tokens = await processTokenResponse(response)
+export async function processTokenExchangeResponse(response: Response, options: { dpop?: boolean } = {}): Promise<TokenResponse & { refresh_token: string; issued_token_type: string }> {
+  const tokens = await processTokenResponse(response, options)
   // RFC 8693 §2.2.1: issued_token_type names what the access_token field holds (Evergreen sends the
   // access-token type, the delegated session's refresh token beside it), so the refresh token itself
   // is what must be there.

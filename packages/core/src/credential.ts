@@ -15,6 +15,22 @@ export interface LoginCredential {
   refresh_token: string
   /** Epoch seconds when the refresh token expires unless used, for display only. */
   exp?: number
+  /**
+   * The private ES256 key (a P-256 JWK) the credential's session is bound to (RFC 9449): a
+   * delegation made with `dpop_jkt` for a key generated for the agent (`evergreen delegate
+   * --bind-key`). Whoever logs in with the credential refreshes with proofs of this key; without
+   * it the session's refresh token is refused. Absent: an unbound session.
+   */
+  dpop_key?: CredentialDpopKey
+}
+
+/** An ES256 private key as a JWK: only the members a P-256 key needs. */
+export interface CredentialDpopKey {
+  kty: 'EC'
+  crv: 'P-256'
+  x: string
+  y: string
+  d: string
 }
 
 export type ParsedCredential =
@@ -58,6 +74,15 @@ function isCredential(v: unknown): v is LoginCredential {
     c.client_id.length > 0 &&
     typeof c.refresh_token === 'string' &&
     isWellFormedRefreshToken(c.refresh_token) &&
-    (c.exp === undefined || (typeof c.exp === 'number' && Number.isFinite(c.exp)))
+    (c.exp === undefined || (typeof c.exp === 'number' && Number.isFinite(c.exp))) &&
+    (c.dpop_key === undefined || isDpopKey(c.dpop_key))
   )
+}
+
+/** base64url coordinates of a P-256 key: 32 bytes each, 43 characters. Nothing else is carried. */
+function isDpopKey(v: unknown): v is CredentialDpopKey {
+  if (typeof v !== 'object' || v === null) return false
+  const k = v as Record<string, unknown>
+  const coord = (x: unknown) => typeof x === 'string' && /^[A-Za-z0-9_-]{43}$/.test(x)
+  return Object.keys(k).length === 5 && k.kty === 'EC' && k.crv === 'P-256' && coord(k.x) && coord(k.y) && coord(k.d)
 }

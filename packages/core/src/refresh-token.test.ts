@@ -37,4 +37,21 @@ describe('login credential envelope', () => {
     const badToken = encodeCredential({ ...credential, refresh_token: 'egr_nope' })
     expect(decodeCredential(badToken)).toEqual({ ok: false, error: 'malformed' })
   })
+
+  test('carries a P-256 private DPoP key when given one, and refuses anything else in its place', () => {
+    const coord = (c: string) => c.repeat(43)
+    const dpop_key = { kty: 'EC' as const, crv: 'P-256' as const, x: coord('x'), y: coord('y'), d: coord('d') }
+    expect(decodeCredential(encodeCredential({ ...credential, dpop_key }))).toEqual({ ok: true, value: { ...credential, dpop_key } })
+    for (const bad of [
+      { ...dpop_key, crv: 'P-384' },
+      { ...dpop_key, kty: 'RSA' },
+      { ...dpop_key, d: undefined },
+      { ...dpop_key, x: coord('x').slice(1) },
+      { ...dpop_key, y: `${coord('y').slice(1)}+` },
+      { ...dpop_key, alg: 'none' },
+      'a key',
+    ]) {
+      expect(decodeCredential(encodeCredential({ ...credential, dpop_key: bad as never })), JSON.stringify(bad)).toEqual({ ok: false, error: 'malformed' })
+    }
+  })
 })

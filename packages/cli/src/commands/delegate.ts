@@ -12,6 +12,7 @@ interface DelegateCommandOptions extends SessionOptions {
   resource?: string
   ttl?: number
   name?: string
+  bindKey?: boolean
 }
 
 /** `evergreen delegate`: an agent credential cut from the person's session, alone on stdout. */
@@ -24,12 +25,15 @@ export function registerDelegate(program: Command, deps: SessionDeps): void {
     .option('--resource <uri>', 'the resource the agent\'s tokens are for (RFC 8707; one: a delegated session is bound to one)')
     .option('--ttl <duration>', 'how long the agent\'s login lasts unused: seconds, or with s, m, h or d (e.g. 90d)', parseSeconds)
     .option('--name <name>', 'a label for the delegated session, shown in session lists')
+    .option('--bind-key', 'bind the agent\'s login to a new key (DPoP) carried in the credential: its refresh tokens are useless without it')
   addSessionOptions(cmd, 'your login').addHelpText(
     'after',
     `
 Run while logged in. stdout gets the credential and nothing else; give it to the agent, which runs
 \`evergreen login --token <credential>\` (or logs in with the SDK). Revoking your session revokes it.
---json prints {credential, issuer, client_id, scope, expires_at} instead.
+With --bind-key the credential also carries a private key made for the agent, and the agent's
+login is bound to it from the start (RFC 9449 DPoP); guard the credential as before.
+--json prints {credential, issuer, client_id, scope, expires_at, dpop_jkt} instead.
 
 Exit codes: 0 printed, 1 refused or unreachable, 4 not logged in or the session has ended.
 
@@ -49,6 +53,7 @@ async function runDelegate(opts: DelegateCommandOptions, deps: SessionDeps): Pro
       ...(opts.resource !== undefined ? { resource: opts.resource } : {}),
       ...(opts.ttl !== undefined ? { ttlSeconds: opts.ttl } : {}),
       ...(opts.name !== undefined ? { name: opts.name } : {}),
+      ...(opts.bindKey === true ? { bindKey: true } : {}),
       ...(deps.fetch ? { fetch: deps.fetch } : {}),
       now: deps.now,
     })
@@ -59,12 +64,14 @@ async function runDelegate(opts: DelegateCommandOptions, deps: SessionDeps): Pro
         client_id: delegated.client_id,
         scope: delegated.scope ?? null,
         expires_at: delegated.expires_at === undefined ? null : formatInstant(delegated.expires_at * 1000),
+        dpop_jkt: delegated.dpop_jkt ?? null,
       }, null, 2))
       return
     }
     deps.io.out(delegated.credential)
     const until = delegated.expires_at === undefined ? '' : `; it expires if unused until ${formatInstant(delegated.expires_at * 1000)}`
     deps.io.err(`delegated ${delegated.scope ? `scope "${delegated.scope}"` : 'your session'} at ${delegated.issuer}${until}`)
+    if (delegated.dpop_jkt !== undefined) deps.io.err(`the agent's login is bound to the key in the credential (DPoP, thumbprint ${delegated.dpop_jkt})`)
     deps.io.err('the agent logs in with: evergreen login --token <credential>')
   } catch (err) {
     throw toCliError(err, await errorContext(ctx))

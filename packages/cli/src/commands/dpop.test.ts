@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { decodeCredential } from '@evergreen/core'
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
 import { killSpawnedCli, spawnCli } from '../test-support/cli-child.js'
 import { BIN, killAllChildren, runCli, runFile } from '../test-support/cli-process.js'
@@ -13,6 +14,7 @@ let server: SessionServer
 let userId: string
 const EMAIL = 'hedy@example.com'
 const USER_CODE = /Enter\s+([A-Z]{4}-[A-Z]{4})/
+const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
 const MODULE_TRACE = fileURLToPath(new URL('../test-support/module-trace.mjs', import.meta.url))
 
 beforeAll(async () => {
@@ -180,5 +182,86 @@ describe('a client with DPoP-bound access tokens, on a token service that demand
     const renewed = config.read()
     expect(renewed).toMatchObject({ token_type: 'DPoP', dpop: stored.dpop })
     expect(claimsOf(renewed.access_token).cnf).toEqual({ jkt })
+  }, 120_000)
+
+  /** The client may exchange its own sessions; a person logs in with a DPoP-bound session and DPoP-bound access tokens. */
+  async function boundPerson(): Promise<{ person: ConfigDir; personJkt: string; personSid: string }> {
+    const client = await strict.admin<{ grant_types: string[] }>('GET', `/clients/${clientId}`)
+    await strict.admin('PATCH', `/clients/${clientId}`, {
+      grant_types: [...new Set([...client.grant_types, EXCHANGE])],
+      token_exchange: { subject_clients: [clientId], allowed_scopes: [] },
+    })
+    const person = configDir()
+    const login = spawnCli(['login', '--no-browser', '--issuer', strict.issuer, '--client-id', clientId], { env: person.env })
+    const [, userCode] = await login.waitForStderr(USER_CODE)
+    expect(await strict.decideDevice(userCode!, EMAIL)).toContain('Device connected')
+    expect(await login.exited(), login.stderr()).toEqual({ code: 0, signal: null })
+    const personJkt = (person.read().dpop as { jkt: string }).jkt
+    expect(claimsOf(person.read().access_token).cnf).toEqual({ jkt: personJkt })
+    return { person, personJkt, personSid: claimsOf(person.read().access_token).sid as string }
+  }
+
+  test('a bound person delegates (the exchange proves the person\'s key, nonce challenge taken); the agent logs in with the credential in another home and gets tokens, not bound to the person\'s key', async () => {
+    const { person, personJkt, personSid } = await boundPerson()
+
+    const d = await runCli(['delegate', '--scope', 'openid', '--name', 'bound-agent'], { env: person.env })
+    expect(d.code, d.stderr).toBe(0)
+    const credential = d.stdout.trim()
+    expect(credential).toMatch(/^egc1_/)
+
+    const agent = configDir()
+    const agentLogin = await runCli(['login', '--token', credential], { env: agent.env })
+    expect(agentLogin.code, agentLogin.stderr).toBe(0)
+    const t = await runCli(['token'], { env: agent.env })
+    expect(t.code, t.stderr).toBe(0)
+    const claims = claimsOf(t.stdout.trim())
+    expect(claims).toMatchObject({ scope: 'openid', act: { client_id: clientId } })
+    expect(claims.sid).not.toBe(personSid)
+    // The agent proves a key of its own (the credential predates it), never the person's.
+    const agentJkt = (agent.read().dpop as { jkt: string }).jkt
+    expect(agentJkt).not.toBe(personJkt)
+    expect(claims.cnf).toEqual({ jkt: agentJkt })
+    expect(await strict.session(claims.sid as string)).toMatchObject({ parent_id: personSid, dpop_jkt: null, name: 'bound-agent', revoked_at: null })
+    // And it keeps refreshing on its own.
+    agent.expireAccessToken()
+    const again = await runCli(['token'], { env: agent.env })
+    expect(again.code, again.stderr).toBe(0)
+    expect(claimsOf(again.stdout.trim()).sid).toBe(claims.sid)
+  }, 120_000)
+
+  test('delegate --bind-key: the credential carries a key made for the agent; its session is bound to it from issuance and refused without a proof of it', async () => {
+    const { person, personJkt, personSid } = await boundPerson()
+    const d = await runCli(['delegate', '--scope', 'openid', '--bind-key', '--json'], { env: person.env })
+    expect(d.code, d.stderr).toBe(0)
+    const out = JSON.parse(d.stdout) as { credential: string; dpop_jkt: string | null }
+    expect(out.dpop_jkt).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    expect(out.dpop_jkt).not.toBe(personJkt)
+    const carried = decodeCredential(out.credential)
+    expect(carried.ok && carried.value.dpop_key).toMatchObject({ kty: 'EC', crv: 'P-256' })
+
+    const agent = configDir()
+    const agentLogin = await runCli(['login', '--token', out.credential], { env: agent.env })
+    expect(agentLogin.code, agentLogin.stderr).toBe(0)
+    expect(agent.read().dpop).toMatchObject({ jkt: out.dpop_jkt, bound_at_issuance: true })
+    const t = await runCli(['token'], { env: agent.env })
+    expect(t.code, t.stderr).toBe(0)
+    const claims = claimsOf(t.stdout.trim())
+    expect(claims.cnf).toEqual({ jkt: out.dpop_jkt })
+    expect(await strict.session(claims.sid as string)).toMatchObject({ parent_id: personSid, dpop_jkt: out.dpop_jkt })
+    const status = await runCli(['status', '--json', '--no-refresh-check'], { env: agent.env })
+    expect(JSON.parse(status.stdout)).toMatchObject({ key_bound: true, dpop_jkt: out.dpop_jkt })
+
+    // A copy of the agent's refresh token without the key is refused, and ends nothing.
+    const copied = await fetch(`${strict.issuer}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'refresh_token', client_id: clientId, refresh_token: agent.read().refresh_token! }),
+    })
+    expect(copied.status).toBe(400)
+    expect(await copied.json()).toMatchObject({ error: 'invalid_dpop_proof' })
+    agent.expireAccessToken()
+    const again = await runCli(['token'], { env: agent.env })
+    expect(again.code, again.stderr).toBe(0)
+    expect(claimsOf(again.stdout.trim())).toMatchObject({ sid: claims.sid, cnf: { jkt: out.dpop_jkt } })
   }, 120_000)
 })

@@ -243,22 +243,69 @@ describe('introspection, discovery, userinfo', () => {
 })
 
 describe('token exchange of a bound subject token', () => {
-  test('only the key holder can exchange a DPoP-bound refresh or access token; the delegated session of a public client is bound too', async () => {
+  const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
+  let clientId: string
+  let person: Tokens
+  const ask = (subject: string, type: string, headers: Record<string, string> = {}, extra: Record<string, string> = {}) =>
+    svc.form('/oauth/token', { grant_type: EXCHANGE, client_id: clientId, subject_token: subject, subject_token_type: `urn:ietf:params:oauth:token-type:${type}`, ...extra }, headers)
+  const sessionOf = async (accessToken: string) => json<{ dpop_jkt: string | null; parent_id: string | null }>(await svc.admin('GET', `/sessions/${decodeJwt(accessToken).sid as string}`))
+  const children = async () => (await json<{ items: unknown[] }>(await svc.admin('GET', `/sessions/${decodeJwt(person.access_token).sid as string}/children`))).items.length
+
+  // A public client (the CLI's shape) whose sessions and access tokens are both DPoP-bound.
+  async function boundPerson(): Promise<void> {
     await start()
-    const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
-    const clientId = await createClient({ grant_types: ['authorization_code', 'refresh_token', EXCHANGE], dpop_bound_access_tokens: true })
+    clientId = await createClient({ grant_types: ['authorization_code', 'refresh_token', EXCHANGE], dpop_bound_access_tokens: true })
     await json(await svc.admin('PATCH', `/clients/${clientId}`, { token_exchange: { subject_clients: [clientId], allowed_scopes: [] } }))
-    const tokens = await json<Tokens>(await exchange(clientId, await code(clientId), { dpop: await key.proof() }))
-    const ask = (subject: string, type: string, headers: Record<string, string> = {}) =>
-      svc.form('/oauth/token', { grant_type: EXCHANGE, client_id: clientId, subject_token: subject, subject_token_type: `urn:ietf:params:oauth:token-type:${type}` }, headers)
-    for (const [subject, type] of [[tokens.refresh_token, 'refresh_token'], [tokens.access_token, 'access_token']] as const) {
+    person = await json<Tokens>(await exchange(clientId, await code(clientId), { dpop: await key.proof() }))
+    expect(decodeJwt(person.access_token).cnf).toEqual({ jkt: key.jkt })
+  }
+
+  test('only the holder of the subject token\'s key can exchange a bound refresh or access token; refusals change nothing', async () => {
+    await boundPerson()
+    for (const [subject, type] of [[person.refresh_token, 'refresh_token'], [person.access_token, 'access_token']] as const) {
       expect(await json(await ask(subject, type), 400), type).toMatchObject({ error: 'invalid_dpop_proof' })
       expect(await json(await ask(subject, type, { dpop: await other.proof() }), 400), type).toMatchObject({ error: 'invalid_request' })
     }
-    const delegated = await json<Tokens>(await ask(tokens.refresh_token, 'refresh_token', { dpop: await key.proof() }))
-    expect(decodeJwt(delegated.access_token).cnf).toEqual({ jkt: key.jkt })
-    expect(await json(await refresh(clientId, delegated.refresh_token), 400)).toMatchObject({ error: 'invalid_dpop_proof' })
+    expect(await children()).toBe(0)
     // The person's own session is untouched by the refused attempts.
-    expect((await refresh(clientId, tokens.refresh_token, { dpop: await key.proof() })).status).toBe(200)
+    expect((await refresh(clientId, person.refresh_token, { dpop: await key.proof() })).status).toBe(200)
+  })
+
+  test('the exchange\'s proof binds nothing: without dpop_jkt the delegated session is unbound and refreshes without a proof', async () => {
+    await boundPerson()
+    for (const [subject, type] of [[person.refresh_token, 'refresh_token'], [person.access_token, 'access_token']] as const) {
+      const delegated = await json<Tokens>(await ask(subject, type, { dpop: await key.proof() }))
+      expect(delegated.token_type, type).toBe('Bearer')
+      expect(decodeJwt(delegated.access_token).cnf, type).toBeUndefined()
+      expect(await sessionOf(delegated.access_token), type).toMatchObject({ dpop_jkt: null, parent_id: decodeJwt(person.access_token).sid })
+      // The agent, which never had the person's key, refreshes with no proof (Bearer), or with a
+      // key of its own (its access tokens then bound to that key, as the client setting asks).
+      const plain = await json<Tokens>(await refresh(clientId, delegated.refresh_token))
+      expect(plain.token_type, type).toBe('Bearer')
+      const own = await json<Tokens>(await refresh(clientId, plain.refresh_token, { dpop: await other.proof() }))
+      expect(decodeJwt(own.access_token).cnf, type).toEqual({ jkt: other.jkt })
+    }
+  })
+
+  test('dpop_jkt binds the delegated session (and its access token) to the agent\'s key, never to the person\'s', async () => {
+    await boundPerson()
+    const agent = await createDpopKey(svc.clock.now)
+    const delegated = await json<Tokens>(await ask(person.access_token, 'access_token', { dpop: await key.proof() }, { dpop_jkt: agent.jkt }))
+    expect(delegated.token_type).toBe('DPoP')
+    expect(decodeJwt(delegated.access_token).cnf).toEqual({ jkt: agent.jkt })
+    expect(await sessionOf(delegated.access_token)).toMatchObject({ dpop_jkt: agent.jkt })
+    expect(await json(await refresh(clientId, delegated.refresh_token), 400)).toMatchObject({ error: 'invalid_dpop_proof' })
+    // The person's key is just another key to the delegated session.
+    expect(await json(await refresh(clientId, delegated.refresh_token, { dpop: await key.proof() }), 400)).toMatchObject({ error: 'invalid_grant', error_reason: 'dpop_key_mismatch' })
+    const rotated = await json<Tokens>(await refresh(clientId, delegated.refresh_token, { dpop: await agent.proof() }))
+    expect(decodeJwt(rotated.access_token).cnf).toEqual({ jkt: agent.jkt })
+  })
+
+  test('a malformed dpop_jkt is invalid_request and creates nothing', async () => {
+    await boundPerson()
+    for (const bad of ['short', `${key.jkt}=`, `${key.jkt.slice(1)}+`]) {
+      expect(await json(await ask(person.access_token, 'access_token', { dpop: await key.proof() }, { dpop_jkt: bad }), 400), bad).toMatchObject({ error: 'invalid_request' })
+    }
+    expect(await children()).toBe(0)
   })
 })

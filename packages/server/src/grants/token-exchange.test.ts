@@ -1,5 +1,6 @@
 import { decodeJwt } from 'jose'
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
+import { createDpopKey } from '../test-support/dpop-key.js'
 import { createTestService, json, mint, refresh, type TestService } from '../test-support/harness.js'
 
 // Issue "Agents act for people": RFC 8693 delegation through the real token endpoint, with a
@@ -150,6 +151,26 @@ describe('token exchange: delegation', () => {
     expect(await json(await exchange(agent, { ...base, session_name: 'bot\nadmin' }), 400)).toMatchObject({ error: 'invalid_request' })
     const named = await json<Tokens>(await exchange(agent, { ...base, session_name: 'research-bot' }))
     expect(await json(await svc.admin('GET', `/sessions/${decodeJwt(named.access_token).sid as string}`))).toMatchObject({ name: 'research-bot' })
+  })
+})
+
+describe('token exchange: DPoP (RFC 9449)', () => {
+  test('a confidential agent gets an unbound session; dpop_jkt binds it to the named key, which alone then refreshes it', async () => {
+    const person = await personSession()
+    const plain = await json<Tokens>(await exchange(agent, { subject_token: person.access_token, subject_token_type: AT, scope: 'read' }))
+    expect(await json(await svc.admin('GET', `/sessions/${decodeJwt(plain.access_token).sid as string}`))).toMatchObject({ dpop_jkt: null })
+    expect((await refreshAs(agent, plain.refresh_token!)).status).toBe(200)
+
+    const key = await createDpopKey(svc.clock.now)
+    const other = await createDpopKey(svc.clock.now)
+    const bound = await json<Tokens>(await exchange(agent, { subject_token: person.access_token, subject_token_type: AT, scope: 'read', dpop_jkt: key.jkt }))
+    const sid = decodeJwt(bound.access_token).sid as string
+    // Named, not proved: bound whatever the client's authentication (a proof alone binds only a public client's session).
+    expect(await json(await svc.admin('GET', `/sessions/${sid}`))).toMatchObject({ dpop_jkt: key.jkt })
+    const withProof = (rt: string, proof: string) => svc.form('/oauth/token', { grant_type: 'refresh_token', client_id: agent.client_id, client_secret: agent.client_secret, refresh_token: rt }, { dpop: proof })
+    expect(await json(await refreshAs(agent, bound.refresh_token!), 400)).toMatchObject({ error: 'invalid_dpop_proof' })
+    expect(await json(await withProof(bound.refresh_token!, await other.proof()), 400)).toMatchObject({ error: 'invalid_grant', error_reason: 'dpop_key_mismatch' })
+    expect((await withProof(bound.refresh_token!, await key.proof())).status).toBe(200)
   })
 })
 

@@ -1,4 +1,4 @@
-import { GRANT_TYPES, isWellFormedRefreshToken, OAuthError, type TokenResponse } from '@evergreen/core'
+import { GRANT_TYPES, isDpopJkt, isWellFormedRefreshToken, OAuthError, type TokenResponse } from '@evergreen/core'
 import { hashSecret } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
 import { isResourceUri } from '../oauth/resource.js'
@@ -12,7 +12,7 @@ import type { GrantContext } from './types.js'
 export const grantType = GRANT_TYPES.tokenExchange
 export const parameters = [
   'subject_token', 'subject_token_type', 'actor_token', 'actor_token_type', 'requested_token_type',
-  'scope', 'audience', 'resource', 'refresh_token_ttl', 'session_name',
+  'scope', 'audience', 'resource', 'refresh_token_ttl', 'session_name', 'dpop_jkt',
 ] as const
 
 /** The longest `session_name`, as the admin API bounds a session's name. */
@@ -38,6 +38,9 @@ interface Subject {
  * `act` claim naming the agent (and, for a token that was itself delegated, the earlier actors
  * nested under it, newest outermost). There is no impersonation: every token issued here has
  * `act`, so a delegated token can never be exchanged into one without it.
+ *
+ * DPoP (RFC 9449): a bound subject token is taken only with a proof of its key, and that proof
+ * binds nothing new; the delegated session is bound to the key `dpop_jkt` names, if any.
  *
  * The result never exceeds the subject: scope is a subset of the subject's (invalid_scope),
  * audience and resource are the subject's own or what it may reach, within the agent's policy
@@ -75,6 +78,13 @@ export async function handle(ctx: GrantContext, deps: Deps): Promise<TokenRespon
     throw new OAuthError('invalid_request', `session_name must be at most ${MAX_SESSION_NAME} printable characters`)
   }
 
+  // RFC 9449 §10's `dpop_jkt`, here for the delegated session: the agent's key, named by whoever
+  // exchanges (the person's machine does not hold it). The request's own DPoP proof only proved the
+  // subject token's key (readSubject) and never binds the child: bound to the person's key, the
+  // agent could never refresh it. No `dpop_jkt`: an unbound delegated session.
+  const namedJkt = ctx.form.get('dpop_jkt')
+  if (namedJkt !== undefined && !isDpopJkt(namedJkt)) throw new OAuthError('invalid_request', 'dpop_jkt must be a base64url SHA-256 JWK thumbprint')
+
   const now = deps.now()
   const parentEnd = subject.session.absolute_expires_at
   const issued = await issueSession(deps, {
@@ -93,7 +103,7 @@ export async function handle(ctx: GrantContext, deps: Deps): Promise<TokenRespon
     maxRefreshTtl: Math.min(policy.max_refresh_ttl ?? Infinity, parentEnd === null ? Infinity : Math.max(1, parentEnd - now)),
     absoluteExpiresAt: parentEnd,
     requester: ctx.requester,
-    dpopJkt: ctx.dpop?.jkt,
+    namedDpopJkt: namedJkt,
   })
   const { refresh_token, refresh_token_expires_in, ...accessOnly } = issued.response
   // The access_token field always holds an access token (a JWT), so that is its issued type

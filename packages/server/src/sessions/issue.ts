@@ -31,6 +31,13 @@ export interface NewSession {
   oidc?: { nonce: string | null; authTime: number }
   /** Thumbprint of the request's verified DPoP proof key, if any (sessions/dpop-binding.ts decides what it binds). */
   dpopJkt?: string | undefined
+  /**
+   * A key the request named for the new session rather than proved (token exchange's `dpop_jkt`:
+   * the agent's key, which the exchanging request does not hold). Binds the session whatever the
+   * client's authentication (an explicit request, unlike a proof), and stands in for `dpopJkt` for
+   * the first access token's `cnf` (docs/architecture.md "DPoP binding", token exchange).
+   */
+  namedDpopJkt?: string | undefined
 }
 
 /** A session ready to be written: the rows, and the one copy of the refresh token in memory. */
@@ -78,7 +85,7 @@ export function prepareSession(deps: Deps, input: NewSession): PreparedSession {
     user_agent: input.requester.user_agent,
     ip: input.requester.ip,
     auth_time: input.oidc?.authTime ?? null,
-    dpop_jkt: sessionDpopJkt(input.client, input.dpopJkt),
+    dpop_jkt: input.namedDpopJkt ?? sessionDpopJkt(input.client, input.dpopJkt),
   }
   const refreshToken = deps.random.refreshToken()
   return {
@@ -116,7 +123,7 @@ export function sessionTokenResponse(deps: Deps, prepared: PreparedSession): Iss
     {
       sub: input.user.id, client_id: session.client_id, scope: session.scope, audience: session.audience, resource: session.resource,
       sid: session.id, ...(input.act === undefined ? {} : { act: input.act }),
-      ...optionalCnf(accessTokenCnf(input.client, input.dpopJkt)),
+      ...optionalCnf(accessTokenCnf(input.client, input.namedDpopJkt ?? input.dpopJkt)),
     },
     session.absolute_expires_at,
     { token: prepared.refreshToken, expiresIn: session.idle_expires_at - deps.now() },
