@@ -301,6 +301,20 @@ describe('token exchange of a bound subject token', () => {
     expect(decodeJwt(rotated.access_token).cnf).toEqual({ jkt: agent.jkt })
   })
 
+  test("a public client exchanges a Bearer access token of a bound session only with the session's key", async () => {
+    await start()
+    clientId = await createClient({ grant_types: ['authorization_code', 'refresh_token', EXCHANGE] })
+    await json(await svc.admin('PATCH', `/clients/${clientId}`, { token_exchange: { subject_clients: [clientId], allowed_scopes: [] } }))
+    person = await json<Tokens>(await exchange(clientId, await code(clientId), { dpop: await key.proof() }))
+    expect(person.token_type).toBe('Bearer')
+    expect(await sessionOf(person.access_token)).toMatchObject({ dpop_jkt: key.jkt })
+    expect(await json(await ask(person.access_token, 'access_token'), 400)).toMatchObject({ error: 'invalid_dpop_proof' })
+    expect(await json(await ask(person.access_token, 'access_token', { dpop: await other.proof() }), 400)).toMatchObject({ error: 'invalid_request' })
+    expect(await children()).toBe(0)
+    const delegated = await json<Tokens>(await ask(person.access_token, 'access_token', { dpop: await key.proof() }))
+    expect(await sessionOf(delegated.access_token)).toMatchObject({ parent_id: decodeJwt(person.access_token).sid })
+  })
+
   test('a malformed dpop_jkt is invalid_request and creates nothing', async () => {
     await boundPerson()
     for (const bad of ['short', `${key.jkt}=`, `${key.jkt.slice(1)}+`]) {

@@ -146,7 +146,11 @@ async function readSubject(ctx: GrantContext, deps: Deps, policy: TokenExchangeP
         client = state.client
         // An access token may carry less than its session (a narrowed refresh): it is the ceiling.
         tokenScope = typeof payload.scope === 'string' ? payload.scope : ''
-        boundKey = boundJkt(payload)
+        // A Bearer access token of a bound session goes without a proof only from a client that
+        // authenticated itself (a resource server exchanging the token it was sent). A public
+        // client must prove the session's key, or a copied access token would buy an unbound,
+        // renewing delegated session (docs/architecture.md "DPoP binding").
+        boundKey = boundJkt(payload) ?? (ctx.client.token_endpoint_auth_method === 'none' ? state.session.dpop_jkt : null)
       }
     }
   } else {
