@@ -1,7 +1,8 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Logger } from 'pino'
-import { createApp } from '../app.js'
+import { createApp, createOAuthRateLimit } from '../app.js'
+import type { RateLimit } from '../http/rate-limit.js'
 import { deriveKey, open, seal } from '../crypto/aead.js'
 import { hashSecret } from '../crypto/hash.js'
 import { createRandom, type Random } from '../crypto/random.js'
@@ -23,6 +24,8 @@ import { ServerError } from '../errors.js'
 export interface Service {
   deps: Deps
   app: Hono
+  /** The OAuth endpoints' rate limit inside `app`, for the Node fast path (node/token-route.ts). */
+  oauthLimit: RateLimit
   /** Set only on the start that generated the admin key: shown once, never logged. */
   generatedAdminKey: string | undefined
   close(): Promise<void>
@@ -83,7 +86,8 @@ export async function createService(settings: Settings, overrides: ServiceOverri
       await opened.close().catch(() => {})
       await store.close()
     }
-    return { deps, app: createApp(deps), generatedAdminKey: admin.generated, close }
+    const oauthLimit = createOAuthRateLimit(deps)
+    return { deps, app: createApp(deps, oauthLimit), oauthLimit, generatedAdminKey: admin.generated, close }
   } catch (err) {
     await limits?.close().catch(() => {})
     await store.close().catch(() => {})
