@@ -28,6 +28,7 @@ export interface Settings {
   rateLimitAdmin: number
   maxBodyBytes: number
   databasePoolSize: number
+  workers: number
   metricsToken: string | undefined
   metricsPort: number | undefined
   metricsHost: string
@@ -92,6 +93,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'metricsHost', env: ['EVERGREEN_METRICS_HOST'], flag: '--metrics-host', defaultText: '127.0.0.1', description: 'Address the separate metrics listener binds.' },
   { key: 'redisUrl', env: ['EVERGREEN_REDIS_URL'], flag: '--redis-url', defaultText: undefined, description: 'A `redis://` (or `rediss://`) URL: every rate limit counts in this Redis, shared by all nodes. Without it, limits count in PostgreSQL when that is the store, else in process memory. See "Security" for what each limit does while its backend is down.' },
   { key: 'databasePoolSize', env: ['EVERGREEN_DATABASE_POOL_SIZE'], flag: '--database-pool-size', defaultText: '10', description: 'PostgreSQL connections per process.' },
+  { key: 'workers', env: ['EVERGREEN_WORKERS'], flag: '--workers', defaultText: '1', description: 'Server processes on this machine (node:cluster), sharing the port; at most one per core is useful. Each has its own PostgreSQL pool. With SQLite and no Redis, each process counts the rate limits in memory on its share of the budget (the budget divided by the number of processes).' },
 ]
 
 export class SettingsError extends ServerError<'INVALID_SETTINGS'> {
@@ -205,6 +207,7 @@ export function loadSettings(explicit: Raw = {}, env: Record<string, string | un
     rateLimitAdmin: int('rateLimitAdmin', 20, 0, 10_000_000),
     maxBodyBytes: int('maxBodyBytes', 65_536, 1024, 10_485_760),
     databasePoolSize: int('databasePoolSize', 10, 1, 200),
+    workers: int('workers', 1, 1, 64),
     metricsToken: raw('metricsToken')?.value,
     metricsPort: raw('metricsPort') ? int('metricsPort', 0, 0, 65535) : undefined,
     metricsHost: raw('metricsHost')?.value ?? '127.0.0.1',

@@ -40,6 +40,8 @@ export interface ServiceOverrides {
   limits?: LimitBackend
   /** Fetches client jwks_uri documents; the global fetch by default. */
   fetch?: typeof fetch
+  /** Awaited after this process rotated or revoked a signing key (node/cluster.ts tells the others). */
+  onKeysChanged?: () => void | Promise<void>
 }
 
 /** Opens the store the settings name: PostgreSQL for a postgres:// URL, else SQLite in the data dir. */
@@ -63,7 +65,9 @@ export async function createService(settings: Settings, overrides: ServiceOverri
     const secret = settings.secret ?? localSecret(settings, random)
     await checkSecret(store, secret)
     const admin = await adminKey(store, settings, random)
-    const keys = await createKeyring({ store, secret, now, alg: settings.signingAlg, maxAccessTokenTtl: 86_400 })
+    const keys = await createKeyring({
+      store, secret, now, alg: settings.signingAlg, maxAccessTokenTtl: 86_400, ...(overrides.onKeysChanged ? { onChange: overrides.onKeysChanged } : {}),
+    })
     await ensureCliClient(store, settings, now(), random)
     const revocations = createRevocationSignal()
     limits = overrides.limits ?? (await openLimitBackend(settings, logger))

@@ -28,7 +28,11 @@ export interface RunningServer {
  */
 export async function startServer(
   settings: Settings,
-  overrides: ServiceOverrides & { backchannel?: BackchannelSenderOptions } = {},
+  overrides: ServiceOverrides & {
+    backchannel?: BackchannelSenderOptions
+    /** false in a cluster worker: the primary serves EVERGREEN_METRICS_PORT for all (node/cluster.ts). */
+    metricsListener?: boolean
+  } = {},
 ): Promise<RunningServer> {
   const service = await createService(settings, overrides)
   let server: ServerType
@@ -36,7 +40,7 @@ export async function startServer(
   try {
     // The token endpoint is served straight on node:http (node/token-route.ts); the rest by Hono.
     server = await listen(service.app.fetch, settings.port, settings.host, createTokenRoute(service))
-    if (settings.metricsPort !== undefined) {
+    if (settings.metricsPort !== undefined && overrides.metricsListener !== false) {
       const metricsApp = new Hono()
       metricsApp.get('/metrics', metricsEndpoint(service.deps, undefined))
       metricsServer = await listen(metricsApp.fetch, settings.metricsPort, settings.metricsHost).catch(async (err: unknown) => {
