@@ -47,7 +47,7 @@ export interface ServiceOverrides {
 /** Opens the store the settings name: PostgreSQL for a postgres:// URL, else SQLite in the data dir. */
 export function openStore(settings: Settings): Store {
   if (settings.databaseUrl) return new PostgresStore({ connectionString: settings.databaseUrl, max: settings.databasePoolSize })
-  return new SqliteStore(join(resolve(settings.dataDir), 'evergreen.db'))
+  return new SqliteStore(join(resolve(settings.dataDir), 'evergreen.db'), { backgroundCheckpoints: true })
 }
 
 /**

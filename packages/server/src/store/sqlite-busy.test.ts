@@ -72,3 +72,30 @@ test('an admin transaction open in this process does not block a refresh\'s wait
   const again = await svc.form('/oauth/token', { grant_type: 'refresh_token', client_id: clientId, refresh_token: issued.refresh_token })
   expect(again.status).toBe(400)
 })
+
+test('with background checkpoints, the WAL is checkpointed from the worker thread and the connections only keep a backstop', async () => {
+  const file = join(mkdtempSync(join(tmpdir(), 'evergreen-busy-')), 'evergreen.db')
+  const store = new SqliteStore(file, { backgroundCheckpoints: true })
+  svc = await createTestService({ store })
+  const hot = (store as unknown as { hot: BetterSqlite3.Database }).hot
+  // The request path's connections would checkpoint inline only at 40,000 pages (~160 MB).
+  expect(hot.pragma('wal_autocheckpoint', { simple: true })).toBe(40_000)
+  const { userId, clientId } = await seedUserAndClient(svc)
+  for (let i = 0; i < 5; i++) {
+    const issued = await mint(svc, userId, clientId)
+    expect((await svc.form('/oauth/token', { grant_type: 'refresh_token', client_id: clientId, refresh_token: issued.refresh_token })).status).toBe(200)
+  }
+  const result = await store.checkpoint()
+  // Every frame written so far is now in the database file (no reader held an old snapshot).
+  expect(result).toBeDefined()
+  expect(result!.log).toBeGreaterThan(0)
+  expect(result!.checkpointed).toBe(result!.log)
+})
+
+test('without background checkpoints (the default), checkpoint() does nothing and inline checkpoints stay at 10,000 pages', async () => {
+  const file = join(mkdtempSync(join(tmpdir(), 'evergreen-busy-')), 'evergreen.db')
+  const store = new SqliteStore(file)
+  svc = await createTestService({ store })
+  expect((store as unknown as { hot: BetterSqlite3.Database }).hot.pragma('wal_autocheckpoint', { simple: true })).toBe(10_000)
+  expect(await store.checkpoint()).toBeUndefined()
+})
