@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import http from 'node:http'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { admin, createFixture, mintSession, startServerProcess, type Fixture, type ServerProcess } from '../support/server-process.js'
+import { admin, createFixture, freePort, mintSession, startServerProcess, type Fixture, type ServerProcess } from '../support/server-process.js'
 
 // `evergreen serve --workers 2` on SQLite: a change made through one worker — a key rotation, a
 // key revocation, a client change, a session revocation — must hold on every worker at its next
@@ -11,9 +11,13 @@ import { admin, createFixture, mintSession, startServerProcess, type Fixture, ty
 
 let server: ServerProcess
 let fixture: Fixture
+let metricsPort: number
 
 beforeAll(async () => {
-  server = await startServerProcess({ env: { EVERGREEN_WORKERS: '2', EVERGREEN_LOG_LEVEL: 'info', EVERGREEN_RATE_LIMIT_TOKEN: '0' } })
+  metricsPort = await freePort()
+  server = await startServerProcess({
+    env: { EVERGREEN_WORKERS: '2', EVERGREEN_LOG_LEVEL: 'info', EVERGREEN_RATE_LIMIT_TOKEN: '0', EVERGREEN_METRICS_PORT: String(metricsPort) },
+  })
   fixture = await createFixture(server, 'workers')
 }, 60_000)
 
@@ -99,6 +103,14 @@ test('both workers serve, and each logs its own id', async () => {
     expect(r.status).toBe(200)
   }
 }, 60_000)
+
+test('EVERGREEN_METRICS_PORT is served by the primary with both workers\' requests summed', async () => {
+  // The test above made exactly one successful refresh on each worker.
+  const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`)
+  expect(res.status).toBe(200)
+  const text = await res.text()
+  expect(text).toMatch(/evergreen_http_requests_total\{route="\/oauth\/token",method="POST",status="200"\} 2\n/)
+}, 30_000)
 
 test('a key rotated through one worker signs on every worker at once, and a revoked key stops verifying on every worker', async () => {
   const before = await mintSession(server, fixture.userId, fixture.publicClientId)
