@@ -56,7 +56,9 @@ function request(agent: http.Agent, method: string, path: string, form?: Record<
 
 /** The worker that logged a request to `path` (waits for the line: the log is written after the reply). */
 async function workerThatServed(path: string): Promise<number> {
-  for (let i = 0; i < 200; i++) {
+  // Polls, not a timing assumption: the line is written right after the reply; 10 s is only a
+  // bound for a machine under heavy load.
+  for (let i = 0; i < 1000; i++) {
     for (const line of server.output().split('\n')) {
       if (!line.includes(`"path":"${path}"`)) continue
       return (JSON.parse(line) as { worker: number }).worker
