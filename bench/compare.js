@@ -439,12 +439,17 @@ ${report.info}
 
 \`\`\`sh
 npm install
-npm run bench                          # build, then bench/compare.js (a few minutes)
+npm run bench                          # build, then bench/compare.js and bench/scale-out.js (a few minutes)
 BENCH_REQUESTS=2000 node bench/compare.js
 BENCH_POSTGRES_URL=postgres://user@host:5432/db node bench/compare.js
 \`\`\`
 `
-  writeFileSync(join(ROOT, 'bench/RESULTS.md'), md)
+  // What follows the generated part is kept: bench/scale-out.js's section and the hand-written
+  // "## Notes" (the analysis of the figures), which a rerun must not erase.
+  const resultsFile = join(ROOT, 'bench/RESULTS.md')
+  const previous = existsSync(resultsFile) ? readFileSync(resultsFile, 'utf8') : ''
+  const keptAt = ['\n## Scale-out on PostgreSQL\n', '\n## Notes\n'].map((m) => previous.indexOf(m)).filter((i) => i >= 0).sort((a, b) => a - b)[0]
+  writeFileSync(resultsFile, keptAt === undefined ? md : `${md.trimEnd()}\n${previous.slice(keptAt)}`)
   console.log('\nwrote bench/RESULTS.md')
   if (rows.some((r) => r.c1.errors + r.c32.errors > 0) || !web.ok) process.exitCode = 1
 }

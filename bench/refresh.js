@@ -13,7 +13,7 @@
 
 import { execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import http from 'node:http'
 import { createServer } from 'node:net'
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
@@ -23,7 +23,15 @@ import { clearTimeout, setTimeout } from 'node:timers'
 import { fileURLToPath } from 'node:url'
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url))
-const CLI = join(ROOT, 'packages/cli/bin/evergreen.js')
+// BENCH_CLI: another build's bin/evergreen.js (bench/ab.js uses it to compare two checkouts).
+const CLI = process.env.BENCH_CLI ?? join(ROOT, 'packages/cli/bin/evergreen.js')
+// BENCH_CPU_PROF=<dir>: the server writes a V8 CPU profile there when it stops.
+const CPU_PROF = process.env.BENCH_CPU_PROF
+// BENCH_JSON=1: one JSON line with the results after the table (for bench/ab.js).
+const JSON_OUT = process.env.BENCH_JSON === '1'
+// Extra arguments for `evergreen serve` (e.g. `--workers 2`), space-separated.
+const SERVE_ARGS = (process.env.BENCH_SERVE_ARGS ?? '').split(' ').filter(Boolean)
+const TICK_US = 10_000
 
 const SECONDS = positiveNumber('BENCH_SECONDS', 10)
 const WARMUP_SECONDS = positiveNumber('BENCH_WARMUP_SECONDS', 2, true)
@@ -84,7 +92,10 @@ async function startServer(pin, adminKey) {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   dataDir = mkdtempSync(join(tmpdir(), 'evergreen-bench-'))
-  const args = [CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir]
+  const args = [
+    ...(CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : []),
+    CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, ...SERVE_ARGS,
+  ]
   const env = { ...process.env }
   for (const k of Object.keys(env)) if (k.startsWith('EVERGREEN_') || k === 'DATABASE_URL' || k === 'PORT') delete env[k]
   Object.assign(env, {
@@ -144,6 +155,28 @@ async function adminPost(url, adminKey, path, body) {
   return json
 }
 
+/**
+ * utime + stime in µs of `pid` and every process below it (cluster workers), from /proc; with
+ * taskset the child's pid is node's (taskset execs it). 0 where /proc is missing.
+ */
+function cpuMicros(pid) {
+  if (!existsSync('/proc')) return 0
+  let total = 0
+  const walk = (p) => {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      total += (Number(fields[11]) + Number(fields[12])) * TICK_US
+      const children = readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim()
+      for (const c of children ? children.split(' ') : []) walk(c)
+    } catch {
+      // the process is gone
+    }
+  }
+  walk(pid)
+  return total
+}
+
 /** One refresh grant over the keep-alive agent: resolves { status, text, ms }. */
 function refresh(agent, port, body) {
   return new Promise((resolve, reject) => {
@@ -182,6 +215,7 @@ async function run(ctx, chains, seconds) {
   let errors = 0
   const firstErrors = []
   const started = performance.now()
+  const cpuBefore = cpuMicros(ctx.serverPid)
   const deadline = started + seconds * 1000
   await Promise.all(
     chains.map(async (chain) => {
@@ -208,19 +242,22 @@ async function run(ctx, chains, seconds) {
     }),
   )
   const elapsed = (performance.now() - started) / 1000
+  // Includes the re-mints' admin requests, if any (there are none when errors is 0).
+  const cpuPerRequest = ok === 0 ? NaN : (cpuMicros(ctx.serverPid) - cpuBefore) / ok
   agent.destroy()
   latencies.sort((a, b) => a - b)
   const pct = (p) => (latencies.length === 0 ? NaN : latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))])
-  return { concurrency, ok, errors, elapsed, rps: ok / elapsed, p50: pct(50), p99: pct(99), firstErrors }
+  return { concurrency, ok, errors, elapsed, rps: ok / elapsed, p50: pct(50), p99: pct(99), cpuPerRequest, firstErrors }
 }
 
 function table(rows) {
-  const header = ['concurrency', 'requests/s', 'p50 ms', 'p99 ms', 'errors', 'refreshes']
+  const header = ['concurrency', 'requests/s', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'errors', 'refreshes']
   const lines = rows.map((r) => [
     String(r.concurrency),
     Math.round(r.rps).toLocaleString('en-US'),
     r.p50.toFixed(2),
     r.p99.toFixed(2),
+    Number.isNaN(r.cpuPerRequest) ? '-' : Math.round(r.cpuPerRequest).toLocaleString('en-US'),
     String(r.errors),
     r.ok.toLocaleString('en-US'),
   ])
@@ -249,6 +286,7 @@ async function main() {
   const client = await adminPost(url, adminKey, '/clients', { name: 'bench', grant_types: ['refresh_token'], token_endpoint_auth_method: 'none' })
   const ctx = {
     port,
+    serverPid: server?.pid ?? 0,
     clientId: client.client_id,
     remints: 0,
     mint: async () => {
@@ -276,6 +314,7 @@ async function main() {
   const results = []
   for (const c of CONCURRENCY) results.push(await run(ctx, chains.slice(0, c), SECONDS))
   console.log(table(results))
+  if (JSON_OUT) console.log(`json ${JSON.stringify(results.map(({ firstErrors: _, ...r }) => r))}`)
 
   for (const r of results) {
     for (const e of r.firstErrors) console.log(`  concurrency ${r.concurrency} error: ${e}`)

@@ -13,21 +13,31 @@ import { registrationEndpoint } from './endpoints/registration.js'
 import { userinfoEndpoint } from './endpoints/userinfo.js'
 import { errorResponse } from './http/errors.js'
 import { createAttemptLimit } from './http/attempt-limit.js'
-import { createRateLimit } from './http/rate-limit.js'
+import { createRateLimit, type RateLimit } from './http/rate-limit.js'
+import { createRequestRecorder } from './observability/request-log.js'
 import { pagesRouter } from './pages/router.js'
+
+/**
+ * The per-address limit of the OAuth endpoints (token, revocation, introspection, device
+ * authorization): one counter for all of them, so the Node fast path for the token endpoint
+ * (node/token-route.ts) must be handed the app's instance, not a second one.
+ */
+export function createOAuthRateLimit(deps: Deps): RateLimit {
+  return createRateLimit(deps.settings.rateLimitToken, 'oauth', deps.limits, deps)
+}
 
 /**
  * The whole service as one Web-standard handler: `createApp(deps).fetch(request)`. The Node entry
  * (node/serve.ts) only adapts sockets to it.
  */
-export function createApp(deps: Deps): Hono {
+export function createApp(deps: Deps, oauthLimit: RateLimit = createOAuthRateLimit(deps)): Hono {
   const app = new Hono()
-  const oauthLimit = createRateLimit(deps.settings.rateLimitToken, 'oauth', deps.limits, deps)
   // Per node while the shared backend is down: a generated admin key is 256 random bits (a
   // configured one at least 16 characters), so the limit only sheds noise, and operators need the
   // API most during an outage (to revoke, to disable).
   const adminLimit = createAttemptLimit({ points: deps.settings.rateLimitAdmin, durationSeconds: 60, name: 'admin-auth', whenDown: 'per-node' }, deps.limits, deps)
 
+  const recordRequest = createRequestRecorder(deps)
   app.use('*', async function observe(c, next) {
     const started = performance.now()
     await next()
@@ -35,12 +45,7 @@ export function createApp(deps: Deps): Hono {
     // @hono/node-server's lightweight Response a rebuild drops headers appended after
     // construction (the pages' CSRF Set-Cookie was lost that way).
     c.res.headers.set('x-content-type-options', 'nosniff')
-    const seconds = (performance.now() - started) / 1000
-    const labels = { route: c.req.routePath, method: c.req.method, status: String(c.res.status) }
-    deps.metrics.requests.inc(labels)
-    deps.metrics.duration.observe(labels, seconds)
-    // Path only: query strings can carry codes and state. Bodies and headers are never logged.
-    deps.logger.info({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(seconds * 1e4) / 10 }, 'request')
+    recordRequest(c.req.routePath, c.req.method, c.req.path, c.res.status, (performance.now() - started) / 1000)
   })
 
   app.get('/livez', livez)

@@ -30,6 +30,7 @@ export interface Settings {
   rateLimitAdmin: number
   maxBodyBytes: number
   databasePoolSize: number
+  workers: number
   metricsToken: string | undefined
   metricsPort: number | undefined
   metricsHost: string
@@ -112,6 +113,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'rateLimitRegistration', env: ['EVERGREEN_RATE_LIMIT_REGISTRATION'], flag: '--rate-limit-registration', defaultText: '10', description: 'Client registrations per hour per client address; `0` disables.' },
   { key: 'registeredClientTtl', env: ['EVERGREEN_REGISTERED_CLIENT_TTL'], flag: '--registered-client-ttl', defaultText: '2592000', description: 'A dynamically registered client unused (no authentication at any endpoint) for this many seconds stops working with `invalid_client` and is deleted by maintenance; each use extends it.' },
   { key: 'databasePoolSize', env: ['EVERGREEN_DATABASE_POOL_SIZE'], flag: '--database-pool-size', defaultText: '10', description: 'PostgreSQL connections per process.' },
+  { key: 'workers', env: ['EVERGREEN_WORKERS'], flag: '--workers', defaultText: '1', description: 'Server processes on this machine (node:cluster), sharing the port; at most one per core is useful. Each has its own PostgreSQL pool. With SQLite and no Redis, each process counts the rate limits in memory on its share of the budget (the budget divided by the number of processes).' },
 ]
 
 export class SettingsError extends ServerError<'INVALID_SETTINGS'> {
@@ -236,6 +238,7 @@ export function loadSettings(explicit: Raw = {}, env: Record<string, string | un
     rateLimitAdmin: int('rateLimitAdmin', 20, 0, 10_000_000),
     maxBodyBytes: int('maxBodyBytes', 65_536, 1024, 10_485_760),
     databasePoolSize: int('databasePoolSize', 10, 1, 200),
+    workers: int('workers', 1, 1, 64),
     metricsToken: raw('metricsToken')?.value,
     metricsPort: raw('metricsPort') ? int('metricsPort', 0, 0, 65535) : undefined,
     metricsHost: raw('metricsHost')?.value ?? '127.0.0.1',

@@ -28,9 +28,26 @@ export async function registerServe(program: Command, io: Io): Promise<void> {
       if (err instanceof server.SettingsError) throw new CliError(err.message)
       throw err
     }
-    let running
+    if (server.isClusterWorker()) {
+      // A worker of `--workers N`: the primary prints; a worker only serves until told to stop.
+      const running = await server.startClusterWorker(settings)
+      await new Promise<void>((resolve) => {
+        const stop = () => void running.stop().then(resolve, resolve)
+        process.once('SIGTERM', stop)
+        process.once('SIGINT', stop)
+      })
+      // The channel to the primary would keep this process alive.
+      process.disconnect?.()
+      return
+    }
+    let running: { url: string; generatedAdminKey: string | undefined; stop(): Promise<void> }
     try {
-      running = await server.startServer(settings)
+      if (settings.workers > 1) {
+        running = await server.startCluster(settings, { log: (line) => io.err(line) })
+      } else {
+        const single = await server.startServer(settings)
+        running = { url: single.url, generatedAdminKey: single.service.generatedAdminKey, stop: single.stop }
+      }
     } catch (err) {
       if (err instanceof server.StartupError || (err as { code?: string }).code === 'KEY_DECRYPTION_FAILED') throw new CliError(String((err as Error).message))
       if ((err as { code?: string }).code === 'EADDRINUSE') throw new CliError(`port ${settings.port} is already in use (set EVERGREEN_PORT or --port)`)
@@ -47,12 +64,13 @@ export async function registerServe(program: Command, io: Io): Promise<void> {
       process.once('SIGINT', () => stop('SIGINT'))
     })
     const store = settings.databaseUrl ? 'PostgreSQL' : `SQLite in ${settings.dataDir}`
-    io.err(`evergreen token service listening on ${running.url} (${store})`)
+    const workers = settings.workers > 1 ? `, ${settings.workers} worker processes` : ''
+    io.err(`evergreen token service listening on ${running.url} (${store}${workers})`)
     io.err(`issuer: ${settings.issuer}`)
-    if (running.service.generatedAdminKey) {
+    if (running.generatedAdminKey) {
       // Shown once, on the start that created it; saved 0600 for `evergreen admin` on this machine.
       io.err(`admin key (shown once, also saved to ${settings.dataDir}/admin-key):`)
-      io.err(`  ${running.service.generatedAdminKey}`)
+      io.err(`  ${running.generatedAdminKey}`)
     }
     await stopped
   })

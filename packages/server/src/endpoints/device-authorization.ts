@@ -5,7 +5,7 @@ import { grantType as DEVICE_GRANT } from '../grants/device-code.js'
 import { authenticateClient } from '../http/client-auth.js'
 import { checkDpopProof } from '../http/dpop-proof.js'
 import { noStoreJson } from '../http/errors.js'
-import { oauthEndpoint } from '../http/oauth-endpoint.js'
+import { oauthEndpoint, type RequestHead } from '../http/oauth-endpoint.js'
 import type { RateLimit } from '../http/rate-limit.js'
 import { authorizedResources } from '../oauth/resource.js'
 import { grantedScope } from '../oauth/scope.js'
@@ -80,7 +80,7 @@ export function deviceAuthorizationEndpoint(deps: Deps, rateLimit: RateLimit) {
  * or its `dpop_jkt` parameter (as RFC 9449 §10 defines for /authorize); both must agree. The poll
  * that redeems the code must then prove that key (grants/device-code.ts).
  */
-async function deviceDpopJkt(deps: Deps, req: Request, form: Map<string, string>, required: boolean): Promise<string | null> {
+async function deviceDpopJkt(deps: Deps, req: RequestHead, form: Map<string, string>, required: boolean): Promise<string | null> {
   const param = form.get('dpop_jkt')
   if (param !== undefined && !isDpopJkt(param)) throw new OAuthError('invalid_request', 'dpop_jkt must be a base64url SHA-256 JWK thumbprint')
   const proof = await checkDpopProof(deps, req, { method: 'POST', path: DEVICE_AUTHORIZATION_PATH, nonce: true })

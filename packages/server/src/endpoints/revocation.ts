@@ -4,7 +4,7 @@ import { hashSecret } from '../crypto/hash.js'
 import type { Deps } from '../deps.js'
 import { authenticateClient } from '../http/client-auth.js'
 import { checkDpopProof, dpopNonceHeader } from '../http/dpop-proof.js'
-import { oauthEndpoint } from '../http/oauth-endpoint.js'
+import { oauthEndpoint, type RequestHead } from '../http/oauth-endpoint.js'
 import type { RateLimit } from '../http/rate-limit.js'
 import type { ClientRecord } from '../store/types.js'
 import { boundJkt } from '../sessions/dpop-binding.js'
@@ -66,7 +66,7 @@ export function revocationEndpoint(deps: Deps, rateLimit: RateLimit) {
  *
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-5
  */
-async function requireHolderProof(deps: Deps, req: Request, client: ClientRecord, jkt: string | undefined): Promise<boolean> {
+async function requireHolderProof(deps: Deps, req: RequestHead, client: ClientRecord, jkt: string | undefined): Promise<boolean> {
   if (jkt === undefined || client.token_endpoint_auth_method !== 'none') return false
   const proof = await checkDpopProof(deps, req, { method: 'POST', path: REVOCATION_PATH, nonce: true })
   if (proof === undefined) {

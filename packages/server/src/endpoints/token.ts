@@ -2,8 +2,8 @@ import { OAuthError } from '@evergreen/core'
 import type { Deps } from '../deps.js'
 import { authenticateClient } from '../http/client-auth.js'
 import { checkDpopProof, dpopNonceHeader } from '../http/dpop-proof.js'
-import { noStoreJson } from '../http/errors.js'
-import { oauthEndpoint } from '../http/oauth-endpoint.js'
+import { noStoreReply, type Reply } from '../http/errors.js'
+import { oauthEndpoint, type OAuthRequest } from '../http/oauth-endpoint.js'
 import type { RateLimit } from '../http/rate-limit.js'
 import { GRANTS } from '../grants/registry.js'
 
@@ -11,12 +11,20 @@ import { GRANTS } from '../grants/registry.js'
 export const TOKEN_PATH = '/oauth/token'
 
 /**
- * The token endpoint (RFC 6749 §3.2): dispatches on grant_type, authenticates the client and
+ * The token endpoint (RFC 6749 §3.2) as a Hono route; its logic is {@link tokenHandler}, which the
+ * Node entry's fast path (node/token-route.ts) calls too.
+ */
+export function tokenEndpoint(deps: Deps, rateLimit: RateLimit) {
+  return oauthEndpoint(deps, rateLimit, 'tokenEndpoint', tokenHandler(deps))
+}
+
+/**
+ * The token endpoint's protocol logic: dispatches on grant_type, authenticates the client and
  * checks it may use the grant, once for every grant. A grant's `prepare` runs first when its read
  * also finds the client, so the refresh hot path stays one joined read.
  */
-export function tokenEndpoint(deps: Deps, rateLimit: RateLimit) {
-  return oauthEndpoint(deps, rateLimit, 'tokenEndpoint', async (request) => {
+export function tokenHandler(deps: Deps): (request: OAuthRequest) => Promise<Reply> {
+  return async function token(request) {
     const grantType = request.form.get('grant_type')
     if (grantType === undefined) throw new OAuthError('invalid_request', 'grant_type is required')
     const grant = GRANTS.get(grantType)
@@ -32,9 +40,8 @@ export function tokenEndpoint(deps: Deps, rateLimit: RateLimit) {
     if (dpop === undefined && client.require_dpop === true) {
       throw new OAuthError('invalid_dpop_proof', 'this client must send a DPoP proof', { headers: dpopNonceHeader(deps) })
     }
-    const body = await grant.handle({ req: request.req, form: request.form, requester: request.requester, client, dpop }, deps, prepared?.value)
-    const response = noStoreJson(body)
-    if (dpop !== undefined) for (const [name, value] of Object.entries(dpopNonceHeader(deps))) response.headers.set(name, value)
-    return response
-  })
+    const reply = noStoreReply(await grant.handle({ req: request.req, form: request.form, requester: request.requester, client, dpop }, deps, prepared?.value))
+    if (dpop !== undefined) Object.assign(reply.headers, dpopNonceHeader(deps))
+    return reply
+  }
 }

@@ -2,6 +2,7 @@ import { CLIENT_ASSERTION_TYPE_JWT, OAuthError } from '@evergreen/core'
 import { secretMatches } from '../crypto/hash.js'
 import type { Store, ClientRecord, TokenEndpointAuthMethod } from '../store/types.js'
 import { verifyClientAssertion, type AssertionDeps } from './client-assertion.js'
+import type { RequestHead } from './oauth-endpoint.js'
 
 /** Client credentials as presented, before any lookup. */
 export interface PresentedClient {
@@ -26,7 +27,7 @@ export interface PresentedClient {
  *
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-2.3.1
  */
-export function presentedClient(req: Request, form: Map<string, string>, service?: AssertionDeps): PresentedClient {
+export function presentedClient(req: RequestHead, form: Map<string, string>, service?: AssertionDeps): PresentedClient {
   const header = req.headers.get('authorization')
   const bodyId = form.get('client_id')
   const bodySecret = form.get('client_secret')

@@ -2,6 +2,7 @@ import { DpopProofError, OAuthError, verifyDpopProof, type VerifiedDpopProof } f
 import { currentDpopNonce, isValidDpopNonce } from '../oauth/dpop-nonce.js'
 import type { Settings } from '../settings.js'
 import type { Store } from '../store/types.js'
+import type { RequestHead } from './oauth-endpoint.js'
 
 /** What checking a DPoP proof needs from the service. */
 export interface DpopDeps {
@@ -39,7 +40,7 @@ export const DPOP_JTI_NAMESPACE = 'dpop:'
  * @example const proof = await checkDpopProof(deps, request.req, { method: 'POST', path: '/oauth/token', nonce: true })
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
  */
-export async function checkDpopProof(deps: DpopDeps, req: Request, target: DpopTarget): Promise<VerifiedDpopProof | undefined> {
+export async function checkDpopProof(deps: DpopDeps, req: RequestHead, target: DpopTarget): Promise<VerifiedDpopProof | undefined> {
   const header = req.headers.get('dpop')
   if (header === null) return undefined
   // Headers joins repeated fields with ", "; a compact JWS has no comma. RFC 9449 §4.3 check 1:

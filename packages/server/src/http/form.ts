@@ -7,11 +7,20 @@ import { readBounded } from './bounded-body.js'
  * `invalid_request`, never a 500.
  */
 export async function readForm(req: Request, maxBytes: number): Promise<Map<string, string>> {
-  const type = (req.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase()
+  checkFormType(req.headers.get('content-type'))
+  return parseForm(await readText(req, maxBytes))
+}
+
+/** The content type check of {@link readForm}, for a reader that gets the body another way. */
+export function checkFormType(contentType: string | null | undefined): void {
+  const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase()
   if (type !== 'application/x-www-form-urlencoded') {
     throw new OAuthError('invalid_request', 'body must be application/x-www-form-urlencoded')
   }
-  const text = await readText(req, maxBytes)
+}
+
+/** The parameters of a form body already read within the limit (see {@link readForm}). */
+export function parseForm(text: string): Map<string, string> {
   const params = new Map<string, string>()
   // NUL is never meaningful in OAuth parameters, and PostgreSQL rejects it in text: refuse it at
   // the door rather than let it become a database error.
@@ -53,13 +62,21 @@ async function readText(req: Request, maxBytes: number): Promise<string> {
   if (!req.body) return ''
   const bytes = await readBounded(req.body, maxBytes)
   if (bytes === undefined) throw tooLarge(maxBytes)
+  return decodeBody(bytes)
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+/** A body's bytes as text; invalid UTF-8 is `invalid_request`. */
+export function decodeBody(bytes: Uint8Array): string {
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+    return utf8.decode(bytes)
   } catch {
     throw new OAuthError('invalid_request', 'body is not valid UTF-8')
   }
 }
 
-function tooLarge(maxBytes: number): OAuthError {
+/** The 413 for a body over the limit, declared or counted. */
+export function tooLarge(maxBytes: number): OAuthError {
   return new OAuthError('invalid_request', `body exceeds ${maxBytes} bytes`, { status: 413 })
 }

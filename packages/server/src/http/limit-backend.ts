@@ -28,13 +28,18 @@ export interface LimitBackend {
   close(): Promise<void>
 }
 
-/** Counts in process memory: one SQLite process, or tests. */
-export function memoryLimitBackend(): LimitBackend {
-  return { kind: 'memory', counter: memoryCounter, close: async () => {} }
+/**
+ * Counts in process memory: one SQLite process, or tests. With `processes` > 1 (`--workers`), each
+ * process counts against its share of every budget, so all of them together never allow more than
+ * the budget: a client whose requests all reach one process is limited sooner, never later.
+ */
+export function memoryLimitBackend(processes = 1): LimitBackend {
+  return { kind: 'memory', counter: (options) => memoryCounter(options, processes), close: async () => {} }
 }
 
-function memoryCounter(options: CounterOptions): Counter {
-  const limiter = new RateLimiterMemory({ points: options.points, duration: options.durationSeconds, keyPrefix: options.name })
+function memoryCounter(options: CounterOptions, processes = 1): Counter {
+  const points = Math.max(1, Math.floor(options.points / processes))
+  const limiter = new RateLimiterMemory({ points, duration: options.durationSeconds, keyPrefix: options.name })
   return {
     consume: (key) => limiter.consume(key),
     get: (key) => limiter.get(key),

@@ -20,9 +20,12 @@ export type ProxyTrust = Pick<Settings, 'trustProxy' | 'trustedProxies' | 'trust
  */
 export function requesterOf(c: Context, proxy: ProxyTrust): Requester {
   const incoming = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming
-  const peer = incoming?.socket?.remoteAddress ?? null
-  const ua = c.req.header('user-agent')
-  return { ip: clientAddress(peer, c.req.header('x-forwarded-for'), proxy), user_agent: ua ? ua.slice(0, MAX_USER_AGENT) : null }
+  return requesterFrom(incoming?.socket?.remoteAddress ?? null, c.req.header('user-agent'), c.req.header('x-forwarded-for'), proxy)
+}
+
+/** {@link requesterOf} from the socket peer and the two headers, for the Node fast path. */
+export function requesterFrom(peer: string | null, userAgent: string | undefined, forwardedFor: string | undefined, proxy: ProxyTrust): Requester {
+  return { ip: clientAddress(peer, forwardedFor, proxy), user_agent: userAgent ? userAgent.slice(0, MAX_USER_AGENT) : null }
 }
 
 /**

@@ -52,6 +52,12 @@ export interface KeyringOptions {
   alg: 'ES256' | 'RS256'
   /** The longest access-token lifetime any client may have: how long a retired key stays published. */
   maxAccessTokenTtl: number
+  /**
+   * Called after this keyring rotated or revoked a key, so the other processes of this machine
+   * reload now rather than at their next periodic reload (node/cluster.ts); awaited, so the
+   * rotation or revocation answers only once they have.
+   */
+  onChange?: () => void | Promise<void>
 }
 
 export class KeyDecryptionError extends ServerError<'KEY_DECRYPTION_FAILED'> {
@@ -174,6 +180,7 @@ export async function createKeyring(options: KeyringOptions): Promise<Keyring> {
       const record = await generate(alg ?? options.alg, activatesAt)
       await options.store.retireSigningKeysExcept(record.kid, activatesAt, activatesAt + options.maxAccessTokenTtl + 60)
       await load()
+      await options.onChange?.()
       return loaded.find((k) => k.record.kid === record.kid)!.record
     },
     async revoke(kid) {
@@ -187,6 +194,7 @@ export async function createKeyring(options: KeyringOptions): Promise<Keyring> {
       }
       await options.store.revokeSigningKey(kid, now)
       await load()
+      await options.onChange?.()
       return { ...target.record, retired_at: Math.min(target.record.retired_at ?? now, now), expires_at: now }
     },
     list: () => loaded.map((k) => k.record),

@@ -43,17 +43,25 @@ const REVOKING: ReadonlySet<PropertyKey> = new Set<keyof Store>(['revokeSession'
  * @example const store = signalRevocations(new SqliteStore(file), signal)
  */
 export function signalRevocations(store: Store, signal: RevocationSignal): Store {
+  // One wrapper per method, made on first use: the hot path reads store methods on every request.
+  // Keyed by the function too, so a method replaced on the store later is wrapped afresh.
+  const wrapped = new Map<PropertyKey, { method: unknown; wrapper: unknown }>()
   return new Proxy(store, {
     get(target, property, receiver) {
       const value: unknown = Reflect.get(target, property, receiver)
       if (typeof value !== 'function') return value
+      const known = wrapped.get(property)
+      if (known !== undefined && known.method === value) return known.wrapper
       const method = value as (...args: unknown[]) => unknown
-      if (!REVOKING.has(property)) return method.bind(target)
-      return async (...args: unknown[]) => {
-        const result = await method.apply(target, args)
-        signal.notify()
-        return result
-      }
+      const wrapper = !REVOKING.has(property)
+        ? method.bind(target)
+        : async (...args: unknown[]) => {
+            const result = await method.apply(target, args)
+            signal.notify()
+            return result
+          }
+      wrapped.set(property, { method: value, wrapper })
+      return wrapper
     },
   })
 }

@@ -3,7 +3,8 @@ import { documentFetcherOptions } from '../clients/resolve.js'
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Logger } from 'pino'
-import { createApp } from '../app.js'
+import { createApp, createOAuthRateLimit } from '../app.js'
+import type { RateLimit } from '../http/rate-limit.js'
 import { deriveKey, open, seal } from '../crypto/aead.js'
 import { hashSecret } from '../crypto/hash.js'
 import { createRandom, type Random } from '../crypto/random.js'
@@ -25,6 +26,8 @@ import { ServerError } from '../errors.js'
 export interface Service {
   deps: Deps
   app: Hono
+  /** The OAuth endpoints' rate limit inside `app`, for the Node fast path (node/token-route.ts). */
+  oauthLimit: RateLimit
   /** Set only on the start that generated the admin key: shown once, never logged. */
   generatedAdminKey: string | undefined
   close(): Promise<void>
@@ -41,12 +44,14 @@ export interface ServiceOverrides {
   fetch?: typeof fetch
   /** Builds the client metadata document fetcher from the settings' options (tests add a CA). */
   clientDocumentFetcher?: (options: DocumentFetcherOptions) => DocumentFetcher
+  /** Awaited after this process rotated or revoked a signing key (node/cluster.ts tells the others). */
+  onKeysChanged?: () => void | Promise<void>
 }
 
 /** Opens the store the settings name: PostgreSQL for a postgres:// URL, else SQLite in the data dir. */
 export function openStore(settings: Settings): Store {
   if (settings.databaseUrl) return new PostgresStore({ connectionString: settings.databaseUrl, max: settings.databasePoolSize })
-  return new SqliteStore(join(resolve(settings.dataDir), 'evergreen.db'))
+  return new SqliteStore(join(resolve(settings.dataDir), 'evergreen.db'), { backgroundCheckpoints: true })
 }
 
 /**
@@ -64,7 +69,9 @@ export async function createService(settings: Settings, overrides: ServiceOverri
     const secret = settings.secret ?? localSecret(settings, random)
     await checkSecret(store, secret)
     const admin = await adminKey(store, settings, random)
-    const keys = await createKeyring({ store, secret, now, alg: settings.signingAlg, maxAccessTokenTtl: 86_400 })
+    const keys = await createKeyring({
+      store, secret, now, alg: settings.signingAlg, maxAccessTokenTtl: 86_400, ...(overrides.onKeysChanged ? { onChange: overrides.onKeysChanged } : {}),
+    })
     await ensureCliClient(store, settings, now(), random)
     const revocations = createRevocationSignal()
     limits = overrides.limits ?? (await openLimitBackend(settings, logger))
@@ -88,7 +95,8 @@ export async function createService(settings: Settings, overrides: ServiceOverri
       await opened.close().catch(() => {})
       await store.close()
     }
-    return { deps, app: createApp(deps), generatedAdminKey: admin.generated, close }
+    const oauthLimit = createOAuthRateLimit(deps)
+    return { deps, app: createApp(deps, oauthLimit), oauthLimit, generatedAdminKey: admin.generated, close }
   } catch (err) {
     await limits?.close().catch(() => {})
     await store.close().catch(() => {})

@@ -17,14 +17,14 @@ const BACKEND_TIMEOUT_MS = 1000
 /**
  * Opens where the limits count, from the settings: Redis when `EVERGREEN_REDIS_URL` is set (it
  * wins over PostgreSQL: a Redis round trip is cheaper than an upsert), else PostgreSQL when the
- * store is PostgreSQL, else this process's memory (one SQLite process). Never fails on an
+ * store is PostgreSQL, else this process's memory (SQLite; with `--workers`, each process on its share). Never fails on an
  * unreachable backend: the limits' own fallbacks handle that per request, and the service can
  * start while Redis restarts.
  */
 export async function openLimitBackend(settings: Settings, logger: Logger): Promise<LimitBackend> {
   if (settings.redisUrl) return await redisBackend(settings.redisUrl, settings.issuer, logger)
   if (settings.databaseUrl) return postgresBackend(settings.databaseUrl, settings.issuer)
-  return memoryLimitBackend()
+  return memoryLimitBackend(settings.workers)
 }
 
 /**

@@ -1,11 +1,16 @@
-import { serve, type ServerType } from '@hono/node-server'
+import { getRequestListener } from '@hono/node-server'
 import { Hono } from 'hono'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { metricsEndpoint } from '../endpoints/metrics.js'
 import type { Settings } from '../settings.js'
 import { createBackchannelSender, type BackchannelSenderOptions } from '../logout/backchannel-sender.js'
 import { startMaintenance } from './maintenance.js'
 import { createService, type Service, type ServiceOverrides } from './bootstrap.js'
+import { createTokenRoute } from './token-route.js'
+
+type ServerType = Server
+type FastRoute = (incoming: IncomingMessage, outgoing: ServerResponse) => boolean
 
 export interface RunningServer {
   service: Service
@@ -23,14 +28,19 @@ export interface RunningServer {
  */
 export async function startServer(
   settings: Settings,
-  overrides: ServiceOverrides & { backchannel?: BackchannelSenderOptions } = {},
+  overrides: ServiceOverrides & {
+    backchannel?: BackchannelSenderOptions
+    /** false in a cluster worker: the primary serves EVERGREEN_METRICS_PORT for all (node/cluster.ts). */
+    metricsListener?: boolean
+  } = {},
 ): Promise<RunningServer> {
   const service = await createService(settings, overrides)
   let server: ServerType
   let metricsServer: ServerType | undefined
   try {
-    server = await listen(service.app.fetch, settings.port, settings.host)
-    if (settings.metricsPort !== undefined) {
+    // The token endpoint is served straight on node:http (node/token-route.ts); the rest by Hono.
+    server = await listen(service.app.fetch, settings.port, settings.host, createTokenRoute(service))
+    if (settings.metricsPort !== undefined && overrides.metricsListener !== false) {
       const metricsApp = new Hono()
       metricsApp.get('/metrics', metricsEndpoint(service.deps, undefined))
       metricsServer = await listen(metricsApp.fetch, settings.metricsPort, settings.metricsHost).catch(async (err: unknown) => {
@@ -69,10 +79,12 @@ export async function startServer(
   }
 }
 
-function listen(fetch: (req: Request) => Response | Promise<Response>, port: number, hostname: string): Promise<ServerType> {
+function listen(fetch: (req: Request) => Response | Promise<Response>, port: number, hostname: string, fast?: FastRoute): Promise<ServerType> {
+  const hono = getRequestListener(fetch, { hostname })
+  const s = createServer(fast ? (incoming, outgoing) => void (fast(incoming, outgoing) || hono(incoming, outgoing)) : hono)
   return new Promise((resolveListening, reject) => {
-    const s = serve({ fetch, port, hostname }, () => resolveListening(s))
     s.once('error', reject)
+    s.listen(port, hostname, () => resolveListening(s))
   })
 }
 

@@ -2,8 +2,11 @@ import BetterSqlite3 from 'better-sqlite3'
 import { CompiledQuery, Kysely, SqliteDialect, sql } from 'kysely'
 import { closeSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { setImmediate, setTimeout } from 'node:timers'
 import type { Database } from './database.js'
 import { LATEST_VERSION, LEGACY_MIGRATIONS, SHARED_MIGRATIONS } from './migrations.js'
+import { startCheckpointer, type Checkpointer, type CheckpointResult } from './sqlite-checkpointer.js'
 import {
   AUDIT_COLUMNS, AUTHORIZATION_CODE_COLUMNS, BACKCHANNEL_COLUMNS, DEVICE_CODE_COLUMNS, TOKEN_COLUMNS, columnValues, findRefreshTokenSql,
   toRefreshTokenView,
@@ -57,6 +60,53 @@ const QUEUE_BACKCHANNEL = `INSERT INTO backchannel_logouts (session_id, user_id,
   WHERE c.client_id = ? AND c.backchannel_logout_uri IS NOT NULL
  ON CONFLICT (session_id, client_id) DO NOTHING`
 
+/** The longest a statement waits for another connection's write lock, in all. */
+const BUSY_WAIT_MS = 5000
+
+/**
+ * The WAL size (pages) at which a connection checkpoints inline. 10,000 (~40 MB) instead of the
+ * default ~4 MB: each checkpoint fsyncs, and at the default they cost about a third of the rotation
+ * transaction (measured 91 vs 128 µs). With the background checkpointer it is only the backstop.
+ */
+const AUTOCHECKPOINT_PAGES = 10_000
+const BACKSTOP_AUTOCHECKPOINT_PAGES = 40_000
+
+function openConnection(filename: string, busyTimeoutMs: number, autocheckpointPages = AUTOCHECKPOINT_PAGES): BetterSqlite3.Database {
+  const db = new BetterSqlite3(filename)
+  db.pragma('journal_mode = WAL')
+  // NORMAL in WAL mode never corrupts; a power cut can drop the last commits, which costs a
+  // client one re-login at worst, and buys roughly 10x on the rotation transaction.
+  db.pragma('synchronous = NORMAL')
+  db.pragma(`busy_timeout = ${busyTimeoutMs}`)
+  db.pragma(`wal_autocheckpoint = ${autocheckpointPages}`)
+  return db
+}
+
+/** SQLITE_BUSY and its extended codes (SQLITE_BUSY_RECOVERY, …): another connection holds the lock. */
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY')
+}
+
+/**
+ * Retries `fn` while it fails with SQLITE_BUSY, without blocking the event loop: twice on the next
+ * turn (a same-process kysely transaction usually finishes within one), then with a timer backing
+ * off from 1 to 10 ms, for at most {@link BUSY_WAIT_MS}; then the last SQLITE_BUSY is thrown.
+ * Safe for the hot statements: a transaction fails with SQLITE_BUSY at its `BEGIN IMMEDIATE`,
+ * before it changed anything.
+ */
+async function whenNotBusy<T>(fn: () => T): Promise<T> {
+  const started = performance.now()
+  for (let attempt = 0; ; attempt++) {
+    await (attempt < 2 ? new Promise<void>((r) => setImmediate(r)) : new Promise<void>((r) => setTimeout(r, Math.min(10, 2 ** (attempt - 2)))))
+    try {
+      return fn()
+    } catch (err) {
+      if (!isBusy(err) || performance.now() - started > BUSY_WAIT_MS) throw err
+    }
+  }
+}
+
 /**
  * The embedded default store: better-sqlite3 in WAL mode. Everything but the statements below
  * is the shared query layer ({@link SqlStore}, kysely's SqliteDialect on this same connection).
@@ -66,37 +116,50 @@ const QUEUE_BACKCHANNEL = `INSERT INTO backchannel_logouts (session_id, user_id,
  * in-process transaction with no round trip and no promise hop per statement), code
  * consumption, the device poll and the outbox claim.
  *
- * Those synchronous transactions share the connection with kysely's asynchronous ones. One
- * started while a kysely transaction is open would nest inside it (better-sqlite3 makes it a
- * savepoint) and vanish if that transaction rolled back, so they run at once only while the
- * connection is idle, and otherwise wait for kysely's connection lock ({@link exclusive}).
+ * Those synchronous statements run on a second connection of their own (`hot`), never on
+ * kysely's: a synchronous transaction started while a kysely transaction is open on the same
+ * connection would nest inside it (better-sqlite3 makes it a savepoint) and vanish if that
+ * transaction rolled back. On their own connection, an open kysely transaction (here or in another
+ * process of `--workers`) is simply another writer holding the lock.
+ *
+ * SQLITE_BUSY and the event loop: better-sqlite3 is synchronous, so SQLite's busy handler
+ * (`busy_timeout`) *sleeps the whole process* while it waits for another connection's write lock,
+ * from 1 ms upwards. The hot connection therefore has `busy_timeout = 0` and waits without
+ * blocking ({@link whenNotBusy}: it yields to the event loop, then backs off up to 10 ms, for at
+ * most {@link BUSY_WAIT_MS} in all), which matters once several processes share the file. kysely's
+ * connection (admin API, pages, upkeep) keeps a blocking `busy_timeout`, since kysely runs
+ * statements synchronously too; it only ever waits out another connection's transaction, which
+ * for the hot path is one synchronous transaction (tens of µs).
  */
 export class SqliteStore extends SqlStore {
   readonly kind = 'sqlite' as const
-  /** The better-sqlite3 handle, shared with kysely; `.name` is the file. */
+  /** kysely's better-sqlite3 handle; `.name` is the file. */
   private readonly db: BetterSqlite3.Database
+  /** The hand-written statements' own handle: the same one for `:memory:` (which is per connection). */
+  private readonly hot: BetterSqlite3.Database
   private stmts!: ReturnType<SqliteStore['prepare']>
   private readonly rotateTx: BetterSqlite3.Transaction<(r: Rotation) => boolean>
+  private readonly checkpointer: Checkpointer | undefined
 
-  constructor(filename: string) {
+  /**
+   * @param options.backgroundCheckpoints checkpoint from a worker thread (sqlite-checkpointer.ts)
+   *   instead of inside a request's commit; what `evergreen serve` uses
+   */
+  constructor(filename: string, options: { backgroundCheckpoints?: boolean } = {}) {
     if (filename !== ':memory:') {
       mkdirSync(dirname(filename), { recursive: true, mode: 0o700 })
       // Create it 0600 before SQLite does (its default follows the umask, usually 0644); the WAL
       // and shared-memory files SQLite adds later copy the database file's mode.
       closeSync(openSync(filename, 'a', 0o600))
     }
-    const raw = new BetterSqlite3(filename)
-    raw.pragma('journal_mode = WAL')
-    // NORMAL in WAL mode never corrupts; a power cut can drop the last commits, which costs a
-    // client one re-login at worst, and buys roughly 10x on the rotation transaction.
-    raw.pragma('synchronous = NORMAL')
-    raw.pragma('busy_timeout = 5000')
-    // Checkpoint every ~40 MB of WAL instead of ~4 MB: each checkpoint fsyncs, and at the default
-    // they cost about a third of the rotation transaction (measured 91 vs 128 µs).
-    raw.pragma('wal_autocheckpoint = 10000')
+    const background = options.backgroundCheckpoints === true && filename !== ':memory:'
+    const autocheckpoint = background ? BACKSTOP_AUTOCHECKPOINT_PAGES : AUTOCHECKPOINT_PAGES
+    const raw = openConnection(filename, BUSY_WAIT_MS, autocheckpoint)
     super(new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) }), SQLITE)
     this.db = raw
-    this.rotateTx = raw.transaction((r: Rotation) => this.rotateTransaction(r))
+    this.hot = filename === ':memory:' ? raw : openConnection(filename, 0, autocheckpoint)
+    this.checkpointer = background ? startCheckpointer(filename) : undefined
+    this.rotateTx = this.hot.transaction((r: Rotation) => this.rotateTransaction(r))
   }
 
   async migrate(): Promise<void> {
@@ -131,13 +194,20 @@ export class SqliteStore extends SqlStore {
     if (row.v !== LATEST_VERSION) throw new Error(`schema at version ${row.v ?? 'none'}, expected ${LATEST_VERSION}`)
   }
 
+  /** One checkpoint now, on the background thread; undefined without one. For upkeep and tests. */
+  async checkpoint(): Promise<CheckpointResult | undefined> {
+    return this.checkpointer?.checkpoint()
+  }
+
   async close(): Promise<void> {
+    await this.checkpointer?.close()
+    if (this.hot !== this.db && this.hot.open) this.hot.close()
     // Kysely's SqliteDriver closes the better-sqlite3 handle it was given.
     if (this.db.open) await this.kysely.destroy()
   }
 
   private prepare() {
-    const db = this.db
+    const db = this.hot
     return {
       findToken: db.prepare(findRefreshTokenSql('?')),
       spendToken: db.prepare(
@@ -165,12 +235,18 @@ export class SqliteStore extends SqlStore {
   }
 
   /**
-   * Runs a synchronous step now when no kysely transaction is open on the connection, else
-   * once kysely hands the connection over. The idle case, the hot path's, costs one property read.
+   * Runs a synchronous step of the hot connection. On `:memory:` (one connection) it waits for
+   * an open kysely transaction to finish first, so it cannot nest inside it; on a file it runs at
+   * once and waits out another writer with {@link whenNotBusy}. The usual case costs one check.
    */
   private exclusive<T>(fn: () => T): T | Promise<T> {
-    if (!this.db.inTransaction) return fn()
-    return this.kysely.connection().execute(async () => fn())
+    if (this.hot === this.db && this.db.inTransaction) return this.kysely.connection().execute(async () => fn())
+    try {
+      return fn()
+    } catch (err) {
+      if (!isBusy(err)) throw err
+      return whenNotBusy(fn)
+    }
   }
 
   /**
@@ -225,7 +301,7 @@ export class SqliteStore extends SqlStore {
     // The UPDATE is the compare-and-set; the read in the same IMMEDIATE transaction returns the
     // row it left behind (or the earlier consumption, for a replay), even across processes.
     return this.exclusive(() =>
-      this.db.transaction(() => {
+      this.hot.transaction(() => {
         const consumed = this.stmts.consumeAuthorizationCode.run(at, hash).changes === 1
         const code = this.stmts.getAuthorizationCode.get(hash) as AuthorizationCodeRecord | undefined
         return code && { consumed, code }
@@ -237,7 +313,7 @@ export class SqliteStore extends SqlStore {
     // IMMEDIATE: the read must see the row as the write will find it, even across processes,
     // so concurrent polls each see a distinct predecessor.
     return this.exclusive(() =>
-      this.db.transaction(() => {
+      this.hot.transaction(() => {
         const before = this.stmts.getDeviceCode.get(hash) as DeviceCodeRecord | undefined
         if (!before) return undefined
         this.stmts.pollDeviceCode.run(at, slowDown ? 5 : 0, hash)
@@ -249,7 +325,7 @@ export class SqliteStore extends SqlStore {
   async claimBackchannelLogouts(now: number, lockedUntil: number, limit: number): Promise<BackchannelLogoutRecord[]> {
     // IMMEDIATE: two processes on one file take the write lock in turn, so a row is leased once.
     const rows = await this.exclusive(() =>
-      this.db.transaction(() => this.stmts.claimBackchannel.all(lockedUntil, now, now, limit) as BackchannelLogoutRecord[]).immediate(),
+      this.hot.transaction(() => this.stmts.claimBackchannel.all(lockedUntil, now, now, limit) as BackchannelLogoutRecord[]).immediate(),
     )
     // RETURNING order is unspecified in SQLite.
     return rows.sort((a, b) => a.id - b.id)
