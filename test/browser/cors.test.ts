@@ -1,9 +1,11 @@
 import { createServer, type Server } from 'node:http'
+import { join } from 'node:path'
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { CHROMIUM_PATH, chromiumInstalled, launchChromium } from '../support/chromium.js'
 import { createTestUser, startInProcessServer, type InProcessServer } from '../support/in-process-server.js'
-import { admin, freePort } from '../support/server-process.js'
+import { startNodeChild, type NodeChild } from '../support/node-child.js'
+import { admin, freePort, REPO_ROOT } from '../support/server-process.js'
 
 // A browser-based host on another origin (what the MCP Inspector is) calling Evergreen's public
 // endpoints from a real Chromium page: the browser itself enforces CORS, preflights included, so
@@ -22,6 +24,7 @@ describe.skipIf(!available)('CORS from a page on another origin, in Chromium', {
   let browser: Browser
   let host: Server
   let hostOrigin: string
+  let mcp: NodeChild | undefined
 
   beforeAll(async () => {
     server = await startInProcessServer({ EVERGREEN_DYNAMIC_REGISTRATION: 'true' })
@@ -37,6 +40,7 @@ describe.skipIf(!available)('CORS from a page on another origin, in Chromium', {
 
   afterAll(async () => {
     await browser?.close()
+    await mcp?.stop()
     await new Promise<void>((resolve) => (host ? host.close(() => resolve()) : resolve()))
     await server?.stop()
   })
@@ -99,6 +103,44 @@ describe.skipIf(!available)('CORS from a page on another origin, in Chromium', {
     expect(result.registered.clientId).toEqual(expect.any(String))
     expect(result.revoked).toBe(200)
     expect(result.introspection).toBe('blocked: TypeError')
+    await context.close()
+  })
+
+  test('examples/mcp-server: the host page reads the 401 challenge, the metadata, and calls the tool endpoint with a token', async () => {
+    // The example as `npm start` runs it, with this page's origin as its one CORS origin.
+    const port = await freePort()
+    const mcpUrl = `http://127.0.0.1:${port}`
+    mcp = await startNodeChild(join(REPO_ROOT, 'examples/mcp-server/server.js'), {
+      ready: /mcp-server listening/,
+      env: { EVERGREEN_ISSUER: server.url, PORT: String(port), MCP_PUBLIC_URL: mcpUrl, MCP_CORS_ORIGINS: hostOrigin },
+    })
+    const resource = { resource: `${mcpUrl}/mcp` }
+    const user = await createTestUser(server, 'cors-mcp')
+    const client = await admin<{ client_id: string }>(server, 'POST', '/clients', { name: 'Browser MCP host', grant_types: ['refresh_token'], token_endpoint_auth_method: 'none', allowed_audiences: [resource.resource] })
+    const { access_token } = await admin<{ access_token: string }>(server, 'POST', '/tokens', { user: user.id, client_id: client.client_id, resource: resource.resource })
+
+    const context = await browser.newContext()
+    const page = await context.newPage()
+    await page.goto(hostOrigin)
+    const result = await page.evaluate(
+      async ({ endpoint, token }) => {
+        const initialize = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'browser-host', version: '1' } } })
+        const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' }
+        const anonymous = await fetch(endpoint, { method: 'POST', headers, body: initialize })
+        const challenge = anonymous.headers.get('www-authenticate') ?? ''
+        const metadataUrl = /resource_metadata="([^"]+)"/.exec(challenge)?.[1] ?? ''
+        const metadata = (await (await fetch(metadataUrl, { headers: { 'mcp-protocol-version': '2025-06-18' } })).json()) as { resource: string; authorization_servers: string[] }
+        const authorized = await fetch(endpoint, { method: 'POST', headers: { ...headers, authorization: `Bearer ${token}` }, body: initialize })
+        const body = (await authorized.json()) as { result?: { serverInfo?: { name?: string } } }
+        return { anonymous: anonymous.status, metadataUrl, metadata, authorized: authorized.status, serverName: body.result?.serverInfo?.name }
+      },
+      { endpoint: resource.resource, token: access_token },
+    )
+    expect(result.anonymous).toBe(401)
+    expect(result.metadataUrl).toBe(`${mcpUrl}/.well-known/oauth-protected-resource/mcp`)
+    expect(result.metadata).toMatchObject({ resource: resource.resource, authorization_servers: [server.url] })
+    expect(result.authorized).toBe(200)
+    expect(result.serverName).toBe('evergreen-example')
     await context.close()
   })
 })
