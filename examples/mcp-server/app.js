@@ -9,11 +9,16 @@ import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/
 import { Hono } from 'hono'
 import { z } from 'zod'
 
+/** The MCP Inspector's default origins: a browser MCP host that calls /mcp from its own page. */
+export const DEFAULT_CORS_ORIGINS = ['http://localhost:6274', 'http://127.0.0.1:6274']
+
 /**
- * @param {{ issuer: string, publicUrl: string, scopes?: string[], now?: () => number, fetch?: typeof fetch }} options
+ * @param {{ issuer: string, publicUrl: string, scopes?: string[], corsOrigins?: string[], now?: () => number, fetch?: typeof fetch }} options
  *   `publicUrl` is the origin clients reach this server at; the resource is `<publicUrl>/mcp`.
+ *   `corsOrigins`: browser-based MCP hosts allowed to call /mcp from their pages (default the MCP
+ *   Inspector's); `[]` turns CORS off.
  */
-export function createMcpApp({ issuer, publicUrl, scopes = [], now, fetch }) {
+export function createMcpApp({ issuer, publicUrl, scopes = [], corsOrigins = DEFAULT_CORS_ORIGINS, now, fetch }) {
   const resource = createResourceServer({
     resource: `${publicUrl.replace(/\/+$/, '')}/mcp`,
     issuer,
@@ -22,6 +27,9 @@ export function createMcpApp({ issuer, publicUrl, scopes = [], now, fetch }) {
     // without sending the person back to the browser.
     scopesSupported: [...scopes, 'offline_access'],
     resourceName: 'Evergreen example MCP server',
+    // Browser-based hosts (the MCP Inspector) read the 401's WWW-Authenticate and call /mcp from
+    // their own origin; the token is in the Authorization header, never a cookie.
+    ...(corsOrigins.length > 0 ? { cors: { origins: corsOrigins } } : {}),
     ...(now ? { now } : {}),
     ...(fetch ? { fetch } : {}),
   })
@@ -31,6 +39,7 @@ export function createMcpApp({ issuer, publicUrl, scopes = [], now, fetch }) {
   app.get('/', (c) => c.text(`An MCP server protected by Evergreen. MCP endpoint: ${resource.resource}\n`))
   // The token is verified before the MCP layer sees the request; the tool gets the verified
   // claims through authInfo, never a token to forward (the helper forwards nothing upstream).
+  // app.all: requireToken answers the CORS preflight (OPTIONS) too.
   app.all('/mcp', requireToken(resource), async (c) => {
     const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true })
     const server = createMcpServer()

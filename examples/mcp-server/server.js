@@ -12,9 +12,12 @@
 //   MCP_SCOPES         scopes every call needs, space-separated (default none: the token's audience
 //                      alone decides; clients registered dynamically or by metadata document can
 //                      hold only the standard scopes, so a custom scope would shut them out)
+//   MCP_CORS_ORIGINS   origins of browser-based MCP hosts allowed to call /mcp, comma- or
+//                      space-separated (default the MCP Inspector's, http://localhost:6274 and
+//                      http://127.0.0.1:6274; "none" turns CORS off)
 
 import { serve } from '@hono/node-server'
-import { createMcpApp } from './app.js'
+import { createMcpApp, DEFAULT_CORS_ORIGINS } from './app.js'
 
 const env = process.env
 const port = Number(env.PORT ?? 3001)
@@ -25,8 +28,16 @@ if (!env.EVERGREEN_ISSUER || !URL.canParse(env.EVERGREEN_ISSUER) || !Number.isIn
 }
 const publicUrl = (env.MCP_PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/+$/, '')
 const scopes = (env.MCP_SCOPES ?? '').split(' ').filter(Boolean)
+const corsOrigins = env.MCP_CORS_ORIGINS === undefined ? DEFAULT_CORS_ORIGINS : env.MCP_CORS_ORIGINS.trim() === 'none' ? [] : env.MCP_CORS_ORIGINS.split(/[\s,]+/).filter(Boolean)
 
-const { app, resource } = createMcpApp({ issuer: env.EVERGREEN_ISSUER, publicUrl, scopes })
+let created
+try {
+  created = createMcpApp({ issuer: env.EVERGREEN_ISSUER, publicUrl, scopes, corsOrigins })
+} catch (err) {
+  console.error(`mcp-server: ${err instanceof Error ? err.message : String(err)}`)
+  process.exit(1)
+}
+const { app, resource } = created
 const server = serve({ fetch: app.fetch, port, hostname: env.HOST ?? '127.0.0.1' }, (info) => {
   console.error(`mcp-server listening on http://${info.address}:${info.port}, MCP endpoint ${resource.resource}`)
 })

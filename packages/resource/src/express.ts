@@ -27,15 +27,21 @@ export function resourceMetadata(rs: ResourceServer): RequestHandler {
 /**
  * Express/Connect middleware refusing requests without a valid access token. On success
  * `req.evergreenToken` is the verified token and `req.auth` the MCP SDK's `AuthInfo`, which
- * `StreamableHTTPServerTransport.handleRequest(req, res)` passes on to tool handlers.
+ * `StreamableHTTPServerTransport.handleRequest(req, res)` passes on to tool handlers. With the
+ * resource's `cors` option it also answers preflights and sets the CORS headers on `res`.
  *
  * @example app.post('/mcp', requireToken(rs, { scopes: ['mcp'] }), (req, res) => transport.handleRequest(req, res, req.body))
  */
 export function requireToken(rs: ResourceServer, options?: RequireOptions): RequestHandler {
   return function requireToken(req: ExpressRequest, res: ExpressResponse, next: NextFunction) {
-    rs.authenticate(toRequest(req), options).then(
+    const request = toRequest(req)
+    const preflight = rs.preflight(request)
+    if (preflight) return void send(preflight, res).catch(next)
+    rs.authenticate(request, options).then(
       async (auth) => {
         if (!auth.ok) return send(auth.response, res)
+        // Set before next(): the route may stream or end the response itself.
+        for (const [k, v] of rs.corsHeaders(request)) res.setHeader(k, v)
         req.evergreenToken = auth.token
         req.auth = toMcpAuthInfo(auth.token)
         next()

@@ -9,3 +9,5 @@ export { createMemoryReplayCache, DEFAULT_REPLAY_CACHE_SIZE } from './replay-cac
 export type { ReplayCache } from './replay-cache.js'
 export { toMcpAuthInfo } from './mcp.js'
 export type { McpAuthInfo } from './mcp.js'
+export { DEFAULT_CORS_ALLOW_HEADERS, DEFAULT_CORS_EXPOSE_HEADERS } from './cors.js'
+export type { CorsOptions } from './cors.js'

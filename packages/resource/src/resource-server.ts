@@ -1,6 +1,7 @@
 import { DPOP_DEFAULT_IAT_WINDOW_SECONDS, DPOP_SIGNING_ALGS, DpopProofError, verifyDpopProof, type DpopSigningAlg } from '@evergreen/core'
 import { errors, jwtVerify, type JWTPayload } from 'jose'
 import { refusal } from './challenge.js'
+import { createCors, type CorsOptions } from './cors.js'
 import { ResourceError } from './errors.js'
 import { createIssuerKeys } from './issuer.js'
 import { metadataResponse, metadataUrlFor, type ProtectedResourceMetadata } from './metadata.js'
@@ -33,6 +34,12 @@ export interface ResourceServerOptions {
   jwksRefetchFloorSeconds?: number
   /** Where DPoP proof `jti`s are remembered; an in-memory per-process cache by default. */
   replayCache?: ReplayCache
+  /**
+   * CORS for the protected routes, for browser-based clients (MCP hosts such as the MCP
+   * Inspector) on the listed origins. Off by default. The metadata document is public and always
+   * readable from any origin, with or without this.
+   */
+  cors?: CorsOptions
   /** Epoch seconds; the real clock by default. */
   now?: () => number
   /** Used for the issuer's metadata and JWKS; the global fetch by default. */
@@ -93,8 +100,18 @@ export interface ResourceServer {
   verify(req: Request, options?: RequireOptions): Promise<VerifiedToken>
   /** {@link verify}, with the 4xx/503 answer built for a refusal. */
   authenticate(req: Request, options?: RequireOptions): Promise<Authentication>
-  /** Refusal → its answer (status, `WWW-Authenticate`, error body). */
+  /** Refusal → its answer (status, `WWW-Authenticate`, error body; CORS headers when configured). */
   refusal(err: ResourceError, req: Request, options?: RequireOptions): Response
+  /**
+   * With `cors` configured, the answer to a CORS preflight on a protected route (204 for an
+   * allowed origin, 403 otherwise); undefined for any other request, or without `cors`. Ask it
+   * before {@link authenticate}: a preflight never carries the token.
+   */
+  preflight(req: Request): Response | undefined
+  /** `response` with the CORS headers for `req`'s origin when `cors` is configured; else `response` as it is. */
+  withCors(req: Request, response: Response): Response
+  /** The CORS headers for `req`'s origin (none without `cors`), for adapters that write them themselves. */
+  corsHeaders(req: Request): [string, string][]
   /**
    * The plain fetch-style wrapper: metadata requests are answered, every other request must carry
    * a valid token and reaches `handler` with it.
@@ -142,6 +159,8 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
   const replay = options.replayCache ?? createMemoryReplayCache(now)
   const metadataUrl = metadataUrlFor(options.resource)
   const resourceOrigin = new URL(options.resource).origin
+  const cors = options.cors ? createCors(options.cors) : undefined
+  const withCors = (req: Request, res: Response) => (cors ? cors.apply(req, res) : res)
 
   const doc: ProtectedResourceMetadata = {
     resource: options.resource,
@@ -230,8 +249,10 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
     if (!fresh) throw new ResourceError('INVALID_DPOP_PROOF', 'the DPoP proof was already used')
   }
 
+  // The refusal carries CORS headers too: a browser client must read the 401's WWW-Authenticate
+  // to find resource_metadata and start authorization.
   const refuse = (err: ResourceError, req: Request, opts?: RequireOptions) =>
-    refusal(err, { resourceMetadataUrl: metadataUrl, dpopAlgs, scopes: required(opts) }, schemeOf(req))
+    withCors(req, refusal(err, { resourceMetadataUrl: metadataUrl, dpopAlgs, scopes: required(opts) }, schemeOf(req)))
 
   async function authenticate(req: Request, opts?: RequireOptions): Promise<Authentication> {
     try {
@@ -250,11 +271,16 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
     verify,
     authenticate,
     refusal: refuse,
+    preflight: (req) => cors?.preflight(req),
+    withCors,
+    corsHeaders: (req) => cors?.headers(req) ?? [],
     async handle(req, handler, opts) {
       const meta = metadataResponse(req, doc)
       if (meta) return meta
+      const preflight = cors?.preflight(req)
+      if (preflight) return preflight
       const auth = await authenticate(req, opts)
-      return auth.ok ? handler(req, auth.token) : auth.response
+      return auth.ok ? withCors(req, await handler(req, auth.token)) : auth.response
     },
   }
 }

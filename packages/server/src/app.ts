@@ -2,6 +2,7 @@ import { OAuthError } from '@evergreen/core'
 import { Hono, type Context } from 'hono'
 import { adminRouter } from './admin/router.js'
 import type { Deps } from './deps.js'
+import { corsHeadersFor, corsPreflightFor, CORS_ENDPOINTS } from './endpoints/cors-endpoints.js'
 import { serverMetadata } from './endpoints/discovery.js'
 import { livez, readyz } from './endpoints/health.js'
 import { introspectionEndpoint } from './endpoints/introspection.js'
@@ -47,6 +48,20 @@ export function createApp(deps: Deps, oauthLimit: RateLimit = createOAuthRateLim
     c.res.headers.set('x-content-type-options', 'nosniff')
     recordRequest(c.req.routePath, c.req.method, c.req.path, c.res.status, (performance.now() - started) / 1000)
   })
+
+  // CORS on exactly the public, cookie-less endpoints browser-based hosts call
+  // (endpoints/cors-endpoints.ts);
+  // registration only when it is open.
+  for (const path of Object.keys(CORS_ENDPOINTS)) {
+    if (path === '/oauth/register' && !deps.settings.dynamicRegistration) continue
+    app.use(path, async function cors(c, next) {
+      const preflight = corsPreflightFor(c.req.method, path, c.req.raw.headers)
+      if (preflight) return preflight
+      await next()
+      // Mutated in place, as in observe() above.
+      for (const [name, value] of corsHeadersFor(path) ?? []) c.res.headers.set(name, value)
+    })
+  }
 
   app.get('/livez', livez)
   app.get('/readyz', readyz(deps))

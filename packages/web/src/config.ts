@@ -1,3 +1,4 @@
+import type { ReplayCache } from '@evergreen/resource'
 import { WebConfigError, type ConfigProblem } from './errors.js'
 import type { WebEvent } from './events.js'
 import { createMemoryRevocationList, type RevocationList } from './revocation-list.js'
@@ -62,6 +63,12 @@ export interface EvergreenWebOptions {
   cookiePrefix?: string
   /** Path prefixes that are APIs: denials there are JSON, never redirects. Default `['/api/']`. */
   apiPaths?: string[]
+  /**
+   * Also accept presented access tokens (`Authorization: Bearer` or `DPoP`) — CLIs, agents and
+   * services calling the dashboard's API — verified by `@evergreen/resource` for `resource`.
+   * Off by default: without it an Authorization header is ignored and only cookies count.
+   */
+  apiTokens?: ApiTokenOptions
   /** Where revoked sessions are listed. Default an in-memory list (one process). */
   revocationList?: RevocationList
   /** How long a revocation is remembered, in seconds. Default 30 days. */
@@ -84,6 +91,20 @@ export interface EvergreenWebOptions {
   randomBytes?: (n: number) => Uint8Array
 }
 
+/** {@link EvergreenWebOptions.apiTokens}: how presented access tokens are verified. */
+export interface ApiTokenOptions {
+  /**
+   * The dashboard API's resource identifier (RFC 8707), e.g. `https://dash.example.com/api`:
+   * tokens must carry it in `aud`, and DPoP proofs must name its origin. Register it as an
+   * allowed audience of the clients that call the API.
+   */
+  resource: string
+  /** Scopes every token-authenticated request must carry (403 `insufficient_scope` otherwise). */
+  scopes?: readonly string[]
+  /** Where DPoP proof `jti`s are remembered; in memory per process by default (see `@evergreen/resource`). */
+  replayCache?: ReplayCache
+}
+
 /** The validated, defaulted configuration the middleware runs on. */
 export interface WebConfig {
   issuer: URL
@@ -98,6 +119,8 @@ export interface WebConfig {
   audience: string
   cookiePrefix: string
   apiPaths: string[]
+  /** `apiTokens`, validated, with the issuer exactly as configured (the `iss` tokens carry). */
+  apiTokens: (ApiTokenOptions & { issuer: string }) | undefined
   revocationList: RevocationList
   revocationTtlSeconds: number
   onEvent: ((event: WebEvent) => void) | undefined
@@ -188,6 +211,23 @@ export function resolveConfig(options: EvergreenWebOptions): WebConfig {
   const apiPaths = o.apiPaths ?? ['/api/']
   if (!Array.isArray(apiPaths) || apiPaths.some((p) => !isCleanPath(p))) problem('apiPaths', 'INVALID_PATH', 'must be an array of path prefixes starting with /')
 
+  const apiTokens = o.apiTokens
+  if (apiTokens !== undefined) {
+    if (typeof apiTokens !== 'object' || apiTokens === null) problem('apiTokens', 'INVALID_VALUE', 'must be an object like { resource: "https://dash.example.com/api" }')
+    else {
+      const r = apiTokens.resource
+      if (typeof r !== 'string' || !URL.canParse(r) || r.includes('#') || !/^https?:$/.test(new URL(r).protocol)) {
+        problem('apiTokens.resource', 'INVALID_URL', 'must be the API\'s absolute http(s) URL without a fragment (RFC 8707 §2)')
+      }
+      const tokenScopes = apiTokens.scopes
+      if (tokenScopes !== undefined && (!Array.isArray(tokenScopes) || tokenScopes.some((x) => typeof x !== 'string' || !/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(x)))) {
+        problem('apiTokens.scopes', 'INVALID_VALUE', 'must be an array of scope tokens (RFC 6749 §3.3)')
+      }
+      const cache = apiTokens.replayCache
+      if (cache !== undefined && (typeof cache !== 'object' || cache === null || typeof cache.use !== 'function')) problem('apiTokens.replayCache', 'INVALID_VALUE', 'must implement ReplayCache (use)')
+    }
+  }
+
   const seconds = (option: string, value: unknown, fallback: number, min: number, max: number): number => {
     if (value === undefined) return fallback
     if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
@@ -225,6 +265,7 @@ export function resolveConfig(options: EvergreenWebOptions): WebConfig {
     audience,
     cookiePrefix,
     apiPaths,
+    apiTokens: apiTokens ? { ...apiTokens, issuer: o.issuer! } : undefined,
     revocationList: list ?? createMemoryRevocationList({ now }),
     revocationTtlSeconds,
     onEvent: o.onEvent,

@@ -1,8 +1,8 @@
 // @evergreen/web: the runtime-agnostic core. Adapters live in their own entry points:
 // @evergreen/web/hono, @evergreen/web/express, @evergreen/web/node, @evergreen/web/redis.
 export { createEvergreenWeb, withCookies } from './web.js'
-export type { AuthResult, EvergreenWeb, WebSession } from './web.js'
-export type { DenialReason, EvergreenWebOptions, LoginRequiredContext, WebConfig } from './config.js'
+export type { AuthResult, CookieSession, EvergreenWeb, TokenSession, WebSession } from './web.js'
+export type { ApiTokenOptions, DenialReason, EvergreenWebOptions, LoginRequiredContext, WebConfig } from './config.js'
 export { EvergreenWebError, WebConfigError } from './errors.js'
 export type { ConfigProblem, ConfigProblemCode, WebErrorCode } from './errors.js'
 export type { RefreshFailure, WebEvent } from './events.js'

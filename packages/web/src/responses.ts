@@ -50,6 +50,14 @@ export function unavailableJson(retryAfter: number, cookies: readonly string[]):
   )
 }
 
+/** A presented access token that could not be checked (its replay cache or the revocation list failed). */
+export function tokenCheckFailedJson(retryAfter: number): Response {
+  return Response.json(
+    { error: 'temporarily_unavailable', error_description: 'the access token could not be checked; retry shortly' },
+    { status: 503, headers: baseHeaders([], { 'retry-after': String(retryAfter) }) },
+  )
+}
+
 /**
  * A navigation while the token service is unreachable: a page that reloads itself after
  * `retryAfter` seconds with a meta refresh (no script, so a strict CSP holds). The session is

@@ -1,6 +1,8 @@
 import { encodeBase64url } from '@evergreen/core'
 import * as oauth from 'oauth4webapi'
+import type { AccessTokenClaims, VerifiedToken } from '@evergreen/resource'
 import { createAccessTokenVerifier, type AccessClaims } from './access-token.js'
+import { createApiTokenVerifier, presentsAccessToken, type ApiTokenVerifier } from './api-token.js'
 import { validateLogoutToken } from './backchannel-logout.js'
 import { resolveConfig, type DenialReason, type EvergreenWebOptions, type WebConfig } from './config.js'
 import {
@@ -21,13 +23,15 @@ import type { WebEvent } from './events.js'
 import { createProvider, type TokenSet } from './provider.js'
 import { createRefreshCoordinator } from './refresh-coordinator.js'
 import { isApiRequest } from './request-kind.js'
-import { backchannelJson, logoutConfirmPage, problemPage, redirect, retryPage, sessionExpiredJson, unavailableJson } from './responses.js'
+import { backchannelJson, logoutConfirmPage, problemPage, redirect, retryPage, sessionExpiredJson, tokenCheckFailedJson, unavailableJson } from './responses.js'
 import { safeReturnTo } from './return-to.js'
 import { deriveSealKeys, mac, seal, timingSafeEqual, unseal, type SealKeys } from './seal.js'
 import { parseSessionPayload, type SessionPayload } from './session-payload.js'
 
-/** The signed-in person, as a request handler sees them. */
-export interface WebSession {
+/** The signed-in person in a browser: the cookie session. */
+export interface CookieSession {
+  /** How the caller authenticated: with the dashboard's session cookies. */
+  via: 'cookie'
   /** The user id (`sub`). */
   sub: string
   /** The session id at the token service (`sid`), when the tokens carry one. */
@@ -50,11 +54,44 @@ export interface WebSession {
 }
 
 /**
+ * A program calling the dashboard's API with its own access token (`apiTokens`), verified by
+ * `@evergreen/resource`. It has no cookies, so no CSRF token and no dashboard session expiry.
+ */
+export interface TokenSession {
+  /** How the caller authenticated: a presented `Authorization: Bearer` or `DPoP` token. */
+  via: 'token'
+  /** The user id (`sub`): the person the token acts for, or the client itself for client credentials. */
+  sub: string
+  /** The session id at the token service (`sid`), when the token carries one. */
+  sid: string | undefined
+  /** `email`/`name` claims, when the token carries them (Evergreen's access tokens usually do not). */
+  email: string | undefined
+  name: string | undefined
+  /** The presented access token. Never log it, never forward it: its audience is this API. */
+  accessToken: string
+  /** The access token's verified claims (`client_id`, `scope`, `act`, `cnf`…). */
+  claims: AccessTokenClaims
+  /** When the access token expires (epoch seconds). */
+  accessTokenExpiresAt: number
+  /** `DPoP` when the token is DPoP-bound and came with a valid proof of this request. */
+  scheme: 'Bearer' | 'DPoP'
+  /** The client the token was issued to. */
+  clientId: string
+  /** The token's scopes. */
+  scopes: string[]
+  /** The resource (`apiTokens.resource`) it was verified for. */
+  resource: string
+}
+
+/** Who is calling, as a request handler sees them; `via` tells which way they authenticated. */
+export type WebSession = CookieSession | TokenSession
+
+/**
  * What the middleware decided for one request. `headers` holds the `Set-Cookie` lines (rotated
  * cookies, deletions) the app's response MUST carry, whatever it is — a page, a stream, a redirect.
  */
 export type AuthResult =
-  /** Signed in: serve the request with `session`. */
+  /** Signed in (cookies), or a presented token that checked out (`session.via`): serve the request. */
   | { type: 'session'; session: WebSession; headers: Headers }
   /** No usable session, for `reason`; serve a public page, or answer with {@link EvergreenWeb.loginRequired}. */
   | { type: 'anonymous'; reason: DenialReason; retryAfter: number | undefined; headers: Headers }
@@ -107,6 +144,7 @@ export function createEvergreenWeb(options: EvergreenWebOptions): EvergreenWeb {
   const config = resolveConfig(options)
   const provider = createProvider(config)
   const verifyAccess = createAccessTokenVerifier(config, provider)
+  const apiTokens = createApiTokenVerifier(config)
   const refreshOnce = createRefreshCoordinator(config, provider)
   let keysPromise: Promise<SealKeys> | undefined
   const keys = () => (keysPromise ??= deriveSealKeys(config.sessionSecret))
@@ -189,9 +227,10 @@ export function createEvergreenWeb(options: EvergreenWebOptions): EvergreenWeb {
     }
   }
 
-  async function sessionOf(token: string, claims: AccessClaims, payload: SessionPayload | undefined): Promise<WebSession> {
+  async function sessionOf(token: string, claims: AccessClaims, payload: SessionPayload | undefined): Promise<CookieSession> {
     const loginAt = payload?.la ?? claims.iat
     return {
+      via: 'cookie',
       sub: claims.sub,
       sid: claims.sid ?? payload?.sid,
       email: payload?.pr?.email ?? (typeof claims.email === 'string' ? claims.email : undefined),
@@ -285,6 +324,29 @@ export function createEvergreenWeb(options: EvergreenWebOptions): EvergreenWeb {
     // request; otherwise the client retries.
     if (valid) return { type: 'session', session: await sessionOf(valid.token, valid.claims, payload), headers: headersOf(out) }
     return outcome.kind === 'superseded' ? anonymous('superseded', 1) : anonymous('unavailable', outcome.retryAfter)
+  }
+
+  /**
+   * A request presenting `Authorization: Bearer|DPoP` is decided by its token alone: cookies are
+   * neither read nor touched, and a refusal is the resource helper's 401/403 with its challenge —
+   * never a redirect to login, which a program cannot follow, and never a fallback to a cookie
+   * the same request happens to carry (the caller would not learn its token failed).
+   */
+  async function authenticateToken(request: Request, verifier: ApiTokenVerifier): Promise<AuthResult> {
+    try {
+      const outcome = await verifier.verify(request)
+      if (!outcome.ok) return { type: 'response', response: outcome.response }
+      const { claims } = outcome.token
+      const loginAt = typeof claims.auth_time === 'number' ? claims.auth_time : claims.iat
+      // A session ended by back-channel logout ends for the programs holding its tokens too.
+      if (config.revocationList.isRevoked({ sid: claims.sid, sub: claims.sub, loginAt })) {
+        return { type: 'response', response: verifier.refuseRevoked(request) }
+      }
+      return { type: 'session', session: tokenSession(outcome.token), headers: new Headers() }
+    } catch {
+      // A replay cache or revocation list that threw: the token could not be checked.
+      return { type: 'response', response: tokenCheckFailedJson(5) }
+    }
   }
 
   // ---- routes -------------------------------------------------------------------------------
@@ -529,6 +591,11 @@ export function createEvergreenWeb(options: EvergreenWebOptions): EvergreenWeb {
       // Whatever an auth route met — hostile input, a library bug — it is a failed request, never a 500.
       return { type: 'response', response: problemPage(400, 'Request failed', 'This request could not be completed.', { href: '/', text: 'Home' }, [], issuerOrigin) }
     }
+    if (apiTokens) {
+      const metadata = apiTokens.metadataResponse(request)
+      if (metadata) return { type: 'response', response: metadata }
+      if (presentsAccessToken(request)) return authenticateToken(request, apiTokens)
+    }
     try {
       return await authenticate(request, url)
     } catch {
@@ -545,6 +612,24 @@ export function createEvergreenWeb(options: EvergreenWebOptions): EvergreenWeb {
       if (result.type === 'anonymous') return { type: 'response', response: loginRequired(request, result) }
       return result
     },
+  }
+}
+
+function tokenSession(token: VerifiedToken): TokenSession {
+  const { claims } = token
+  return {
+    via: 'token',
+    sub: token.subject,
+    sid: typeof claims.sid === 'string' ? claims.sid : undefined,
+    email: typeof claims.email === 'string' ? claims.email : undefined,
+    name: typeof claims.name === 'string' ? claims.name : undefined,
+    accessToken: token.token,
+    claims,
+    accessTokenExpiresAt: claims.exp,
+    scheme: token.scheme,
+    clientId: token.clientId,
+    scopes: token.scopes,
+    resource: token.resource,
   }
 }
 
