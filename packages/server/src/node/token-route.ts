@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { requesterFrom } from '../http/requester.js'
+import { corsHeadersFor } from '../endpoints/cors-endpoints.js'
 import { tokenHandler } from '../endpoints/token.js'
 import { checkFormType, decodeBody, parseForm, tooLarge } from '../http/form.js'
 import { oauthReply, type OAuthSource, type RequestHead } from '../http/oauth-endpoint.js'
@@ -26,6 +27,9 @@ export function createTokenRoute(service: Pick<Service, 'deps' | 'oauthLimit'>):
   const { deps, oauthLimit } = service
   const handle = tokenHandler(deps)
   const recordRequest = createRequestRecorder(deps)
+  // The same CORS headers the Hono route adds (endpoints/cors-endpoints.ts); preflights (OPTIONS)
+  // go to Hono like every other method here.
+  const fixedHeaders = { ...Object.fromEntries(corsHeadersFor(ROUTE) ?? []), 'x-content-type-options': 'nosniff' }
   return function tokenRoute(incoming, outgoing) {
     if (incoming.url !== ROUTE || incoming.method !== 'POST') return false
     const started = performance.now()
@@ -36,7 +40,7 @@ export function createTokenRoute(service: Pick<Service, 'deps' | 'oauthLimit'>):
     }
     void oauthReply(deps, oauthLimit, source, handle).then((reply) => {
       const body = Buffer.from(reply.body)
-      outgoing.writeHead(reply.status, { ...reply.headers, 'x-content-type-options': 'nosniff', 'content-length': body.byteLength })
+      outgoing.writeHead(reply.status, { ...reply.headers, ...fixedHeaders, 'content-length': body.byteLength })
       outgoing.end(body)
       if (!incoming.complete) drain(incoming)
       recordRequest(ROUTE, 'POST', ROUTE, reply.status, (performance.now() - started) / 1000)
