@@ -12,7 +12,7 @@ import { decodeJwt } from 'jose'
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startCallbackServer, type CallbackServer } from '../support/callback-server.js'
-import { startNodeChild, type NodeChild } from '../support/node-child.js'
+import { startClockedServerProcess, startNodeChild, type ClockedServerProcess, type NodeChild } from '../support/node-child.js'
 import { CHROMIUM_PATH, chromiumInstalled, launchChromium, openGuardedPage } from '../support/chromium.js'
 import { admin, freePort, mintSession, REPO_ROOT } from '../support/server-process.js'
 
@@ -80,7 +80,7 @@ class RecordingProvider implements OAuthClientProvider {
 }
 
 describe.skipIf(!available)('an MCP server protected by Evergreen, driven by the official MCP SDK', { timeout: 120_000 }, () => {
-  let evergreen: NodeChild
+  let evergreen: ClockedServerProcess
   let mcp: NodeChild
   let browser: Browser
   let callback: CallbackServer
@@ -107,26 +107,19 @@ describe.skipIf(!available)('an MCP server protected by Evergreen, driven by the
     })
     await new Promise<void>((resolve) => documentServer.listen(0, '127.0.0.1', () => resolve()))
     documentOrigin = `https://127.0.0.1:${(documentServer.address() as AddressInfo).port}`
-    const evergreenPort = await freePort()
-    issuer = `http://127.0.0.1:${evergreenPort}`
-    evergreen = await startNodeChild(join(REPO_ROOT, 'test/support/clocked-evergreen.mjs'), {
-      ipc: true,
-      ready: /listening on http/,
+    evergreen = await startClockedServerProcess({
+      dataDir,
+      adminKey: ADMIN_KEY,
       env: {
-        EVERGREEN_ISSUER: issuer,
-        EVERGREEN_PORT: String(evergreenPort),
-        EVERGREEN_HOST: '127.0.0.1',
-        EVERGREEN_DATA_DIR: dataDir,
-        EVERGREEN_ADMIN_KEY: ADMIN_KEY,
         EVERGREEN_SECRET: 'mcp-e2e-secret-that-is-at-least-32-characters',
         EVERGREEN_ACCESS_TOKEN_TTL: String(ACCESS_TOKEN_TTL),
         EVERGREEN_RATE_LIMIT_TOKEN: '0',
         EVERGREEN_DYNAMIC_REGISTRATION: 'true',
         EVERGREEN_CLIENT_METADATA_ALLOW_PRIVATE: 'true',
         NODE_EXTRA_CA_CERTS: certFile,
-        EVERGREEN_LOG_LEVEL: 'warn',
       },
     })
+    issuer = evergreen.url
     const mcpPort = await freePort()
     mcpUrl = `http://127.0.0.1:${mcpPort}/mcp`
     mcp = await startNodeChild(join(REPO_ROOT, 'test/support/clocked-mcp-server.mjs'), {

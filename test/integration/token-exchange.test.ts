@@ -2,14 +2,15 @@ import { createRemoteJWKSet, decodeJwt, exportJWK, generateKeyPair, jwtVerify } 
 import * as oauth from 'oauth4webapi'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { PageClient } from '../../packages/server/src/test-support/browser-client.js'
+import { startClockedServerProcess, type ClockedServerProcess } from '../support/node-child.js'
 import { admin, createFixture, mintSession, postForm, type Fixture, type JsonReply, type ServerProcess, startServerProcess } from '../support/server-process.js'
 
 // Issue "Agents act for people": a real `evergreen serve` child, and an agent that is a third-party
 // client library (panva/oauth4webapi v3, unmodified: genericTokenEndpointRequest with the RFC 8693 grant
 // type) exchanging a person's token for a delegated one, which a resource server verifies over
 // JWKS and whose revocation follows the parent's. Then the issue's judged cases, each over HTTP
-// against the same child process: nothing here runs in process. (What needs a hand-moved clock —
-// a session actually reaching its end — is proven in process, in grants/token-exchange.test.ts.)
+// against the same child process: nothing here runs in process. What needs a session to actually
+// reach its end runs against a second child whose clock the test moves (the lifetimes).
 
 const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
 const AT = 'urn:ietf:params:oauth:token-type:access_token'
@@ -97,33 +98,43 @@ const DAY = 86_400
 
 interface Agent { client_id: string; client_secret: string }
 interface Tokens { access_token: string; refresh_token?: string; refresh_token_expires_in?: number; scope: string; issued_token_type?: string }
+interface AuditView { type: string; user_id: string | null; client_id: string | null; data: Record<string, unknown> }
 interface SessionView { id: string; kind: string; parent_id: string | null; scope: string; audience: string | null; resource: string | null; act: unknown; active: boolean; revoked_reason: string | null; idle_expires_at: number; absolute_expires_at: number | null }
 
 const tag = () => Math.random().toString(36).slice(2, 8)
 
-/** A person's app (public client) whose sessions agents may take, and its max lifetime. */
-async function personApp(sessionMaxLifetime = 180 * DAY): Promise<string> {
-  const created = await admin<{ client_id: string }>(server, 'POST', '/clients', {
-    client_id: `app-${tag()}`, name: 'Workspace app', grant_types: ['refresh_token'], token_endpoint_auth_method: 'none',
-    allowed_scopes: ['read', 'write', 'admin'], allowed_audiences: [WORKSPACE, OTHER], session_max_lifetime: sessionMaxLifetime,
-  })
-  return created.client_id
-}
+type Target = Pick<ServerProcess, 'url' | 'adminKey'>
 
-async function createAgent(name: string, subjectClients: string[], policy: Record<string, unknown> = {}): Promise<Agent> {
-  return admin<Agent>(server, 'POST', '/clients', {
-    client_id: `${name}-${tag()}`, name, token_endpoint_auth_method: 'client_secret_post', grant_types: [EXCHANGE, 'refresh_token'],
-    token_exchange: { subject_clients: subjectClients, allowed_scopes: ['read', 'write'], allowed_resources: [WORKSPACE], ...policy },
-  })
+/** The calls the judged cases make, against one server process (`evergreen serve`, or the clocked one). */
+function delegationApi(target: () => Target) {
+  /** A person's app (public client) whose sessions agents may take, and its max lifetime. */
+  async function personApp(sessionMaxLifetime = 180 * DAY): Promise<string> {
+    const created = await admin<{ client_id: string }>(target(), 'POST', '/clients', {
+      client_id: `app-${tag()}`, name: 'Workspace app', grant_types: ['refresh_token'], token_endpoint_auth_method: 'none',
+      allowed_scopes: ['read', 'write', 'admin'], allowed_audiences: [WORKSPACE, OTHER], session_max_lifetime: sessionMaxLifetime,
+    })
+    return created.client_id
+  }
+  async function createAgent(name: string, subjectClients: string[], policy: Record<string, unknown> = {}): Promise<Agent> {
+    return admin<Agent>(target(), 'POST', '/clients', {
+      client_id: `${name}-${tag()}`, name, token_endpoint_auth_method: 'client_secret_post', grant_types: [EXCHANGE, 'refresh_token'],
+      token_exchange: { subject_clients: subjectClients, allowed_scopes: ['read', 'write'], allowed_resources: [WORKSPACE], ...policy },
+    })
+  }
+  return {
+    personApp,
+    createAgent,
+    exchangeAs: (a: Agent, params: Record<string, string>) =>
+      postForm(target().url, '/oauth/token', { grant_type: EXCHANGE, client_id: a.client_id, client_secret: a.client_secret, ...params }),
+    refreshAs: (a: Agent, refreshToken: string, extra: Record<string, string> = {}) =>
+      postForm(target().url, '/oauth/token', { grant_type: 'refresh_token', client_id: a.client_id, client_secret: a.client_secret, refresh_token: refreshToken, ...extra }),
+    introspectAs: async (a: Agent, token: string) =>
+      (await postForm(target().url, '/oauth/introspect', { token, client_id: a.client_id, client_secret: a.client_secret })).body,
+    session: (id: string) => admin<SessionView>(target(), 'GET', `/sessions/${id}`),
+    auditOf: async (id: string) => (await admin<{ items: AuditView[] }>(target(), 'GET', `/audit?session=${id}&type=session.revoked`)).items,
+  }
 }
-
-const exchangeAs = (a: Agent, params: Record<string, string>) =>
-  postForm(server.url, '/oauth/token', { grant_type: EXCHANGE, client_id: a.client_id, client_secret: a.client_secret, ...params })
-const refreshAs = (a: Agent, refreshToken: string, extra: Record<string, string> = {}) =>
-  postForm(server.url, '/oauth/token', { grant_type: 'refresh_token', client_id: a.client_id, client_secret: a.client_secret, refresh_token: refreshToken, ...extra })
-const introspectAs = async (a: Agent, token: string) =>
-  (await postForm(server.url, '/oauth/introspect', { token, client_id: a.client_id, client_secret: a.client_secret })).body
-const session = (id: string) => admin<SessionView>(server, 'GET', `/sessions/${id}`)
+const { personApp, createAgent, exchangeAs, refreshAs, introspectAs, session, auditOf } = delegationApi(() => server)
 
 function ok(r: JsonReply): Tokens {
   if (r.status !== 200) throw new Error(`expected 200, got ${r.status}: ${r.text}`)
@@ -203,41 +214,79 @@ describe('delegation against `evergreen serve`: what an exchange yields', () => 
   })
 })
 
-describe('delegation against `evergreen serve`: lifetimes', () => {
-  test('a 90-day TTL is honoured and carried through 3 rotations; a 1-year request is capped at 90 days', async () => {
-    const app = await personApp()
-    const a = await createAgent('research', [app])
-    const person = await mintSession(server, fx.userId, app, { scope: 'read' })
-    const child = ok(await exchangeAs(a, { subject_token: person.access_token, subject_token_type: AT, refresh_token_ttl: String(90 * DAY) }))
+// What needs a session to really reach its end: `evergreen serve`'s server in a child process
+// whose clock the test moves over IPC (test/support/clocked-evergreen.mjs), never a sleep.
+describe("delegation against a clocked `evergreen serve`: lifetimes, with the server's clock moved", () => {
+  let clocked: ClockedServerProcess
+  let person: Fixture
+  const on = delegationApi(() => clocked)
+  beforeAll(async () => {
+    clocked = await startClockedServerProcess({ env: { EVERGREEN_RATE_LIMIT_TOKEN: '0' } })
+    person = await createFixture(clocked, 'lifetimes')
+  })
+  afterAll(async () => {
+    await clocked?.stop()
+  })
+  /** Moves the server's clock to `at` (epoch seconds, ahead of it); resolves with its new time. */
+  const moveTo = async (at: number) => clocked.advance(at - (await clocked.advance(0)))
+
+  test('a 90-day TTL is honoured and carried through 3 rotations 60 days apart; a 1-year request is capped at 90 days', async () => {
+    const app = await on.personApp(365 * DAY)
+    const a = await on.createAgent('research', [app])
+    const parent = await mintSession(clocked, person.userId, app, { scope: 'read' })
+    const child = ok(await on.exchangeAs(a, { subject_token: parent.access_token, subject_token_type: AT, refresh_token_ttl: String(90 * DAY) }))
     expect(child.refresh_token_expires_in).toBe(90 * DAY)
     let rt = child.refresh_token!
+    let before = await clocked.advance(0)
     for (let i = 0; i < 3; i++) {
-      const next = ok(await refreshAs(a, rt))
+      // 60 days on: past any default idle window, inside the 90 days the session was given.
+      const now = await clocked.advance(60 * DAY)
+      expect(now - before).toBe(60 * DAY)
+      before = now
+      const next = ok(await on.refreshAs(a, rt))
       expect(next.refresh_token_expires_in).toBe(90 * DAY)
+      const view = await on.session(sidOf(child))
+      expect(view.idle_expires_at).toBeGreaterThanOrEqual(now + 90 * DAY)
       rt = next.refresh_token!
     }
-    expect(await session(sidOf(child))).toMatchObject({ active: true, refresh_ttl: 90 * DAY, generation: 3 })
-    const year = ok(await exchangeAs(a, { subject_token: person.access_token, subject_token_type: AT, refresh_token_ttl: String(365 * DAY) }))
+    expect(await on.session(sidOf(child))).toMatchObject({ active: true, refresh_ttl: 90 * DAY, generation: 3 })
+    // 91 days without a refresh: the window it was given has passed.
+    await clocked.advance(91 * DAY)
+    expect((await on.refreshAs(a, rt)).body).toMatchObject({ error: 'invalid_grant', error_reason: 'expired_idle' })
+    const fresh = await mintSession(clocked, person.userId, app, { scope: 'read' })
+    const year = ok(await on.exchangeAs(a, { subject_token: fresh.access_token, subject_token_type: AT, refresh_token_ttl: String(365 * DAY) }))
     expect(year.refresh_token_expires_in).toBe(90 * DAY)
   })
 
-  test("a delegated session cannot outlive the parent's absolute lifetime", async () => {
-    const app = await personApp(20 * DAY)
-    const a = await createAgent('research', [app])
-    const person = await mintSession(server, fx.userId, app, { scope: 'read' })
-    const parent = await session(person.session_id)
-    expect(parent.absolute_expires_at).not.toBeNull()
-    const child = ok(await exchangeAs(a, { subject_token: person.access_token, subject_token_type: AT, refresh_token_ttl: String(90 * DAY) }))
-    const view = await session(sidOf(child))
-    // Its end is the parent's, and its idle window never reaches past it, at issuance or rotation.
-    expect(view.absolute_expires_at).toBe(parent.absolute_expires_at)
-    expect(view.idle_expires_at).toBeLessThanOrEqual(parent.absolute_expires_at!)
-    expect(child.refresh_token_expires_in).toBeLessThanOrEqual(20 * DAY)
-    const next = ok(await refreshAs(a, child.refresh_token!))
-    expect(next.refresh_token_expires_in).toBeLessThanOrEqual(20 * DAY)
-    expect((await session(sidOf(child))).idle_expires_at).toBeLessThanOrEqual(parent.absolute_expires_at!)
-    const grandchild = ok(await exchangeAs(await createAgent('helper', [a.client_id]), { subject_token: next.access_token, subject_token_type: AT }))
-    expect((await session(sidOf(grandchild))).absolute_expires_at).toBe(parent.absolute_expires_at)
+  test("a delegated session cannot outlive the parent's absolute lifetime: refreshes until just before it, refused after", async () => {
+    const app = await on.personApp(20 * DAY)
+    const a = await on.createAgent('research', [app])
+    const b = await on.createAgent('helper', [a.client_id])
+    const parent = await mintSession(clocked, person.userId, app, { scope: 'read' })
+    const end = (await on.session(parent.session_id)).absolute_expires_at!
+    expect(end).not.toBeNull()
+    // Both ask for 90 days; neither is given more than what is left of the parent.
+    const child = ok(await on.exchangeAs(a, { subject_token: parent.access_token, subject_token_type: AT, refresh_token_ttl: String(90 * DAY) }))
+    const grandchild = ok(await on.exchangeAs(b, { subject_token: child.access_token, subject_token_type: AT, refresh_token_ttl: String(90 * DAY) }))
+    for (const t of [child, grandchild]) expect(t.refresh_token_expires_in).toBeLessThanOrEqual(20 * DAY)
+    for (const t of [child, grandchild]) expect(await on.session(sidOf(t))).toMatchObject({ absolute_expires_at: end })
+
+    // A minute before the parent's end both still refresh, each for no more than what is left.
+    await moveTo(end - 60)
+    const childNext = ok(await on.refreshAs(a, child.refresh_token!))
+    const grandchildNext = ok(await on.refreshAs(b, grandchild.refresh_token!))
+    for (const t of [childNext, grandchildNext]) {
+      expect(t.refresh_token_expires_in).toBeGreaterThan(0)
+      expect(t.refresh_token_expires_in).toBeLessThanOrEqual(60)
+    }
+    expect(await on.introspectAs(a, childNext.refresh_token!)).toMatchObject({ active: true })
+
+    // Past it: refused for reaching the maximum lifetime, though each asked for 90 days.
+    await moveTo(end + 60)
+    expect((await on.refreshAs(a, childNext.refresh_token!)).body).toMatchObject({ error: 'invalid_grant', error_reason: 'expired_absolute' })
+    expect((await on.refreshAs(b, grandchildNext.refresh_token!)).body).toMatchObject({ error: 'invalid_grant', error_reason: 'expired_absolute' })
+    expect(await on.introspectAs(a, childNext.refresh_token!)).toEqual({ active: false })
+    expect(await on.introspectAs(b, grandchildNext.refresh_token!)).toEqual({ active: false })
   })
 })
 
@@ -262,6 +311,19 @@ describe('delegation against `evergreen serve`: revoking the parent kills child 
     for (const sid of [f.person.session_id, sidOf(f.child), sidOf(f.grandchild)]) {
       expect(await session(sid)).toMatchObject({ active: false, revoked_reason: reason })
     }
+    expect(await auditOf(f.person.session_id)).toMatchObject([{ data: { reason } }])
+    await expectWentWithParent(f)
+  }
+  /** One `session.revoked` event per descendant: reason parent_revoked, its parent, the person and the actors. */
+  async function expectWentWithParent(f: Awaited<ReturnType<typeof family>>) {
+    const research = { sub: f.a.client_id, client_id: f.a.client_id }
+    expect(await auditOf(sidOf(f.child))).toMatchObject([{
+      user_id: fx.userId, client_id: f.a.client_id, data: { reason: 'parent_revoked', parent_id: f.person.session_id, sub: fx.userId, act: research },
+    }])
+    expect(await auditOf(sidOf(f.grandchild))).toMatchObject([{
+      user_id: fx.userId, client_id: f.b.client_id,
+      data: { reason: 'parent_revoked', parent_id: sidOf(f.child), sub: fx.userId, act: { sub: f.b.client_id, act: research } },
+    }])
   }
 
   test('by RFC 7009 /oauth/revoke', async () => {
@@ -289,6 +351,7 @@ describe('delegation against `evergreen serve`: revoking the parent kills child 
     const res = await browser.post('/settings/sessions/revoke', { session_id: f.person.session_id })
     expect(res.status).toBe(303)
     expect(res.headers.get('location')).toBe('/settings/sessions?revoked=one&with=2')
+    expect(await (await browser.get(res.headers.get('location')!)).text()).toContain('and with it 2 delegated agent sessions acting under it')
     await expectDead(f, 'revoked_by_user')
   })
 
@@ -297,6 +360,9 @@ describe('delegation against `evergreen serve`: revoking the parent kills child 
     await admin(server, 'DELETE', `/clients/${f.app}`)
     for (const [who, t] of [[f.a, f.child.refresh_token!], [f.b, f.grandchild.access_token]] as const) expect(await introspectAs(who, t)).toEqual({ active: false })
     expect((await refreshAs(f.b, f.grandchild.refresh_token!)).body).toMatchObject({ error: 'invalid_grant' })
+    // The client's own session is covered by client.deleted; each descendant has its own event.
+    expect(await auditOf(f.person.session_id)).toEqual([])
+    await expectWentWithParent(f)
   })
 
   test('by disabling the person', async () => {
@@ -308,5 +374,7 @@ describe('delegation against `evergreen serve`: revoking the parent kills child 
     await admin(server, 'POST', `/users/${other.userId}/disable`)
     expect(await introspectAs(a, child.access_token)).toEqual({ active: false })
     expect((await refreshAs(a, child.refresh_token!)).body).toMatchObject({ error: 'invalid_grant' })
+    expect(await auditOf(sidOf(child))).toMatchObject([{ user_id: other.userId, data: { reason: 'parent_revoked', parent_id: person.session_id, sub: other.userId, act: { sub: a.client_id } } }])
+    expect(await auditOf(person.session_id)).toEqual([])
   })
 })

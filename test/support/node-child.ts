@@ -1,6 +1,9 @@
 import { fork, spawn } from 'node:child_process'
-import { captureOutput, childStopper, waitForListening } from './child-process.js'
-import { REPO_ROOT } from './server-process.js'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { captureOutput, childStopper, retryOnPortTaken, waitForListening } from './child-process.js'
+import { freePort, REPO_ROOT, TEST_ADMIN_KEY, type ServerProcess } from './server-process.js'
 import type { ChildProcess } from 'node:child_process'
 
 /** A Node script started by {@link startNodeChild}. */
@@ -44,4 +47,47 @@ export async function startNodeChild(script: string, options: { args?: string[];
       child.send({ advance: seconds })
     })
   return { child, output, advance, stop }
+}
+
+/** `evergreen serve`'s server whose clock the test moves: {@link startClockedServerProcess}. */
+export interface ClockedServerProcess extends ServerProcess {
+  /** Moves the server's clock forward by `seconds`; resolves with its new time (epoch seconds). */
+  advance(seconds: number): Promise<number>
+}
+
+/**
+ * Starts `evergreen serve`'s server (test/support/clocked-evergreen.mjs) on a free loopback port,
+ * forked so the test moves its clock over IPC instead of sleeping: a session really reaching its
+ * end, in a real process. The issuer is the URL it listens on; the settings are `env` on top of the
+ * port, host, data dir and admin key, as for {@link startServerProcess}.
+ */
+export async function startClockedServerProcess(options: { env?: Record<string, string>; dataDir?: string; adminKey?: string } = {}): Promise<ClockedServerProcess> {
+  const adminKey = options.adminKey ?? TEST_ADMIN_KEY
+  return retryOnPortTaken(freePort, async (port) => {
+    const ownDir = options.dataDir === undefined
+    const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'evergreen-clocked-'))
+    const removeOwnDir = () => {
+      if (ownDir) rmSync(dataDir, { recursive: true, force: true })
+    }
+    const url = `http://127.0.0.1:${port}`
+    let node: NodeChild
+    try {
+      node = await startNodeChild(join(REPO_ROOT, 'test/support/clocked-evergreen.mjs'), {
+        ipc: true,
+        ready: /listening on http/,
+        env: {
+          EVERGREEN_ISSUER: url, EVERGREEN_PORT: String(port), EVERGREEN_HOST: '127.0.0.1', EVERGREEN_DATA_DIR: dataDir,
+          EVERGREEN_ADMIN_KEY: adminKey, EVERGREEN_LOG_LEVEL: 'warn', ...options.env,
+        },
+      })
+    } catch (err) {
+      removeOwnDir()
+      throw err
+    }
+    const stop = async () => {
+      await node.stop()
+      removeOwnDir()
+    }
+    return { url, adminKey, dataDir, child: node.child, output: node.output, advance: node.advance, stop }
+  })
 }

@@ -29,7 +29,7 @@ import {
   redirectUri, requiredString,
 } from './validate.js'
 import { clientView, keyView, loginSessionView, sessionView, userView } from './views.js'
-import { revokeSession } from '../sessions/revoke.js'
+import { revokedWithParent, revokeSession } from '../sessions/revoke.js'
 import { revokeSignIns } from '../sessions/revoke-sign-in.js'
 
 const CLIENT_FIELDS = [
@@ -114,7 +114,7 @@ export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
   })
   app.post('/users/:id/disable', async (c) => {
     const user = await findUser(deps, c.req.param('id'))
-    await deps.store.disableUser(user.id, deps.now(), auditEvent(deps, 'user.disabled', { user_id: user.id, ...who(c) }))
+    await deps.store.disableUser(user.id, deps.now(), auditEvent(deps, 'user.disabled', { user_id: user.id, ...who(c) }), revokedWithParent(deps, who(c)))
     return c.json(userView((await deps.store.getUser(user.id))!))
   })
 
@@ -232,7 +232,7 @@ export function adminRouter(deps: Deps, failedAuthLimit: AttemptLimit): Hono {
   })
   app.delete('/clients/:id', async (c) => {
     const id = c.req.param('id')
-    const deleted = await deps.store.deleteClient(id, deps.now(), auditEvent(deps, 'client.deleted', { client_id: id, ...who(c) }))
+    const deleted = await deps.store.deleteClient(id, deps.now(), auditEvent(deps, 'client.deleted', { client_id: id, ...who(c) }), revokedWithParent(deps, who(c)))
     if (!deleted) throw notFound('client')
     return c.body(null, 204)
   })

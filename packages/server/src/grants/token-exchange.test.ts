@@ -286,3 +286,78 @@ describe("token exchange: the agent's policy removed or narrowed", () => {
 function auditAt(type: 'client.updated') {
   return { id: `evt_${Math.random().toString(36).slice(2)}`, type, at: svc.clock.now(), session_id: null, user_id: null, client_id: 'agent', ip: null, user_agent: null, data: {} }
 }
+
+// Issue "Agents act for people": revoking a session takes its delegated descendants along, and
+// each gets its own `session.revoked` event (reason parent_revoked, its parent, the person and the
+// actors), whichever path revoked it. The settings page and the judged paths over HTTP are in
+// test/integration/token-exchange.test.ts.
+describe('token exchange: every descendant revoked with its parent has its own session.revoked event', () => {
+  type Revoked = { items: { type: string; at: number; user_id: string; client_id: string; data: Record<string, unknown> }[] }
+  async function family() {
+    const person = await personSession()
+    const child = await json<Tokens>(await exchange(agent, { subject_token: person.access_token, subject_token_type: AT, scope: 'read write' }))
+    const sub = await createAgent(`sub-${Math.random().toString(36).slice(2, 8)}`, ['agent'])
+    const grandchild = await json<Tokens>(await exchange(sub, { subject_token: child.access_token, subject_token_type: AT, scope: 'read' }))
+    return { person, sub, childSid: decodeJwt(child.access_token).sid as string, grandchildSid: decodeJwt(grandchild.access_token).sid as string }
+  }
+  const revokedEvents = async (sid: string) => (await json<Revoked>(await svc.admin('GET', `/audit?session=${sid}&type=session.revoked`))).items
+  /** The child went with `childParent` (or was itself the revocation's root, with `childReason`); the grandchild with the child. */
+  async function expectCascadeEvents(f: Awaited<ReturnType<typeof family>>, child: { reason: string; parent_id?: string }) {
+    const agentChain = { sub: 'agent', client_id: 'agent' }
+    expect(await revokedEvents(f.childSid)).toMatchObject([{ at: svc.clock.now(), user_id: userId, client_id: 'agent', data: { ...child, sub: userId, act: agentChain } }])
+    expect(await revokedEvents(f.grandchildSid)).toMatchObject([{
+      at: svc.clock.now(), user_id: userId, client_id: f.sub.client_id,
+      data: { reason: 'parent_revoked', parent_id: f.childSid, sub: userId, act: { sub: f.sub.client_id, client_id: f.sub.client_id, act: agentChain } },
+    }])
+  }
+  const withParent = (f: Awaited<ReturnType<typeof family>>) => ({ reason: 'parent_revoked', parent_id: f.person.session_id })
+
+  test('RFC 7009 revocation of the parent', async () => {
+    const f = await family()
+    expect((await svc.form('/oauth/revoke', { token: f.person.refresh_token, client_id: 'app' })).status).toBe(200)
+    expect(await revokedEvents(f.person.session_id)).toMatchObject([{ data: { reason: 'revoked_by_client' } }])
+    await expectCascadeEvents(f, withParent(f))
+  })
+
+  test('the admin API', async () => {
+    const f = await family()
+    expect(await json(await svc.admin('DELETE', `/sessions/${f.person.session_id}`))).toEqual({ revoked: 3 })
+    await expectCascadeEvents(f, withParent(f))
+    // Revoked again: nothing changes and no second event is written.
+    expect(await json(await svc.admin('DELETE', `/sessions/${f.person.session_id}`))).toEqual({ revoked: 0 })
+    expect(await revokedEvents(f.childSid)).toHaveLength(1)
+  })
+
+  test("reuse of the parent's refresh token", async () => {
+    const f = await family()
+    const rotated = await svc.form('/oauth/token', { grant_type: 'refresh_token', client_id: 'app', refresh_token: f.person.refresh_token })
+    expect(rotated.status).toBe(200)
+    svc.clock.advance(31)
+    const reused = await svc.form('/oauth/token', { grant_type: 'refresh_token', client_id: 'app', refresh_token: f.person.refresh_token })
+    expect(await json(reused, 400)).toMatchObject({ error_reason: 'reused' })
+    expect(await revokedEvents(f.person.session_id)).toMatchObject([{ data: { reason: 'reuse_detected' } }])
+    await expectCascadeEvents(f, withParent(f))
+  })
+
+  test("the agent's policy withdrawn: the child is the root, the grandchild goes with it", async () => {
+    const f = await family()
+    await json(await svc.admin('PATCH', '/clients/agent', { token_exchange: null }))
+    await expectCascadeEvents(f, { reason: 'exchange_policy_withdrawn' })
+    expect(await revokedEvents(f.person.session_id)).toEqual([])
+  })
+
+  test("deleting the person's client", async () => {
+    const f = await family()
+    await svc.admin('DELETE', '/clients/app')
+    await expectCascadeEvents(f, withParent(f))
+    // The client's own session is covered by client.deleted.
+    expect(await revokedEvents(f.person.session_id)).toEqual([])
+  })
+
+  test('disabling the person', async () => {
+    const f = await family()
+    expect((await svc.admin('POST', `/users/${userId}/disable`)).status).toBeLessThan(300)
+    await expectCascadeEvents(f, withParent(f))
+    expect(await revokedEvents(f.person.session_id)).toEqual([])
+  })
+})

@@ -1,5 +1,6 @@
 import { auditEvent } from '../audit.js'
 import type { Deps } from '../deps.js'
+import { revokedWithParent } from '../sessions/revoke.js'
 
 export interface MaintenanceOptions {
   /**
@@ -67,7 +68,7 @@ export async function sweepExpiredClients(deps: Deps): Promise<number> {
   let deleted = 0
   for (const clientId of await deps.store.listExpiredClients(now, SWEEP_BATCH)) {
     const audit = auditEvent(deps, 'client.deleted', { client_id: clientId, data: { reason: 'expired' } })
-    if (await deps.store.deleteClient(clientId, now, audit)) deleted++
+    if (await deps.store.deleteClient(clientId, now, audit, revokedWithParent(deps, null))) deleted++
   }
   return deleted
 }

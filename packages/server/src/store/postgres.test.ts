@@ -70,7 +70,7 @@ describePostgres('PostgresStore', () => {
           successor_sealed: null, spent_ip: null, spent_user_agent: null,
         }, audit(`ev-s${i}`, 'session.created'))
       }
-      for (let i = 0; i < 30; i++) await a.revokeSession(`s${i}`, T0 + 1, 'r', audit(`ev-r${i}`, 'session.revoked'))
+      for (let i = 0; i < 30; i++) await a.revokeSession(`s${i}`, T0 + 1, 'r', audit(`ev-r${i}`, 'session.revoked'), (s) => audit(`ev-c${s.id}`, 'session.revoked'))
       const claims = await Promise.all(Array.from({ length: 12 }, (_, i) => nodes[i % 2]!.claimBackchannelLogouts(T0 + 1, T0 + 31, 4)))
       const leased = claims.flat().map((r) => r.session_id)
       expect(new Set(leased).size).toBe(leased.length)

@@ -6,7 +6,7 @@ import {
   AUDIT_COLUMNS, AUTHORIZATION_CODE_COLUMNS, BACKCHANNEL_COLUMNS, DEVICE_CODE_COLUMNS, TOKEN_COLUMNS, columnValues, findRefreshTokenSql,
   toRefreshTokenView,
 } from './rows.js'
-import { SqlStore, type DialectAdapter, type Executor, type RevocationTarget } from './sql-store.js'
+import { SqlStore, type DialectAdapter, type Executor, type RevocationTarget, type RevokedRow } from './sql-store.js'
 import type { AuthorizationCodeRecord, BackchannelLogoutRecord, DeviceCodeRecord, RefreshTokenView, Rotation } from './types.js'
 
 export interface PostgresStoreOptions {
@@ -77,7 +77,7 @@ const castParams = (columns: readonly string[], types: Record<string, string>, f
  */
 const revokeAndQueue = (prefix: string, where: string) => `${prefix}${prefix ? ',' : 'WITH'} revoked AS (
   UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE ${where} AND revoked_at IS NULL
-  RETURNING id, user_id, client_id
+  RETURNING id, user_id, client_id, parent_id, act
 ), queued AS (
   INSERT INTO backchannel_logouts (session_id, user_id, client_id, uri, attempts, next_attempt_at, locked_until, created_at)
   SELECT r.id, r.user_id, r.client_id, c.backchannel_logout_uri, 0, $1::bigint, NULL, $1::bigint
@@ -85,7 +85,7 @@ const revokeAndQueue = (prefix: string, where: string) => `${prefix}${prefix ? '
    WHERE c.backchannel_logout_uri IS NOT NULL
   ON CONFLICT (session_id, client_id) DO NOTHING
 )
-SELECT count(*)::int AS changed FROM revoked`
+SELECT id, user_id, client_id, parent_id, act FROM revoked`
 
 // Revoking a session revokes what was delegated from it, transitively.
 const REVOKE = {
@@ -316,8 +316,8 @@ export class PostgresStore extends SqlStore {
     return rows.sort((a, b) => a.id - b.id)
   }
 
-  protected async revokeAndQueue(trx: Executor, target: RevocationTarget, at: number, reason: string): Promise<number> {
-    const { rows } = await trx.executeQuery<{ changed: number }>(CompiledQuery.raw(REVOKE[target.by], [at, reason, target.id]))
-    return rows[0]?.changed ?? 0
+  protected async revokeAndQueue(trx: Executor, target: RevocationTarget, at: number, reason: string): Promise<RevokedRow[]> {
+    const { rows } = await trx.executeQuery<RevokedRow>(CompiledQuery.raw(REVOKE[target.by], [at, reason, target.id]))
+    return rows
   }
 }

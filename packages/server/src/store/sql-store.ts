@@ -8,7 +8,7 @@ import {
 } from './rows.js'
 import {
   StoreConflictError,
-  type AuditEvent, type AuditFilter, type AuthorizationCodeRecord, type BackchannelLogoutRecord, type ClientPatch, type ClientRecord,
+  type AuditEvent, type AuditFilter, type AuthorizationCodeRecord, type BackchannelLogoutRecord, type CascadeAudit, type ClientPatch, type ClientRecord,
   type DeviceCodeRecord, type ListOptions, type LoginSessionRecord, type Page, type RefreshTokenRecord, type RefreshTokenView,
   type Rotation, type SessionFilter, type SessionRecord, type SigningKeyRecord, type Store, type UpstreamIdentityRecord, type UserRecord,
 } from './types.js'
@@ -21,6 +21,9 @@ export type RevocationTarget =
   | { by: 'subtree'; id: string }
   | { by: 'user'; id: string }
   | { by: 'client'; id: string }
+
+/** A session a revocation changed, as {@link SqlStore.revokeAndQueue} returns it. */
+export type RevokedRow = Pick<SessionRecord, 'id' | 'user_id' | 'client_id' | 'parent_id' | 'act'>
 
 /** What the two databases do differently for the shared queries; everything else is kysely's. */
 export interface DialectAdapter {
@@ -85,9 +88,22 @@ export abstract class SqlStore implements Store {
   abstract claimBackchannelLogouts(now: number, lockedUntil: number, limit: number): Promise<BackchannelLogoutRecord[]>
   /**
    * Revokes the target's live sessions and queues one back-channel logout for each whose client
-   * has a URI, inside `trx`; returns how many sessions changed.
+   * has a URI, inside `trx`; returns the sessions it changed.
    */
-  protected abstract revokeAndQueue(trx: Executor, target: RevocationTarget, at: number, reason: string): Promise<number>
+  protected abstract revokeAndQueue(trx: Executor, target: RevocationTarget, at: number, reason: string): Promise<RevokedRow[]>
+
+  /**
+   * {@link revokeAndQueue}, then one `cascade` event for each revoked session whose parent this
+   * same revocation revoked (it went with its parent), in `trx`; returns how many changed.
+   */
+  private async revokeWithDescendants(trx: Executor, target: RevocationTarget, at: number, reason: string, cascade: CascadeAudit): Promise<number> {
+    const rows = await this.revokeAndQueue(trx, target, at, reason)
+    const revoked = new Set(rows.map((r) => r.id))
+    for (const r of rows) {
+      if (r.parent_id !== null && revoked.has(r.parent_id)) await this.audit(trx, cascade({ id: r.id, user_id: r.user_id, client_id: r.client_id, act: r.act, parent_id: r.parent_id }))
+    }
+    return rows.length
+  }
 
   /** Runs `fn` in one transaction; a store may override how it begins (SQLite: IMMEDIATE). */
   protected transaction<T>(fn: (trx: Executor) => Promise<T>): Promise<T> {
@@ -142,13 +158,13 @@ export abstract class SqlStore implements Store {
     return Number(r.numInsertedOrUpdatedRows ?? 0) === 1
   }
 
-  async disableUser(id: string, at: number, audit: AuditEvent): Promise<boolean> {
+  async disableUser(id: string, at: number, audit: AuditEvent, cascade: CascadeAudit): Promise<boolean> {
     return this.transaction(async (trx) => {
       const disabled = await trx.updateTable('users').set({ disabled_at: at }).where('id', '=', id).where('disabled_at', 'is', null).executeTakeFirst()
       if (Number(disabled.numUpdatedRows) !== 1) return false
-      await this.revokeAndQueue(trx, { by: 'user', id }, at, 'user_disabled')
-      await trx.updateTable('login_sessions').set({ revoked_at: at }).where('user_id', '=', id).where('revoked_at', 'is', null).execute()
       await this.audit(trx, audit)
+      await this.revokeWithDescendants(trx, { by: 'user', id }, at, 'user_disabled', cascade)
+      await trx.updateTable('login_sessions').set({ revoked_at: at }).where('user_id', '=', id).where('revoked_at', 'is', null).execute()
       return true
     })
   }
@@ -222,12 +238,12 @@ export abstract class SqlStore implements Store {
     return rows.map((r) => r.client_id)
   }
 
-  async deleteClient(clientId: string, at: number, audit: AuditEvent): Promise<boolean> {
+  async deleteClient(clientId: string, at: number, audit: AuditEvent, cascade: CascadeAudit): Promise<boolean> {
     return this.transaction(async (trx) => {
       const deleted = await trx.updateTable('clients').set({ deleted_at: at }).where('client_id', '=', clientId).where('deleted_at', 'is', null).executeTakeFirst()
       if (Number(deleted.numUpdatedRows) !== 1) return false
-      await this.revokeAndQueue(trx, { by: 'client', id: clientId }, at, 'client_deleted')
       await this.audit(trx, audit)
+      await this.revokeWithDescendants(trx, { by: 'client', id: clientId }, at, 'client_deleted', cascade)
       return true
     })
   }
@@ -256,9 +272,9 @@ export abstract class SqlStore implements Store {
     return toPage(rows, filter.limit, (s) => ({ at: s.created_at, id: s.id }))
   }
 
-  async revokeSession(id: string, at: number, reason: string, audit: AuditEvent): Promise<number> {
+  async revokeSession(id: string, at: number, reason: string, audit: AuditEvent, cascade: CascadeAudit): Promise<number> {
     return this.transaction(async (trx) => {
-      const changed = await this.revokeAndQueue(trx, { by: 'subtree', id }, at, reason)
+      const changed = await this.revokeWithDescendants(trx, { by: 'subtree', id }, at, reason, cascade)
       if (changed > 0) await this.audit(trx, audit)
       return changed
     })

@@ -11,11 +11,10 @@ import {
   AUDIT_COLUMNS, AUTHORIZATION_CODE_COLUMNS, BACKCHANNEL_COLUMNS, DEVICE_CODE_COLUMNS, TOKEN_COLUMNS, columnValues, findRefreshTokenSql,
   toRefreshTokenView,
 } from './rows.js'
-import { SqlStore, type DialectAdapter, type Executor, type RevocationTarget } from './sql-store.js'
+import { SqlStore, type DialectAdapter, type Executor, type RevocationTarget, type RevokedRow } from './sql-store.js'
 import type { AuthorizationCodeRecord, BackchannelLogoutRecord, DeviceCodeRecord, RefreshTokenView, Rotation } from './types.js'
 
 /** What a revoking UPDATE returns: enough to queue the session's back-channel logout. */
-type Revoked = { id: string; user_id: string | null; client_id: string }
 
 const placeholders = (n: number) => Array.from({ length: n }, () => '?').join(', ')
 const insertSql = (table: string, columns: readonly string[]) =>
@@ -42,15 +41,15 @@ const REVOKE = {
   SELECT id FROM sessions WHERE id = ?
   UNION SELECT s.id FROM sessions s JOIN tree ON s.parent_id = tree.id
 ) UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id IN (SELECT id FROM tree) AND revoked_at IS NULL
-  RETURNING id, user_id, client_id`,
-  user: 'UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE user_id = ? AND revoked_at IS NULL RETURNING id, user_id, client_id',
+  RETURNING id, user_id, client_id, parent_id, act`,
+  user: 'UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE user_id = ? AND revoked_at IS NULL RETURNING id, user_id, client_id, parent_id, act',
   // A delegated session belongs to the agent's client, not to its parent's: deleting the parent's
   // client must still reach the agents acting under its sessions.
   client: `WITH RECURSIVE tree(id) AS (
   SELECT id FROM sessions WHERE client_id = ?
   UNION SELECT s.id FROM sessions s JOIN tree ON s.parent_id = tree.id
 ) UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id IN (SELECT id FROM tree) AND revoked_at IS NULL
-  RETURNING id, user_id, client_id`,
+  RETURNING id, user_id, client_id, parent_id, act`,
 } as const
 // Joined without deleted_at: deleteClient marks the client deleted in the same transaction and
 // its sessions' apps must still hear about it. `WHERE` before ON CONFLICT is required by
@@ -331,11 +330,11 @@ export class SqliteStore extends SqlStore {
     return rows.sort((a, b) => a.id - b.id)
   }
 
-  protected async revokeAndQueue(trx: Executor, target: RevocationTarget, at: number, reason: string): Promise<number> {
+  protected async revokeAndQueue(trx: Executor, target: RevocationTarget, at: number, reason: string): Promise<RevokedRow[]> {
     const params = target.by === 'user' ? [at, reason, target.id] : [target.id, at, reason]
-    const { rows } = await trx.executeQuery<Revoked>(CompiledQuery.raw(REVOKE[target.by], params))
+    const { rows } = await trx.executeQuery<RevokedRow>(CompiledQuery.raw(REVOKE[target.by], params))
     for (const s of rows) await trx.executeQuery(CompiledQuery.raw(QUEUE_BACKCHANNEL, [s.id, s.user_id, at, at, s.client_id]))
-    return rows.length
+    return rows
   }
 }
 

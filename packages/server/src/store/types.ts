@@ -230,6 +230,16 @@ export class StoreConflictError extends ServerError<'STORE_CONFLICT'> {
   }
 }
 
+/** A session a revocation reached through its parent: what its audit event names. */
+export type CascadedSession = Pick<SessionRecord, 'id' | 'user_id' | 'client_id' | 'act'> & { parent_id: string }
+
+/**
+ * Builds the `session.revoked` event of a delegated session revoked because its parent was, in
+ * the same revocation (sessions/revoke.ts `revokedWithParent`). Every revoking store method
+ * takes one and writes its events in the revocation's transaction.
+ */
+export type CascadeAudit = (session: CascadedSession) => AuditEvent
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres'
 
@@ -261,14 +271,17 @@ export interface Store {
    * method, queues a back-channel logout for each session it revokes whose client has a
    * `backchannel_logout_uri`, in the same transaction (see {@link Store.claimBackchannelLogouts}).
    */
-  disableUser(id: string, at: number, audit: AuditEvent): Promise<boolean>
+  disableUser(id: string, at: number, audit: AuditEvent, cascade: CascadeAudit): Promise<boolean>
 
   createClient(client: ClientRecord, audit: AuditEvent): Promise<void>
   getClient(clientId: string): Promise<ClientRecord | undefined>
   listClients(options: ListOptions): Promise<Page<ClientRecord>>
   updateClient(clientId: string, patch: ClientPatch, audit: AuditEvent): Promise<ClientRecord | undefined>
-  /** Deletes the client and revokes its sessions, queueing their back-channel logouts. */
-  deleteClient(clientId: string, at: number, audit: AuditEvent): Promise<boolean>
+  /**
+   * Deletes the client and revokes its sessions and what was delegated from them, queueing their
+   * back-channel logouts; writes `cascade`'s event for each delegated session revoked with its parent.
+   */
+  deleteClient(clientId: string, at: number, audit: AuditEvent, cascade: CascadeAudit): Promise<boolean>
   /**
    * Records that a live client was used at `usedAt` and, when `expiresAt` is given, moves its
    * expiry there; writes no audit event (use is not a change an operator needs to see). False
@@ -289,11 +302,12 @@ export interface Store {
   listSessions(filter: SessionFilter): Promise<Page<SessionRecord>>
   /**
    * Revokes the session and every session delegated from it (transitively), writing `audit`
-   * for the root. Already-revoked sessions keep their first revocation. Queues one back-channel
-   * logout per revoked session whose client has a `backchannel_logout_uri`. Returns how many
-   * sessions changed.
+   * for the root and `cascade`'s event for each descendant it revoked, in the same transaction.
+   * Already-revoked sessions keep their first revocation (and get no event). Queues one
+   * back-channel logout per revoked session whose client has a `backchannel_logout_uri`. Returns
+   * how many sessions changed.
    */
-  revokeSession(id: string, at: number, reason: string, audit: AuditEvent): Promise<number>
+  revokeSession(id: string, at: number, reason: string, audit: AuditEvent, cascade: CascadeAudit): Promise<number>
 
   /** The hot-path read: token, session and (not deleted) client in one round trip. */
   findRefreshToken(hash: string): Promise<RefreshTokenView | undefined>

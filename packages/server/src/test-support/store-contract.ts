@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
 import {
   StoreConflictError,
-  type AuditEvent, type AuditEventType, type AuthorizationCodeRecord, type ClientRecord, type DeviceCodeRecord,
+  type AuditEvent, type AuditEventType, type AuthorizationCodeRecord, type CascadeAudit, type ClientRecord, type DeviceCodeRecord,
   type LoginSessionRecord, type Page, type RefreshTokenRecord, type Rotation, type SessionRecord, type SigningKeyRecord,
   type Store, type UserRecord,
 } from '../store/types.js'
@@ -116,6 +116,14 @@ function makeAudit(type: AuditEventType, overrides: Partial<AuditEvent> = {}): A
     ...overrides,
   }
 }
+
+/** The event a revocation writes for a session that went with its parent (sessions/revoke.ts builds the real one). */
+const cascade: CascadeAudit = (s) =>
+  makeAudit('session.revoked', { session_id: s.id, user_id: s.user_id, client_id: s.client_id, data: { reason: 'parent_revoked', parent_id: s.parent_id, act: s.act } })
+
+/** The `session.revoked` events a cascade wrote for `sessionId`: their data. */
+const cascadedFor = async (store: Store, sessionId: string) =>
+  (await store.listAudit({ session_id: sessionId, type: 'session.revoked', limit: 10 })).items.map((e) => e.data)
 
 function makeSigningKey(kid: string, overrides: Partial<SigningKeyRecord> = {}): SigningKeyRecord {
   return {
@@ -389,10 +397,15 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         await seedSession(makeSession('s1', { user_id: 'u1' }))
         await seedSession(makeSession('s2', { user_id: 'u1' }))
         await seedSession(makeSession('s3', { user_id: 'u2' }))
-        expect(await store.revokeSession('s2', T0 + 10, 'logout', makeAudit('session.revoked', { session_id: 's2' }))).toBe(1)
+        await seedSession(makeSession('d1', { user_id: 'u1', kind: 'delegated', parent_id: 's1', act: '{"sub":"agent"}' }))
+        expect(await store.revokeSession('s2', T0 + 10, 'logout', makeAudit('session.revoked', { session_id: 's2' }), cascade)).toBe(1)
 
         const audit = makeAudit('user.disabled', { user_id: 'u1', at: T0 + 50 })
-        expect(await store.disableUser('u1', T0 + 50, audit)).toBe(true)
+        expect(await store.disableUser('u1', T0 + 50, audit, cascade)).toBe(true)
+        // The delegated session went with its parent: its own event, in the same transaction.
+        expect(await store.getSession('d1')).toMatchObject({ revoked_at: T0 + 50 })
+        expect(await cascadedFor(store, 'd1')).toEqual([{ reason: 'parent_revoked', parent_id: 's1', act: '{"sub":"agent"}' }])
+        expect(await cascadedFor(store, 's1')).toEqual([])
 
         expect((await store.getUser('u1'))!.disabled_at).toBe(T0 + 50)
         expect(await store.getSession('s1')).toMatchObject({ revoked_at: T0 + 50, revoked_reason: 'user_disabled' })
@@ -400,10 +413,10 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         expect(await store.getSession('s3')).toMatchObject({ revoked_at: null, revoked_reason: null })
         expect((await store.listAudit({ type: 'user.disabled', limit: 10 })).items).toEqual([audit])
 
-        expect(await store.disableUser('u1', T0 + 60, makeAudit('user.disabled', { user_id: 'u1' }))).toBe(false)
+        expect(await store.disableUser('u1', T0 + 60, makeAudit('user.disabled', { user_id: 'u1' }), cascade)).toBe(false)
         expect((await store.getUser('u1'))!.disabled_at).toBe(T0 + 50)
         expect((await store.listAudit({ type: 'user.disabled', limit: 10 })).items).toHaveLength(1)
-        expect(await store.disableUser('nobody', T0 + 60, makeAudit('user.disabled'))).toBe(false)
+        expect(await store.disableUser('nobody', T0 + 60, makeAudit('user.disabled'), cascade)).toBe(false)
       })
     })
 
@@ -478,7 +491,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         expect(await store.getClient('dyn')).toMatchObject({ last_used_at: T0 + 2 * DAY, expires_at: T0 + 31 * DAY })
         expect(await store.touchClient('plain', T0 + DAY, null)).toBe(true)
         expect(await store.getClient('plain')).toMatchObject({ last_used_at: T0 + DAY, expires_at: null })
-        expect(await store.deleteClient('dyn', T0 + 3 * DAY, makeAudit('client.deleted'))).toBe(true)
+        expect(await store.deleteClient('dyn', T0 + 3 * DAY, makeAudit('client.deleted'), cascade)).toBe(true)
         expect(await store.touchClient('dyn', T0 + 4 * DAY, T0 + 40 * DAY)).toBe(false)
         expect(await store.touchClient('nobody', T0, null)).toBe(false)
       })
@@ -490,7 +503,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         await seedClient(makeClient('later', { registration: 'dynamic', expires_at: T0 + 10_000 }))
         await seedClient(makeClient('forever'))
         await seedClient(makeClient('gone', { registration: 'dynamic', expires_at: T0 + 50 }))
-        expect(await store.deleteClient('gone', T0 + 60, makeAudit('client.deleted'))).toBe(true)
+        expect(await store.deleteClient('gone', T0 + 60, makeAudit('client.deleted'), cascade)).toBe(true)
         expect(await store.listExpiredClients(T0 + 300, 10)).toEqual(['b', 'c', 'a'])
         expect(await store.listExpiredClients(T0 + 300, 2)).toEqual(['b', 'c'])
         expect(await store.listExpiredClients(T0 + 99, 10)).toEqual([])
@@ -515,7 +528,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         await seedSession(makeSession('s2', { client_id: 'other' }))
 
         const audit = makeAudit('client.deleted', { client_id: 'app', at: T0 + 30 })
-        expect(await store.deleteClient('app', T0 + 30, audit)).toBe(true)
+        expect(await store.deleteClient('app', T0 + 30, audit, cascade)).toBe(true)
 
         expect(await store.getClient('app')).toBeUndefined()
         expect((await store.listClients({ limit: 10 })).items.map((c) => c.client_id)).toEqual(['other'])
@@ -523,11 +536,11 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         expect(await store.getSession('s2')).toMatchObject({ revoked_at: null })
         expect((await store.listAudit({ type: 'client.deleted', limit: 10 })).items).toEqual([audit])
 
-        expect(await store.deleteClient('app', T0 + 40, makeAudit('client.deleted'))).toBe(false)
+        expect(await store.deleteClient('app', T0 + 40, makeAudit('client.deleted'), cascade)).toBe(false)
         expect(await store.updateClient('app', { name: 'zombie' }, makeAudit('client.updated'))).toBeUndefined()
         expect(await store.updateClient('other', { token_exchange: null, default_resource: null }, makeAudit('client.updated')))
           .toMatchObject({ token_exchange: null, default_resource: null })
-        expect(await store.deleteClient('nobody', T0 + 40, makeAudit('client.deleted'))).toBe(false)
+        expect(await store.deleteClient('nobody', T0 + 40, makeAudit('client.deleted'), cascade)).toBe(false)
         expect((await store.listAudit({ type: 'client.deleted', limit: 10 })).items).toHaveLength(1)
       })
 
@@ -541,10 +554,14 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         await seedSession(makeSession('d2', { client_id: 'other', kind: 'delegated', parent_id: 'd1' }))
         await seedSession(makeSession('s2', { client_id: 'agent' }))
 
-        expect(await store.deleteClient('app', T0 + 30, makeAudit('client.deleted', { client_id: 'app', at: T0 + 30 }))).toBe(true)
+        expect(await store.deleteClient('app', T0 + 30, makeAudit('client.deleted', { client_id: 'app', at: T0 + 30 }), cascade)).toBe(true)
 
         for (const id of ['s1', 'd1', 'd2']) expect(await store.getSession(id)).toMatchObject({ revoked_at: T0 + 30, revoked_reason: 'client_deleted' })
         expect(await store.getSession('s2')).toMatchObject({ revoked_at: null })
+        // One event per descendant, naming its own parent; the client's own session has client.deleted.
+        expect(await cascadedFor(store, 'd1')).toEqual([{ reason: 'parent_revoked', parent_id: 's1', act: '{"sub":"agent","client_id":"agent"}' }])
+        expect(await cascadedFor(store, 'd2')).toEqual([{ reason: 'parent_revoked', parent_id: 'd1', act: null }])
+        expect(await cascadedFor(store, 's1')).toEqual([])
       })
 
       test('listClients pages by (created_at, client_id)', async () => {
@@ -613,10 +630,10 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         await seedSession(makeSession('grandchild', { parent_id: 'child', kind: 'delegated' }))
         await seedSession(makeSession('done', { parent_id: 'root', kind: 'delegated' }))
         await seedSession(makeSession('unrelated'))
-        expect(await store.revokeSession('done', T0 + 1, 'logout', makeAudit('session.revoked', { session_id: 'done' }))).toBe(1)
+        expect(await store.revokeSession('done', T0 + 1, 'logout', makeAudit('session.revoked', { session_id: 'done' }), cascade)).toBe(1)
 
         const audit = makeAudit('session.revoked', { session_id: 'root', at: T0 + 9 })
-        expect(await store.revokeSession('root', T0 + 9, 'admin', audit)).toBe(3)
+        expect(await store.revokeSession('root', T0 + 9, 'admin', audit, cascade)).toBe(3)
 
         for (const id of ['root', 'child', 'grandchild']) {
           expect(await store.getSession(id)).toMatchObject({ revoked_at: T0 + 9, revoked_reason: 'admin' })
@@ -624,22 +641,41 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         expect(await store.getSession('done')).toMatchObject({ revoked_at: T0 + 1, revoked_reason: 'logout' })
         expect(await store.getSession('unrelated')).toMatchObject({ revoked_at: null })
         expect((await auditFor('root')).map((e) => e.type)).toEqual(['session.created', 'session.revoked'])
+        // Each descendant it revoked has its own event naming its parent; `done` keeps only its first.
+        expect(await cascadedFor(store, 'child')).toEqual([{ reason: 'parent_revoked', parent_id: 'root', act: null }])
+        expect(await cascadedFor(store, 'grandchild')).toEqual([{ reason: 'parent_revoked', parent_id: 'child', act: null }])
+        expect(await cascadedFor(store, 'done')).toEqual([{}])
+      })
+
+      test("a descendant's event is written in the revocation's transaction: a failing one revokes nothing", async () => {
+        await seedSession(makeSession('root'))
+        await seedSession(makeSession('child', { parent_id: 'root', kind: 'delegated' }))
+        const failing: CascadeAudit = () => {
+          throw new Error('audit builder failed')
+        }
+        await expect(store.revokeSession('root', T0 + 9, 'admin', makeAudit('session.revoked', { session_id: 'root' }), failing)).rejects.toThrow('audit builder failed')
+        for (const id of ['root', 'child']) expect(await store.getSession(id)).toMatchObject({ revoked_at: null })
+        expect(await cascadedFor(store, 'root')).toEqual([])
+        // A duplicate event id (the audit row's primary key) rolls the revocation back the same way.
+        const taken = makeAudit('session.revoked', { session_id: 'root' })
+        await expect(store.revokeSession('root', T0 + 9, 'admin', taken, () => taken)).rejects.toThrow()
+        for (const id of ['root', 'child']) expect(await store.getSession(id)).toMatchObject({ revoked_at: null })
       })
 
       test('a second revoke changes nothing, keeps the first reason and writes no audit', async () => {
         await seedSession(makeSession('s1'))
-        expect(await store.revokeSession('s1', T0 + 1, 'logout', makeAudit('session.revoked', { session_id: 's1' }))).toBe(1)
-        expect(await store.revokeSession('s1', T0 + 2, 'admin', makeAudit('session.revoked', { session_id: 's1' }))).toBe(0)
+        expect(await store.revokeSession('s1', T0 + 1, 'logout', makeAudit('session.revoked', { session_id: 's1' }), cascade)).toBe(1)
+        expect(await store.revokeSession('s1', T0 + 2, 'admin', makeAudit('session.revoked', { session_id: 's1' }), cascade)).toBe(0)
         expect(await store.getSession('s1')).toMatchObject({ revoked_at: T0 + 1, revoked_reason: 'logout' })
         expect((await auditFor('s1')).filter((e) => e.type === 'session.revoked')).toHaveLength(1)
-        expect(await store.revokeSession('nobody', T0 + 2, 'admin', makeAudit('session.revoked'))).toBe(0)
+        expect(await store.revokeSession('nobody', T0 + 2, 'admin', makeAudit('session.revoked'), cascade)).toBe(0)
       })
 
       test('revoking a child leaves its parent alone', async () => {
         await seedSession(makeSession('root'))
         await seedSession(makeSession('child', { parent_id: 'root' }))
         await seedSession(makeSession('grandchild', { parent_id: 'child' }))
-        expect(await store.revokeSession('child', T0 + 1, 'admin', makeAudit('session.revoked'))).toBe(2)
+        expect(await store.revokeSession('child', T0 + 1, 'admin', makeAudit('session.revoked'), cascade)).toBe(2)
         expect(await store.getSession('root')).toMatchObject({ revoked_at: null })
         expect(await store.getSession('grandchild')).toMatchObject({ revoked_at: T0 + 1 })
       })
@@ -709,7 +745,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       })
 
       test('rotating on a revoked session is false and leaves the token unspent', async () => {
-        expect(await store.revokeSession('s1', T0 + 50, 'logout', makeAudit('session.revoked', { session_id: 's1' }))).toBe(1)
+        expect(await store.revokeSession('s1', T0 + 50, 'logout', makeAudit('session.revoked', { session_id: 's1' }), cascade)).toBe(1)
         expect(await store.rotateRefreshToken(makeRotation(session, 'rt:s1', 'rt:s1:1'))).toBe(false)
 
         expect((await store.findRefreshToken('rt:s1'))!.token).toEqual(makeToken('rt:s1', 's1'))
@@ -826,7 +862,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         expect((await store.getLoginSession('ls-other'))!.revoked_at).toBeNull()
         expect((await store.listAudit({ type: 'login_session.revoked', limit: 10 })).items).toEqual([revokeAudit])
 
-        expect(await store.disableUser('u1', T0 + 60, makeAudit('user.disabled', { user_id: 'u1' }))).toBe(true)
+        expect(await store.disableUser('u1', T0 + 60, makeAudit('user.disabled', { user_id: 'u1' }), cascade)).toBe(true)
         expect(await store.listLoginSessions('u1', T0 + 60)).toEqual([])
         expect((await store.getLoginSession('ls-b'))!.revoked_at).toBe(T0 + 60)
       })
@@ -1055,7 +1091,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         await seedSession(makeSession('gone', { parent_id: 'root', revoked_at: T0 + 1, revoked_reason: 'logout' }))
         await seedSession(makeSession('other'))
 
-        expect(await store.revokeSession('root', T0 + 10, 'revoked_by_user', makeAudit('session.revoked', { session_id: 'root' }))).toBe(3)
+        expect(await store.revokeSession('root', T0 + 10, 'revoked_by_user', makeAudit('session.revoked', { session_id: 'root' }), cascade)).toBe(3)
         const rows = await store.listBackchannelLogouts()
         expect(rows.map((r) => r.session_id).sort()).toEqual(['child', 'root'])
         expect(rows[0]).toEqual({
@@ -1063,7 +1099,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
           attempts: 0, next_attempt_at: T0 + 10, locked_until: null, created_at: T0 + 10,
         })
         // Revoking again changes nothing and queues nothing more.
-        expect(await store.revokeSession('root', T0 + 20, 'again', makeAudit('session.revoked'))).toBe(0)
+        expect(await store.revokeSession('root', T0 + 20, 'again', makeAudit('session.revoked'), cascade)).toBe(0)
         expect(await store.listBackchannelLogouts()).toHaveLength(2)
       })
 
@@ -1071,7 +1107,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         await seedSession(makeSession('s1'))
         await seedSession(makeSession('s2', { client_id: 'quiet' }))
         await seedSession(makeSession('s3', { user_id: 'u2' }))
-        await store.disableUser('u1', T0 + 5, makeAudit('user.disabled', { user_id: 'u1' }))
+        await store.disableUser('u1', T0 + 5, makeAudit('user.disabled', { user_id: 'u1' }), cascade)
         expect(await pending()).toEqual([{ session_id: 's1', user_id: 'u1', client_id: 'app' }])
       })
 
@@ -1079,7 +1115,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         await seedSession(makeSession('s1'))
         await seedSession(makeSession('s2', { user_id: 'u2' }))
         await seedSession(makeSession('s3', { client_id: 'quiet' }))
-        await store.deleteClient('app', T0 + 5, makeAudit('client.deleted', { client_id: 'app' }))
+        await store.deleteClient('app', T0 + 5, makeAudit('client.deleted', { client_id: 'app' }), cascade)
         expect(await pending()).toEqual([
           { session_id: 's1', user_id: 'u1', client_id: 'app' },
           { session_id: 's2', user_id: 'u2', client_id: 'app' },
@@ -1089,9 +1125,9 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
 
       test('claim leases due rows oldest first, once, until the lease lapses', async () => {
         for (const id of ['s1', 's2', 's3']) await seedSession(makeSession(id))
-        await store.revokeSession('s1', T0 + 10, 'r', makeAudit('session.revoked'))
-        await store.revokeSession('s2', T0 + 11, 'r', makeAudit('session.revoked'))
-        await store.revokeSession('s3', T0 + 50, 'r', makeAudit('session.revoked'))
+        await store.revokeSession('s1', T0 + 10, 'r', makeAudit('session.revoked'), cascade)
+        await store.revokeSession('s2', T0 + 11, 'r', makeAudit('session.revoked'), cascade)
+        await store.revokeSession('s3', T0 + 50, 'r', makeAudit('session.revoked'), cascade)
 
         expect(await store.claimBackchannelLogouts(T0 + 9, T0 + 39, 10)).toEqual([])
         const first = await store.claimBackchannelLogouts(T0 + 20, T0 + 50, 1)
@@ -1106,7 +1142,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       test('20 concurrent claims hand each row to exactly one claimer', async () => {
         for (let i = 0; i < 10; i++) {
           await seedSession(makeSession(`c${i}`))
-          await store.revokeSession(`c${i}`, T0 + 10, 'r', makeAudit('session.revoked'))
+          await store.revokeSession(`c${i}`, T0 + 10, 'r', makeAudit('session.revoked'), cascade)
         }
         const claims = await Promise.all(Array.from({ length: 20 }, () => store.claimBackchannelLogouts(T0 + 10, T0 + 40, 3)))
         const ids = claims.flat().map((r) => r.session_id)
@@ -1116,8 +1152,8 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       test('retry counts the failure and reschedules; complete deletes the row with its audit event', async () => {
         await seedSession(makeSession('s1'))
         await seedSession(makeSession('s2'))
-        await store.revokeSession('s1', T0 + 10, 'r', makeAudit('session.revoked'))
-        await store.revokeSession('s2', T0 + 10, 'r', makeAudit('session.revoked'))
+        await store.revokeSession('s1', T0 + 10, 'r', makeAudit('session.revoked'), cascade)
+        await store.revokeSession('s2', T0 + 10, 'r', makeAudit('session.revoked'), cascade)
         const [a, b] = await store.claimBackchannelLogouts(T0 + 10, T0 + 40, 10)
         await store.retryBackchannelLogout(a!.id, T0 + 12)
         expect((await store.listBackchannelLogouts())[0]).toMatchObject({ id: a!.id, attempts: 1, next_attempt_at: T0 + 12, locked_until: null })
@@ -1135,7 +1171,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       test('trim keeps the newest rows up to the cap and drops the oldest', async () => {
         for (let i = 0; i < 5; i++) {
           await seedSession(makeSession(`t${i}`))
-          await store.revokeSession(`t${i}`, T0 + i, 'r', makeAudit('session.revoked'))
+          await store.revokeSession(`t${i}`, T0 + i, 'r', makeAudit('session.revoked'), cascade)
         }
         expect(await store.trimBackchannelLogouts(5)).toBe(0)
         expect(await store.trimBackchannelLogouts(2)).toBe(3)
