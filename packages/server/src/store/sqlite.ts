@@ -139,6 +139,9 @@ export class SqliteStore extends SqlStore {
   private readonly hot: BetterSqlite3.Database
   private stmts!: ReturnType<SqliteStore['prepare']>
   private readonly rotateTx: BetterSqlite3.Transaction<(r: Rotation) => boolean>
+  private readonly rotateBatchTx: BetterSqlite3.Transaction<(batch: PendingRotation[]) => void>
+  /** Rotations waiting for the next group commit (see {@link rotateRefreshToken}). */
+  private pending: PendingRotation[] = []
   private readonly checkpointer: Checkpointer | undefined
 
   /**
@@ -160,6 +163,7 @@ export class SqliteStore extends SqlStore {
     this.hot = filename === ':memory:' ? raw : openConnection(filename, 0, autocheckpoint)
     this.checkpointer = background ? startCheckpointer(filename) : undefined
     this.rotateTx = this.hot.transaction((r: Rotation) => this.rotateTransaction(r))
+    this.rotateBatchTx = this.hot.transaction((batch: PendingRotation[]) => this.rotateBatch(batch))
   }
 
   async migrate(): Promise<void> {
@@ -200,6 +204,8 @@ export class SqliteStore extends SqlStore {
   }
 
   async close(): Promise<void> {
+    // Rotations already accepted are committed (or fail) before the connections go.
+    if (this.pending.length > 0) await this.flushRotations()
     await this.checkpointer?.close()
     if (this.hot !== this.db && this.hot.open) this.hot.close()
     // Kysely's SqliteDriver closes the better-sqlite3 handle it was given.
@@ -275,7 +281,23 @@ export class SqliteStore extends SqlStore {
     return r && toRefreshTokenView(r)
   }
 
-  async rotateRefreshToken(rotation: Rotation): Promise<boolean> {
+  /**
+   * Group commit (docs/architecture.md "Refresh rotation"): the rotations that arrive in one
+   * event-loop turn are applied in one IMMEDIATE transaction on the next turn, each in its own
+   * SAVEPOINT (the nested call of `rotateTx`), so one that fails or is aborted rolls back only
+   * itself; every caller is answered only after the shared COMMIT succeeded. Fewer commits write
+   * fewer WAL frames (the rows appended to the same table and index pages share them).
+   * `:memory:` (one connection, shared with kysely) keeps the one-transaction path.
+   */
+  rotateRefreshToken(rotation: Rotation): Promise<boolean> {
+    if (this.hot === this.db) return this.rotateOne(rotation)
+    return new Promise<boolean>((resolve, reject) => {
+      if (this.pending.length === 0) setImmediate(() => void this.flushRotations())
+      this.pending.push({ rotation, resolve, reject, outcome: undefined })
+    })
+  }
+
+  private async rotateOne(rotation: Rotation): Promise<boolean> {
     try {
       // IMMEDIATE takes the write lock up front, so two processes on one file serialise here
       // instead of both reading "unspent" and one failing with SQLITE_BUSY mid-transaction.
@@ -283,6 +305,49 @@ export class SqliteStore extends SqlStore {
     } catch (err) {
       if (err instanceof RotationAborted) return false
       throw err
+    }
+  }
+
+  private async flushRotations(): Promise<void> {
+    const batch = this.pending
+    this.pending = []
+    if (batch.length === 0) return
+    if (batch.length === 1) {
+      const [one] = batch as [PendingRotation]
+      return this.rotateOne(one.rotation).then(one.resolve, one.reject)
+    }
+    try {
+      // BEGIN IMMEDIATE waits out another process's writer (whenNotBusy) before anything ran.
+      await this.exclusive(() => {
+        for (const p of batch) p.outcome = undefined
+        this.rotateBatchTx.immediate(batch)
+      })
+    } catch {
+      // The shared transaction failed as a whole (its COMMIT, or an error that made SQLite roll
+      // it all back): nothing of it was committed, so each rotation gets its own transaction and
+      // its own answer, as without grouping.
+      for (const p of batch) void this.rotateOne(p.rotation).then(p.resolve, p.reject)
+      return
+    }
+    for (const p of batch) {
+      const o = p.outcome!
+      if (o.ok) p.resolve(o.value)
+      else p.reject(o.error)
+    }
+  }
+
+  private rotateBatch(batch: PendingRotation[]): void {
+    for (const p of batch) {
+      try {
+        // Inside the batch's transaction, better-sqlite3 runs this in a SAVEPOINT and rolls back
+        // to it when it throws.
+        p.outcome = { ok: true, value: this.rotateTx(p.rotation) }
+      } catch (err) {
+        // SQLite already rolled the whole transaction back (SQLITE_FULL, SQLITE_IOERR, …): give up
+        // the batch, each rotation is retried alone.
+        if (!this.hot.inTransaction) throw err
+        p.outcome = err instanceof RotationAborted ? { ok: true, value: false } : { ok: false, error: err }
+      }
     }
   }
 
@@ -340,3 +405,11 @@ export class SqliteStore extends SqlStore {
 }
 
 class RotationAborted extends Error {}
+
+/** A rotation waiting for its group commit, and once applied, its outcome. */
+interface PendingRotation {
+  rotation: Rotation
+  resolve: (rotated: boolean) => void
+  reject: (err: unknown) => void
+  outcome: { ok: true; value: boolean } | { ok: false; error: unknown } | undefined
+}
