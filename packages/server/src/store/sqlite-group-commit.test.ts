@@ -82,3 +82,46 @@ test('two stores on one file (two processes of --workers) rotating the same toke
     expect(session).toMatchObject({ generation: 1, active: true })
   }
 })
+
+// docs/architecture.md "Performance budget": the hot read reuses a client's parsed record only
+// while its row is unchanged, so a change reaches the next refresh as it would without it.
+test('a client change made by another process (another store on the file) holds at the next refresh of this one', async () => {
+  const file = tempFile()
+  const a = await createTestService({ store: new SqliteStore(file) })
+  services.push(a)
+  const b = await createTestService({ store: new SqliteStore(file) })
+  services.push(b)
+  const { userId, clientId } = await seedUserAndClient(a, { allowed_scopes: ['read', 'write'] })
+  const issued = await mint(a, userId, clientId, { scope: 'read write' })
+  const refresh = async (token: string) => {
+    const res = await b.form('/oauth/token', { grant_type: 'refresh_token', client_id: clientId, refresh_token: token })
+    expect(res.status).toBe(200)
+    return (await res.json()) as { refresh_token: string; scope: string }
+  }
+  const first = await refresh(issued.refresh_token)
+  expect(first.scope).toBe('read write')
+  // Narrowed through the other store: b's next rotation must see it, not its parsed copy.
+  expect((await a.admin('PATCH', `/clients/${clientId}`, { allowed_scopes: ['read'] })).status).toBe(200)
+  const second = await refresh(first.refresh_token)
+  expect(second.scope).toBe('read')
+  expect((await a.admin('PATCH', `/clients/${clientId}`, { allowed_scopes: ['read', 'write'] })).status).toBe(200)
+  expect((await refresh(second.refresh_token)).scope).toBe('read write')
+  // Deleted through a: b refuses the token at once.
+  expect((await a.admin('DELETE', `/clients/${clientId}`)).status).toBeLessThan(300)
+  const refused = await b.form('/oauth/token', { grant_type: 'refresh_token', client_id: clientId, refresh_token: second.refresh_token })
+  expect(refused.status).toBeGreaterThanOrEqual(400)
+})
+
+test('the parsed client the hot read hands out is frozen, so no request can change another\'s', async () => {
+  const store = new SqliteStore(tempFile())
+  const svc = await createTestService({ store })
+  services.push(svc)
+  const { userId, clientId } = await seedUserAndClient(svc, { allowed_scopes: ['read'] })
+  const issued = await mint(svc, userId, clientId)
+  const { hashSecret } = await import('../crypto/hash.js')
+  const first = (await store.findRefreshToken(hashSecret(issued.refresh_token)))!
+  const again = (await store.findRefreshToken(hashSecret(issued.refresh_token)))!
+  expect(again.client).toBe(first.client)
+  expect(Object.isFrozen(first.client) && Object.isFrozen(first.client.allowed_scopes)).toBe(true)
+  expect(() => (first.client.allowed_scopes as string[]).push('admin')).toThrow(TypeError)
+})

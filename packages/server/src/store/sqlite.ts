@@ -8,8 +8,8 @@ import type { Database } from './database.js'
 import { LATEST_VERSION, LEGACY_MIGRATIONS, SHARED_MIGRATIONS } from './migrations.js'
 import { startCheckpointer, type Checkpointer, type CheckpointResult } from './sqlite-checkpointer.js'
 import {
-  AUDIT_COLUMNS, AUTHORIZATION_CODE_COLUMNS, BACKCHANNEL_COLUMNS, DEVICE_CODE_COLUMNS, TOKEN_COLUMNS, columnValues, findRefreshTokenSql,
-  toRefreshTokenView,
+  AUDIT_COLUMNS, AUTHORIZATION_CODE_COLUMNS, BACKCHANNEL_COLUMNS, ClientRowCache, DEVICE_CODE_COLUMNS, TOKEN_COLUMNS, columnValues,
+  findRefreshTokenSql, rawToRefreshTokenView,
 } from './rows.js'
 import { SqlStore, type DialectAdapter, type Executor, type RevocationTarget } from './sql-store.js'
 import type { AuthorizationCodeRecord, BackchannelLogoutRecord, DeviceCodeRecord, RefreshTokenView, Rotation } from './types.js'
@@ -142,6 +142,8 @@ export class SqliteStore extends SqlStore {
   private readonly rotateBatchTx: BetterSqlite3.Transaction<(batch: PendingRotation[]) => void>
   /** Rotations waiting for the next group commit (see {@link rotateRefreshToken}). */
   private pending: PendingRotation[] = []
+  /** The hot read's parsed clients, reused while their row is unchanged (rows.ts). */
+  private readonly clientRows = new ClientRowCache()
   private readonly checkpointer: Checkpointer | undefined
 
   /**
@@ -215,7 +217,7 @@ export class SqliteStore extends SqlStore {
   private prepare() {
     const db = this.hot
     return {
-      findToken: db.prepare(findRefreshTokenSql('?')),
+      findToken: db.prepare(findRefreshTokenSql('?')).raw(true),
       spendToken: db.prepare(
         `UPDATE refresh_tokens SET spent_at = ?, successor_sealed = ?, spent_ip = ?, spent_user_agent = ?
           WHERE hash = ? AND session_id = ? AND spent_at IS NULL`,
@@ -277,8 +279,8 @@ export class SqliteStore extends SqlStore {
   }
 
   async findRefreshToken(hash: string): Promise<RefreshTokenView | undefined> {
-    const r = await this.exclusive(() => this.stmts.findToken.get(hash) as Record<string, unknown> | undefined)
-    return r && toRefreshTokenView(r)
+    const r = await this.exclusive(() => this.stmts.findToken.get(hash) as unknown[] | undefined)
+    return r && rawToRefreshTokenView(r, this.clientRows)
   }
 
   /**
