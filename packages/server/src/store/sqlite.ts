@@ -113,7 +113,8 @@ async function whenNotBusy<T>(fn: () => T): Promise<T> {
  *
  * Hand-written and prepared once at open, because they are the hot path or need an IMMEDIATE
  * transaction: the refresh-token read and rotation (synchronous, so a rotation is one
- * in-process transaction with no round trip and no promise hop per statement), code
+ * in-process transaction with no round trip and no promise hop per statement; the rotations of
+ * one event-loop turn share it, see {@link SqliteStore.rotateRefreshToken}), code
  * consumption, the device poll and the outbox claim.
  *
  * Those synchronous statements run on a second connection of their own (`hot`), never on
@@ -129,7 +130,7 @@ async function whenNotBusy<T>(fn: () => T): Promise<T> {
  * most {@link BUSY_WAIT_MS} in all), which matters once several processes share the file. kysely's
  * connection (admin API, pages, upkeep) keeps a blocking `busy_timeout`, since kysely runs
  * statements synchronously too; it only ever waits out another connection's transaction, which
- * for the hot path is one synchronous transaction (tens of µs).
+ * for the hot path is one synchronous transaction (tens of µs per rotation in its group).
  */
 export class SqliteStore extends SqlStore {
   readonly kind = 'sqlite' as const
