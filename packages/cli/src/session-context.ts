@@ -1,5 +1,5 @@
-import { createSessionClient, DEFAULT_PROFILE, resolveTarget, type SessionClient, type SessionClientOptions, type SessionTarget } from '@evergreen/client'
-import { openDefaultStore, type DefaultStore } from '@evergreen/client/node'
+import { createSessionClient, DEFAULT_PROFILE, resolveTarget, type SessionClient, type SessionClientOptions, type SessionTarget } from '@evergreen/client/session'
+import { openDefaultStore, type DefaultStore } from '@evergreen/client/node/store'
 import type { Command } from 'commander'
 import type { SessionDeps } from './session-deps.js'
 

@@ -1,6 +1,5 @@
 import type { Sleep } from '@evergreen/client'
 import type { Io } from './io.js'
-import { readStdin } from './read-stdin.js'
 
 type Env = Record<string, string | undefined>
 
@@ -48,7 +47,7 @@ export function processSessionDeps(io: Io, overrides: Partial<Omit<SessionDeps, 
     platform: process.platform,
     stdinIsTty: () => process.stdin.isTTY === true,
     stderrIsTty: () => process.stderr.isTTY === true,
-    readStdin: () => readStdin(),
+    readStdin: async () => (await import('./read-stdin.js')).readStdin(),
     prompt: promptLine,
     // Loaded on use, like readline in promptLine: `evergreen token` and `status` never open a
     // browser or ask a question, and child_process and readline are a good part of their start-up.

@@ -1,10 +1,9 @@
 import { createAuthenticatedFetch } from './authenticated-fetch.js'
-import { loginWithInput, type LoginResult } from './credential-login.js'
+import type { LoginResult } from './credential-login.js'
 import { createDebug, type DebugHook } from './debug.js'
 import { createDpopHandle, sendWithDpopNonceRetry, type DpopHandle, type DpopMode, type DpopNonces } from './dpop.js'
 import { AuthError, StorageError, type EvergreenClientError } from './errors.js'
 import { createInProcessLock } from './lock.js'
-import { parseLoginInput } from './login-input.js'
 import { defaultFetch, discover, processRevocationResponse, revocationRequest, type HttpOptions } from './protocol.js'
 import { accessOnlyExpired, createRefresher, notLoggedIn } from './refresh.js'
 import { isRenewable, type DpopKeyRecord, type SessionAccount, type StoredSession } from './session.js'
@@ -324,6 +323,8 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
 
   async function loginWithCredential(text: string, opts: { issuer?: string; clientId?: string } = {}): Promise<LoginResult> {
     const explicitIssuer = opts.issuer ?? options.issuer
+    // Loaded on use: `evergreen token` and other callers of a stored session never log in.
+    const [{ loginWithInput }, { parseLoginInput }] = await Promise.all([import('./credential-login.js'), import('./login-input.js')])
     const login = await loginWithInput(parseLoginInput(text), {
       store,
       lock,

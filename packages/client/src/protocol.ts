@@ -1,4 +1,7 @@
-import { GRANT_TYPES, REFRESH_TOKEN_HEADER, TOKEN_TYPE_URIS, type OAuthErrorBody, type TokenResponse } from '@evergreen/core'
+// The one module of core this needs, not core's index (which loads all of it): this is on
+// `evergreen token`'s start-up path (session-entry.ts).
+import { GRANT_TYPES, REFRESH_TOKEN_HEADER, TOKEN_TYPE_URIS, type TokenResponse } from '@evergreen/core/token-response'
+import type { OAuthErrorBody } from '@evergreen/core'
 import type { DpopHandle } from './dpop.js'
 import { OAuthResponseError, ProviderError } from './errors.js'
 

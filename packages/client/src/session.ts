@@ -1,7 +1,6 @@
 import type { TokenResponse } from '@evergreen/core'
 // The decode-only entry point: the full 'jose' index pulls in every JWS/JWE/JWK module (about 45
 // files), which `evergreen token` would otherwise load on each run just to print a stored token.
-import { decodeJwt } from 'jose/jwt/decode'
 
 /** Who the session belongs to, for display (`whoami`); never used for a security decision. */
 export interface SessionAccount {
@@ -95,17 +94,31 @@ export function sessionFromTokenResponse(
   return session
 }
 
-/** The `sub` (and `email`, when present) of a JWT access token, for display only. */
+/**
+ * The `sub` (and `email`, when present) of a JWT access token, for display only: nothing is
+ * trusted or decided on it, so the payload is read without verification, and without jose (whose
+ * decoder is five modules on `evergreen token`'s start-up path).
+ */
 export function accountOf(accessToken: string): SessionAccount | undefined {
   try {
-    const claims = decodeJwt(accessToken)
-    if (typeof claims.sub !== 'string') return undefined
+    const claims = unverifiedJwtPayload(accessToken)
+    if (claims === undefined || typeof claims.sub !== 'string') return undefined
     const account: SessionAccount = { sub: claims.sub }
     if (typeof claims.email === 'string') account.email = claims.email
     return account
   } catch {
     return undefined
   }
+}
+
+/** A compact JWS's payload as an object, unverified; undefined for anything else. */
+function unverifiedJwtPayload(token: string): Record<string, unknown> | undefined {
+  const parts = token.split('.')
+  if (parts.length !== 3 || !/^[A-Za-z0-9_-]+$/.test(parts[1]!)) return undefined
+  const b64 = parts[1]!.replace(/-/g, '+').replace(/_/g, '/')
+  const binary = atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4))
+  const value: unknown = JSON.parse(new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0))))
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined
 }
 
 /** True when the session has a refresh token, i.e. can renew itself. */

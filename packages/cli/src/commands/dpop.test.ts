@@ -129,6 +129,11 @@ describe('evergreen login against a token service that offers DPoP', () => {
     expect(loaded.some((l) => l.includes('/packages/cli/dist/commands/token.js'))).toBe(true)
     // …but not the DPoP key module, nor jose's signing, key import or verification code.
     expect(loaded.filter((l) => /dpop-key\.js|\/jose\/.*\/(jws|jwe|jwks|key|jwk)\/|\/jose\/.*\/jwt\/(sign|verify)/.test(l))).toEqual([])
+    // Nor the SDK's or core's index (every part of them), the parts only logins, delegation and
+    // errors use, or jose at all: it goes through `@evergreen/client/session`, `/node/store` and
+    // `@evergreen/core/token-response`.
+    expect(loaded.some((l) => l.includes('/packages/client/dist/session-entry.js'))).toBe(true)
+    expect(loaded.filter((l) => /\/packages\/(client|core)\/dist\/(index|node\/index|device-login|delegate|credential-login|login-input|token-response-login)\.js|\/packages\/cli\/dist\/(session-errors|read-stdin|jwt-claims)\.js|\/jose\//.test(l))).toEqual([])
   }, 60_000)
 })
 

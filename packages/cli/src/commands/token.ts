@@ -1,9 +1,6 @@
 import type { Command } from 'commander'
-import { readJwtClaims } from '../jwt-claims.js'
 import { addSessionOptions, errorContext, openSessionContext, targetOf, type SessionOptions } from '../session-context.js'
 import type { SessionDeps } from '../session-deps.js'
-import { toCliError } from '../session-errors.js'
-import { formatInstant } from '../time-format.js'
 
 /** `evergreen token`: a valid access token, alone on stdout, renewed first when needed. */
 export function registerToken(program: Command, deps: SessionDeps): void {
@@ -33,10 +30,11 @@ Examples:
  * @example await runToken({ profile: 'work' }, processSessionDeps(processIo))
  */
 export async function runToken(opts: SessionOptions, deps: SessionDeps): Promise<void> {
-  const ctx = await openSessionContext(opts, deps).catch((err: unknown) => Promise.reject(toCliError(err, targetOf(opts, deps))))
+  const ctx = await openSessionContext(opts, deps).catch(async (err: unknown) => Promise.reject(await cliError(err, targetOf(opts, deps))))
   try {
     const token = await ctx.client.getValidToken()
     if (!opts.json) return deps.io.out(token)
+    const [{ readJwtClaims }, { formatInstant }] = await Promise.all([import('../jwt-claims.js'), import('../time-format.js')])
     let expiresAt: number | undefined
     let issuer: string | undefined
     let tokenType = 'Bearer'
@@ -59,6 +57,14 @@ export async function runToken(opts: SessionOptions, deps: SessionDeps): Promise
       source: ctx.envToken !== undefined ? 'env' : 'store',
     }, null, 2))
   } catch (err) {
-    throw toCliError(err, await errorContext(ctx))
+    throw await cliError(err, await errorContext(ctx))
   }
+}
+
+/**
+ * session-errors.ts on the error path only: it loads the SDK's whole index (its error classes),
+ * which a plain `evergreen token` with a valid stored token never needs (main.ts's fast path).
+ */
+async function cliError(err: unknown, ctx: { profile: string; issuer: string | undefined }): Promise<unknown> {
+  return (await import('../session-errors.js')).toCliError(err, ctx)
 }

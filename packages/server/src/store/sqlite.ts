@@ -8,8 +8,8 @@ import type { Database } from './database.js'
 import { LATEST_VERSION, LEGACY_MIGRATIONS, SHARED_MIGRATIONS } from './migrations.js'
 import { startCheckpointer, type Checkpointer, type CheckpointResult } from './sqlite-checkpointer.js'
 import {
-  AUDIT_COLUMNS, AUTHORIZATION_CODE_COLUMNS, BACKCHANNEL_COLUMNS, DEVICE_CODE_COLUMNS, TOKEN_COLUMNS, columnValues, findRefreshTokenSql,
-  toRefreshTokenView,
+  AUDIT_COLUMNS, AUTHORIZATION_CODE_COLUMNS, BACKCHANNEL_COLUMNS, ClientRowCache, DEVICE_CODE_COLUMNS, TOKEN_COLUMNS, columnValues,
+  findRefreshTokenSql, rawToRefreshTokenView,
 } from './rows.js'
 import { SqlStore, type DialectAdapter, type Executor, type RevocationTarget, type RevokedRow } from './sql-store.js'
 import type { AuthorizationCodeRecord, BackchannelLogoutRecord, DeviceCodeRecord, RefreshTokenView, Rotation } from './types.js'
@@ -112,7 +112,8 @@ async function whenNotBusy<T>(fn: () => T): Promise<T> {
  *
  * Hand-written and prepared once at open, because they are the hot path or need an IMMEDIATE
  * transaction: the refresh-token read and rotation (synchronous, so a rotation is one
- * in-process transaction with no round trip and no promise hop per statement), code
+ * in-process transaction with no round trip and no promise hop per statement; the rotations of
+ * one event-loop turn share it, see {@link SqliteStore.rotateRefreshToken}), code
  * consumption, the device poll and the outbox claim.
  *
  * Those synchronous statements run on a second connection of their own (`hot`), never on
@@ -128,7 +129,7 @@ async function whenNotBusy<T>(fn: () => T): Promise<T> {
  * most {@link BUSY_WAIT_MS} in all), which matters once several processes share the file. kysely's
  * connection (admin API, pages, upkeep) keeps a blocking `busy_timeout`, since kysely runs
  * statements synchronously too; it only ever waits out another connection's transaction, which
- * for the hot path is one synchronous transaction (tens of µs).
+ * for the hot path is one synchronous transaction (tens of µs per rotation in its group).
  */
 export class SqliteStore extends SqlStore {
   readonly kind = 'sqlite' as const
@@ -138,6 +139,11 @@ export class SqliteStore extends SqlStore {
   private readonly hot: BetterSqlite3.Database
   private stmts!: ReturnType<SqliteStore['prepare']>
   private readonly rotateTx: BetterSqlite3.Transaction<(r: Rotation) => boolean>
+  private readonly rotateBatchTx: BetterSqlite3.Transaction<(batch: PendingRotation[]) => void>
+  /** Rotations waiting for the next group commit (see {@link rotateRefreshToken}). */
+  private pending: PendingRotation[] = []
+  /** The hot read's parsed clients, reused while their row is unchanged (rows.ts). */
+  private readonly clientRows = new ClientRowCache()
   private readonly checkpointer: Checkpointer | undefined
 
   /**
@@ -159,6 +165,7 @@ export class SqliteStore extends SqlStore {
     this.hot = filename === ':memory:' ? raw : openConnection(filename, 0, autocheckpoint)
     this.checkpointer = background ? startCheckpointer(filename) : undefined
     this.rotateTx = this.hot.transaction((r: Rotation) => this.rotateTransaction(r))
+    this.rotateBatchTx = this.hot.transaction((batch: PendingRotation[]) => this.rotateBatch(batch))
   }
 
   async migrate(): Promise<void> {
@@ -199,6 +206,8 @@ export class SqliteStore extends SqlStore {
   }
 
   async close(): Promise<void> {
+    // Rotations already accepted are committed (or fail) before the connections go.
+    if (this.pending.length > 0) await this.flushRotations()
     await this.checkpointer?.close()
     if (this.hot !== this.db && this.hot.open) this.hot.close()
     // Kysely's SqliteDriver closes the better-sqlite3 handle it was given.
@@ -208,7 +217,7 @@ export class SqliteStore extends SqlStore {
   private prepare() {
     const db = this.hot
     return {
-      findToken: db.prepare(findRefreshTokenSql('?')),
+      findToken: db.prepare(findRefreshTokenSql('?')).raw(true),
       spendToken: db.prepare(
         `UPDATE refresh_tokens SET spent_at = ?, successor_sealed = ?, spent_ip = ?, spent_user_agent = ?
           WHERE hash = ? AND session_id = ? AND spent_at IS NULL`,
@@ -270,11 +279,27 @@ export class SqliteStore extends SqlStore {
   }
 
   async findRefreshToken(hash: string): Promise<RefreshTokenView | undefined> {
-    const r = await this.exclusive(() => this.stmts.findToken.get(hash) as Record<string, unknown> | undefined)
-    return r && toRefreshTokenView(r)
+    const r = await this.exclusive(() => this.stmts.findToken.get(hash) as unknown[] | undefined)
+    return r && rawToRefreshTokenView(r, this.clientRows)
   }
 
-  async rotateRefreshToken(rotation: Rotation): Promise<boolean> {
+  /**
+   * Group commit (docs/architecture.md "Refresh rotation"): the rotations that arrive in one
+   * event-loop turn are applied in one IMMEDIATE transaction on the next turn, each in its own
+   * SAVEPOINT (the nested call of `rotateTx`), so one that fails or is aborted rolls back only
+   * itself; every caller is answered only after the shared COMMIT succeeded. Fewer commits write
+   * fewer WAL frames (the rows appended to the same table and index pages share them).
+   * `:memory:` (one connection, shared with kysely) keeps the one-transaction path.
+   */
+  rotateRefreshToken(rotation: Rotation): Promise<boolean> {
+    if (this.hot === this.db) return this.rotateOne(rotation)
+    return new Promise<boolean>((resolve, reject) => {
+      if (this.pending.length === 0) setImmediate(() => void this.flushRotations())
+      this.pending.push({ rotation, resolve, reject, outcome: undefined })
+    })
+  }
+
+  private async rotateOne(rotation: Rotation): Promise<boolean> {
     try {
       // IMMEDIATE takes the write lock up front, so two processes on one file serialise here
       // instead of both reading "unspent" and one failing with SQLITE_BUSY mid-transaction.
@@ -282,6 +307,49 @@ export class SqliteStore extends SqlStore {
     } catch (err) {
       if (err instanceof RotationAborted) return false
       throw err
+    }
+  }
+
+  private async flushRotations(): Promise<void> {
+    const batch = this.pending
+    this.pending = []
+    if (batch.length === 0) return
+    if (batch.length === 1) {
+      const [one] = batch as [PendingRotation]
+      return this.rotateOne(one.rotation).then(one.resolve, one.reject)
+    }
+    try {
+      // BEGIN IMMEDIATE waits out another process's writer (whenNotBusy) before anything ran.
+      await this.exclusive(() => {
+        for (const p of batch) p.outcome = undefined
+        this.rotateBatchTx.immediate(batch)
+      })
+    } catch {
+      // The shared transaction failed as a whole (its COMMIT, or an error that made SQLite roll
+      // it all back): nothing of it was committed, so each rotation gets its own transaction and
+      // its own answer, as without grouping.
+      for (const p of batch) void this.rotateOne(p.rotation).then(p.resolve, p.reject)
+      return
+    }
+    for (const p of batch) {
+      const o = p.outcome!
+      if (o.ok) p.resolve(o.value)
+      else p.reject(o.error)
+    }
+  }
+
+  private rotateBatch(batch: PendingRotation[]): void {
+    for (const p of batch) {
+      try {
+        // Inside the batch's transaction, better-sqlite3 runs this in a SAVEPOINT and rolls back
+        // to it when it throws.
+        p.outcome = { ok: true, value: this.rotateTx(p.rotation) }
+      } catch (err) {
+        // SQLite already rolled the whole transaction back (SQLITE_FULL, SQLITE_IOERR, …): give up
+        // the batch, each rotation is retried alone.
+        if (!this.hot.inTransaction) throw err
+        p.outcome = err instanceof RotationAborted ? { ok: true, value: false } : { ok: false, error: err }
+      }
     }
   }
 
@@ -339,3 +407,11 @@ export class SqliteStore extends SqlStore {
 }
 
 class RotationAborted extends Error {}
+
+/** A rotation waiting for its group commit, and once applied, its outcome. */
+interface PendingRotation {
+  rotation: Rotation
+  resolve: (rotated: boolean) => void
+  reject: (err: unknown) => void
+  outcome: { ok: true; value: boolean } | { ok: false; error: unknown } | undefined
+}

@@ -776,6 +776,41 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         expect((await store.getSession('s1'))!.generation).toBe(1)
         expect(await auditFor('s1')).toEqual([expect.objectContaining({ type: 'session.created' }), winner.audit])
       })
+
+      test('concurrent rotations of several sessions each get their own outcome; a failing one changes nothing of the others', async () => {
+        // Issued together, as one event-loop turn's requests (SQLite commits them as one group,
+        // docs/architecture.md "Refresh rotation"): one stale, one on a revoked session, one
+        // whose successor collides with an existing token (a constraint error), two good ones.
+        const s2 = (await seedSession(makeSession('s2'))).session
+        const s3 = (await seedSession(makeSession('s3'))).session
+        const s4 = (await seedSession(makeSession('s4'))).session
+        const s5 = (await seedSession(makeSession('s5'))).session
+        expect(await store.revokeSession('s3', T0 + 50, 'logout', makeAudit('session.revoked', { session_id: 's3' }))).toBe(1)
+        const good1 = makeRotation(session, 'rt:s1', 'rt:s1:1')
+        const stale = makeRotation(s2, 'rt:s2', 'rt:s2:1', { expected_generation: 5 })
+        const revoked = makeRotation(s3, 'rt:s3', 'rt:s3:1')
+        const colliding = makeRotation(s4, 'rt:s4', 'rt:s1')
+        const good2 = makeRotation(s5, 'rt:s5', 'rt:s5:1')
+        const settled = await Promise.allSettled([good1, stale, revoked, colliding, good2].map((r) => store.rotateRefreshToken(r)))
+        expect(settled.map((s) => (s.status === 'fulfilled' ? s.value : 'rejected'))).toEqual([true, false, false, 'rejected', true])
+
+        expect((await store.findRefreshToken('rt:s1:1'))!.token).toEqual(good1.successor)
+        expect((await store.findRefreshToken('rt:s5:1'))!.token).toEqual(good2.successor)
+        expect((await store.getSession('s1'))!.generation).toBe(1)
+        expect((await store.getSession('s5'))!.generation).toBe(1)
+        for (const [id, s] of [['s2', s2], ['s4', s4]] as const) {
+          expect((await store.findRefreshToken(`rt:${id}`))!.token).toEqual(makeToken(`rt:${id}`, id))
+          expect(await store.getSession(id)).toEqual(s)
+          expect((await auditFor(id)).map((e) => e.type)).toEqual(['session.created'])
+        }
+        expect((await store.findRefreshToken('rt:s3'))!.token.spent_at).toBeNull()
+        expect(await store.findRefreshToken('rt:s2:1')).toBeUndefined()
+        expect(await store.findRefreshToken('rt:s3:1')).toBeUndefined()
+        // The colliding successor's hash names s1's original token, which is still s1's.
+        expect((await store.findRefreshToken('rt:s1'))!.session.id).toBe('s1')
+        expect(await auditFor('s1')).toEqual([expect.objectContaining({ type: 'session.created' }), good1.audit])
+        expect(await auditFor('s5')).toEqual([expect.objectContaining({ type: 'session.created' }), good2.audit])
+      })
     })
 
     describe('audit', () => {
