@@ -785,7 +785,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         const s3 = (await seedSession(makeSession('s3'))).session
         const s4 = (await seedSession(makeSession('s4'))).session
         const s5 = (await seedSession(makeSession('s5'))).session
-        expect(await store.revokeSession('s3', T0 + 50, 'logout', makeAudit('session.revoked', { session_id: 's3' }))).toBe(1)
+        expect(await store.revokeSession('s3', T0 + 50, 'logout', makeAudit('session.revoked', { session_id: 's3' }), cascade)).toBe(1)
         const good1 = makeRotation(session, 'rt:s1', 'rt:s1:1')
         const stale = makeRotation(s2, 'rt:s2', 'rt:s2:1', { expected_generation: 5 })
         const revoked = makeRotation(s3, 'rt:s3', 'rt:s3:1')
