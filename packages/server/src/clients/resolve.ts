@@ -7,6 +7,7 @@ import type { Settings } from '../settings.js'
 import { StoreConflictError, type ClientRecord } from '../store/types.js'
 import type { DocumentFetcherOptions } from './document-fetch.js'
 import { validateClientMetadata } from './metadata.js'
+import { newClientRecord } from './new-client.js'
 
 /** A metadata document larger than this is refused: a client's few URIs and a key fit easily. */
 export const MAX_CLIENT_DOCUMENT_BYTES = 16 * 1024
@@ -160,34 +161,17 @@ export function parseClientDocument(clientId: string, body: Uint8Array, now: num
   } catch (err) {
     throw new ClientDocumentError('invalid_metadata', `client metadata document: ${err instanceof Error ? err.message : 'invalid'}`, { cause: err })
   }
-  return {
+  return newClientRecord({
     client_id: clientId,
     name: meta.client_name ?? new URL(clientId).host,
-    secret_hash: null,
-    previous_secret_hash: null,
-    previous_secret_expires_at: null,
     redirect_uris: meta.redirect_uris,
-    post_logout_redirect_uris: [],
-    backchannel_logout_uri: null,
     grant_types: meta.grant_types,
     token_endpoint_auth_method: meta.token_endpoint_auth_method,
     jwks: meta.jwks,
     jwks_uri: meta.jwks_uri,
-    allowed_scopes: [],
-    allowed_audiences: [],
-    access_token_ttl: null,
-    refresh_token_ttl: null,
-    refresh_token_ttl_max: null,
-    session_max_lifetime: null,
-    first_party: false,
-    default_resource: null,
-    token_exchange: null,
     registration: 'metadata_document',
-    last_used_at: null,
-    expires_at: null,
     created_at: now,
-    updated_at: now,
-  }
+  })
 }
 
 // What a stored copy of a document client must agree on with the document to need no write.

@@ -9,7 +9,7 @@ import type { AttemptLimit } from '../http/attempt-limit.js'
 import { readBounded } from '../http/bounded-body.js'
 import { errorResponse, noStoreJson } from '../http/errors.js'
 import { requesterOf } from '../http/requester.js'
-import type { ClientRecord } from '../store/types.js'
+import { newClientRecord } from '../clients/new-client.js'
 
 /**
  * Dynamic client registration (RFC 7591 §3), served only with EVERGREEN_DYNAMIC_REGISTRATION.
@@ -40,34 +40,20 @@ export function registrationEndpoint(deps: Deps, limit: AttemptLimit) {
       const now = deps.now()
       const method = metadata.token_endpoint_auth_method
       const secret = method === 'client_secret_basic' || method === 'client_secret_post' ? deps.random.secret('egs') : undefined
-      const client: ClientRecord = {
+      const client = newClientRecord({
         client_id: deps.random.id('dyn'),
         name: metadata.client_name ?? 'Unnamed application',
         secret_hash: secret === undefined ? null : hashSecret(secret),
-        previous_secret_hash: null,
-        previous_secret_expires_at: null,
         redirect_uris: metadata.redirect_uris,
-        post_logout_redirect_uris: [],
-        backchannel_logout_uri: null,
         grant_types: metadata.grant_types,
         token_endpoint_auth_method: method,
         jwks: metadata.jwks,
         jwks_uri: metadata.jwks_uri,
-        allowed_scopes: [],
-        allowed_audiences: [],
-        access_token_ttl: null,
-        refresh_token_ttl: null,
-        refresh_token_ttl_max: null,
-        session_max_lifetime: null,
-        first_party: false,
-        default_resource: null,
-        token_exchange: null,
         registration: 'dynamic',
         last_used_at: now,
         expires_at: now + deps.settings.registeredClientTtl,
         created_at: now,
-        updated_at: now,
-      }
+      })
       await deps.store.createClient(client, auditEvent(deps, 'client.registered', { client_id: client.client_id, ...requester, data: { registration: 'dynamic', token_endpoint_auth_method: method } }))
       // RFC 7591 §3.2.1: the registered metadata, with the client_id and, once, the secret.
       return noStoreJson({

@@ -17,11 +17,12 @@ import { createMetrics } from '../observability/metrics.js'
 import type { Settings } from '../settings.js'
 import { PostgresStore } from '../store/postgres.js'
 import { SqliteStore } from '../store/sqlite.js'
-import { StoreConflictError, type ClientRecord, type Store } from '../store/types.js'
+import { StoreConflictError, type Store } from '../store/types.js'
 import { auditEvent } from '../audit.js'
 import { createRevocationSignal, signalRevocations } from '../logout/revocation-signal.js'
 import type { Hono } from 'hono'
 import { ServerError } from '../errors.js'
+import { newClientRecord } from '../clients/new-client.js'
 
 export interface Service {
   deps: Deps
@@ -148,27 +149,14 @@ async function adminKey(store: Store, settings: Settings, random: Random): Promi
  */
 async function ensureCliClient(store: Store, settings: Settings, now: number, random: Random): Promise<void> {
   if (await store.getClient(settings.cliClientId)) return
-  const client: ClientRecord = {
+  const client = newClientRecord({
     client_id: settings.cliClientId,
     name: 'Evergreen CLI',
-    secret_hash: null,
-    redirect_uris: [],
-    post_logout_redirect_uris: [],
-    backchannel_logout_uri: null,
     grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
     token_endpoint_auth_method: 'none',
-    allowed_scopes: [],
-    allowed_audiences: [],
-    access_token_ttl: null,
-    refresh_token_ttl: null,
-    refresh_token_ttl_max: null,
-    session_max_lifetime: null,
     first_party: true,
-    default_resource: null,
-    token_exchange: null,
     created_at: now,
-    updated_at: now,
-  }
+  })
   try {
     await store.createClient(client, auditEvent({ now: () => now, random }, 'client.created', { client_id: client.client_id, data: { built_in: true } }))
   } catch (err) {
