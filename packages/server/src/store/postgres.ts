@@ -189,8 +189,8 @@ SELECT count(*)::int AS rotated FROM slid`
  * session, so a session's row, spent token and successor belong to exactly one element.
  *
  * `live` locks the sessions in id order and SKIPs the ones another transaction holds: this
- * statement never waits for a lock, so it cannot deadlock with anything (a revocation locks
- * several sessions in no fixed order). A rotation whose session was skipped — or that fails
+ * statement never waits for a session's lock, so it cannot deadlock with a revocation (which
+ * locks several sessions in no fixed order); token rows it locks only under their session's. A rotation whose session was skipped — or that fails
  * for any reason — is not in `slid`, wrote nothing (spent implies slid, as above), and is
  * retried alone with ROTATE_REFRESH_TOKEN, which waits for the lock and gives the answer.
  * One statement is one transaction: every rotation in it is answered after its commit.
@@ -250,7 +250,8 @@ RETURNING ${DEVICE_CODE_COLUMNS.map((c) => `prev.${c}`).join(', ')}`
  *
  * The refresh hot path is two named prepared statements sent straight to the pool, each one
  * round trip: {@link PostgresStore.findRefreshToken} (one join) and
- * {@link PostgresStore.rotateRefreshToken} (one statement of data-modifying CTEs).
+ * {@link PostgresStore.rotateRefreshToken} (one statement of data-modifying CTEs, shared by the
+ * rotations of one event-loop turn).
  *
  * @example
  * const store = new PostgresStore({ connectionString: process.env.DATABASE_URL!, schema: 'evergreen' })
