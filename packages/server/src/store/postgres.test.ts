@@ -256,4 +256,45 @@ describePostgres('PostgresStore', () => {
       await store.close()
     }
   })
+
+  test('the hot reads of one turn go as one query; each gets its own token, session and client', async () => {
+    const store = openStore(freshSchemaName())
+    try {
+      await store.migrate()
+      const audit = (id: string, type: Rotation['audit']['type']) => ({
+        id, type, at: T0, session_id: null, user_id: null, client_id: null, ip: null, user_agent: null, data: {},
+      })
+      for (const c of ['app1', 'app2']) {
+        await store.createClient({
+          client_id: c, name: c, secret_hash: null, redirect_uris: [`https://${c}.example/cb`], post_logout_redirect_uris: [],
+          backchannel_logout_uri: null, grant_types: ['refresh_token'], token_endpoint_auth_method: 'none', allowed_scopes: [c],
+          allowed_audiences: [], access_token_ttl: null, refresh_token_ttl: null, refresh_token_ttl_max: null, session_max_lifetime: null,
+          first_party: false, default_resource: null, token_exchange: null, created_at: T0, updated_at: T0,
+        }, audit(`ev-${c}`, 'client.created'))
+      }
+      for (let i = 0; i < 4; i++) {
+        await store.createSession({
+          id: `s${i}`, user_id: null, client_id: i % 2 === 0 ? 'app1' : 'app2', kind: 'service', scope: `scope-${i}`, audience: null,
+          created_at: T0, last_refreshed_at: null, idle_expires_at: T0 + 3600, absolute_expires_at: null, refresh_ttl: 3600, generation: i,
+          revoked_at: null, revoked_reason: null, parent_id: null, resource: null, act: null, name: null, user_agent: null, ip: null, auth_time: null,
+        }, {
+          hash: `rt${i}`, session_id: `s${i}`, generation: i, created_at: T0, expires_at: T0 + 3600, spent_at: null,
+          successor_sealed: null, spent_ip: null, spent_user_agent: null,
+        }, audit(`ev-s${i}`, 'session.created'))
+      }
+      await store.deleteClient('app2', T0 + 1, audit('ev-del', 'client.deleted'), (s) => audit(`ev-c${s.id}`, 'session.revoked'))
+      const hashes = ['rt3', 'rt0', 'nope', 'rt2', 'rt0', 'rt1']
+      const views = await Promise.all(hashes.map((h) => store.findRefreshToken(h)))
+      expect(views.map((v) => v && [v.token.hash, v.session.id, v.session.scope, v.session.generation, v.client.client_id, v.client.allowed_scopes])).toEqual([
+        undefined, // its client was deleted
+        ['rt0', 's0', 'scope-0', 0, 'app1', ['app1']],
+        undefined,
+        ['rt2', 's2', 'scope-2', 2, 'app1', ['app1']],
+        ['rt0', 's0', 'scope-0', 0, 'app1', ['app1']],
+        undefined, // its client was deleted
+      ])
+    } finally {
+      await store.close()
+    }
+  })
 })

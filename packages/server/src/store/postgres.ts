@@ -124,6 +124,8 @@ const CLAIM_BACKCHANNEL = `UPDATE backchannel_logouts SET locked_until = $2
 RETURNING ${BACKCHANNEL_COLUMNS.join(', ')}`
 
 const FIND_REFRESH_TOKEN = findRefreshTokenSql('$1')
+// The same read for the hashes of one event-loop turn (see PostgresStore.findRefreshToken).
+const FIND_REFRESH_TOKENS = findRefreshTokenSql('ANY($1::text[])')
 
 // The hot read's types: the pool's, except that JSON and JSONB (only the client's columns in
 // that join) stay text, so the row can be compared with the one its client was parsed from
@@ -265,6 +267,8 @@ export class PostgresStore extends SqlStore {
   private closed = false
   /** Rotations waiting for the next group commit (see {@link PostgresStore.rotateRefreshToken}). */
   private pending: PendingRotation[] = []
+  /** Hot reads waiting for the next turn's query (see {@link PostgresStore.findRefreshToken}). */
+  private pendingReads: PendingRead[] = []
   /** The hot read's parsed clients, reused while their row is unchanged (rows.ts). */
   private readonly clientRows = new ClientRowCache()
 
@@ -333,16 +337,44 @@ export class PostgresStore extends SqlStore {
     this.closed = true
     // Rotations already accepted are committed (or fail) before the pool goes.
     if (this.pending.length > 0) await this.flushRotations()
+    if (this.pendingReads.length > 0) await this.flushReads()
     // Ends the pool.
     await this.kysely.destroy()
   }
 
-  async findRefreshToken(hash: string): Promise<RefreshTokenView | undefined> {
-    // As arrays in the join's column order, like SQLite's: no 60-key row object per refresh.
-    const { rows } = await this.pool.query<unknown[]>({
-      name: 'evergreen_find_refresh_token', text: FIND_REFRESH_TOKEN, values: [hash], rowMode: 'array', types: HOT_READ_TYPES,
+  /**
+   * The hot read. The reads that arrive in one event-loop turn go together on the next turn, as
+   * one query for all their hashes (one round trip, one row description to parse); a turn with
+   * one read sends the one-hash query. Each read still happens after its request arrived and
+   * returns the rows as they are then, like a read of its own.
+   */
+  findRefreshToken(hash: string): Promise<RefreshTokenView | undefined> {
+    return new Promise<RefreshTokenView | undefined>((resolve, reject) => {
+      if (this.pendingReads.length === 0) setImmediate(() => void this.flushReads())
+      this.pendingReads.push({ hash, resolve, reject })
     })
-    return rows[0] && rawToRefreshTokenView(rows[0], this.clientRows)
+  }
+
+  private async flushReads(): Promise<void> {
+    const reads = this.pendingReads
+    this.pendingReads = []
+    try {
+      // As arrays in the join's column order, like SQLite's: no 60-key row object per refresh.
+      const { rows } = await this.pool.query<unknown[]>(
+        reads.length === 1
+          ? { name: 'evergreen_find_refresh_token', text: FIND_REFRESH_TOKEN, values: [reads[0]!.hash], rowMode: 'array', types: HOT_READ_TYPES }
+          : { name: 'evergreen_find_refresh_tokens', text: FIND_REFRESH_TOKENS, values: [reads.map((r) => r.hash)], rowMode: 'array', types: HOT_READ_TYPES },
+      )
+      // The token's hash is the first column; it is the primary key, so one row per hash.
+      const byHash = new Map<unknown, unknown[]>()
+      for (const row of rows) byHash.set(row[0], row)
+      for (const r of reads) {
+        const row = byHash.get(r.hash)
+        r.resolve(row && rawToRefreshTokenView(row, this.clientRows))
+      }
+    } catch (err) {
+      for (const r of reads) r.reject(err)
+    }
   }
 
   /**
@@ -457,5 +489,12 @@ export class PostgresStore extends SqlStore {
 interface PendingRotation {
   rotation: Rotation
   resolve: (rotated: boolean) => void
+  reject: (err: unknown) => void
+}
+
+/** A hot read waiting for its turn's query. */
+interface PendingRead {
+  hash: string
+  resolve: (view: RefreshTokenView | undefined) => void
   reject: (err: unknown) => void
 }
