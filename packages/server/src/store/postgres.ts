@@ -251,9 +251,9 @@ RETURNING ${DEVICE_CODE_COLUMNS.map((c) => `prev.${c}`).join(', ')}`
  * the same pool).
  *
  * The refresh hot path is two named prepared statements sent straight to the pool, each one
- * round trip: {@link PostgresStore.findRefreshToken} (one join) and
- * {@link PostgresStore.rotateRefreshToken} (one statement of data-modifying CTEs, shared by the
- * rotations of one event-loop turn).
+ * round trip and each shared by the requests of one event-loop turn:
+ * {@link PostgresStore.findRefreshToken} (one join) and {@link PostgresStore.rotateRefreshToken}
+ * (one statement of data-modifying CTEs).
  *
  * @example
  * const store = new PostgresStore({ connectionString: process.env.DATABASE_URL!, schema: 'evergreen' })
