@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// Refresh-grant throughput and latency of the built token service on SQLite.
+// Refresh-grant throughput and latency of the built token service on SQLite (or PostgreSQL).
 //
 //   npm run bench:refresh                # build, then 10 s at concurrency 1 and 32
 //   BENCH_SECONDS=3 node bench/refresh.js
+//   BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test node bench/refresh.js
 //
 // The server runs as a child process (the real `evergreen serve`), pinned to CPU 0 with taskset
 // when there are two or more CPUs; this process, the load generator, pins itself to CPU 1. Each
@@ -11,7 +12,7 @@
 
 /* global fetch -- Node 20's built-in; the repo's ESLint globals list only process, console, Buffer, URL */
 
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import http from 'node:http'
@@ -29,6 +30,10 @@ const CLI = process.env.BENCH_CLI ?? join(ROOT, 'packages/cli/bin/evergreen.js')
 const CPU_PROF = process.env.BENCH_CPU_PROF
 // BENCH_JSON=1: one JSON line with the results after the table (for bench/ab.js).
 const JSON_OUT = process.env.BENCH_JSON === '1'
+// BENCH_POSTGRES_URL=postgres://…: the server on PostgreSQL instead of SQLite, in a fresh schema
+// (created with psql, dropped afterwards), so runs never see each other's rows.
+const PG_URL = process.env.BENCH_POSTGRES_URL
+let pgSchema = ''
 // Extra arguments for `evergreen serve` (e.g. `--workers 2`), space-separated.
 const SERVE_ARGS = (process.env.BENCH_SERVE_ARGS ?? '').split(' ').filter(Boolean)
 const TICK_US = 10_000
@@ -65,6 +70,8 @@ function fail(message) {
 function cleanup() {
   if (server && server.exitCode === null && server.signalCode === null) server.kill('SIGKILL')
   if (dataDir) rmSync(dataDir, { recursive: true, force: true })
+  if (pgSchema) spawnSync('psql', [PG_URL, '-qc', `DROP SCHEMA IF EXISTS ${pgSchema} CASCADE`], { stdio: 'ignore', timeout: 20_000 })
+  pgSchema = ''
 }
 
 function freePort() {
@@ -96,6 +103,13 @@ async function startServer(pin, adminKey) {
     ...(CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : []),
     CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, ...SERVE_ARGS,
   ]
+  if (PG_URL) {
+    pgSchema = `bench_${randomBytes(4).toString('hex')}`
+    const created = spawnSync('psql', [PG_URL, '-v', 'ON_ERROR_STOP=1', '-qc', `CREATE SCHEMA ${pgSchema}`], { encoding: 'utf8', timeout: 20_000 })
+    if (created.status !== 0) fail(`psql could not create a schema: ${created.stderr || created.error}`)
+    const sep = PG_URL.includes('?') ? '&' : '?'
+    args.push('--database-url', `${PG_URL}${sep}options=${encodeURIComponent(`-c search_path=${pgSchema}`)}`, '--secret', randomBytes(24).toString('hex'))
+  }
   const env = { ...process.env }
   for (const k of Object.keys(env)) if (k.startsWith('EVERGREEN_') || k === 'DATABASE_URL' || k === 'PORT') delete env[k]
   Object.assign(env, {

@@ -1,3 +1,5 @@
+import { setImmediate } from 'node:timers'
+import pg from 'pg'
 import { afterAll, expect, test } from 'vitest'
 import { dropSchema, describePostgres, freshSchemaName, postgresUrl } from '../test-support/postgres.js'
 import { describeStoreContract } from '../test-support/store-contract.js'
@@ -127,6 +129,172 @@ describePostgres('PostgresStore', () => {
       expect(refreshed.items.map((e) => e.id)).toEqual([winner.audit.id])
     } finally {
       await Promise.all(nodes.map((s) => s.close()))
+    }
+  })
+
+  test('the rotations of one turn go as one statement; each is answered as if it ran alone', async () => {
+    const schema = freshSchemaName()
+    const store = openStore(schema)
+    const blocker = new pg.Client({ connectionString: postgresUrl, options: `-c search_path=${schema}` })
+    const watcher = new pg.Client({ connectionString: postgresUrl })
+    try {
+      await store.migrate()
+      const audit = (id: string, type: Rotation['audit']['type'], session_id: string | null = null) => ({
+        id, type, at: T0, session_id, user_id: null, client_id: 'svc', ip: null, user_agent: null, data: { n: id },
+      })
+      await store.createClient({
+        client_id: 'svc', name: 'Service', secret_hash: null, redirect_uris: [], post_logout_redirect_uris: [],
+        backchannel_logout_uri: null, grant_types: ['refresh_token'],
+        token_endpoint_auth_method: 'none', allowed_scopes: [], allowed_audiences: [], access_token_ttl: null, refresh_token_ttl: null,
+        refresh_token_ttl_max: null, session_max_lifetime: null, first_party: false, default_resource: null, token_exchange: null, created_at: T0, updated_at: T0,
+      }, audit('ev-client', 'client.created'))
+      for (let i = 0; i < 7; i++) {
+        await store.createSession({
+          id: `s${i}`, user_id: null, client_id: 'svc', kind: 'service', scope: 'api', audience: null, created_at: T0,
+          last_refreshed_at: null, idle_expires_at: T0 + 3600, absolute_expires_at: null, refresh_ttl: 3600, generation: 0,
+          revoked_at: null, revoked_reason: null, parent_id: null, resource: null, act: null, name: null, user_agent: null, ip: null, auth_time: null,
+        }, {
+          hash: `rt${i}`, session_id: `s${i}`, generation: 0, created_at: T0, expires_at: T0 + 3600, spent_at: i === 4 ? T0 + 1 : null,
+          successor_sealed: null, spent_ip: null, spent_user_agent: null,
+        }, audit(`ev-s${i}`, 'session.created', `s${i}`))
+      }
+      await store.revokeSession('s3', T0 + 1, 'r', audit('ev-r3', 'session.revoked', 's3'), (s) => audit(`ev-c${s.id}`, 'session.revoked', s.id))
+      const rotation = (session: string, tag: string, overrides: Partial<Rotation> = {}): Rotation => ({
+        spent_hash: `rt${session.slice(1)}`, spent_at: T0 + 10, spent_ip: '203.0.113.9', spent_user_agent: "it's \"quoted\"", successor_sealed: `sealed-${tag}`,
+        successor: {
+          hash: `next-${tag}`, session_id: session, generation: 1, created_at: T0 + 10, expires_at: T0 + 3610, spent_at: null,
+          successor_sealed: null, spent_ip: null, spent_user_agent: null,
+        },
+        session_id: session, expected_generation: 0, idle_expires_at: T0 + 3610,
+        audit: audit(`ev-${tag}`, 'refresh.succeeded', session),
+        ...overrides,
+      })
+      // Another transaction holds s6's row: the group skips it, and s6 alone waits for the lock.
+      await blocker.connect()
+      await blocker.query('BEGIN')
+      await blocker.query("SELECT id FROM sessions WHERE id = 's6' FOR UPDATE")
+      const blockerPid = (await blocker.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid
+
+      const results = [
+        rotation('s0', 'a'),
+        rotation('s1', 'b'),
+        rotation('s2', 'stale', { expected_generation: 5 }), // the session moved on
+        rotation('s3', 'revoked'),
+        rotation('s4', 'spent'), // its token was spent already
+        rotation('s0', 'twice'), // a second rotation of s0's token in the same turn
+        rotation('s6', 'locked'),
+      ].map((r) => store.rotateRefreshToken(r))
+      // pg_stat_activity is a snapshot per transaction, so the blocker (in one) cannot watch it.
+      await watcher.connect()
+      const waiting = async () =>
+        (await watcher.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))', [blockerPid])).rows[0]!.n
+      while ((await waiting()) === 0) await new Promise((r) => setImmediate(r))
+      await blocker.query('COMMIT')
+      expect(await Promise.all(results)).toEqual([true, true, false, false, false, false, true])
+
+      // s0 and s1 committed in one transaction; s6 (retried alone) in another.
+      const { rows } = await blocker.query<{ hash: string; xmin: string }>(
+        "SELECT hash, xmin::text FROM refresh_tokens WHERE hash LIKE 'next-%' ORDER BY hash",
+      )
+      expect(rows.map((r) => r.hash)).toEqual(['next-a', 'next-b', 'next-locked'])
+      expect(rows[0]!.xmin).toBe(rows[1]!.xmin)
+      expect(rows[2]!.xmin).not.toBe(rows[0]!.xmin)
+      const spentA = await store.findRefreshToken('rt0')
+      expect(spentA!.token).toMatchObject({ spent_at: T0 + 10, successor_sealed: 'sealed-a', spent_ip: '203.0.113.9', spent_user_agent: "it's \"quoted\"" })
+      expect(spentA!.session.generation).toBe(1)
+      for (const s of ['s2', 's3']) expect((await store.findRefreshToken(`rt${s.slice(1)}`))!.token.spent_at).toBeNull()
+      expect((await store.getSession('s2'))!.generation).toBe(0)
+      const refreshed = await store.listAudit({ limit: 100, type: 'refresh.succeeded' })
+      expect(refreshed.items.map((e) => [e.id, e.data]).sort()).toEqual([['ev-a', { n: 'ev-a' }], ['ev-b', { n: 'ev-b' }], ['ev-locked', { n: 'ev-locked' }]])
+    } finally {
+      await blocker.end().catch(() => {})
+      await watcher.end().catch(() => {})
+      await store.close()
+    }
+  })
+
+  test('a group whose statement fails as a whole: each rotation is retried alone and answered on its own', async () => {
+    const schema = freshSchemaName()
+    const store = openStore(schema)
+    try {
+      await store.migrate()
+      const audit = (id: string, type: Rotation['audit']['type']) => ({
+        id, type, at: T0, session_id: null, user_id: null, client_id: 'svc', ip: null, user_agent: null, data: {},
+      })
+      await store.createClient({
+        client_id: 'svc', name: 'Service', secret_hash: null, redirect_uris: [], post_logout_redirect_uris: [],
+        backchannel_logout_uri: null, grant_types: ['refresh_token'],
+        token_endpoint_auth_method: 'none', allowed_scopes: [], allowed_audiences: [], access_token_ttl: null, refresh_token_ttl: null,
+        refresh_token_ttl_max: null, session_max_lifetime: null, first_party: false, default_resource: null, token_exchange: null, created_at: T0, updated_at: T0,
+      }, audit('ev-client', 'client.created'))
+      for (let i = 0; i < 3; i++) {
+        await store.createSession({
+          id: `s${i}`, user_id: null, client_id: 'svc', kind: 'service', scope: 'api', audience: null, created_at: T0,
+          last_refreshed_at: null, idle_expires_at: T0 + 3600, absolute_expires_at: null, refresh_ttl: 3600, generation: 0,
+          revoked_at: null, revoked_reason: null, parent_id: null, resource: null, act: null, name: null, user_agent: null, ip: null, auth_time: null,
+        }, {
+          hash: `rt${i}`, session_id: `s${i}`, generation: 0, created_at: T0, expires_at: T0 + 3600, spent_at: null,
+          successor_sealed: null, spent_ip: null, spent_user_agent: null,
+        }, audit(`ev-s${i}`, 'session.created'))
+      }
+      const rotation = (i: number, auditId: string): Rotation => ({
+        spent_hash: `rt${i}`, spent_at: T0 + 10, spent_ip: null, spent_user_agent: null, successor_sealed: `sealed-${i}`,
+        successor: {
+          hash: `next-${i}`, session_id: `s${i}`, generation: 1, created_at: T0 + 10, expires_at: T0 + 3610, spent_at: null,
+          successor_sealed: null, spent_ip: null, spent_user_agent: null,
+        },
+        session_id: `s${i}`, expected_generation: 0, idle_expires_at: T0 + 3610, audit: audit(auditId, 'refresh.succeeded'),
+      })
+      // s1's audit id is taken: the group statement fails on it, and so does s1 alone.
+      const results = await Promise.allSettled([rotation(0, 'ev-0'), rotation(1, 'ev-s0'), rotation(2, 'ev-2')].map((r) => store.rotateRefreshToken(r)))
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled'])
+      expect(results.filter((r) => r.status === 'fulfilled').map((r) => r.value)).toEqual([true, true])
+      expect((await store.findRefreshToken('rt1'))!.token.spent_at).toBeNull()
+      expect((await store.getSession('s1'))!.generation).toBe(0)
+      expect((await store.getSession('s2'))!.generation).toBe(1)
+    } finally {
+      await store.close()
+    }
+  })
+
+  test('the hot reads of one turn go as one query; each gets its own token, session and client', async () => {
+    const store = openStore(freshSchemaName())
+    try {
+      await store.migrate()
+      const audit = (id: string, type: Rotation['audit']['type']) => ({
+        id, type, at: T0, session_id: null, user_id: null, client_id: null, ip: null, user_agent: null, data: {},
+      })
+      for (const c of ['app1', 'app2']) {
+        await store.createClient({
+          client_id: c, name: c, secret_hash: null, redirect_uris: [`https://${c}.example/cb`], post_logout_redirect_uris: [],
+          backchannel_logout_uri: null, grant_types: ['refresh_token'], token_endpoint_auth_method: 'none', allowed_scopes: [c],
+          allowed_audiences: [], access_token_ttl: null, refresh_token_ttl: null, refresh_token_ttl_max: null, session_max_lifetime: null,
+          first_party: false, default_resource: null, token_exchange: null, created_at: T0, updated_at: T0,
+        }, audit(`ev-${c}`, 'client.created'))
+      }
+      for (let i = 0; i < 4; i++) {
+        await store.createSession({
+          id: `s${i}`, user_id: null, client_id: i % 2 === 0 ? 'app1' : 'app2', kind: 'service', scope: `scope-${i}`, audience: null,
+          created_at: T0, last_refreshed_at: null, idle_expires_at: T0 + 3600, absolute_expires_at: null, refresh_ttl: 3600, generation: i,
+          revoked_at: null, revoked_reason: null, parent_id: null, resource: null, act: null, name: null, user_agent: null, ip: null, auth_time: null,
+        }, {
+          hash: `rt${i}`, session_id: `s${i}`, generation: i, created_at: T0, expires_at: T0 + 3600, spent_at: null,
+          successor_sealed: null, spent_ip: null, spent_user_agent: null,
+        }, audit(`ev-s${i}`, 'session.created'))
+      }
+      await store.deleteClient('app2', T0 + 1, audit('ev-del', 'client.deleted'), (s) => audit(`ev-c${s.id}`, 'session.revoked'))
+      const hashes = ['rt3', 'rt0', 'nope', 'rt2', 'rt0', 'rt1']
+      const views = await Promise.all(hashes.map((h) => store.findRefreshToken(h)))
+      expect(views.map((v) => v && [v.token.hash, v.session.id, v.session.scope, v.session.generation, v.client.client_id, v.client.allowed_scopes])).toEqual([
+        undefined, // its client was deleted
+        ['rt0', 's0', 'scope-0', 0, 'app1', ['app1']],
+        undefined,
+        ['rt2', 's2', 'scope-2', 2, 'app1', ['app1']],
+        ['rt0', 's0', 'scope-0', 0, 'app1', ['app1']],
+        undefined, // its client was deleted
+      ])
+    } finally {
+      await store.close()
     }
   })
 })

@@ -1,10 +1,11 @@
 import { CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely'
+import { setImmediate } from 'node:timers'
 import pg from 'pg'
 import type { Database } from './database.js'
 import { LATEST_VERSION, LEGACY_MIGRATIONS, SHARED_MIGRATIONS } from './migrations.js'
 import {
   AUDIT_COLUMNS, AUTHORIZATION_CODE_COLUMNS, BACKCHANNEL_COLUMNS, DEVICE_CODE_COLUMNS, TOKEN_COLUMNS, columnValues, findRefreshTokenSql,
-  toRefreshTokenView,
+  ClientRowCache, rawToRefreshTokenView,
 } from './rows.js'
 import { SqlStore, type DialectAdapter, type Executor, type RevocationTarget, type RevokedRow } from './sql-store.js'
 import type { AuthorizationCodeRecord, BackchannelLogoutRecord, DeviceCodeRecord, RefreshTokenView, Rotation } from './types.js'
@@ -123,6 +124,19 @@ const CLAIM_BACKCHANNEL = `UPDATE backchannel_logouts SET locked_until = $2
 RETURNING ${BACKCHANNEL_COLUMNS.join(', ')}`
 
 const FIND_REFRESH_TOKEN = findRefreshTokenSql('$1')
+// The same read for the hashes of one event-loop turn (see PostgresStore.findRefreshToken).
+const FIND_REFRESH_TOKENS = findRefreshTokenSql('ANY($1::text[])')
+
+// The hot read's types: the pool's, except that JSON and JSONB (only the client's columns in
+// that join) stay text, so the row can be compared with the one its client was parsed from
+// (rows.ts ClientRowCache) and is parsed only when it changed.
+const JSON_OID = 114
+const JSONB_OID = 3802
+const HOT_READ_TYPES: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    (oid === JSON_OID || oid === JSONB_OID) && format !== 'binary' ? (value: string) => value : TYPES.getTypeParser(oid, format)
+  ) as typeof pg.types.getTypeParser,
+}
 
 /*
  * The rotation, in one statement and so one round trip and one implicit transaction.
@@ -171,6 +185,55 @@ const ROTATE_REFRESH_TOKEN = `WITH live AS (
 SELECT count(*)::int AS rotated FROM slid`
 
 /*
+ * Several rotations in one statement (group commit, docs/architecture.md "Refresh rotation"):
+ * each rotation is one element of the unnested arrays, and every CTE is ROTATE_REFRESH_TOKEN's
+ * applied per element, joined on the session. The caller sends at most one rotation per
+ * session, so a session's row, spent token and successor belong to exactly one element.
+ *
+ * `live` locks the sessions in id order and SKIPs the ones another transaction holds: this
+ * statement never waits for a session's lock, so it cannot deadlock with a revocation (which
+ * locks several sessions in no fixed order); token rows it locks only under their session's. A rotation whose session was skipped — or that fails
+ * for any reason — is not in `slid`, wrote nothing (spent implies slid, as above), and is
+ * retried alone with ROTATE_REFRESH_TOKEN, which waits for the lock and gives the answer.
+ * One statement is one transaction: every rotation in it is answered after its commit.
+ */
+const BATCH_INPUT: readonly (readonly [string, string])[] = [
+  ['r_hash', 'text'], ['r_at', 'bigint'], ['r_sealed', 'text'], ['r_ip', 'text'], ['r_ua', 'text'], ['r_session', 'text'],
+  ['r_gen', 'bigint'], ['r_idle', 'bigint'],
+  ...TOKEN_COLUMNS.map((c) => [`t_${c}`, TOKEN_TYPES[c]] as const),
+  // JSONB arrives as text and is cast per element (an array of jsonb would need its own literal).
+  ...AUDIT_COLUMNS.map((c) => [`a_${c}`, AUDIT_TYPES[c] === 'jsonb' ? 'text' : AUDIT_TYPES[c]] as const),
+]
+const ROTATE_REFRESH_TOKENS = `WITH b AS (
+  SELECT * FROM unnest(${BATCH_INPUT.map(([, t], i) => `$${i + 1}::${t}[]`).join(', ')})
+    AS b(${BATCH_INPUT.map(([c]) => c).join(', ')})
+), live AS (
+  SELECT s.id FROM sessions s JOIN b ON s.id = b.r_session
+   WHERE s.revoked_at IS NULL AND s.generation = b.r_gen
+   ORDER BY s.id
+     FOR UPDATE OF s SKIP LOCKED
+), spent AS (
+  UPDATE refresh_tokens rt
+     SET spent_at = b.r_at, successor_sealed = b.r_sealed, spent_ip = b.r_ip, spent_user_agent = b.r_ua
+    FROM b
+   WHERE rt.hash = b.r_hash AND rt.spent_at IS NULL AND rt.session_id = b.r_session AND b.r_session IN (SELECT id FROM live)
+  RETURNING rt.session_id
+), slid AS (
+  UPDATE sessions s
+     SET last_refreshed_at = b.r_at, idle_expires_at = b.r_idle, generation = s.generation + 1
+    FROM b
+   WHERE s.id = b.r_session AND s.revoked_at IS NULL AND s.generation = b.r_gen AND s.id IN (SELECT session_id FROM spent)
+  RETURNING s.id
+), successor AS (
+  INSERT INTO refresh_tokens (${TOKEN_COLUMNS.join(', ')})
+  SELECT ${TOKEN_COLUMNS.map((c) => `b.t_${c}`).join(', ')} FROM b JOIN slid ON slid.id = b.r_session
+), audit AS (
+  INSERT INTO audit_events (${AUDIT_COLUMNS.join(', ')})
+  SELECT ${AUDIT_COLUMNS.map((c) => (AUDIT_TYPES[c] === 'jsonb' ? `b.a_${c}::jsonb` : `b.a_${c}`)).join(', ')} FROM b JOIN slid ON slid.id = b.r_session
+)
+SELECT id FROM slid`
+
+/*
  * A device poll, in one statement, returning the row as it was before the poll. `prev` locks
  * the row (FOR UPDATE) and, under READ COMMITTED, a poll that waited on a concurrent one reads
  * the version that one committed, so concurrent polls each see a distinct predecessor and none
@@ -188,8 +251,9 @@ RETURNING ${DEVICE_CODE_COLUMNS.map((c) => `prev.${c}`).join(', ')}`
  * the same pool).
  *
  * The refresh hot path is two named prepared statements sent straight to the pool, each one
- * round trip: {@link PostgresStore.findRefreshToken} (one join) and
- * {@link PostgresStore.rotateRefreshToken} (one statement of data-modifying CTEs).
+ * round trip and each shared by the requests of one event-loop turn:
+ * {@link PostgresStore.findRefreshToken} (one join) and {@link PostgresStore.rotateRefreshToken}
+ * (one statement of data-modifying CTEs).
  *
  * @example
  * const store = new PostgresStore({ connectionString: process.env.DATABASE_URL!, schema: 'evergreen' })
@@ -201,6 +265,12 @@ export class PostgresStore extends SqlStore {
   private readonly pool: pg.Pool
   private readonly schema: string | undefined
   private closed = false
+  /** Rotations waiting for the next group commit (see {@link PostgresStore.rotateRefreshToken}). */
+  private pending: PendingRotation[] = []
+  /** Hot reads waiting for the next turn's query (see {@link PostgresStore.findRefreshToken}). */
+  private pendingReads: PendingRead[] = []
+  /** The hot read's parsed clients, reused while their row is unchanged (rows.ts). */
+  private readonly clientRows = new ClientRowCache()
 
   constructor(options: PostgresStoreOptions) {
     const { connectionString, max = 10, schema } = options
@@ -265,16 +335,109 @@ export class PostgresStore extends SqlStore {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    // Rotations already accepted are committed (or fail) before the pool goes.
+    if (this.pending.length > 0) await this.flushRotations()
+    if (this.pendingReads.length > 0) await this.flushReads()
     // Ends the pool.
     await this.kysely.destroy()
   }
 
-  async findRefreshToken(hash: string): Promise<RefreshTokenView | undefined> {
-    const { rows } = await this.pool.query<Record<string, unknown>>({ name: 'evergreen_find_refresh_token', text: FIND_REFRESH_TOKEN, values: [hash] })
-    return rows[0] && toRefreshTokenView(rows[0])
+  /**
+   * The hot read. The reads that arrive in one event-loop turn go together on the next turn, as
+   * one query for all their hashes (one round trip, one row description to parse); a turn with
+   * one read sends the one-hash query. Each read still happens after its request arrived and
+   * returns the rows as they are then, like a read of its own.
+   */
+  findRefreshToken(hash: string): Promise<RefreshTokenView | undefined> {
+    return new Promise<RefreshTokenView | undefined>((resolve, reject) => {
+      if (this.pendingReads.length === 0) setImmediate(() => void this.flushReads())
+      this.pendingReads.push({ hash, resolve, reject })
+    })
   }
 
-  async rotateRefreshToken(r: Rotation): Promise<boolean> {
+  private async flushReads(): Promise<void> {
+    const reads = this.pendingReads
+    this.pendingReads = []
+    try {
+      // As arrays in the join's column order, like SQLite's: no 60-key row object per refresh.
+      const { rows } = await this.pool.query<unknown[]>(
+        reads.length === 1
+          ? { name: 'evergreen_find_refresh_token', text: FIND_REFRESH_TOKEN, values: [reads[0]!.hash], rowMode: 'array', types: HOT_READ_TYPES }
+          : { name: 'evergreen_find_refresh_tokens', text: FIND_REFRESH_TOKENS, values: [reads.map((r) => r.hash)], rowMode: 'array', types: HOT_READ_TYPES },
+      )
+      // The token's hash is the first column; it is the primary key, so one row per hash.
+      const byHash = new Map<unknown, unknown[]>()
+      for (const row of rows) byHash.set(row[0], row)
+      for (const r of reads) {
+        const row = byHash.get(r.hash)
+        r.resolve(row && rawToRefreshTokenView(row, this.clientRows))
+      }
+    } catch (err) {
+      for (const r of reads) r.reject(err)
+    }
+  }
+
+  /**
+   * Group commit, as on SQLite: the rotations that arrive in one event-loop turn go to the
+   * database together on the next turn, in one statement (ROTATE_REFRESH_TOKENS): one round
+   * trip and one commit for the group instead of one each. A group of one, and every rotation
+   * the group statement did not apply, takes the one-rotation statement.
+   */
+  rotateRefreshToken(rotation: Rotation): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      if (this.pending.length === 0) setImmediate(() => void this.flushRotations())
+      this.pending.push({ rotation, resolve, reject })
+    })
+  }
+
+  private async flushRotations(): Promise<void> {
+    const batch = this.pending
+    this.pending = []
+    if (batch.length === 1) {
+      const [one] = batch as [PendingRotation]
+      return this.rotateOne(one.rotation).then(one.resolve, one.reject)
+    }
+    // One rotation per session in the statement; a second one of a session (two presentations
+    // of one token at once) goes alone afterwards, like any the statement did not apply.
+    const grouped: PendingRotation[] = []
+    const alone: PendingRotation[] = []
+    const sessions = new Set<string>()
+    for (const p of batch) {
+      if (sessions.has(p.rotation.session_id)) alone.push(p)
+      else {
+        sessions.add(p.rotation.session_id)
+        grouped.push(p)
+      }
+    }
+    let slid: Set<string>
+    try {
+      slid = await this.rotateGroup(grouped.map((p) => p.rotation))
+    } catch {
+      // The statement failed as a whole (nothing of it committed): each rotation on its own.
+      slid = new Set()
+    }
+    for (const p of grouped) {
+      if (slid.has(p.rotation.session_id)) p.resolve(true)
+      else alone.push(p)
+    }
+    await Promise.all(alone.map((p) => this.rotateOne(p.rotation).then(p.resolve, p.reject)))
+  }
+
+  private async rotateGroup(rotations: Rotation[]): Promise<Set<string>> {
+    const columns: unknown[][] = BATCH_INPUT.map(() => new Array<unknown>(rotations.length))
+    rotations.forEach((r, i) => {
+      const values = [
+        r.spent_hash, r.spent_at, r.successor_sealed, r.spent_ip, r.spent_user_agent, r.session_id, r.expected_generation, r.idle_expires_at,
+        ...columnValues(r.successor, TOKEN_COLUMNS, bool),
+        ...columnValues(r.audit, AUDIT_COLUMNS, bool),
+      ]
+      for (let c = 0; c < values.length; c++) columns[c]![i] = values[c]
+    })
+    const { rows } = await this.pool.query<unknown[]>({ name: 'evergreen_rotate_refresh_tokens', text: ROTATE_REFRESH_TOKENS, values: columns, rowMode: 'array' })
+    return new Set(rows.map((r) => r[0] as string))
+  }
+
+  private async rotateOne(r: Rotation): Promise<boolean> {
     const { rows } = await this.pool.query<{ rotated: number }>({
       name: 'evergreen_rotate_refresh_token',
       text: ROTATE_REFRESH_TOKEN,
@@ -320,4 +483,18 @@ export class PostgresStore extends SqlStore {
     const { rows } = await trx.executeQuery<RevokedRow>(CompiledQuery.raw(REVOKE[target.by], [at, reason, target.id]))
     return rows
   }
+}
+
+/** A rotation waiting for its group commit. */
+interface PendingRotation {
+  rotation: Rotation
+  resolve: (rotated: boolean) => void
+  reject: (err: unknown) => void
+}
+
+/** A hot read waiting for its turn's query. */
+interface PendingRead {
+  hash: string
+  resolve: (view: RefreshTokenView | undefined) => void
+  reject: (err: unknown) => void
 }

@@ -62,13 +62,6 @@ function prefixedColumns(table: string, prefix: string, columns: readonly string
   return columns.map((c) => `${table}.${c} AS ${prefix}_${c}`).join(', ')
 }
 
-/** Picks the `prefix_`-ed columns of a joined row back out. */
-function unprefix<T>(row: Row, prefix: string, columns: readonly (keyof T & string)[]): T {
-  const out: Row = {}
-  for (const c of columns) out[c] = row[`${prefix}_${c}`]
-  return out as T
-}
-
 /**
  * The hot-path read, the same join on both databases: token, session and (not deleted) client
  * in one query. Each store prepares it once with its own placeholder for the hash (`?` or `$1`)
@@ -82,18 +75,10 @@ export const findRefreshTokenSql = (placeholder: string) =>
   JOIN clients c ON c.client_id = s.client_id AND c.deleted_at IS NULL
  WHERE rt.hash = ${placeholder}`
 
-/** A row of {@link findRefreshTokenSql} as the records it joins. */
-export function toRefreshTokenView(r: Row): RefreshTokenView {
-  return {
-    token: unprefix<RefreshTokenRecord>(r, 't', TOKEN_COLUMNS),
-    session: unprefix<SessionRecord>(r, 's', SESSION_COLUMNS),
-    client: toClient(unprefix(r, 'c', CLIENT_COLUMNS)),
-  }
-}
-
 /**
- * SQLite's hot read as `.raw()` arrays, in {@link findRefreshTokenSql}'s column order: no
- * 60-key row object to build and pick apart again. The client's part goes through `clients`,
+ * The hot read as arrays (SQLite's `.raw()`, PostgreSQL's `rowMode: 'array'` with JSON left as
+ * text), in {@link findRefreshTokenSql}'s column order: no 60-key row object to build and pick
+ * apart again. The client's part goes through `clients`,
  * which parses it only when its values differ from the last row seen for that client.
  */
 export function rawToRefreshTokenView(v: unknown[], clients: ClientRowCache): RefreshTokenView {
