@@ -20,12 +20,12 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
-import { createServer } from 'node:net'
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { clearTimeout, setTimeout } from 'node:timers'
 import { fileURLToPath, URLSearchParams } from 'node:url'
+import { cpuMicros, freePort } from './lib/process.js'
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url))
 const CLI = join(ROOT, 'packages/cli/bin/evergreen.js')
@@ -34,7 +34,6 @@ const CLI_RUNS = bounded('BENCH_CLI_RUNS', 21, 5, 500)
 const PG_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const RUN_TIMEOUT_MS = 120_000
 const REQUEST_TIMEOUT_MS = 10_000
-const TICK_US = 1e6 / Number(safe(() => execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) ?? 100)
 
 /** @type {Set<import('node:child_process').ChildProcess>} */
 const children = new Set()
@@ -67,16 +66,6 @@ function cleanup() {
   for (const d of tempDirs) rmSync(d, { recursive: true, force: true })
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address()
-      s.close(() => resolve(port))
-    })
-  })
-}
 
 // Read before this process pins itself: availableParallelism() follows the CPU affinity mask.
 const CORES = availableParallelism()
@@ -123,12 +112,6 @@ async function stopChild(child) {
   children.delete(child)
 }
 
-/** utime + stime of `pid` in µs; with taskset the pid is node's (taskset execs it). */
-function cpuMicros(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) * TICK_US
-}
 
 async function json(url, init) {
   const res = await fetch(url, init)

@@ -14,14 +14,14 @@
 
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import http from 'node:http'
-import { createServer } from 'node:net'
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { clearTimeout, setTimeout } from 'node:timers'
 import { fileURLToPath } from 'node:url'
+import { cpuMicros, freePort } from './lib/process.js'
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url))
 // BENCH_CLI: another build's bin/evergreen.js (bench/ab.js uses it to compare two checkouts).
@@ -36,7 +36,6 @@ const PG_URL = process.env.BENCH_POSTGRES_URL
 let pgSchema = ''
 // Extra arguments for `evergreen serve` (e.g. `--workers 2`), space-separated.
 const SERVE_ARGS = (process.env.BENCH_SERVE_ARGS ?? '').split(' ').filter(Boolean)
-const TICK_US = 10_000
 
 const SECONDS = positiveNumber('BENCH_SECONDS', 10)
 const WARMUP_SECONDS = positiveNumber('BENCH_WARMUP_SECONDS', 2, true)
@@ -74,16 +73,6 @@ function cleanup() {
   pgSchema = ''
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = /** @type {import('node:net').AddressInfo} */ (s.address())
-      s.close(() => resolve(port))
-    })
-  })
-}
 
 function hasTaskset() {
   try {
@@ -169,27 +158,6 @@ async function adminPost(url, adminKey, path, body) {
   return json
 }
 
-/**
- * utime + stime in µs of `pid` and every process below it (cluster workers), from /proc; with
- * taskset the child's pid is node's (taskset execs it). 0 where /proc is missing.
- */
-function cpuMicros(pid) {
-  if (!existsSync('/proc')) return 0
-  let total = 0
-  const walk = (p) => {
-    try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8')
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      total += (Number(fields[11]) + Number(fields[12])) * TICK_US
-      const children = readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim()
-      for (const c of children ? children.split(' ') : []) walk(c)
-    } catch {
-      // the process is gone
-    }
-  }
-  walk(pid)
-  return total
-}
 
 /** One refresh grant over the keep-alive agent: resolves { status, text, ms }. */
 function refresh(agent, port, body) {

@@ -22,20 +22,19 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
-import { createServer } from 'node:net'
 import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { setTimeout } from 'node:timers'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath, URLSearchParams } from 'node:url'
+import { cpuMicros, freePort } from './lib/process.js'
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url))
 const CLI = join(ROOT, 'packages/cli/bin/evergreen.js')
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 4000)
 const PG_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const APP = `evergreen-scale-${randomBytes(3).toString('hex')}`
-const TICK_US = 1e6 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim() || 100)
 const CORES = availableParallelism()
 const PIN = CORES >= 2 && spawnSync('taskset', ['--version'], { stdio: 'ignore' }).status === 0
 
@@ -59,34 +58,7 @@ function databaseUrl(name) {
   return u.toString()
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address()
-      s.close(() => resolve(port))
-    })
-  })
-}
 
-/** utime + stime in µs of `pid` and its descendants (cluster workers). */
-function cpuMicros(pid) {
-  let total = 0
-  const walk = (p) => {
-    try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8')
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      total += (Number(f[11]) + Number(f[12])) * TICK_US
-      const kids = readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim()
-      for (const k of kids ? kids.split(' ') : []) walk(k)
-    } catch {
-      // gone
-    }
-  }
-  walk(pid)
-  return total
-}
 
 /** CPU µs of the PostgreSQL backends serving this run (by application_name). */
 function pgCpu() {
