@@ -9,6 +9,7 @@ import {
 } from './rows.js'
 import { SqlStore, type DialectAdapter, type Executor, type RevocationTarget, type RevokedRow } from './sql-store.js'
 import type { AuthorizationCodeRecord, BackchannelLogoutRecord, DeviceCodeRecord, RefreshTokenView, Rotation } from './types.js'
+import { sessionTree } from './session-tree.js'
 
 export interface PostgresStoreOptions {
   /** `postgres://user:pass@host:port/db`, as `pg` accepts it. */
@@ -90,23 +91,11 @@ SELECT id, user_id, client_id, parent_id, act FROM revoked`
 
 // Revoking a session revokes what was delegated from it, transitively.
 const REVOKE = {
-  subtree: revokeAndQueue(
-  `WITH RECURSIVE tree(id) AS (
-  SELECT id FROM sessions WHERE id = $3
-  UNION SELECT s.id FROM sessions s JOIN tree ON s.parent_id = tree.id
-)`,
-  'id IN (SELECT id FROM tree)',
-  ),
+  subtree: revokeAndQueue(sessionTree('id = $3'), 'id IN (SELECT id FROM tree)'),
   user: revokeAndQueue('', 'user_id = $3'),
   // A delegated session belongs to the agent's client, not to its parent's: deleting the parent's
   // client must still reach the agents acting under its sessions.
-  client: revokeAndQueue(
-  `WITH RECURSIVE tree(id) AS (
-  SELECT id FROM sessions WHERE client_id = $3
-  UNION SELECT s.id FROM sessions s JOIN tree ON s.parent_id = tree.id
-)`,
-  'id IN (SELECT id FROM tree)',
-  ),
+  client: revokeAndQueue(sessionTree('client_id = $3'), 'id IN (SELECT id FROM tree)'),
 } as const
 
 /*

@@ -13,6 +13,7 @@ import {
 } from './rows.js'
 import { SqlStore, type DialectAdapter, type Executor, type RevocationTarget, type RevokedRow } from './sql-store.js'
 import type { AuthorizationCodeRecord, BackchannelLogoutRecord, DeviceCodeRecord, RefreshTokenView, Rotation } from './types.js'
+import { sessionTree } from './session-tree.js'
 
 /** What a revoking UPDATE returns: enough to queue the session's back-channel logout. */
 
@@ -37,18 +38,12 @@ const SQLITE: DialectAdapter = {
  * names the roots before the UPDATE.
  */
 const REVOKE = {
-  subtree: `WITH RECURSIVE tree(id) AS (
-  SELECT id FROM sessions WHERE id = ?
-  UNION SELECT s.id FROM sessions s JOIN tree ON s.parent_id = tree.id
-) UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id IN (SELECT id FROM tree) AND revoked_at IS NULL
+  subtree: `${sessionTree('id = ?')} UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id IN (SELECT id FROM tree) AND revoked_at IS NULL
   RETURNING id, user_id, client_id, parent_id, act`,
   user: 'UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE user_id = ? AND revoked_at IS NULL RETURNING id, user_id, client_id, parent_id, act',
   // A delegated session belongs to the agent's client, not to its parent's: deleting the parent's
   // client must still reach the agents acting under its sessions.
-  client: `WITH RECURSIVE tree(id) AS (
-  SELECT id FROM sessions WHERE client_id = ?
-  UNION SELECT s.id FROM sessions s JOIN tree ON s.parent_id = tree.id
-) UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id IN (SELECT id FROM tree) AND revoked_at IS NULL
+  client: `${sessionTree('client_id = ?')} UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id IN (SELECT id FROM tree) AND revoked_at IS NULL
   RETURNING id, user_id, client_id, parent_id, act`,
 } as const
 // Joined without deleted_at: deleteClient marks the client deleted in the same transaction and
