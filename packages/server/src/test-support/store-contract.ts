@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
+import { newClientRecord } from '../clients/new-client.js'
 import {
   StoreConflictError,
   type AuditEvent, type AuditEventType, type AuthorizationCodeRecord, type CascadeAudit, type ClientRecord, type DeviceCodeRecord,
@@ -26,37 +27,19 @@ function makeUser(id: string, overrides: Partial<UserRecord> = {}): UserRecord {
 }
 
 function makeClient(clientId: string, overrides: Partial<ClientRecord> = {}): ClientRecord {
-  return {
+  return newClientRecord({
     client_id: clientId,
     name: `Client ${clientId}`,
-    secret_hash: null,
     redirect_uris: ['https://app.example/callback', 'http://127.0.0.1/callback'],
-    post_logout_redirect_uris: [],
-    backchannel_logout_uri: null,
     grant_types: ['authorization_code', 'refresh_token'],
     token_endpoint_auth_method: 'none',
-    jwks: null,
-    jwks_uri: null,
-    previous_secret_hash: null,
-    previous_secret_expires_at: null,
-    allowed_scopes: [],
-    allowed_audiences: [],
     access_token_ttl: 300,
-    refresh_token_ttl: null,
     refresh_token_ttl_max: 30 * DAY,
-    session_max_lifetime: null,
     first_party: true,
-    default_resource: null,
-    token_exchange: null,
-    require_dpop: false,
-    dpop_bound_access_tokens: false,
-    registration: null,
-    last_used_at: null,
-    expires_at: null,
     created_at: T0,
     updated_at: T0,
     ...overrides,
-  }
+  })
 }
 
 function makeSession(id: string, overrides: Partial<SessionRecord> = {}): SessionRecord {
