@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, expect, test } from 'vitest'
 import { createTestService, mint, seedUserAndClient, type TestService } from '../test-support/harness.js'
+import { hashSecret } from '../crypto/hash.js'
 import { SqliteStore } from './sqlite.js'
 
 // docs/architecture.md "Refresh rotation": on SQLite the rotations of one event-loop turn share
@@ -124,4 +125,35 @@ test('the parsed client the hot read hands out is frozen, so no request can chan
   expect(again.client).toBe(first.client)
   expect(Object.isFrozen(first.client) && Object.isFrozen(first.client.allowed_scopes)).toBe(true)
   expect(() => (first.client.allowed_scopes as string[]).push('admin')).toThrow(TypeError)
+})
+
+// A group needs no SAVEPOINT per rotation (store/sqlite.ts rotateTransaction): the session's
+// compare-and-set comes first, so a rotation that loses writes nothing, and one that finds its
+// token spent although the session did not move (an invariant no code path breaks; here another
+// connection breaks it) rolls the group back, and each rotation is retried on its own.
+test('a rotation that finds its token spent under an unmoved session rolls back alone; the rest of its group rotates', async () => {
+  const file = tempFile()
+  const svc = await createTestService({ store: new SqliteStore(file) })
+  services.push(svc)
+  const { userId, clientId } = await seedUserAndClient(svc)
+  const issued = await Promise.all(Array.from({ length: 4 }, () => mint(svc, userId, clientId)))
+
+  blocker = new BetterSqlite3(file)
+  blocker.exec('BEGIN IMMEDIATE')
+  const pending = issued.map((t) => svc.form('/oauth/token', { grant_type: 'refresh_token', client_id: clientId, refresh_token: t.refresh_token }))
+  // The four have read their tokens as unspent and wait for the write lock as one group.
+  await turns(200)
+  blocker.prepare('UPDATE refresh_tokens SET spent_at = ? WHERE hash = ?').run(svc.clock.now(), hashSecret(issued[1]!.refresh_token))
+  blocker.exec('COMMIT')
+
+  const answers = await Promise.all(pending)
+  expect(answers.map((r) => r.status)).toEqual([200, 400, 200, 200])
+  const generations = blocker.prepare('SELECT id, generation FROM sessions WHERE id IN (?, ?, ?, ?)').all(...issued.map((t) => t.session_id)) as { id: string; generation: number }[]
+  const byId = new Map(generations.map((g) => [g.id, g.generation]))
+  expect(issued.map((t) => byId.get(t.session_id))).toEqual([1, 0, 1, 1])
+  // Nothing of the rolled-back rotation remains: no successor and no refresh.succeeded event for it.
+  const written = blocker.prepare("SELECT COUNT(*) AS n FROM audit_events WHERE type = 'refresh.succeeded' AND session_id = ?").get(issued[1]!.session_id) as { n: number }
+  expect(written.n).toBe(0)
+  const tokens = blocker.prepare('SELECT COUNT(*) AS n FROM refresh_tokens WHERE session_id = ?').get(issued[1]!.session_id) as { n: number }
+  expect(tokens.n).toBe(1)
 })

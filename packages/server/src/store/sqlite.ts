@@ -134,7 +134,7 @@ export class SqliteStore extends SqlStore {
   private readonly hot: BetterSqlite3.Database
   private stmts!: ReturnType<SqliteStore['prepare']>
   private readonly rotateTx: BetterSqlite3.Transaction<(r: Rotation) => boolean>
-  private readonly rotateBatchTx: BetterSqlite3.Transaction<(batch: PendingRotation[]) => void>
+  private readonly rotateBatchTx: BetterSqlite3.Transaction<(batch: PendingRotation[]) => boolean[]>
   /** Rotations waiting for the next group commit (see {@link rotateRefreshToken}). */
   private pending: PendingRotation[] = []
   /** The hot read's parsed clients, reused while their row is unchanged (rows.ts). */
@@ -280,17 +280,20 @@ export class SqliteStore extends SqlStore {
 
   /**
    * Group commit (docs/architecture.md "Refresh rotation"): the rotations that arrive in one
-   * event-loop turn are applied in one IMMEDIATE transaction on the next turn, each in its own
-   * SAVEPOINT (the nested call of `rotateTx`), so one that fails or is aborted rolls back only
-   * itself; every caller is answered only after the shared COMMIT succeeded. Fewer commits write
-   * fewer WAL frames (the rows appended to the same table and index pages share them).
-   * `:memory:` (one connection, shared with kysely) keeps the one-transaction path.
+   * event-loop turn are applied in one IMMEDIATE transaction on the next turn; every caller is
+   * answered only after the shared COMMIT succeeded. Fewer commits write fewer WAL frames (the
+   * rows appended to the same table and index pages share them). No rotation needs a SAVEPOINT:
+   * one that loses its compare-and-set writes nothing ({@link rotateTransaction}), and any error
+   * sends the whole group back to one transaction per rotation. (A SAVEPOINT per rotation journals
+   * the original of each page it touches, about seven, and that journal went to a temp file:
+   * ~15 pwrite calls per rotation, a fifth of the server's CPU per refresh; bench/RESULTS.md.) `:memory:` (one connection,
+   * shared with kysely) keeps the one-transaction path.
    */
   rotateRefreshToken(rotation: Rotation): Promise<boolean> {
     if (this.hot === this.db) return this.rotateOne(rotation)
     return new Promise<boolean>((resolve, reject) => {
       if (this.pending.length === 0) setImmediate(() => void this.flushRotations())
-      this.pending.push({ rotation, resolve, reject, outcome: undefined })
+      this.pending.push({ rotation, resolve, reject })
     })
   }
 
@@ -313,47 +316,37 @@ export class SqliteStore extends SqlStore {
       const [one] = batch as [PendingRotation]
       return this.rotateOne(one.rotation).then(one.resolve, one.reject)
     }
+    let rotated: boolean[]
     try {
       // BEGIN IMMEDIATE waits out another process's writer (whenNotBusy) before anything ran.
-      await this.exclusive(() => {
-        for (const p of batch) p.outcome = undefined
-        this.rotateBatchTx.immediate(batch)
-      })
+      rotated = await this.exclusive(() => this.rotateBatchTx.immediate(batch))
     } catch {
-      // The shared transaction failed as a whole (its COMMIT, or an error that made SQLite roll
-      // it all back): nothing of it was committed, so each rotation gets its own transaction and
-      // its own answer, as without grouping.
+      // The shared transaction failed as a whole and was rolled back (an error in one rotation,
+      // its COMMIT, an I/O error): nothing of it was committed, so each rotation gets its own
+      // transaction and its own answer, as without grouping.
       for (const p of batch) void this.rotateOne(p.rotation).then(p.resolve, p.reject)
       return
     }
-    for (const p of batch) {
-      const o = p.outcome!
-      if (o.ok) p.resolve(o.value)
-      else p.reject(o.error)
-    }
+    batch.forEach((p, i) => p.resolve(rotated[i]!))
   }
 
-  private rotateBatch(batch: PendingRotation[]): void {
-    for (const p of batch) {
-      try {
-        // Inside the batch's transaction, better-sqlite3 runs this in a SAVEPOINT and rolls back
-        // to it when it throws.
-        p.outcome = { ok: true, value: this.rotateTx(p.rotation) }
-      } catch (err) {
-        // SQLite already rolled the whole transaction back (SQLITE_FULL, SQLITE_IOERR, …): give up
-        // the batch, each rotation is retried alone.
-        if (!this.hot.inTransaction) throw err
-        p.outcome = err instanceof RotationAborted ? { ok: true, value: false } : { ok: false, error: err }
-      }
-    }
+  private rotateBatch(batch: PendingRotation[]): boolean[] {
+    // A throw (RotationAborted included) rolls the whole group back; see flushRotations.
+    return batch.map((p) => this.rotateTransaction(p.rotation))
   }
 
+  /**
+   * One rotation's statements. Returns false having written nothing when the rotation lost: the
+   * session's compare-and-set comes first (a concurrent rotation moved its generation, or it was
+   * revoked), so the common ways to lose need no rollback, and a group commit no savepoint. With
+   * the session's generation unchanged, nothing can have spent its current token, so a failed
+   * spend afterwards is a broken invariant: it throws, and the transaction is rolled back.
+   */
   private rotateTransaction(r: Rotation): boolean {
-    const spent = this.stmts.spendToken.run(r.spent_at, r.successor_sealed, r.spent_ip, r.spent_user_agent, r.spent_hash, r.session_id)
-    if (spent.changes !== 1) return false
     const slid = this.stmts.slideSession.run(r.spent_at, r.idle_expires_at, r.session_id, r.expected_generation)
-    // Throwing rolls the spend back: a revoked or moved-on session must not consume the token.
-    if (slid.changes !== 1) throw new RotationAborted()
+    if (slid.changes !== 1) return false
+    const spent = this.stmts.spendToken.run(r.spent_at, r.successor_sealed, r.spent_ip, r.spent_user_agent, r.spent_hash, r.session_id)
+    if (spent.changes !== 1) throw new RotationAborted()
     this.stmts.insertToken.run(...columnValues(r.successor, TOKEN_COLUMNS, bool))
     this.stmts.insertAudit.run(...columnValues(r.audit, AUDIT_COLUMNS, bool))
     return true
@@ -403,10 +396,9 @@ export class SqliteStore extends SqlStore {
 
 class RotationAborted extends Error {}
 
-/** A rotation waiting for its group commit, and once applied, its outcome. */
+/** A rotation waiting for its group commit. */
 interface PendingRotation {
   rotation: Rotation
   resolve: (rotated: boolean) => void
   reject: (err: unknown) => void
-  outcome: { ok: true; value: boolean } | { ok: false; error: unknown } | undefined
 }
