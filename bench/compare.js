@@ -31,6 +31,10 @@ const ROOT = fileURLToPath(new URL('../', import.meta.url))
 const CLI = join(ROOT, 'packages/cli/bin/evergreen.js')
 const REQUESTS = bounded('BENCH_REQUESTS', 4000, 100, 200_000)
 const CLI_RUNS = bounded('BENCH_CLI_RUNS', 21, 5, 500)
+// Rounds of the refresh runs: every server runs once per round, in an order that rotates, and the
+// table reports each figure's median over the rounds, so a burst of load from elsewhere on the
+// machine lands on one round of one server instead of deciding a ratio.
+const ROUNDS = bounded('BENCH_ROUNDS', 3, 1, 15)
 const PG_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const RUN_TIMEOUT_MS = 120_000
 const REQUEST_TIMEOUT_MS = 10_000
@@ -178,20 +182,24 @@ async function load(target, { concurrency, count, make, expect = 200 }) {
 const form = (o) => new URLSearchParams(o).toString()
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
 
-/** Refresh grants at 1 and 32 connections, each request on its own pre-minted unused token. */
-async function refreshRuns(target, tokens, path, clientId) {
-  const runs = {}
+const WARMUP = Math.floor(REQUESTS / 4)
+const C1 = Math.floor(REQUESTS / 4)
+/** Every server's pre-minted tokens: the warm-up, then each round's run at 1 and at 32 connections. */
+const refreshTokensNeeded = () => WARMUP + ROUNDS * (C1 + REQUESTS)
+
+/**
+ * A started server with its pre-minted tokens, ready for refresh runs: `run` spends the next
+ * `count` tokens at `concurrency` connections.
+ */
+function refreshTarget(label, target, tokens, path, clientId) {
   let used = 0
-  const take = (n) => tokens.slice(used, (used += n))
-  const plan = [['warmup', 32, Math.floor(REQUESTS / 4)], ['c1', 1, Math.floor(REQUESTS / 4)], ['c32', 32, REQUESTS]]
-  for (const [name, concurrency, count] of plan) {
-    const batch = take(count)
-    runs[name] = await load(target, { concurrency, count: batch.length, make: (i) => ({ method: 'POST', path, body: form({ grant_type: 'refresh_token', client_id: clientId, refresh_token: batch[i] }), headers: FORM }) })
+  const run = (concurrency, count) => {
+    const batch = tokens.slice(used, (used += count))
+    if (batch.length < count) throw new Error(`${label}: ran out of pre-minted tokens`)
+    return load(target, { concurrency, count, make: (i) => ({ method: 'POST', path, body: form({ grant_type: 'refresh_token', client_id: clientId, refresh_token: batch[i] }), headers: FORM }) })
   }
-  delete runs.warmup
-  return runs
+  return { label, target, run }
 }
-const refreshTokensNeeded = () => Math.floor(REQUESTS / 4) * 2 + REQUESTS
 
 async function mintInChunks(target, n) {
   const tokens = []
@@ -199,7 +207,8 @@ async function mintInChunks(target, n) {
   return tokens
 }
 
-async function benchEvergreen(label, databaseUrl) {
+/** Starts `evergreen serve` (SQLite, or PostgreSQL at `databaseUrl`) and mints its tokens. */
+async function startEvergreen(label, databaseUrl) {
   const dataDir = mkdtempSync(join(tmpdir(), 'evergreen-bench-'))
   tempDirs.push(dataDir)
   const port = await freePort()
@@ -214,46 +223,82 @@ async function benchEvergreen(label, databaseUrl) {
     env.EVERGREEN_SECRET = randomBytes(32).toString('base64url')
   }
   const target = await startChild(args, env)
-  try {
-    const admin = (path, body) => json(`${url}/admin/v1${path}`, { method: 'POST', headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })
-    const user = await admin('/users', { email: 'bench@example.test' })
-    const client = await admin('/clients', { name: 'bench', grant_types: ['refresh_token'], token_endpoint_auth_method: 'none', allowed_scopes: ['openid', 'email'] })
-    const rs = await admin('/clients', { name: 'rs', grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic' }).catch(() => undefined)
-    // Minting is not measured: 16 in flight so setup stays short.
-    const tokens = []
-    let accessToken
-    await Promise.all(Array.from({ length: 16 }, async () => {
-      while (tokens.length < refreshTokensNeeded()) {
-        const minted = await admin('/tokens', { user: user.id, client_id: client.client_id, scope: 'openid email' })
-        tokens.push(minted.refresh_token)
-        accessToken ??= minted.access_token
-      }
-    }))
-    const result = await refreshRuns(target, tokens, '/oauth/token', client.client_id)
-    if (!databaseUrl && accessToken) {
-      const count = Math.floor(REQUESTS / 2)
-      result.userinfo = await load(target, { concurrency: 32, count, make: () => ({ method: 'GET', path: '/userinfo', headers: { authorization: `Bearer ${accessToken}` } }) })
-      if (rs?.client_secret) {
-        const basic = `Basic ${Buffer.from(`${encodeURIComponent(rs.client_id)}:${encodeURIComponent(rs.client_secret)}`).toString('base64')}`
-        result.introspection = await load(target, { concurrency: 32, count, make: () => ({ method: 'POST', path: '/oauth/introspect', body: form({ token: accessToken }), headers: { ...FORM, authorization: basic } }) })
-      }
+  const admin = (path, body) => json(`${url}/admin/v1${path}`, { method: 'POST', headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  const user = await admin('/users', { email: 'bench@example.test' })
+  const client = await admin('/clients', { name: 'bench', grant_types: ['refresh_token'], token_endpoint_auth_method: 'none', allowed_scopes: ['openid', 'email'] })
+  const rs = await admin('/clients', { name: 'rs', grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic' }).catch(() => undefined)
+  // Minting is not measured: 16 in flight so setup stays short.
+  const tokens = []
+  let accessToken
+  await Promise.all(Array.from({ length: 16 }, async () => {
+    while (tokens.length < refreshTokensNeeded()) {
+      const minted = await admin('/tokens', { user: user.id, client_id: client.client_id, scope: 'openid email' })
+      tokens.push(minted.refresh_token)
+      accessToken ??= minted.access_token
     }
-    return { label, ...result }
-  } finally {
-    await stopChild(target.child)
+  }))
+  const server = refreshTarget(label, target, tokens, '/oauth/token', client.client_id)
+  /** Userinfo and introspection on one access token, 32 connections (SQLite only, once). */
+  server.extra = async () => {
+    const count = Math.floor(REQUESTS / 2)
+    const result = {}
+    if (!accessToken) return result
+    result.userinfo = await load(target, { concurrency: 32, count, make: () => ({ method: 'GET', path: '/userinfo', headers: { authorization: `Bearer ${accessToken}` } }) })
+    if (rs?.client_secret) {
+      const basic = `Basic ${Buffer.from(`${encodeURIComponent(rs.client_id)}:${encodeURIComponent(rs.client_secret)}`).toString('base64')}`
+      result.introspection = await load(target, { concurrency: 32, count, make: () => ({ method: 'POST', path: '/oauth/introspect', body: form({ token: accessToken }), headers: { ...FORM, authorization: basic } }) })
+    }
+    return result
   }
+  return server
 }
 
-async function benchMinted(label, script, extraArgs, path, clientId) {
+/** Starts one of bench/servers/ and mints its tokens through its `/__bench/mint` route. */
+async function startMinted(label, script, extraArgs, path, clientId) {
   const dataDir = mkdtempSync(join(tmpdir(), 'evergreen-bench-'))
   tempDirs.push(dataDir)
   const target = await startChild([join(ROOT, 'bench/servers', script), dataDir, ...extraArgs], { ...process.env, NODE_ENV: 'production' })
-  try {
-    const tokens = await mintInChunks(target, refreshTokensNeeded())
-    return { label, ...(await refreshRuns(target, tokens, path, clientId)) }
-  } finally {
-    await stopChild(target.child)
+  return refreshTarget(label, target, await mintInChunks(target, refreshTokensNeeded()), path, clientId)
+}
+
+const median = (xs) => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b)
+  if (s.length === 0) return NaN
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+}
+
+/** One row of the table from a server's rounds: each figure's median; errors summed. */
+function medianRun(runs) {
+  return {
+    concurrency: runs[0].concurrency,
+    rps: median(runs.map((r) => r.rps)),
+    p50: median(runs.map((r) => r.p50)),
+    p99: median(runs.map((r) => r.p99)),
+    cpuUs: median(runs.map((r) => r.cpuUs)),
+    errors: runs.reduce((n, r) => n + r.errors, 0),
+    firstErrors: runs.flatMap((r) => r.firstErrors).slice(0, 3),
   }
+}
+
+/**
+ * The refresh runs, interleaved: a warm-up per server, then ROUNDS rounds in which every server
+ * runs at 1 and at 32 connections, the servers' order rotating from round to round. All servers
+ * stay up (idle) throughout; each is pinned to the same CPU, so only the one under load uses it.
+ */
+async function interleavedRefreshRuns(servers) {
+  for (const s of servers) await s.run(32, WARMUP)
+  const runs = new Map(servers.map((s) => [s, { c1: [], c32: [] }]))
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let k = 0; k < servers.length; k++) {
+      const s = servers[(k + round) % servers.length]
+      const c1 = await s.run(1, C1)
+      const c32 = await s.run(32, REQUESTS)
+      runs.get(s).c1.push(c1)
+      runs.get(s).c32.push(c32)
+      console.log(`  round ${round + 1} ${s.label.padEnd(24)} c1 ${fmt(c1.rps).padStart(6)}/s p50 ${fmt(c1.p50, 2)} ms, ${fmt(c1.cpuUs)} µs; c32 ${fmt(c32.rps).padStart(6)}/s p99 ${fmt(c32.p99, 2)} ms, ${fmt(c32.cpuUs)} µs${c1.errors + c32.errors ? `, errors ${c1.errors + c32.errors}` : ''}`)
+    }
+  }
+  return new Map(servers.map((s) => [s, { c1: medianRun(runs.get(s).c1), c32: medianRun(runs.get(s).c32) }]))
 }
 
 function psql(sql) {
@@ -292,7 +337,6 @@ async function benchCliToken() {
       times[name].push(performance.now() - t0)
     }
   }
-  const median = (a) => a.sort((x, y) => x - y)[a.length >> 1]
   return { nodeMs: median(times.node), tokenMs: median(times.token), runs: CLI_RUNS }
 }
 
@@ -354,36 +398,51 @@ async function main() {
   }
   console.log(`${meta.date}: ${meta.cpu}, ${meta.cores} CPU(s), Node ${meta.node}; load average before start ${loadBefore.toFixed(2)}`)
   console.log(PIN ? 'servers pinned to CPU 0 (taskset -c 0), load generator on CPU 1' : 'not pinned: servers and load generator share the CPUs')
-  console.log(`${REQUESTS} refresh requests at 32 conns, ${Math.floor(REQUESTS / 4)} at 1 conn, each on its own unused pre-minted token\n`)
+  console.log(`${ROUNDS} round(s) of ${REQUESTS} refresh requests at 32 conns and ${C1} at 1 conn, each on its own unused pre-minted token\n`)
 
-  const rows = []
-  const step = async (key, what, fn) => {
-    process.stdout.write(`${what} … `)
+  const servers = []
+  const schema = `bench_${randomBytes(4).toString('hex')}`
+  let schemaCreated = false
+  const start = async (key, what, fn) => {
+    process.stdout.write(`starting ${what} … `)
     try {
-      const row = await fn()
-      rows.push({ key, ...row })
-      console.log(`c1 ${fmt(row.c1.rps)}/s p50 ${fmt(row.c1.p50, 2)} ms; c32 ${fmt(row.c32.rps)}/s p99 ${fmt(row.c32.p99, 2)} ms, ${fmt(row.c32.cpuUs)} µs CPU/req, errors ${row.c1.errors + row.c32.errors}`)
-      for (const e of [...row.c1.firstErrors, ...row.c32.firstErrors]) console.log(`  error: ${e}`)
-      return row
+      const server = await fn()
+      server.key = key
+      servers.push(server)
+      console.log('ready')
     } catch (err) {
       console.log(`skipped: ${String(err?.message ?? err).split('\n')[0]}`)
-      return undefined
     }
   }
-  const eg = await step('evergreen', 'Evergreen, SQLite', () => benchEvergreen('Evergreen, SQLite'))
-  const schema = `bench_${randomBytes(4).toString('hex')}`
-  const created = psql(`CREATE SCHEMA ${schema}`)
-  if (created.status === 0) {
-    try {
-      await step('evergreenPg', 'Evergreen, PostgreSQL', () => benchEvergreen('Evergreen, PostgreSQL', `${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`))
-    } finally {
-      psql(`DROP SCHEMA ${schema} CASCADE`)
+  const rows = []
+  const extra = {}
+  try {
+    await start('evergreen', 'Evergreen, SQLite', () => startEvergreen('Evergreen, SQLite'))
+    const created = psql(`CREATE SCHEMA ${schema}`)
+    if (created.status === 0) {
+      schemaCreated = true
+      await start('evergreenPg', 'Evergreen, PostgreSQL', () => startEvergreen('Evergreen, PostgreSQL', `${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`))
+    } else console.log(`Evergreen, PostgreSQL … skipped: ${PG_URL} is not reachable (${(created.stderr || created.error?.message || '').trim().split('\n')[0]})`)
+    await start('minimal', 'minimal endpoint (node:http + better-sqlite3)', () => startMinted('minimal endpoint', 'minimal.js', [], '/token', 'bench'))
+    await start('oidcSqlite', 'oidc-provider, SQLite adapter', () => startMinted('oidc-provider, SQLite', 'oidc-provider.js', ['sqlite'], '/token', 'bench'))
+    await start('oidcMemory', 'oidc-provider, memory adapter', () => startMinted('oidc-provider, memory', 'oidc-provider.js', ['memory'], '/token', 'bench'))
+    console.log(`\nrefresh runs: a warm-up of ${WARMUP} per server, then ${ROUNDS} interleaved round(s)`)
+    const medians = await interleavedRefreshRuns(servers)
+    for (const s of servers) {
+      const m = medians.get(s)
+      rows.push({ key: s.key, label: s.label, ...m })
+      for (const e of [...m.c1.firstErrors, ...m.c32.firstErrors]) console.log(`  error (${s.label}): ${e}`)
     }
-  } else console.log(`Evergreen, PostgreSQL … skipped: ${PG_URL} is not reachable (${(created.stderr || created.error?.message || '').trim().split('\n')[0]})`)
-  await step('minimal', 'minimal endpoint (node:http + better-sqlite3)', () => benchMinted('minimal endpoint', 'minimal.js', [], '/token', 'bench'))
-  await step('oidcSqlite', 'oidc-provider, SQLite adapter', () => benchMinted('oidc-provider, SQLite', 'oidc-provider.js', ['sqlite'], '/token', 'bench'))
-  await step('oidcMemory', 'oidc-provider, memory adapter', () => benchMinted('oidc-provider, memory', 'oidc-provider.js', ['memory'], '/token', 'bench'))
-  const extra = { 'Evergreen userinfo (JWT)': eg?.userinfo, 'Evergreen introspection (JWT)': eg?.introspection }
+    const eg = servers.find((s) => s.key === 'evergreen')
+    if (eg) {
+      const more = await eg.extra()
+      extra['Evergreen userinfo (JWT)'] = more.userinfo
+      extra['Evergreen introspection (JWT)'] = more.introspection
+    }
+  } finally {
+    for (const s of servers) await stopChild(s.target.child)
+    if (schemaCreated) psql(`DROP SCHEMA ${schema} CASCADE`)
+  }
 
   process.stdout.write('web valid-cookie path … ')
   const web = benchWebCookie()
@@ -402,7 +461,7 @@ Written by \`npm run bench\` (bench/compare.js); see bench/README.md for what ea
 - machine: ${meta.cpu}, ${meta.cores} CPU(s)${meta.pin ? '; servers pinned to CPU 0 (`taskset -c 0`), load generator on CPU 1' : '; not pinned'}
 - load average (1 min) before the run: ${meta.loadBefore.toFixed(2)}${meta.loadBefore > 0.5 ? ' — other work was running: the absolute figures are low and noisy; read the ratios, and repeat before believing one' : ''}
 - Node ${meta.node}; ${meta.versions}
-- refresh: ${REQUESTS} requests at 32 connections, ${Math.floor(REQUESTS / 4)} at 1, after ${Math.floor(REQUESTS / 4)} warm-up requests; every request on its own pre-minted unused refresh token
+- refresh: per round, ${REQUESTS} requests at 32 connections and ${C1} at 1, after ${WARMUP} warm-up requests; ${ROUNDS} rounds, the servers interleaved (their order rotating each round), each figure the median over the rounds; every request on its own pre-minted unused refresh token
 - server CPU: the server process's utime + stime from /proc/<pid>/stat over the run, divided by the requests (clock-tick resolution)
 
 ## Table

@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync } from 'node:crypto'
+import { pooledRandomBytes } from './random.js'
 
 // AES-256-GCM with a key derived by HKDF-SHA256. Output: base64url(iv | tag | ciphertext).
 // Used for two things with different `info` labels, so keys never cross purposes:
@@ -23,7 +24,7 @@ export function expandKey(uniformKey: string, info: string): Buffer {
 
 /** Encrypts and authenticates `plaintext`; `aad` binds it to its context (e.g. a row id). */
 export function seal(key: Buffer, plaintext: string, aad: string): string {
-  const iv = randomBytes(IV_BYTES)
+  const iv = pooledRandomBytes(IV_BYTES)
   const cipher = createCipheriv('aes-256-gcm', key, iv)
   cipher.setAAD(Buffer.from(aad, 'utf8'))
   const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()])

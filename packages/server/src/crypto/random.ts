@@ -11,8 +11,8 @@ export interface Random {
   secret(prefix: string): string
 }
 
-// Pooling randomBytes: one 4 KiB call serves ~128 tokens; crypto.randomBytes per call costs a
-// syscall-sized chunk of the ~3 µs hashing-and-randomness budget on the refresh path.
+// Pooling randomBytes: one 4 KiB call serves ~60 refreshes (the token, two ids, the seal's IV),
+// where a crypto.randomBytes call of its own costs ≈ 5 µs (bench/RESULTS.md).
 function createPool(size = 4096) {
   let pool = randomBytes(size)
   let offset = 0
@@ -29,12 +29,18 @@ function createPool(size = 4096) {
 }
 
 /**
+ * `n` bytes from node:crypto's CSPRNG, taken from a shared pool; the pool's copy is zeroed as it
+ * is handed out, so no two callers get the same bytes.
+ */
+export const pooledRandomBytes: (n: number) => Buffer = createPool()
+
+/**
  * Production randomness from node:crypto. Ids sort by creation (ULID-style: milliseconds, then a
  * counter within the millisecond, then 64 random bits), so lists and audit trails keyed on
  * (time, id) keep insertion order for events within the same second.
  */
 export function createRandom(clockMs: () => number = Date.now): Random {
-  const take = createPool()
+  const take = pooledRandomBytes
   let lastMs = 0
   let counter = 0
   return {
