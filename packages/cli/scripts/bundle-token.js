@@ -1,5 +1,5 @@
 // Bundles a plain `evergreen token` (dist/token-entry.js, as tsc wrote it) into dist/token-fast.js,
-// the file the bin shim loads for `token` (docs/architecture.md, "CLI start-up"). Run by the root
+// the file the bin shim loads for `token` (docs/architecture.md "CLI start-up"). Run by the root
 // `npm run build` after `tsc -b`; the rest of dist/ is tsc's and stays as it is.
 //
 // One file for the whole path of a valid stored token: every module a plain `token` imports

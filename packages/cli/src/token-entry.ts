@@ -8,7 +8,7 @@ import { processSessionDeps } from './session-deps.js'
 /**
  * A plain `evergreen token` from start to exit code, without commander: what main.ts runs first
  * for `token`, and the whole of dist/token-fast.js, the one-file bundle the bin shim loads for
- * `token` (docs/architecture.md, "CLI start-up"). Undefined when `argv` is anything else (help, a
+ * `token` (docs/architecture.md "CLI start-up"). Undefined when `argv` is anything else (help, a
  * typo, another command): the caller goes on to commander, which owns those messages and codes.
  *
  * @example process.exitCode = (await runPlainToken(process.argv)) ?? (await main(process.argv))

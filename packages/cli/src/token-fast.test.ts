@@ -7,7 +7,7 @@ import { configDir, removeTmpDirs, startSessionServer, type ConfigDir, type Sess
 import { MAIN, MODULE_TRACE, TOKEN_FAST, unbundledBin } from './test-support/unbundled-bin.js'
 
 // A plain `evergreen token` runs from dist/token-fast.js, the build's one-file bundle of it
-// (docs/architecture.md, "CLI start-up"); everything else, and every run of a build without the
+// (docs/architecture.md "CLI start-up"); everything else, and every run of a build without the
 // bundle, from dist/main.js. Both must answer alike: the same stdout, stderr and exit code, run
 // by run, through the real bin shim.
 
