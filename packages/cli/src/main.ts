@@ -31,14 +31,19 @@ const COMMANDS: Record<string, Register> = {
 /**
  * Runs the `evergreen` command with `argv` (as process.argv) and resolves to the exit code.
  * Never calls process.exit itself, so tests can run it in process.
+ *
+ * @param given where output goes; default the process's stdout and stderr (for a plain `token`,
+ *   stdout written directly: one-shot-io.ts)
  */
-export async function main(argv: string[], io: Io = processIo): Promise<number> {
+export async function main(argv: string[], given?: Io): Promise<number> {
+  const io = given ?? processIo
   let deps: Promise<SessionDeps> | undefined
   const sessionDeps = () => (deps ??= import('./session-deps.js').then((m) => m.processSessionDeps(io)))
   // A plain `evergreen token` skips commander (token-entry.ts); the bin shim usually runs it from
-  // the bundle before this is reached, and this is the same code when the bundle is not built.
+  // the bundle before this is reached, and this is the same code, with the same default Io, when
+  // the bundle is not built.
   if (argv[2] === 'token') {
-    const plain = await (await import('./token-entry.js')).runPlainToken(argv, io)
+    const plain = await (await import('./token-entry.js')).runPlainToken(argv, given)
     if (plain !== undefined) return plain
   }
   const { Command, CommanderError } = await import('commander')

@@ -1,6 +1,7 @@
 import { runToken } from './commands/token.js'
 import { EXIT } from './exit-codes.js'
-import { processIo, type Io } from './io.js'
+import type { Io } from './io.js'
+import { oneShotIo } from './one-shot-io.js'
 import { reportError } from './report-error.js'
 import type { SessionOptions } from './session-context.js'
 import { processSessionDeps } from './session-deps.js'
@@ -13,7 +14,7 @@ import { processSessionDeps } from './session-deps.js'
  *
  * @example process.exitCode = (await runPlainToken(process.argv)) ?? (await main(process.argv))
  */
-export async function runPlainToken(argv: string[], io: Io = processIo): Promise<number | undefined> {
+export async function runPlainToken(argv: string[], io: Io = oneShotIo): Promise<number | undefined> {
   const opts = argv[2] === 'token' ? parsePlainToken(argv.slice(3)) : undefined
   if (!opts) return undefined
   try {
