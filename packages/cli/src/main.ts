@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import { EXIT } from './exit-codes.js'
-import { CliError, processIo, type Io } from './io.js'
-import type { SessionOptions } from './session-context.js'
+import { processIo, type Io } from './io.js'
+import { reportError } from './report-error.js'
 import type { SessionDeps } from './session-deps.js'
 
 type Register = (program: Command, io: Io, sessionDeps: () => Promise<SessionDeps>) => Promise<void>
@@ -31,19 +31,20 @@ const COMMANDS: Record<string, Register> = {
 /**
  * Runs the `evergreen` command with `argv` (as process.argv) and resolves to the exit code.
  * Never calls process.exit itself, so tests can run it in process.
+ *
+ * @param given where output goes; default the process's stdout and stderr (for a plain `token`,
+ *   stdout written directly: one-shot-io.ts)
  */
-export async function main(argv: string[], io: Io = processIo): Promise<number> {
+export async function main(argv: string[], given?: Io): Promise<number> {
+  const io = given ?? processIo
   let deps: Promise<SessionDeps> | undefined
   const sessionDeps = () => (deps ??= import('./session-deps.js').then((m) => m.processSessionDeps(io)))
-  const plainToken = argv[2] === 'token' ? parsePlainToken(argv.slice(3)) : undefined
-  if (plainToken) {
-    try {
-      const [{ runToken }, d] = await Promise.all([import('./commands/token.js'), sessionDeps()])
-      await runToken(plainToken, d)
-      return EXIT.ok
-    } catch (err) {
-      return reportError(err, io)
-    }
+  // A plain `evergreen token` skips commander (token-entry.ts); the bin shim usually runs it from
+  // the bundle before this is reached, and this is the same code, with the same default Io, when
+  // the bundle is not built.
+  if (argv[2] === 'token') {
+    const plain = await (await import('./token-entry.js')).runPlainToken(argv, given)
+    if (plain !== undefined) return plain
   }
   const { Command, CommanderError } = await import('commander')
   const program = new Command('evergreen')
@@ -64,40 +65,4 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     }
     return reportError(err, io)
   }
-}
-
-function reportError(err: unknown, io: Io): number {
-  if (err instanceof CliError) {
-    io.err(`error: ${err.message}`)
-    return err.exitCode
-  }
-  io.err(`error: ${(err as Error).message ?? String(err)}`)
-  return EXIT.error
-}
-
-/**
- * The options of `evergreen token` when they are spelled so plainly that commander could only read
- * them one way: `--json`, `--issuer <v>`, `--profile <v>` (or `--flag=v`), each at most once, no
- * value that is empty or starts with `-`. Anything else — help, a typo, a repeat, `--` — is
- * undefined and goes through commander, which owns every message and exit code. This skips
- * loading and building the parser (about as long as the rest of the command's own modules) on
- * the call scripts make most often, `$(evergreen token)`.
- */
-function parsePlainToken(args: string[]): SessionOptions | undefined {
-  const opts: SessionOptions = {}
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!
-    if (arg === '--json' && opts.json === undefined) {
-      opts.json = true
-      continue
-    }
-    const eq = arg.indexOf('=')
-    const name = eq === -1 ? arg : arg.slice(0, eq)
-    if (name !== '--issuer' && name !== '--profile') return undefined
-    const key = name === '--issuer' ? 'issuer' : 'profile'
-    const value = eq === -1 ? args[++i] : arg.slice(eq + 1)
-    if (opts[key] !== undefined || value === undefined || value === '' || value.startsWith('-')) return undefined
-    opts[key] = value
-  }
-  return opts
 }

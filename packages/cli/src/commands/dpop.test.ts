@@ -1,10 +1,11 @@
 import { statSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
+import { pathToFileURL } from 'node:url'
 import { decodeCredential } from '@evergreen/core'
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
 import { killSpawnedCli, spawnCli } from '../test-support/cli-child.js'
 import { BIN, killAllChildren, runCli, runFile } from '../test-support/cli-process.js'
 import { claimsOf, configDir, removeTmpDirs, startSessionServer, type ConfigDir, type SessionServer } from '../test-support/session-server.js'
+import { MODULE_TRACE, TOKEN_FAST, unbundledBin } from '../test-support/unbundled-bin.js'
 
 // DPoP (RFC 9449) from the CLI: `evergreen login` binds the session to a key against a token
 // service that offers it, `status` says so, and the key rides along in the 0600 session file
@@ -15,7 +16,6 @@ let userId: string
 const EMAIL = 'hedy@example.com'
 const USER_CODE = /Enter\s+([A-Z]{4}-[A-Z]{4})/
 const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
-const MODULE_TRACE = fileURLToPath(new URL('../test-support/module-trace.mjs', import.meta.url))
 
 beforeAll(async () => {
   server = await startSessionServer()
@@ -121,19 +121,28 @@ describe('evergreen login against a token service that offers DPoP', () => {
 
   test('the fast path stays fast: `evergreen token` with a valid bound token loads no signing code', async () => {
     const { config } = await deviceLogin()
-    const r = await runFile(process.execPath, ['--import', MODULE_TRACE, BIN, 'token'], { env: { ...config.env, EVERGREEN_MODULE_TRACE: '1' } })
+    const env = { ...config.env, EVERGREEN_MODULE_TRACE: '1' }
+    const r = await runFile(process.execPath, ['--import', MODULE_TRACE, BIN, 'token'], { env })
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout.trim()).toBe(config.read().access_token)
+    // The bin runs the one-file bundle and nothing else of ours or of any package: no lazy chunk
+    // (DPoP signing, error messages), no jose, no commander — only Node's built-ins besides.
     const loaded = r.stderr.split('\n').filter((l) => l.startsWith('module '))
-    // The trace works: the CLI's own modules are in it…
-    expect(loaded.some((l) => l.includes('/packages/cli/dist/commands/token.js'))).toBe(true)
+    expect(loaded.filter((l) => !l.startsWith('module node:'))).toEqual([`module ${pathToFileURL(BIN).href}`, `module ${pathToFileURL(TOKEN_FAST).href}`])
+
+    // Without the bundle, main.js's own fast path: the CLI's modules are in the trace…
+    const m = await runFile(process.execPath, ['--import', MODULE_TRACE, unbundledBin(), 'token'], { env })
+    expect(m.code, m.stderr).toBe(0)
+    expect(m.stdout).toBe(r.stdout)
+    const unbundled = m.stderr.split('\n').filter((l) => l.startsWith('module '))
+    expect(unbundled.some((l) => l.includes('/packages/cli/dist/commands/token.js'))).toBe(true)
     // …but not the DPoP key module, nor jose's signing, key import or verification code.
-    expect(loaded.filter((l) => /dpop-key\.js|\/jose\/.*\/(jws|jwe|jwks|key|jwk)\/|\/jose\/.*\/jwt\/(sign|verify)/.test(l))).toEqual([])
+    expect(unbundled.filter((l) => /dpop-key\.js|\/jose\/.*\/(jws|jwe|jwks|key|jwk)\/|\/jose\/.*\/jwt\/(sign|verify)/.test(l))).toEqual([])
     // Nor the SDK's or core's index (every part of them), the parts only logins, delegation and
-    // errors use, or jose at all: it goes through `@evergreen/client/session`, `/node/store` and
-    // `@evergreen/core/token-response`.
-    expect(loaded.some((l) => l.includes('/packages/client/dist/session-entry.js'))).toBe(true)
-    expect(loaded.filter((l) => /\/packages\/(client|core)\/dist\/(index|node\/index|device-login|delegate|credential-login|login-input|token-response-login)\.js|\/packages\/cli\/dist\/(session-errors|read-stdin|jwt-claims)\.js|\/jose\//.test(l))).toEqual([])
+    // errors use, commander, or jose at all: it goes through `@evergreen/client/session`,
+    // `/node/store` and `@evergreen/core/token-response`. The bundle is made of the same modules.
+    expect(unbundled.some((l) => l.includes('/packages/client/dist/session-entry.js'))).toBe(true)
+    expect(unbundled.filter((l) => /\/packages\/(client|core)\/dist\/(index|node\/index|device-login|delegate|credential-login|login-input|token-response-login)\.js|\/packages\/cli\/dist\/(session-errors|read-stdin|jwt-claims)\.js|\/jose\/|\/commander\//.test(l))).toEqual([])
   }, 60_000)
 })
 

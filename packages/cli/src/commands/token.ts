@@ -24,8 +24,8 @@ Examples:
 }
 
 /**
- * The command itself, without the parser: main.ts calls it directly for a plain `evergreen token`
- * (see its fast path), and the registered action calls it for every other spelling.
+ * The command itself, without the parser: token-entry.ts calls it directly for a plain `evergreen token`
+ * (the fast path), and the registered action calls it for every other spelling.
  *
  * @example await runToken({ profile: 'work' }, processSessionDeps(processIo))
  */
@@ -63,7 +63,7 @@ export async function runToken(opts: SessionOptions, deps: SessionDeps): Promise
 
 /**
  * session-errors.ts on the error path only: it loads the SDK's whole index (its error classes),
- * which a plain `evergreen token` with a valid stored token never needs (main.ts's fast path).
+ * which a plain `evergreen token` with a valid stored token never needs (token-entry.ts).
  */
 async function cliError(err: unknown, ctx: { profile: string; issuer: string | undefined }): Promise<unknown> {
   return (await import('../session-errors.js')).toCliError(err, ctx)
