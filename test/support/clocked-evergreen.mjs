@@ -4,8 +4,11 @@
 import { startServer } from '../../packages/server/dist/node/serve.js'
 import { loadSettings } from '../../packages/server/dist/settings.js'
 
+// Frozen at start and moved only by the test: a clock that also followed real time would tick a
+// second past an advance whenever the wall clock crossed a second boundary in between.
+const start = Math.floor(Date.now() / 1000)
 let offset = 0
-const now = () => Math.floor(Date.now() / 1000) + offset
+const now = () => start + offset
 const running = await startServer(loadSettings({}, process.env), { now })
 process.on('message', (msg) => {
   if (typeof msg?.advance === 'number') offset += msg.advance

@@ -3,8 +3,11 @@
 import { serve } from '@hono/node-server'
 import { createMcpApp } from '../../examples/mcp-server/app.js'
 
+// Frozen at start and moved only by the test: a clock that also followed real time would tick a
+// second past an advance whenever the wall clock crossed a second boundary in between.
+const start = Math.floor(Date.now() / 1000)
 let offset = 0
-const now = () => Math.floor(Date.now() / 1000) + offset
+const now = () => start + offset
 const env = process.env
 const scopes = (env.MCP_SCOPES ?? '').split(' ').filter(Boolean)
 const { app } = createMcpApp({ issuer: env.EVERGREEN_ISSUER, publicUrl: env.MCP_PUBLIC_URL, scopes, now })
