@@ -1,9 +1,9 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync } from 'node:crypto'
-import { pooledRandomBytes } from './random.js'
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto'
 
 // AES-256-GCM with a key derived by HKDF-SHA256. Output: base64url(iv | tag | ciphertext).
-// Used for two things with different `info` labels, so keys never cross purposes:
-// sealing a rotation's successor under the spent token, and signing keys under EVERGREEN_SECRET.
+// Used with different `info` labels, so keys never cross purposes: signing keys under
+// EVERGREEN_SECRET, and (opened only) rotation successors sealed under the spent token before
+// successors were derived (sessions/successor.ts).
 
 const IV_BYTES = 12
 const TAG_BYTES = 16
@@ -16,7 +16,7 @@ export function deriveKey(ikm: string | Uint8Array, info: string): Buffer {
 /**
  * HKDF-Expand alone (RFC 5869 §2.3, one 32-byte block: HMAC(prk, info | 0x01)) for key material
  * that is already uniformly random, such as a 256-bit refresh token: §3.3 lets Extract be skipped
- * then. 2.6 µs against 11.5 µs for hkdfSync, on the refresh path.
+ * then. 2.6 µs against 11.5 µs for hkdfSync.
  */
 export function expandKey(uniformKey: string, info: string): Buffer {
   return createHmac('sha256', uniformKey).update(info).update(Buffer.of(1)).digest()
@@ -24,7 +24,7 @@ export function expandKey(uniformKey: string, info: string): Buffer {
 
 /** Encrypts and authenticates `plaintext`; `aad` binds it to its context (e.g. a row id). */
 export function seal(key: Buffer, plaintext: string, aad: string): string {
-  const iv = pooledRandomBytes(IV_BYTES)
+  const iv = randomBytes(IV_BYTES)
   const cipher = createCipheriv('aes-256-gcm', key, iv)
   cipher.setAAD(Buffer.from(aad, 'utf8'))
   const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()])

@@ -9,9 +9,11 @@ export interface Random {
   refreshToken(): string
   /** A new opaque secret with a prefix (client secrets, admin keys). */
   secret(prefix: string): string
+  /** `n` fresh random bytes (the salt a refresh token's successor is derived with). */
+  bytes(n: number): Buffer
 }
 
-// Pooling randomBytes: one 4 KiB call serves ~60 refreshes (the token, two ids, the seal's IV),
+// Pooling randomBytes: one 4 KiB call serves ~100 refreshes (the successor's salt, two ids),
 // where a crypto.randomBytes call of its own costs ≈ 5 µs (bench/RESULTS.md).
 function createPool(size = 4096) {
   let pool = randomBytes(size)
@@ -29,18 +31,12 @@ function createPool(size = 4096) {
 }
 
 /**
- * `n` bytes from node:crypto's CSPRNG, taken from a shared pool; the pool's copy is zeroed as it
- * is handed out, so no two callers get the same bytes.
- */
-export const pooledRandomBytes: (n: number) => Buffer = createPool()
-
-/**
  * Production randomness from node:crypto. Ids sort by creation (ULID-style: milliseconds, then a
  * counter within the millisecond, then 64 random bits), so lists and audit trails keyed on
  * (time, id) keep insertion order for events within the same second.
  */
 export function createRandom(clockMs: () => number = Date.now): Random {
-  const take = pooledRandomBytes
+  const take = createPool()
   let lastMs = 0
   let counter = 0
   return {
@@ -53,5 +49,6 @@ export function createRandom(clockMs: () => number = Date.now): Random {
     },
     refreshToken: () => formatRefreshToken(take(REFRESH_TOKEN_ENTROPY_BYTES)),
     secret: (prefix) => `${prefix}_${take(32).toString('base64url')}`,
+    bytes: take,
   }
 }

@@ -6,10 +6,13 @@ import type { AuditEvent, ClientRecord, RefreshTokenView } from '../store/types.
 import { audienceAllowed, parseScope, sessionScopeNow } from '../oauth/scope.js'
 import { accessTokenCnf } from './dpop-binding.js'
 import { slideIdleExpiry } from './lifetimes.js'
-import { openSuccessor, sealSuccessor } from './successor-seal.js'
+import { deriveSuccessor, recoverSuccessor } from './successor.js'
 import { withdrawnDelegation } from './delegation.js'
 import { revokeSession } from './revoke.js'
 import { tokenResponse } from './token-response.js'
+
+/** Random bytes behind each successor's derivation (sessions/successor.ts). */
+const SUCCESSOR_SALT_BYTES = 16
 
 export interface RefreshRequest {
   refreshToken: string
@@ -107,14 +110,14 @@ export async function rotateRefreshToken(deps: Deps, req: RefreshRequest, lookup
         // It hands out that successor only while it is still the session's current, unspent
         // token (generations advance by one per rotation, atomically with the spend). Once the
         // successor was spent too, whoever replays an older token is not the one holding the
-        // session; returning the sealed successor (or walking the chain to the live token)
+        // session; returning the successor (or walking the chain to the live token)
         // would give any copy of a recently spent token the current one. `view` is one
         // consistent read, so the answer is as of a single moment.
         if (session.generation !== token.generation + 1) {
           await supersededRefused(deps, view, req)
           throw refused('superseded', 'refresh token was replaced by a newer one; use the latest refresh token')
         }
-        const successor = openSuccessor(req.refreshToken, token.hash, token.successor_sealed)
+        const successor = recoverSuccessor(req.refreshToken, token.hash, token.successor_sealed)
         if (successor !== undefined) return graceReplay(deps, view, successor, scope, req, cnf)
       }
       await reuseDetected(deps, view, req)
@@ -122,7 +125,7 @@ export async function rotateRefreshToken(deps: Deps, req: RefreshRequest, lookup
     }
     if (token.expires_at <= now) throw await failed(deps, view, req, 'expired_idle', 'refresh token expired')
 
-    const successor = deps.random.refreshToken()
+    const { token: successor, stored: successorStored } = deriveSuccessor(req.refreshToken, deps.random.bytes(SUCCESSOR_SALT_BYTES))
     const successorHash = hashSecret(successor)
     // A delegated session slides by no more than its policy allows now: a lowered
     // max_refresh_ttl reaches it at its next rotation.
@@ -133,7 +136,7 @@ export async function rotateRefreshToken(deps: Deps, req: RefreshRequest, lookup
       spent_at: now,
       spent_ip: req.requester.ip,
       spent_user_agent: req.requester.user_agent,
-      successor_sealed: sealSuccessor(req.refreshToken, token.hash, successor),
+      successor_sealed: successorStored,
       successor: {
         hash: successorHash,
         session_id: session.id,

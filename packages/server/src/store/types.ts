@@ -57,7 +57,11 @@ export interface RefreshTokenRecord {
   created_at: number
   expires_at: number
   spent_at: number | null
-  /** The successor, sealed under a key only the spent token can derive (see sessions/successor-seal.ts). */
+  /**
+   * What recovers the successor together with the spent token, and only with it: the salt it was
+   * derived with (or, for rows spent before derivation, the successor sealed under the spent token).
+   * See sessions/successor.ts; the column keeps its first name.
+   */
   successor_sealed: string | null
   spent_ip: string | null
   spent_user_agent: string | null
