@@ -34,7 +34,7 @@ const CLI_RUNS = bounded('BENCH_CLI_RUNS', 21, 5, 500)
 // Rounds of the refresh runs: every server runs once per round, in an order that rotates, and the
 // table reports each figure's median over the rounds, so a burst of load from elsewhere on the
 // machine lands on one round of one server instead of deciding a ratio.
-const ROUNDS = bounded('BENCH_ROUNDS', 3, 1, 15)
+const ROUNDS = bounded('BENCH_ROUNDS', 5, 1, 15)
 const PG_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const RUN_TIMEOUT_MS = 120_000
 const REQUEST_TIMEOUT_MS = 10_000
@@ -481,8 +481,9 @@ ${report.info}
 
 \`\`\`sh
 npm install
-npm run bench                          # build, then bench/compare.js and bench/scale-out.js (a few minutes)
+npm run bench                          # build, then bench/compare.js and bench/scale-out.js (about 7 minutes)
 BENCH_REQUESTS=2000 node bench/compare.js
+BENCH_ROUNDS=9 node bench/compare.js   # more interleaved rounds, steadier medians
 BENCH_POSTGRES_URL=postgres://user@host:5432/db node bench/compare.js
 \`\`\`
 `

@@ -317,7 +317,7 @@ async function main() {
   const errors = results.reduce((n, r) => n + r.errors, 0)
   console.log(
     `${errors === 0 ? 'no errors' : `${errors} errors (${ctx.remints} sessions re-minted)`}; ` +
-      'target (docs/architecture.md "Performance budget") at concurrency 32: >= 7,800/s (3x oidc-provider on SQLite) and >= 7,650/s (85 % of the minimal endpoint)',
+      'targets (docs/architecture.md "Performance budget"): ratios against oidc-provider and the minimal endpoint, measured side by side by bench/compare.js (npm run bench)',
   )
 }
 
