@@ -286,8 +286,8 @@ export class SqliteStore extends SqlStore {
    * one that loses its compare-and-set writes nothing ({@link rotateTransaction}), and any error
    * sends the whole group back to one transaction per rotation. (A SAVEPOINT per rotation journals
    * the original of each page it touches, about seven, and that journal went to a temp file:
-   * ~15 pwrite calls per rotation, a fifth of the server's CPU per refresh; bench/RESULTS.md.) `:memory:` (one connection,
-   * shared with kysely) keeps the one-transaction path.
+   * ~15 pwrite calls per rotation, a fifth of the server's CPU per refresh; bench/RESULTS.md.)
+   * `:memory:` (one connection, shared with kysely) keeps the one-transaction path.
    */
   rotateRefreshToken(rotation: Rotation): Promise<boolean> {
     if (this.hot === this.db) return this.rotateOne(rotation)
