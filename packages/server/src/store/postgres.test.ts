@@ -2,11 +2,27 @@ import { setImmediate } from 'node:timers'
 import pg from 'pg'
 import { afterAll, expect, test } from 'vitest'
 import { dropSchema, describePostgres, freshSchemaName, postgresUrl } from '../test-support/postgres.js'
-import { describeStoreContract } from '../test-support/store-contract.js'
+import { describeStoreContract, makeClient, makeSession, makeToken } from '../test-support/store-contract.js'
 import { PostgresStore } from './postgres.js'
-import type { Rotation } from './types.js'
+import type { RefreshTokenRecord, Rotation, SessionRecord } from './types.js'
 
 const T0 = 1_700_000_000
+
+/** A public client that only refreshes. */
+const refreshClient = (clientId: string, name: string) =>
+  makeClient(clientId, { name, redirect_uris: [], grant_types: ['refresh_token'], access_token_ttl: null, refresh_token_ttl_max: null, first_party: false })
+
+/**
+ * Session `s<i>` of client `svc` with its one live token `rt<i>`, both from T0 with an hour's idle
+ * lifetime: the arguments of `createSession` but the audit event.
+ */
+const hourSession = (i: number, session: Partial<SessionRecord> = {}, token: Partial<RefreshTokenRecord> = {}): [SessionRecord, RefreshTokenRecord] => [
+  makeSession(`s${i}`, {
+    user_id: null, client_id: 'svc', kind: 'service', scope: 'api', idle_expires_at: T0 + 3600, refresh_ttl: 3600,
+    user_agent: null, ip: null, auth_time: null, ...session,
+  }),
+  makeToken(`rt${i}`, `s${i}`, { generation: session.generation ?? 0, expires_at: T0 + 3600, ...token }),
+]
 
 describePostgres('PostgresStore', () => {
   const schemas: string[] = []
@@ -56,21 +72,9 @@ describePostgres('PostgresStore', () => {
       const audit = (id: string, type: Rotation['audit']['type']) => ({
         id, type, at: T0, session_id: null, user_id: null, client_id: 'dash', ip: null, user_agent: null, data: {},
       })
-      await a.createClient({
-        client_id: 'dash', name: 'Dashboard', secret_hash: null, redirect_uris: [], post_logout_redirect_uris: [],
-        backchannel_logout_uri: 'https://dash.example/bc', grant_types: ['refresh_token'], token_endpoint_auth_method: 'none',
-        allowed_scopes: [], allowed_audiences: [], access_token_ttl: null, refresh_token_ttl: null, refresh_token_ttl_max: null,
-        session_max_lifetime: null, first_party: false, default_resource: null, token_exchange: null, created_at: T0, updated_at: T0,
-      }, audit('ev-client', 'client.created'))
+      await a.createClient({ ...refreshClient('dash', 'Dashboard'), backchannel_logout_uri: 'https://dash.example/bc' }, audit('ev-client', 'client.created'))
       for (let i = 0; i < 30; i++) {
-        await a.createSession({
-          id: `s${i}`, user_id: 'u1', client_id: 'dash', kind: 'browser', scope: '', audience: null, created_at: T0,
-          last_refreshed_at: null, idle_expires_at: T0 + 3600, absolute_expires_at: null, refresh_ttl: 3600, generation: 0,
-          revoked_at: null, revoked_reason: null, parent_id: null, resource: null, act: null, name: null, user_agent: null, ip: null, auth_time: null,
-        }, {
-          hash: `rt${i}`, session_id: `s${i}`, generation: 0, created_at: T0, expires_at: T0 + 3600, spent_at: null,
-          successor_sealed: null, spent_ip: null, spent_user_agent: null,
-        }, audit(`ev-s${i}`, 'session.created'))
+        await a.createSession(...hourSession(i, { user_id: 'u1', client_id: 'dash', kind: 'browser', scope: '' }), audit(`ev-s${i}`, 'session.created'))
       }
       for (let i = 0; i < 30; i++) await a.revokeSession(`s${i}`, T0 + 1, 'r', audit(`ev-r${i}`, 'session.revoked'), (s) => audit(`ev-c${s.id}`, 'session.revoked'))
       const claims = await Promise.all(Array.from({ length: 12 }, (_, i) => nodes[i % 2]!.claimBackchannelLogouts(T0 + 1, T0 + 31, 4)))
@@ -91,20 +95,9 @@ describePostgres('PostgresStore', () => {
       const audit = (id: string, type: Rotation['audit']['type']) => ({
         id, type, at: T0, session_id: 's1', user_id: null, client_id: 'svc', ip: null, user_agent: null, data: {},
       })
-      await a.createClient({
-        client_id: 'svc', name: 'Service', secret_hash: null, redirect_uris: [], post_logout_redirect_uris: [],
-        backchannel_logout_uri: null, grant_types: ['refresh_token'],
-        token_endpoint_auth_method: 'none', allowed_scopes: [], allowed_audiences: [], access_token_ttl: null, refresh_token_ttl: null,
-        refresh_token_ttl_max: null, session_max_lifetime: null, first_party: false, default_resource: null, token_exchange: null, created_at: T0, updated_at: T0,
-      }, audit('ev-client', 'client.created'))
-      await a.createSession({
-        id: 's1', user_id: null, client_id: 'svc', kind: 'service', scope: 'api', audience: null, created_at: T0,
-        last_refreshed_at: null, idle_expires_at: T0 + 3600, absolute_expires_at: null, refresh_ttl: 3600, generation: 0,
-        revoked_at: null, revoked_reason: null, parent_id: null, resource: null, act: null, name: null, user_agent: null, ip: null, auth_time: null,
-      }, {
-        hash: 'rt0', session_id: 's1', generation: 0, created_at: T0, expires_at: T0 + 3600, spent_at: null,
-        successor_sealed: null, spent_ip: null, spent_user_agent: null,
-      }, audit('ev-session', 'session.created'))
+      await a.createClient(refreshClient('svc', 'Service'), audit('ev-client', 'client.created'))
+      const [session] = hourSession(1)
+      await a.createSession(session, makeToken('rt0', 's1', { expires_at: T0 + 3600 }), audit('ev-session', 'session.created'))
 
       const rotations: Rotation[] = Array.from({ length: 20 }, (_, i) => ({
         spent_hash: 'rt0', spent_at: T0 + 10, spent_ip: null, spent_user_agent: null, successor_sealed: `sealed-${i}`,
@@ -142,21 +135,9 @@ describePostgres('PostgresStore', () => {
       const audit = (id: string, type: Rotation['audit']['type'], session_id: string | null = null) => ({
         id, type, at: T0, session_id, user_id: null, client_id: 'svc', ip: null, user_agent: null, data: { n: id },
       })
-      await store.createClient({
-        client_id: 'svc', name: 'Service', secret_hash: null, redirect_uris: [], post_logout_redirect_uris: [],
-        backchannel_logout_uri: null, grant_types: ['refresh_token'],
-        token_endpoint_auth_method: 'none', allowed_scopes: [], allowed_audiences: [], access_token_ttl: null, refresh_token_ttl: null,
-        refresh_token_ttl_max: null, session_max_lifetime: null, first_party: false, default_resource: null, token_exchange: null, created_at: T0, updated_at: T0,
-      }, audit('ev-client', 'client.created'))
+      await store.createClient(refreshClient('svc', 'Service'), audit('ev-client', 'client.created'))
       for (let i = 0; i < 7; i++) {
-        await store.createSession({
-          id: `s${i}`, user_id: null, client_id: 'svc', kind: 'service', scope: 'api', audience: null, created_at: T0,
-          last_refreshed_at: null, idle_expires_at: T0 + 3600, absolute_expires_at: null, refresh_ttl: 3600, generation: 0,
-          revoked_at: null, revoked_reason: null, parent_id: null, resource: null, act: null, name: null, user_agent: null, ip: null, auth_time: null,
-        }, {
-          hash: `rt${i}`, session_id: `s${i}`, generation: 0, created_at: T0, expires_at: T0 + 3600, spent_at: i === 4 ? T0 + 1 : null,
-          successor_sealed: null, spent_ip: null, spent_user_agent: null,
-        }, audit(`ev-s${i}`, 'session.created', `s${i}`))
+        await store.createSession(...hourSession(i, {}, { spent_at: i === 4 ? T0 + 1 : null }), audit(`ev-s${i}`, 'session.created', `s${i}`))
       }
       await store.revokeSession('s3', T0 + 1, 'r', audit('ev-r3', 'session.revoked', 's3'), (s) => audit(`ev-c${s.id}`, 'session.revoked', s.id))
       const rotation = (session: string, tag: string, overrides: Partial<Rotation> = {}): Rotation => ({
@@ -221,22 +202,8 @@ describePostgres('PostgresStore', () => {
       const audit = (id: string, type: Rotation['audit']['type']) => ({
         id, type, at: T0, session_id: null, user_id: null, client_id: 'svc', ip: null, user_agent: null, data: {},
       })
-      await store.createClient({
-        client_id: 'svc', name: 'Service', secret_hash: null, redirect_uris: [], post_logout_redirect_uris: [],
-        backchannel_logout_uri: null, grant_types: ['refresh_token'],
-        token_endpoint_auth_method: 'none', allowed_scopes: [], allowed_audiences: [], access_token_ttl: null, refresh_token_ttl: null,
-        refresh_token_ttl_max: null, session_max_lifetime: null, first_party: false, default_resource: null, token_exchange: null, created_at: T0, updated_at: T0,
-      }, audit('ev-client', 'client.created'))
-      for (let i = 0; i < 3; i++) {
-        await store.createSession({
-          id: `s${i}`, user_id: null, client_id: 'svc', kind: 'service', scope: 'api', audience: null, created_at: T0,
-          last_refreshed_at: null, idle_expires_at: T0 + 3600, absolute_expires_at: null, refresh_ttl: 3600, generation: 0,
-          revoked_at: null, revoked_reason: null, parent_id: null, resource: null, act: null, name: null, user_agent: null, ip: null, auth_time: null,
-        }, {
-          hash: `rt${i}`, session_id: `s${i}`, generation: 0, created_at: T0, expires_at: T0 + 3600, spent_at: null,
-          successor_sealed: null, spent_ip: null, spent_user_agent: null,
-        }, audit(`ev-s${i}`, 'session.created'))
-      }
+      await store.createClient(refreshClient('svc', 'Service'), audit('ev-client', 'client.created'))
+      for (let i = 0; i < 3; i++) await store.createSession(...hourSession(i), audit(`ev-s${i}`, 'session.created'))
       const rotation = (i: number, auditId: string): Rotation => ({
         spent_hash: `rt${i}`, spent_at: T0 + 10, spent_ip: null, spent_user_agent: null, successor_sealed: `sealed-${i}`,
         successor: {
@@ -265,22 +232,10 @@ describePostgres('PostgresStore', () => {
         id, type, at: T0, session_id: null, user_id: null, client_id: null, ip: null, user_agent: null, data: {},
       })
       for (const c of ['app1', 'app2']) {
-        await store.createClient({
-          client_id: c, name: c, secret_hash: null, redirect_uris: [`https://${c}.example/cb`], post_logout_redirect_uris: [],
-          backchannel_logout_uri: null, grant_types: ['refresh_token'], token_endpoint_auth_method: 'none', allowed_scopes: [c],
-          allowed_audiences: [], access_token_ttl: null, refresh_token_ttl: null, refresh_token_ttl_max: null, session_max_lifetime: null,
-          first_party: false, default_resource: null, token_exchange: null, created_at: T0, updated_at: T0,
-        }, audit(`ev-${c}`, 'client.created'))
+        await store.createClient({ ...refreshClient(c, c), redirect_uris: [`https://${c}.example/cb`], allowed_scopes: [c] }, audit(`ev-${c}`, 'client.created'))
       }
       for (let i = 0; i < 4; i++) {
-        await store.createSession({
-          id: `s${i}`, user_id: null, client_id: i % 2 === 0 ? 'app1' : 'app2', kind: 'service', scope: `scope-${i}`, audience: null,
-          created_at: T0, last_refreshed_at: null, idle_expires_at: T0 + 3600, absolute_expires_at: null, refresh_ttl: 3600, generation: i,
-          revoked_at: null, revoked_reason: null, parent_id: null, resource: null, act: null, name: null, user_agent: null, ip: null, auth_time: null,
-        }, {
-          hash: `rt${i}`, session_id: `s${i}`, generation: i, created_at: T0, expires_at: T0 + 3600, spent_at: null,
-          successor_sealed: null, spent_ip: null, spent_user_agent: null,
-        }, audit(`ev-s${i}`, 'session.created'))
+        await store.createSession(...hourSession(i, { client_id: i % 2 === 0 ? 'app1' : 'app2', scope: `scope-${i}`, generation: i }), audit(`ev-s${i}`, 'session.created'))
       }
       await store.deleteClient('app2', T0 + 1, audit('ev-del', 'client.deleted'), (s) => audit(`ev-c${s.id}`, 'session.revoked'))
       const hashes = ['rt3', 'rt0', 'nope', 'rt2', 'rt0', 'rt1']

@@ -26,7 +26,8 @@ function makeUser(id: string, overrides: Partial<UserRecord> = {}): UserRecord {
   }
 }
 
-function makeClient(clientId: string, overrides: Partial<ClientRecord> = {}): ClientRecord {
+/** A fixture record for this suite, and for the store-specific suites beside it. */
+export function makeClient(clientId: string, overrides: Partial<ClientRecord> = {}): ClientRecord {
   return newClientRecord({
     client_id: clientId,
     name: `Client ${clientId}`,
@@ -42,7 +43,8 @@ function makeClient(clientId: string, overrides: Partial<ClientRecord> = {}): Cl
   })
 }
 
-function makeSession(id: string, overrides: Partial<SessionRecord> = {}): SessionRecord {
+/** A fixture record for this suite, and for the store-specific suites beside it. */
+export function makeSession(id: string, overrides: Partial<SessionRecord> = {}): SessionRecord {
   return {
     id,
     user_id: 'u1',
@@ -70,7 +72,8 @@ function makeSession(id: string, overrides: Partial<SessionRecord> = {}): Sessio
   }
 }
 
-function makeToken(hash: string, sessionId: string, overrides: Partial<RefreshTokenRecord> = {}): RefreshTokenRecord {
+/** A fixture record for this suite, and for the store-specific suites beside it. */
+export function makeToken(hash: string, sessionId: string, overrides: Partial<RefreshTokenRecord> = {}): RefreshTokenRecord {
   return {
     hash,
     session_id: sessionId,
