@@ -11,9 +11,6 @@ import { withdrawnDelegation } from './delegation.js'
 import { revokeSession } from './revoke.js'
 import { tokenResponse } from './token-response.js'
 
-/** Random bytes behind each successor's derivation (sessions/successor.ts). */
-const SUCCESSOR_SALT_BYTES = 16
-
 export interface RefreshRequest {
   refreshToken: string
   /** The client that presented the token, already authenticated. */
@@ -125,7 +122,7 @@ export async function rotateRefreshToken(deps: Deps, req: RefreshRequest, lookup
     }
     if (token.expires_at <= now) throw await failed(deps, view, req, 'expired_idle', 'refresh token expired')
 
-    const { token: successor, stored: successorStored } = deriveSuccessor(req.refreshToken, deps.random.bytes(SUCCESSOR_SALT_BYTES))
+    const { token: successor, stored: successorStored } = deriveSuccessor(req.refreshToken, deps.random)
     const successorHash = hashSecret(successor)
     // A delegated session slides by no more than its policy allows now: a lowered
     // max_refresh_ttl reaches it at its next rotation.

@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto'
 import { formatRefreshToken } from '@evergreen/core'
 import { expandKey, open } from '../crypto/aead.js'
+import type { Random } from '../crypto/random.js'
 
 // docs/architecture.md "Refresh rotation" (rule 5, idempotent grace): whoever presents a spent
 // token again within the grace window gets its successor back, and nobody else can recover it,
@@ -16,6 +17,8 @@ const INFO = 'evergreen/refresh-successor/v2'
 const DERIVED = 'd2.'
 /** The label of the sealed successors written before derivation (see {@link recoverSuccessor}). */
 const SEALED_INFO = 'evergreen/refresh-successor/v1'
+/** 128 bits: the salt is all that stands between a database reader holding the row and the token. */
+const SALT_BYTES = 16
 
 export interface Successor {
   /** The new refresh token, handed to the client once and stored only as its hash. */
@@ -24,8 +27,9 @@ export interface Successor {
   stored: string
 }
 
-/** The successor of `spentToken`, derived with `salt` (fresh random bytes, ≥ 16). */
-export function deriveSuccessor(spentToken: string, salt: Buffer): Successor {
+/** The successor of `spentToken`, derived with a fresh salt from `random`. */
+export function deriveSuccessor(spentToken: string, random: Pick<Random, 'bytes'>): Successor {
+  const salt = random.bytes(SALT_BYTES)
   return { token: derive(spentToken, salt), stored: DERIVED + salt.toString('base64url') }
 }
 
